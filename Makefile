@@ -1,0 +1,47 @@
+# The two commands a user needs: `make up` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
+PLATFORM := $(PY) -m localplatform
+
+.PHONY: up down status clean distclean test lint bench venv
+
+venv: .venv/.installed
+.venv/.installed: requirements/dev.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+## Start the whole platform on this machine (idempotent: restarts only what is down).
+up: venv
+	$(PLATFORM) --profile dev up
+
+## Stop exactly what `make up` started; keep the data.
+down: venv
+	$(PLATFORM) --profile dev down
+
+## Each component with pid, address and health; functions with their replicas.
+status: venv
+	$(PLATFORM) --profile dev status
+
+## Stop and remove the platform's state (data, logs, secrets); keep built binaries and images.
+clean: venv
+	$(PLATFORM) --profile dev clean
+
+## Also remove every downloaded or built artifact (.local/ and .venv/).
+distclean: clean
+	rm -rf .local .venv build template
+
+## The whole test suite against real services started for it in their own namespace.
+test: venv
+	$(PLATFORM) --profile test build
+	cd infra/provider && go test -count=1 ./...
+	$(PLATFORM) test -q -p no:cacheprovider tests
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+## Benchmarks: print figures, assert nothing.
+bench: venv
+	$(PY) -m tests.benchmarks.run

@@ -1,0 +1,55 @@
+"""python -m localplatform [--profile dev|test] build|start|up|stop|down|status|clean|test."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from . import network, orchestrator
+from .profile import PROFILES, current
+
+# Commands that talk to the services over 127.0.0.1 must run in the profile's host namespace;
+# stopping needs only the recorded pids, so it works even if that namespace is gone.
+NEEDS_HOST_NETNS = {"start", "up", "status"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localplatform", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    parser.add_argument(
+        "command", choices=["build", "start", "up", "stop", "down", "status", "clean", "test"]
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="pytest arguments for `test`")
+    ns = parser.parse_args(argv)
+    profile = PROFILES[ns.profile] if ns.profile else current()
+    if ns.command == "test":
+        return orchestrator.run_tests(PROFILES["test"], ns.args)
+    if ns.command in NEEDS_HOST_NETNS and not network.inside_host_netns(profile):
+        if ns.command == "up":
+            orchestrator.build(profile)
+            network.ensure_host_netns(profile)
+            ns.command = "start"
+        elif not network.host_netns_path(profile).exists():
+            print(f"the {profile.name} platform is not running (no namespace {profile.host_netns})")
+            return 1
+        cmd = [sys.executable, "-m", "localplatform", "--profile", profile.name, ns.command]
+        return subprocess.run(network.in_host_netns(profile, cmd)).returncode
+    if ns.command == "build":
+        orchestrator.build(profile)
+    elif ns.command == "start":
+        orchestrator.start(profile)
+    elif ns.command == "up":
+        orchestrator.build(profile)
+        orchestrator.start(profile)
+    elif ns.command in ("stop", "down"):
+        orchestrator.stop(profile)
+    elif ns.command == "status":
+        return orchestrator.status(profile)
+    elif ns.command == "clean":
+        orchestrator.clean(profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""`make up`, `make down`, `make status`, `make clean`: the platform as one unit.
+
+Two phases. `build` needs the network and takes time: pinned binaries, our provider, the Kafka
+jars, the function images. `start` needs neither: it starts whatever is down, in dependency
+order, waits for each health check, then deploys the stacks through the real gateway with
+faas-cli. `up` is both. The test profile builds outside its namespace and starts inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from . import images, network, secrets, toolchain
+from .component import Component, ComponentError
+from .components.gateway import Gateway
+from .components.kafka import Kafka
+from .components.postgres import Postgres
+from .components.prometheus import Prometheus
+from .components.provider import Provider
+from .components.redis import Redis
+from .profile import REPO_ROOT, Profile
+
+STACKS = (REPO_ROOT / "stack.yml", REPO_ROOT / "stack.baseline.yml")
+FUNCTION_READY_TIMEOUT_S = 90.0
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def components(profile: Profile) -> list[Component]:
+    """In start order; stopped in reverse."""
+    return [
+        Postgres(profile),
+        Redis(profile),
+        Kafka(profile),
+        Prometheus(profile),
+        Provider(profile),
+        Gateway(profile),
+    ]
+
+
+def build(profile: Profile) -> None:
+    """Everything that needs the network or a compiler, reused when already built."""
+    profile.ensure_dirs()
+    for binary in (toolchain.GATEWAY, toolchain.FAAS_CLI):
+        say(f"{binary.name} {binary.tag}: {toolchain.ensure(binary)}")
+    watchdog = toolchain.watchdog_available()
+    if watchdog:
+        say(f"of-watchdog {toolchain.OF_WATCHDOG.tag}: {watchdog}")
+    else:
+        say(
+            f"of-watchdog {toolchain.OF_WATCHDOG.tag}: cannot be fetched here; "
+            "replicas run in direct mode (see README)"
+        )
+    say(f"provider: {toolchain.ensure_provider()}")
+    Kafka(profile).fetch()
+    say("kafka: jars ready")
+    faas_cli = toolchain.bin_path(toolchain.FAAS_CLI.name)
+    for stack in STACKS:
+        for image in images.build_stack(faas_cli, stack, profile):
+            say(f"image {image.name} ({stack.name})")
+
+
+def start(profile: Profile) -> None:
+    """Start what is down, deploy the stacks, wait for every function to be available."""
+    profile.ensure_dirs()
+    secrets.ensure_basic_auth(profile)
+    network.ensure_bridge(profile)
+    for component in components(profile):
+        if component.running() and component.healthy():
+            say(f"{component.name}: already up ({component.address()})")
+            continue
+        if component.running():
+            say(f"{component.name}: running but not healthy yet, waiting")
+        else:
+            say(f"{component.name}: starting")
+            component.prepare()
+            component.start()
+        try:
+            component.wait_healthy()
+        except ComponentError as exc:
+            raise SystemExit(f"FAILED: {exc}") from None
+        component.after_start()
+        say(f"{component.name}: up ({component.address()}), log {component.log_path}")
+    deploy(profile)
+    user, password_file = secrets.ensure_basic_auth(profile)
+    print(
+        "\nThe platform is up.\n"
+        f"  gateway     {profile.gateway_url}\n"
+        f"  log in      faas-cli login --gateway {profile.gateway_url} -u {user} "
+        f"--password-stdin < {password_file}\n"
+        f"  try         curl -s {profile.gateway_url}/function/noop\n"
+        f"  prometheus  http://127.0.0.1:{profile.ports.prometheus}\n"
+        "  status      make status\n",
+        flush=True,
+    )
+
+
+DIGEST_ANNOTATION = "com.adserver.image-digest"
+
+
+def deploy(profile: Profile) -> None:
+    """faas-cli deploy each function whose image changed, then wait for available replicas.
+
+    Every deployment carries its image digest as an annotation; a function already deployed
+    with the same digest is left alone, so a second `make up` restarts no replica.
+    """
+    faas_cli = str(toolchain.bin_path(toolchain.FAAS_CLI.name))
+    env = faas_cli_env(profile)
+    user, password_file = secrets.ensure_basic_auth(profile)
+    _run(
+        [faas_cli, "login", "--gateway", profile.gateway_url, "-u", user, "--password-stdin"],
+        env=env,
+        stdin=password_file.read_text(),
+    )
+    images.prepare_templates()
+    names = []
+    for stack in STACKS:
+        for fn in images.read_stack(stack):
+            names.append(fn.name)
+            digest = images.resolved_digest(fn, profile.images_dir)
+            deployed = function_status(profile, fn.name) or {}
+            if (deployed.get("annotations") or {}).get(DIGEST_ANNOTATION) == digest:
+                say(f"function {fn.name}: unchanged ({fn.image} @ {digest})")
+                continue
+            say(f"function {fn.name}: deploying {fn.image} @ {digest}")
+            _run(
+                [
+                    faas_cli,
+                    "deploy",
+                    "-f",
+                    str(stack),
+                    "--filter",
+                    fn.name,
+                    "--gateway",
+                    profile.gateway_url,
+                    "--annotation",
+                    f"{DIGEST_ANNOTATION}={digest}",
+                ],
+                env=env,
+            )
+    for name in names:
+        wait_available(profile, name)
+        say(f"function {name}: available")
+
+
+def faas_cli_env(profile: Profile) -> dict[str, str]:
+    """faas-cli's own config in the state dir; stack ${VARS} resolve to the bridge side."""
+    return {
+        **os.environ,
+        **profile.service_env(),
+        "OPENFAAS_CONFIG": str(profile.state_dir / "faas-cli"),
+        "OPENFAAS_URL": profile.gateway_url,
+    }
+
+
+def wait_available(
+    profile: Profile, name: str, minimum: int = 1, timeout_s: float = FUNCTION_READY_TIMEOUT_S
+) -> dict:
+    deadline = time.monotonic() + timeout_s
+    status: dict = {}
+    while time.monotonic() < deadline:
+        status = function_status(profile, name) or {}
+        if status.get("availableReplicas", 0) >= minimum:
+            return status
+        time.sleep(0.25)
+    raise SystemExit(
+        f"FAILED: function {name} has {status.get('availableReplicas', 0)} available replicas "
+        f"after {timeout_s:.0f}s; see {profile.state_dir / 'provider' / 'logs'}"
+    )
+
+
+def function_status(profile: Profile, name: str) -> dict | None:
+    user, password_file = secrets.ensure_basic_auth(profile)
+    try:
+        r = requests.get(
+            f"{profile.gateway_url}/system/function/{name}",
+            auth=(user, password_file.read_text().strip()),
+            timeout=2,
+        )
+    except requests.RequestException:
+        return None
+    return r.json() if r.ok else None
+
+
+def stop(profile: Profile) -> None:
+    """Stop exactly what was started (recorded pids), keep the data, leave no namespace."""
+    for component in reversed(components(profile)):
+        if component.stop():
+            say(f"{component.name}: stopped")
+    for leftover in network.sweep(profile):
+        say(f"removed leftover {leftover}")
+    network.remove_bridge(profile)
+
+
+def clean(profile: Profile) -> None:
+    stop(profile)
+    shutil.rmtree(profile.state_dir, ignore_errors=True)
+    for generated in (REPO_ROOT / "build", REPO_ROOT / "template"):
+        shutil.rmtree(generated, ignore_errors=True)
+    say(f"removed {profile.state_dir}")
+
+
+def status(profile: Profile) -> int:
+    """Print each component with pid, address and health; exit status 1 if any is down."""
+    down = 0
+    print(f"{'component':<12} {'pid':>8}  {'health':<9} address")
+    for component in components(profile):
+        pid = component.pid()
+        health = "up" if pid and component.healthy() else ("unhealthy" if pid else "down")
+        down += health != "up"
+        print(f"{component.name:<12} {pid or '-':>8}  {health:<9} {component.address()}")
+    mode = "of-watchdog" if toolchain.bin_path("of-watchdog").exists() else "direct (no watchdog)"
+    print(f"\nreplica runtime: {mode}")
+    for stack in STACKS:
+        for fn in images.read_stack(stack):
+            s = function_status(profile, fn.name) or {}
+            print(
+                f"function {fn.name:<12} replicas {s.get('replicas', '-')}"
+                f"  available {s.get('availableReplicas', '-')}"
+            )
+    return 1 if down else 0
+
+
+def _run(argv: list[str], env: dict[str, str], stdin: str | None = None) -> None:
+    result = subprocess.run(
+        argv, env=env, input=stdin, capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"FAILED: {' '.join(argv[:3])}: {result.stdout}{result.stderr}")
+
+
+def run_tests(profile: Profile, pytest_args: list[str]) -> int:
+    """`make test`: a fresh test platform in its own namespace, pytest, then tear-down."""
+    if profile.host_netns is None:
+        raise SystemExit("tests run only on a profile with its own host namespace")
+    clean(profile)  # a crashed earlier run may have left processes or state behind
+    network.remove_host_netns(profile)
+    build(profile)
+    network.ensure_host_netns(profile)
+    me = [sys.executable, "-m", "localplatform", "--profile", profile.name]
+    try:
+        subprocess.run(network.in_host_netns(profile, [*me, "start"]), check=True)
+        env = {
+            **os.environ,
+            **profile.host_env(),
+            "ADS_PROFILE": profile.name,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parents[1])]),
+        }
+        pytest = [sys.executable, "-m", "pytest", *pytest_args]
+        code = subprocess.run(
+            network.in_host_netns(profile, pytest), env=env, cwd=REPO_ROOT
+        ).returncode
+    except subprocess.CalledProcessError:
+        say(f"the test platform did not start; logs in {profile.log_dir}")
+        code = 1
+    finally:
+        subprocess.run(network.in_host_netns(profile, [*me, "stop"]))
+        network.remove_host_netns(profile)
+    left = leftovers(profile)
+    if left:
+        say(f"FAILED: the test platform left behind: {', '.join(left)}")
+        return code or 1
+    return code
+
+
+def leftovers(profile: Profile) -> list[str]:
+    """Processes, namespaces and links of a profile still there after `stop`."""
+    left = [f"process {c.name} ({c.pid()})" for c in components(profile) if c.running()]
+    left += [f"netns {ns}" for ns in network.our_namespaces(profile)]
+    left += [f"link {link}" for link in network.our_links(profile)]
+    if profile.host_netns and network.host_netns_path(profile).exists():
+        left.append(f"netns {profile.host_netns}")
+    return left

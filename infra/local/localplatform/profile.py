@@ -1,0 +1,146 @@
+"""Where one instance of the local platform lives: its directories, bridge and addresses.
+
+Two profiles exist. `dev` is what `make up` starts: services on 127.0.0.1 of this machine.
+`test` is what `make test` starts: the same services, but inside a network namespace of their
+own (`adtest`), with their own state directory, bridge and replica-namespace prefix. Inside
+that namespace every port is the same as in `dev` (the gateway's 8080 and 8082 and the
+watchdog's 8081 are hard-coded, so a namespace is the only way to run two platforms at once),
+yet nothing the tests start can touch a running `make up`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int = 5432
+    redis: int = 6379
+    kafka: int = 9092
+    kafka_bridge: int = 9094
+    kafka_controller: int = 9093
+    prometheus: int = 9090
+    gateway: int = 8080
+    gateway_metrics: int = 8082
+    provider: int = 8090
+    provider_ops: int = 8091
+    connector_health: int = 8095
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that differs between two platforms running on one machine."""
+
+    name: str
+    state_dir: Path
+    bridge: str
+    bridge_cidr: str
+    netns_prefix: str
+    host_netns: str | None = None
+    ports: Ports = Ports()
+    max_replicas: int = 5
+
+    @property
+    def bridge_ip(self) -> str:
+        """The host's address on the bridge: what function replicas use to reach services."""
+        net = ipaddress.ip_network(self.bridge_cidr)
+        return str(next(net.hosts()))
+
+    @property
+    def bridge_prefixlen(self) -> int:
+        return ipaddress.ip_network(self.bridge_cidr).prefixlen
+
+    # Directories under the state directory, one per concern.
+    @property
+    def bin_dir(self) -> Path:
+        return shared_dir() / "bin"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def images_dir(self) -> Path:
+        return shared_dir() / "images"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    def service_env(self) -> dict[str, str]:
+        """Addresses of the backing services as function replicas see them (bridge side)."""
+        ip, p = self.bridge_ip, self.ports
+        return {
+            "DATABASE_URL": f"postgresql://adserver@{ip}:{p.postgres}/adserver",
+            "REDIS_URL": f"redis://{ip}:{p.redis}/0",
+            "KAFKA_BROKERS": f"{ip}:{p.kafka_bridge}",
+            "GATEWAY_URL": f"http://{ip}:{p.gateway}",
+        }
+
+    def host_env(self) -> dict[str, str]:
+        """Addresses of the backing services as tests and tools on the host see them."""
+        p = self.ports
+        return {
+            "DATABASE_URL": f"postgresql://adserver@127.0.0.1:{p.postgres}/adserver",
+            "REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
+            "KAFKA_BROKERS": f"127.0.0.1:{p.kafka}",
+            "GATEWAY_URL": self.gateway_url,
+            "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
+        }
+
+    def ensure_dirs(self) -> None:
+        for d in (self.bin_dir, self.run_dir, self.log_dir, self.data_dir, self.images_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def shared_dir() -> Path:
+    """Built artifacts (binaries, jars, images) shared by every profile: built once, reused."""
+    return Path(os.environ.get("ADS_LOCAL_DIR", REPO_ROOT / ".local"))
+
+
+DEV = Profile(
+    name="dev",
+    state_dir=shared_dir() / "dev",
+    bridge="ads0",
+    bridge_cidr="10.62.0.0/16",
+    netns_prefix="ads-",
+)
+
+TEST = Profile(
+    name="test",
+    state_dir=shared_dir() / "test",
+    bridge="adt0",
+    bridge_cidr="10.63.0.0/16",
+    netns_prefix="adt-",
+    host_netns="adtest",
+)
+
+PROFILES = {p.name: p for p in (DEV, TEST)}
+
+
+def current() -> Profile:
+    """The profile named by ADS_PROFILE (default `dev`)."""
+    name = os.environ.get("ADS_PROFILE", "dev")
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise SystemExit(f"ADS_PROFILE={name!r}: expected one of {sorted(PROFILES)}") from None

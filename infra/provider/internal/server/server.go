@@ -1,0 +1,231 @@
+// Package server assembles the provider from its parts: it prepares the
+// state directory, checks the bridge, sweeps what a crashed run left behind,
+// and exposes the API handler (port 8090) and the ops handler (port 8091:
+// /metrics, /sd, /healthz). main.go and the integration test both use it,
+// so the test exercises exactly what runs in production.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/openfaas/faas-provider/auth"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"adserver/provider/internal/api"
+	"adserver/provider/internal/logstore"
+	"adserver/provider/internal/naming"
+	"adserver/provider/internal/netns"
+	"adserver/provider/internal/replicas"
+	"adserver/provider/internal/sd"
+	"adserver/provider/internal/secrets"
+)
+
+// Version is the provider's release, reported by GET /system/info.
+const Version = "0.1.0"
+
+// Config is the provider's configuration (see main.go for the flags).
+type Config struct {
+	StateDir        string
+	ImagesDir       string
+	AuthDir         string
+	Bridge          string
+	BridgeCIDR      string
+	NetnsPrefix     string
+	Watchdog        string
+	MaxReplicas     int
+	ReadyTimeout    time.Duration
+	UpstreamTimeout time.Duration
+}
+
+// Provider is a configured provider, ready to Start.
+type Provider struct {
+	cfg      Config
+	net      *netns.Manager
+	sup      *replicas.Supervisor
+	logs     *logstore.Store
+	registry *prometheus.Registry
+	api      http.Handler
+	ops      http.Handler
+}
+
+// New validates cfg, prepares directories and the network, and sweeps
+// leftovers of a previous run. Deployments are restored by Start.
+func New(cfg Config) (*Provider, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("--state-dir is required")
+	}
+	if cfg.ImagesDir == "" {
+		return nil, errors.New("--images-dir is required")
+	}
+	var err error
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if cfg.ImagesDir, err = filepath.Abs(cfg.ImagesDir); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(cfg.ImagesDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--images-dir %s is not a directory", cfg.ImagesDir)
+	}
+	if cfg.MaxReplicas < 1 {
+		return nil, fmt.Errorf("--max-replicas must be at least 1")
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the provider must run as root: it creates network namespaces and veth pairs")
+	}
+
+	if cfg.Watchdog != "" {
+		if cfg.Watchdog, err = filepath.Abs(cfg.Watchdog); err != nil {
+			return nil, err
+		}
+		st, err := os.Stat(cfg.Watchdog)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("--watchdog %s is not an executable file", cfg.Watchdog)
+		}
+		log.Printf("replicas run behind of-watchdog %s (port 8080, metrics on 8081)", cfg.Watchdog)
+	} else {
+		log.Printf("WARNING: --watchdog is empty: replicas run WITHOUT of-watchdog (direct mode): " +
+			"the template server listens on 8080 itself (FUNCTION_PORT), there are no watchdog metrics on 8081 " +
+			"and no watchdog timeouts or max_inflight")
+	}
+
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// Replica directories belong to replicas of a previous run, which are gone.
+	replicaRoot := filepath.Join(cfg.StateDir, "replicas")
+	if err := os.RemoveAll(replicaRoot); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(replicaRoot, 0o700); err != nil {
+		return nil, err
+	}
+
+	alloc, err := netns.NewAllocator(cfg.BridgeCIDR)
+	if err != nil {
+		return nil, err
+	}
+	nm, err := netns.New(cfg.NetnsPrefix, cfg.Bridge, alloc)
+	if err != nil {
+		return nil, err
+	}
+	warning, err := nm.CheckBridge()
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		log.Printf("WARNING: %s", warning)
+	}
+	removed, err := nm.Sweep()
+	if len(removed) > 0 {
+		log.Printf("swept %d leftovers of a previous run: %v", len(removed), removed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sweeping leftovers with prefix %q: %w", cfg.NetnsPrefix, err)
+	}
+
+	sec, err := secrets.NewStore(filepath.Join(cfg.StateDir, "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	ls, err := logstore.New(filepath.Join(cfg.StateDir, "logs"), naming.Namespace)
+	if err != nil {
+		return nil, err
+	}
+
+	var creds *auth.BasicAuthCredentials
+	if cfg.AuthDir != "" {
+		reader := auth.ReadBasicAuthFromDisk{SecretMountPath: cfg.AuthDir}
+		if creds, err = reader.Read(); err != nil {
+			return nil, fmt.Errorf("--auth-dir: %w", err)
+		}
+	} else {
+		log.Printf("WARNING: --auth-dir is empty: the /system API is served WITHOUT basic auth")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sup, err := replicas.New(replicas.Config{
+		StateDir:     cfg.StateDir,
+		ImagesDir:    cfg.ImagesDir,
+		Watchdog:     cfg.Watchdog,
+		MaxReplicas:  cfg.MaxReplicas,
+		ReadyTimeout: cfg.ReadyTimeout,
+		HostPATH:     os.Getenv("PATH"),
+		Net:          nm,
+		IPs:          alloc,
+		Secrets:      sec,
+		Logs:         ls,
+		Registry:     reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	p := &Provider{cfg: cfg, net: nm, sup: sup, logs: ls, registry: reg}
+	p.api = api.NewRouter(api.Config{
+		Supervisor:      sup,
+		Secrets:         sec,
+		Logs:            ls,
+		Credentials:     creds,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		Gatherer:        reg,
+		Version:         Version,
+		SHA:             buildSHA(),
+	})
+	ops := http.NewServeMux()
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ops.Handle("GET /sd", sd.Handler(sup))
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK\n")) })
+	p.ops = ops
+	return p, nil
+}
+
+// Start re-creates the stored deployments (replicas start in the background).
+func (p *Provider) Start() error { return p.sup.Restore() }
+
+// APIHandler serves the faas-provider API and the invocation proxy.
+func (p *Provider) APIHandler() http.Handler { return p.api }
+
+// OpsHandler serves /metrics, /sd and /healthz.
+func (p *Provider) OpsHandler() http.Handler { return p.ops }
+
+// Supervisor gives tests access to replica details.
+func (p *Provider) Supervisor() *replicas.Supervisor { return p.sup }
+
+// Shutdown stops every replica and removes every namespace and veth with
+// our prefix, so nothing is left once the provider has exited.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	err := p.sup.Shutdown(ctx)
+	if removed, serr := p.net.Sweep(); serr != nil {
+		err = errors.Join(err, serr)
+	} else if len(removed) > 0 {
+		log.Printf("shutdown: removed %v", removed)
+	}
+	p.logs.Close()
+	return err
+}
+
+func buildSHA() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

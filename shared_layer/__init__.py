@@ -1,0 +1,31 @@
+"""shared_layer: the one library every function of the ad server uses.
+
+Modules, named after what they hold:
+
+- `money`       integer micros: parsing API amounts exactly, formatting them back, impression price
+- `errors`      our error classes (whose fault: 4xx client, 5xx upstream) and `http_error`, the one
+                mapping from any exception to the ``{error, message, requestId}`` body
+- `settings`    typed, frozen settings per function, read once from environment and secret files
+- `models`      campaigns, ads, targeting rules, the /bid request and response (validated)
+- `targeting`   independent pure eligibility checks
+- `auction`     the index over a campaign snapshot, ranking, the pricing step, the decision
+- `budget`      the budget ledger seam and its Redis implementation (one atomic Lua script)
+- `clicktoken`  signed click-tracking tokens
+
+The auction, targeting, money and models are pure: no network, no driver imports. Import the
+modules themselves (``from shared_layer import auction``); this package file imports nothing, so
+a function pays only for what it uses.
+"""
+
+__all__ = [
+    "auction",
+    "budget",
+    "clicktoken",
+    "errors",
+    "models",
+    "money",
+    "settings",
+    "targeting",
+]
+
+__version__ = "0.1.0"

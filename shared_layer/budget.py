@@ -1,0 +1,235 @@
+"""The budget ledger: where an impression's price is charged, never beyond a campaign's budgets.
+
+Why a seam: the auction decides who may win; only the ledger knows whether the winner can still
+pay. `BudgetLedger` is the narrow contract (one method, `charge`) that the bid function uses;
+`RedisBudgetLedger` is the real one, and unit tests use an in-memory double of this contract.
+
+The rule (`check_charge`, pure): a charge of `price` succeeds only if BOTH the day's spend plus
+price stays within the daily budget AND the lifetime spend plus price stays within the lifetime
+budget (when there is one); then both are increased by price, otherwise neither. In Redis the
+same rule runs as ONE Lua script (`CHARGE_SCRIPT`), so that the check and both increments are a
+single atomic step: concurrent bids from any number of replicas can never overspend.
+
+Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
+
+    campaign::{campaignId}                   seed: campaign cache (JSON, 5 min)
+    campaigns::all                           seed: active campaign ids
+    analytics::{campaignId}::{date}          seed: analytics cache (1 h)
+    stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
+    kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
+    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that UTC day (TTL 3 days)
+    budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
+
+In our two keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are a Redis
+Cluster hash tag, which puts both keys of one campaign in the same slot, as a script touching
+both requires. The daily key keeps a few days for reconciliation, then expires.
+
+The day is the UTC date of an injectable clock, so the daily budget starts afresh at 00:00 UTC
+and tests can move time.
+
+Example::
+
+    ledger = RedisBudgetLedger(redis.Redis(retry=Retry(NoBackoff(), 0)), clock=utc_now)
+    result = ledger.charge(campaign, impression_price(campaign.cpm_micros))
+    if result.charged: ...   # serve the ad; otherwise try the next candidate
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final, Protocol
+
+from redis import exceptions as redis_errors
+
+from .errors import UpstreamFailed, UpstreamUnavailable
+from .models import Campaign
+from .money import Micros
+
+__all__ = [
+    "CHARGE_SCRIPT",
+    "DAILY_KEY_TTL_SECONDS",
+    "BudgetLedger",
+    "ChargeOutcome",
+    "ChargeResult",
+    "Clock",
+    "RedisBudgetLedger",
+    "check_charge",
+    "daily_spent_key",
+    "lifetime_spent_key",
+    "utc_day",
+    "utc_now",
+]
+
+Clock = Callable[[], datetime]
+"""Returns the current time as a timezone-aware datetime."""
+
+DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc_day(clock: Clock = utc_now) -> date:
+    """The UTC calendar day at the clock's current time; naive datetimes are refused.
+
+    >>> utc_day(lambda: datetime(2025, 11, 29, 23, 59, 59, tzinfo=UTC))
+    datetime.date(2025, 11, 29)
+    """
+    now = clock()
+    if now.tzinfo is None:
+        raise ValueError("the clock must return timezone-aware datetimes")
+    return now.astimezone(UTC).date()
+
+
+def daily_spent_key(campaign_id: str, day: date) -> str:
+    """``budget::spent::{<campaignId>}::<yyyy-mm-dd>``: micros spent on that UTC day."""
+    return f"budget::spent::{{{campaign_id}}}::{day.isoformat()}"
+
+
+def lifetime_spent_key(campaign_id: str) -> str:
+    """``budget::spent::{<campaignId>}::lifetime``: micros spent in the campaign's lifetime."""
+    return f"budget::spent::{{{campaign_id}}}::lifetime"
+
+
+class ChargeOutcome(enum.Enum):
+    CHARGED = 0
+    DAILY_BUDGET_EXHAUSTED = 1
+    LIFETIME_BUDGET_EXHAUSTED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """What a charge did, and the spend it saw (after the charge when it succeeded)."""
+
+    outcome: ChargeOutcome
+    daily_spent_micros: Micros
+    lifetime_spent_micros: Micros
+
+    @property
+    def charged(self) -> bool:
+        return self.outcome is ChargeOutcome.CHARGED
+
+
+def check_charge(
+    *,
+    price_micros: Micros,
+    daily_spent_micros: Micros,
+    lifetime_spent_micros: Micros,
+    daily_budget_micros: Micros,
+    lifetime_budget_micros: Micros | None,
+) -> ChargeOutcome:
+    """The budget rule, pure; `CHARGE_SCRIPT` is its atomic twin in Redis.
+
+    The lifetime limit is checked first: when it refuses, the campaign is finished for good,
+    which is the more useful thing for a caller to learn.
+
+    >>> check_charge(price_micros=2_500, daily_spent_micros=7_500, lifetime_spent_micros=7_500,
+    ...              daily_budget_micros=10_000, lifetime_budget_micros=None)
+    <ChargeOutcome.CHARGED: 0>
+    """
+    if lifetime_budget_micros is not None and (
+        lifetime_spent_micros + price_micros > lifetime_budget_micros
+    ):
+        return ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED
+    if daily_spent_micros + price_micros > daily_budget_micros:
+        return ChargeOutcome.DAILY_BUDGET_EXHAUSTED
+    return ChargeOutcome.CHARGED
+
+
+class BudgetLedger(Protocol):
+    """The seam the bid function charges through."""
+
+    def charge(self, campaign: Campaign, price_micros: Micros) -> ChargeResult:
+        """Charge `price_micros` to `campaign` if both budgets allow it; never partially."""
+        ...
+
+
+# KEYS[1] daily key, KEYS[2] lifetime key.
+# ARGV[1] price, ARGV[2] daily budget, ARGV[3] lifetime budget (-1: none), ARGV[4] daily key TTL.
+# Amounts stay below 2**53 (money.MAX_MICROS), so Lua's doubles hold them exactly.
+# Returns {outcome, daily spent, lifetime spent}; outcome as in ChargeOutcome.
+CHARGE_SCRIPT: Final = """
+local price = tonumber(ARGV[1])
+local daily = tonumber(redis.call('GET', KEYS[1]) or '0')
+local lifetime = tonumber(redis.call('GET', KEYS[2]) or '0')
+local lifetime_budget = tonumber(ARGV[3])
+if lifetime_budget >= 0 and lifetime + price > lifetime_budget then
+  return {2, daily, lifetime}
+end
+if daily + price > tonumber(ARGV[2]) then
+  return {1, daily, lifetime}
+end
+daily = redis.call('INCRBY', KEYS[1], price)
+if daily == price then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+lifetime = redis.call('INCRBY', KEYS[2], price)
+return {0, daily, lifetime}
+"""
+
+_OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
+
+
+class RedisBudgetLedger:
+    """The budget ledger in Redis: one atomic Lua script per charge, run by EVALSHA.
+
+    The script is sent to Redis once (redis-py's registered script: EVALSHA, and on NOSCRIPT,
+    after a restart for example, SCRIPT LOAD and EVALSHA again).
+
+    Give it a client WITHOUT automatic retries (``retry=Retry(NoBackoff(), 0)``): a charge is not
+    idempotent, and a retried EVALSHA whose first reply was lost would charge twice. An
+    `UpstreamUnavailable` from `charge` therefore means "maybe charged": the bid answers no bid,
+    the budget errs on the side of underspending, and PostgreSQL's event-built record stays the
+    reference for billing.
+    """
+
+    def __init__(
+        self,
+        redis_client: Any,
+        clock: Clock = utc_now,
+        *,
+        daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+    ) -> None:
+        self._clock = clock
+        self._client = redis_client
+        self._ttl = daily_key_ttl_seconds
+        self._script = redis_client.register_script(CHARGE_SCRIPT)
+
+    def charge(self, campaign: Campaign, price_micros: Micros) -> ChargeResult:
+        """Charge one impression's price to both of the campaign's budgets, or to neither."""
+        if price_micros <= 0:
+            raise ValueError("a charge must be positive")
+        day = utc_day(self._clock)
+        lifetime_budget = campaign.lifetime_budget_micros
+        keys = [daily_spent_key(campaign.id, day), lifetime_spent_key(campaign.id)]
+        args = [
+            price_micros,
+            campaign.daily_budget_micros,
+            -1 if lifetime_budget is None else lifetime_budget,
+            self._ttl,
+        ]
+        try:
+            outcome, daily, lifetime = self._script(keys=keys, args=args)
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("charge", exc) from exc
+        return ChargeResult(_OUTCOMES[int(outcome)], int(daily), int(lifetime))
+
+    def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
+        """(spent on `day`, spent in the lifetime) in micros; `day` defaults to today (UTC)."""
+        on_day = day if day is not None else utc_day(self._clock)
+        keys = [daily_spent_key(campaign_id, on_day), lifetime_spent_key(campaign_id)]
+        try:
+            daily, lifetime = self._client.mget(keys)
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("read", exc) from exc
+        return int(daily or 0), int(lifetime or 0)
+
+
+def _upstream_error(action: str, exc: redis_errors.RedisError) -> Exception:
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        return UpstreamUnavailable(f"budget ledger unavailable: could not {action} in Redis")
+    return UpstreamFailed(f"budget ledger error: Redis refused to {action}")

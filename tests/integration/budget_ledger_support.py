@@ -1,0 +1,193 @@
+"""A throwaway redis-server for the budget ledger tests, and the load those tests put on it.
+
+Until the platform's fixtures serve Redis to integration tests, test_budget_ledger.py starts its
+own server here: a free port on loopback, a temporary directory, AOF on and RDB off, so that what
+survives a restart survived through the append-only file. Kept out of the test module so that
+worker processes (multiprocessing, spawn) import only this small module.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from shared_layer.budget import RedisBudgetLedger
+from shared_layer.errors import UpstreamFailed, UpstreamUnavailable
+from shared_layer.models import Campaign
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ledger_client(port: int) -> redis.Redis:
+    """A client as the ledger wants it: no automatic retries (a charge is not idempotent)."""
+    return redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=5,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process on `port` with its data in `directory`; restartable."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.directory),
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
+                "--save", "",
+                "--daemonize", "no",
+                "--logfile", str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.exceptions.ConnectionError:  # refused, or LOADING the AOF
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start: see {self.log()}") from None
+                time.sleep(0.02)
+        client.close()
+
+    def shutdown(self) -> None:
+        """SHUTDOWN as an operator would: Redis flushes the AOF, then exits."""
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        client.shutdown()
+        client.close()
+        assert self.process is not None
+        self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log(self) -> Path:
+        return self.directory / "redis.log"
+
+
+class FixedClock:
+    """An injectable clock that tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class LoadTally:
+    """What the load saw, live: acknowledged charges, and calls whose outcome is unknown."""
+
+    charged: Counter[str] = field(default_factory=Counter)
+    ambiguous: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, counter: Counter[str], campaign_id: str) -> None:
+        with self.lock:
+            counter[campaign_id] += 1
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        with self.lock:
+            return Counter(self.charged), Counter(self.ambiguous)
+
+
+def charge_until_refused(
+    ledger: RedisBudgetLedger,
+    campaigns: list[Campaign],
+    tally: LoadTally,
+    seed: int,
+    start: Any = None,
+    give_up_at: float | None = None,
+) -> None:
+    """Charge one impression at a time to random campaigns until each has refused once.
+
+    Spend only grows within a day, so a campaign that refused once refuses for good. A charge
+    that raised an upstream error may or may not have happened: counted as ambiguous, retried.
+    """
+    rng = random.Random(seed)
+    open_campaigns = list(campaigns)
+    if start is not None:
+        start.wait()
+    while open_campaigns:
+        if give_up_at is not None and time.monotonic() > give_up_at:
+            raise RuntimeError("load did not finish in time")
+        campaign = rng.choice(open_campaigns)
+        try:
+            result = ledger.charge(campaign, campaign.cpm_micros // 1000)
+        except (UpstreamUnavailable, UpstreamFailed):
+            tally.count(tally.ambiguous, campaign.id)
+            time.sleep(0.01)
+            continue
+        if result.charged:
+            tally.count(tally.charged, campaign.id)
+        else:
+            open_campaigns.remove(campaign)
+
+
+def process_worker(
+    port: int,
+    campaigns_json: list[str],
+    now_iso: str,
+    threads: int,
+    seed: int,
+    start: Any,
+    results: Any,
+) -> None:
+    """One worker process: `threads` threads charging through one ledger and client pool."""
+    campaigns = [Campaign.model_validate_json(text) for text in campaigns_json]
+    ledger = RedisBudgetLedger(ledger_client(port), FixedClock(datetime.fromisoformat(now_iso)))
+    tally = LoadTally()
+    start.wait()  # every process and thread of the test begins at once
+    give_up_at = time.monotonic() + 60
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            runs = [
+                pool.submit(
+                    charge_until_refused, ledger, campaigns, tally, seed * 100 + n, None, give_up_at
+                )
+                for n in range(threads)
+            ]
+            for run in runs:
+                run.result()
+    except Exception as exc:  # reported to the test, which fails with it
+        results.put(("error", repr(exc)))
+        return
+    charged, ambiguous = tally.snapshot()
+    results.put(("ok", (dict(charged), dict(ambiguous))))

@@ -1,0 +1,102 @@
+"""The budget ledger's pure part: key names, the UTC day, the charge rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared_layer.budget import (
+    ChargeOutcome,
+    check_charge,
+    daily_spent_key,
+    lifetime_spent_key,
+    utc_day,
+)
+
+CHARGED = ChargeOutcome.CHARGED
+DAILY = ChargeOutcome.DAILY_BUDGET_EXHAUSTED
+LIFETIME = ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED
+
+
+def test_keys_share_a_cluster_hash_tag_per_campaign() -> None:
+    assert daily_spent_key("c-1", date(2025, 11, 29)) == "budget::spent::{c-1}::2025-11-29"
+    assert lifetime_spent_key("c-1") == "budget::spent::{c-1}::lifetime"
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        (datetime(2025, 11, 29, 23, 59, 59, 999_999, tzinfo=UTC), date(2025, 11, 29)),
+        (datetime(2025, 11, 30, 0, 0, tzinfo=UTC), date(2025, 11, 30)),
+        # 23:30 in New York (UTC-5) is already tomorrow in UTC.
+        (datetime(2025, 11, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5))), date(2025, 11, 30)),
+        # 00:30 in Berlin (UTC+1) is still yesterday in UTC.
+        (datetime(2025, 11, 30, 0, 30, tzinfo=timezone(timedelta(hours=1))), date(2025, 11, 29)),
+    ],
+)
+def test_the_day_is_the_utc_day(moment: datetime, day: date) -> None:
+    assert utc_day(lambda: moment) == day
+
+
+def test_naive_clocks_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        utc_day(lambda: datetime(2025, 11, 29, 12, 0))
+
+
+@pytest.mark.parametrize(
+    ("price", "daily_spent", "lifetime_spent", "daily_budget", "lifetime_budget", "outcome"),
+    [
+        (2_500, 0, 0, 10_000, None, CHARGED),
+        (2_500, 7_500, 7_500, 10_000, None, CHARGED),  # exactly fills the day
+        (2_500, 7_501, 7_501, 10_000, None, DAILY),
+        (2_500, 0, 0, 2_499, None, DAILY),
+        (2_500, 0, 0, 0, None, DAILY),
+        (2_500, 0, 97_500, 10_000, 100_000, CHARGED),  # exactly fills the lifetime
+        (2_500, 0, 97_501, 10_000, 100_000, LIFETIME),
+        (2_500, 9_000, 99_000, 10_000, 100_000, LIFETIME),  # both full: lifetime is final
+    ],
+)
+def test_charge_rule(
+    price: int,
+    daily_spent: int,
+    lifetime_spent: int,
+    daily_budget: int,
+    lifetime_budget: int | None,
+    outcome: ChargeOutcome,
+) -> None:
+    assert (
+        check_charge(
+            price_micros=price,
+            daily_spent_micros=daily_spent,
+            lifetime_spent_micros=lifetime_spent,
+            daily_budget_micros=daily_budget,
+            lifetime_budget_micros=lifetime_budget,
+        )
+        is outcome
+    )
+
+
+@given(
+    price=st.integers(1, 10**6),
+    daily_spent=st.integers(0, 10**7),
+    extra=st.integers(0, 10**7),
+    daily_budget=st.integers(0, 10**7),
+    lifetime_budget=st.one_of(st.none(), st.integers(0, 2 * 10**7)),
+)
+def test_a_charge_never_takes_spend_past_a_limit(
+    price: int, daily_spent: int, extra: int, daily_budget: int, lifetime_budget: int | None
+) -> None:
+    lifetime_spent = daily_spent + extra
+    outcome = check_charge(
+        price_micros=price,
+        daily_spent_micros=daily_spent,
+        lifetime_spent_micros=lifetime_spent,
+        daily_budget_micros=daily_budget,
+        lifetime_budget_micros=lifetime_budget,
+    )
+    fits_day = daily_spent + price <= daily_budget
+    fits_life = lifetime_budget is None or lifetime_spent + price <= lifetime_budget
+    assert (outcome is CHARGED) == (fits_day and fits_life)
