@@ -39,6 +39,7 @@ class Function:
     name: str
     image: str
     lang: str
+    secrets: tuple[str, ...] = ()
 
 
 def read_stack(stack_file: Path) -> list[Function]:
@@ -46,7 +47,12 @@ def read_stack(stack_file: Path) -> list[Function]:
     doc = yaml.safe_load(stack_file.read_text()) or {}
     functions = doc.get("functions") or {}
     return [
-        Function(name=name, image=_with_tag(spec["image"]), lang=spec["lang"])
+        Function(
+            name=name,
+            image=_with_tag(spec["image"]),
+            lang=spec["lang"],
+            secrets=tuple(spec.get("secrets") or ()),
+        )
         for name, spec in functions.items()
     ]
 

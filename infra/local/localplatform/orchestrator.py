@@ -122,6 +122,7 @@ def deploy(profile: Profile) -> None:
         stdin=password_file.read_text(),
     )
     images.prepare_templates()
+    ensure_function_secrets(profile, faas_cli, env)
     names = []
     for stack in STACKS:
         for fn in images.read_stack(stack):
@@ -152,11 +153,59 @@ def deploy(profile: Profile) -> None:
         say(f"function {name}: available")
 
 
+def ensure_function_secrets(profile: Profile, faas_cli: str, env: dict[str, str]) -> None:
+    """Every secret a stack names exists as an OpenFaaS secret (generated once, kept in a file).
+
+    A secret file already in the state dir (postgres-password, written by the PostgreSQL
+    component) is used as it is; any other is generated. Values never reach a command line.
+    """
+    wanted = sorted(
+        {name for stack in STACKS for fn in images.read_stack(stack) for name in fn.secrets}
+    )
+    existing = {s["name"] for s in (_system(profile, "GET", "/system/secrets") or [])}
+    for name in wanted:
+        path = secrets.ensure_secret(profile, name)
+        if name not in existing:
+            _run(
+                [
+                    faas_cli,
+                    "secret",
+                    "create",
+                    name,
+                    "--from-file",
+                    str(path),
+                    "--gateway",
+                    profile.gateway_url,
+                ],
+                env=env,
+            )
+            say(f"secret {name}: created")
+
+
+def _system(profile: Profile, method: str, path: str) -> object:
+    user, password_file = secrets.ensure_basic_auth(profile)
+    r = requests.request(
+        method,
+        f"{profile.gateway_url}{path}",
+        auth=(user, password_file.read_text().strip()),
+        timeout=5,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def service_env(profile: Profile) -> dict[str, str]:
+    """Where functions find the backing services: the profile's addresses on the bridge,
+    unless DATABASE_URL, REDIS_URL, KAFKA_BROKERS or GATEWAY_URL are set in the environment
+    (to run the same functions against docker-compose services or a cluster's)."""
+    return {key: os.environ.get(key, value) for key, value in profile.service_env().items()}
+
+
 def faas_cli_env(profile: Profile) -> dict[str, str]:
-    """faas-cli's own config in the state dir; stack ${VARS} resolve to the bridge side."""
+    """faas-cli's own config in the state dir; stack ${VARS} resolve to service_env()."""
     return {
         **os.environ,
-        **profile.service_env(),
+        **service_env(profile),
         "OPENFAAS_CONFIG": str(profile.state_dir / "faas-cli"),
         "OPENFAAS_URL": profile.gateway_url,
     }

@@ -125,14 +125,23 @@ DEV = Profile(
     netns_prefix="ads-",
 )
 
-TEST = Profile(
-    name="test",
-    state_dir=shared_dir() / "test",
-    bridge="adt0",
-    bridge_cidr="10.63.0.0/16",
-    netns_prefix="adt-",
-    host_netns="adtest",
-)
+def test_profile(instance: str = "") -> Profile:
+    """The test platform; ADS_TEST_INSTANCE=N (1-9) gives a separate one, so that several
+    developers or helpers on one machine can each run the suite at the same time."""
+    if instance and not (instance.isdigit() and len(instance) == 1 and instance != "0"):
+        raise SystemExit(f"ADS_TEST_INSTANCE={instance!r}: expected a digit 1-9")
+    n = int(instance or 0)
+    return Profile(
+        name="test",
+        state_dir=shared_dir() / (f"test-{n}" if n else "test"),
+        bridge=f"adt{n}" if n else "adt0",
+        bridge_cidr=f"10.{63 + n}.0.0/16",
+        netns_prefix=f"at{n}-" if n else "adt-",
+        host_netns=f"adtest{n}" if n else "adtest",
+    )
+
+
+TEST = test_profile(os.environ.get("ADS_TEST_INSTANCE", ""))
 
 PROFILES = {p.name: p for p in (DEV, TEST)}
 

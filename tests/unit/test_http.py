@@ -1,0 +1,100 @@
+"""The shared HTTP edge: ids, trace context, routing by table, error bodies, size limits."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from shared_layer.errors import ValidationFailed
+from shared_layer.http import Router, json_response
+
+TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def event(method="GET", path="/", body=b"", headers=None, query=None):
+    return SimpleNamespace(
+        method=method, path=path, body=body, headers=headers or {}, query=query or {}
+    )
+
+
+def make_router() -> Router:
+    router = Router()
+
+    @router.route("GET", "/items/{item_id}")
+    def get_item(request, item_id):
+        return json_response(200, {"id": item_id, "q": dict(request.query)}, request)
+
+    @router.route("POST", "/items")
+    def create(request):
+        payload = request.json()
+        if "name" not in payload:
+            raise ValidationFailed("name is required", fields=["name"])
+        return json_response(201, payload, request)
+
+    @router.route("GET", "/boom")
+    def boom(request):
+        raise RuntimeError("secret host db-7.internal")
+
+    return router
+
+
+handle = make_router().handler(service="test")
+
+
+def body(response):
+    return json.loads(response["body"])
+
+
+def test_routes_by_method_and_template_with_path_parameters():
+    r = handle(event(path="/items/abc", query={"x": "1"}), None)
+    assert r["statusCode"] == 200 and body(r) == {"id": "abc", "q": {"x": "1"}}
+    assert handle(event(path="/items/abc/"), None)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/nowhere", 404, "NOT_FOUND"), ("DELETE", "/items/abc", 405, None)],
+)
+def test_unknown_paths_and_methods_are_4xx_with_the_error_shape(method, path, status, code):
+    r = handle(event(method=method, path=path), None)
+    assert r["statusCode"] == status
+    assert set(body(r)) == {"error", "message", "requestId"}
+    if code:
+        assert body(r)["error"] == code
+
+
+def test_bad_json_and_validation_are_400_never_500():
+    assert handle(event("POST", "/items", b"{nope"), None)["statusCode"] == 400
+    r = handle(event("POST", "/items", b"{}"), None)
+    assert r["statusCode"] == 400 and "name" in body(r)["message"]
+
+
+def test_unexpected_errors_are_500_without_internals():
+    r = handle(event(path="/boom"), None)
+    assert r["statusCode"] == 500
+    assert "db-7" not in r["body"] and body(r)["error"] == "INTERNAL"
+
+
+def test_oversized_body_is_413():
+    small = Router().handler(service="t", max_body_bytes=10)
+    r = small(event("POST", "/items", b"x" * 11), None)
+    assert r["statusCode"] == 413 and body(r)["requestId"]
+
+
+def test_request_id_and_trace_id_are_propagated():
+    r = handle(
+        event(path="/items/a", headers={"X-Request-Id": "req-1", "traceparent": TRACE}), None
+    )
+    assert r["headers"]["X-Request-Id"] == "req-1"
+    out = r["headers"]["traceparent"].split("-")
+    assert out[1] == "0af7651916cd43dd8448eb211c80319c" and out[2] != "b7ad6b7169203331"
+
+
+def test_invalid_ids_are_replaced_not_echoed():
+    r = handle(
+        event(path="/nowhere", headers={"X-Request-Id": "bad id\n", "traceparent": "x"}), None
+    )
+    assert body(r)["requestId"] != "bad id\n" and len(body(r)["requestId"]) == 36
+    assert len(r["headers"]["traceparent"].split("-")[1]) == 32
