@@ -4,13 +4,18 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv
+.PHONY: up down status clean distclean test lint bench venv lock
 
 venv: .venv/.installed
-.venv/.installed: requirements/dev.txt
+.venv/.installed: requirements/dev.lock
 	python3 -m venv .venv
-	.venv/bin/pip install --quiet -r requirements/dev.txt
+	.venv/bin/pip install --quiet --no-deps -r requirements/dev.lock
 	touch $@
+
+## Re-resolve requirements/dev.lock (every transitive version pinned) from requirements/dev.txt.
+lock: venv
+	.venv/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements/dev.txt \
+		-o requirements/dev.lock
 
 ## Start the whole platform on this machine (idempotent: restarts only what is down).
 up: venv
