@@ -32,7 +32,7 @@ import yaml
 from confluent_kafka import Consumer, Producer
 
 from localplatform import migrations
-from localplatform.component import Component, ComponentError
+from localplatform.component import Component
 from localplatform.components.kafka import TOPICS, Kafka
 from localplatform.components.postgres import PASSWORD_SECRET, Postgres, connect
 from localplatform.components.prometheus import Prometheus
@@ -110,12 +110,31 @@ def _eventually(check: Callable[[], object], timeout_s: float = 30.0) -> object:
 # PostgreSQL
 
 
-def test_postgres_refuses_a_state_dir_the_postgres_user_cannot_enter(tmp_path: Path) -> None:
+def test_postgres_in_a_private_checkout_keeps_its_data_outside_and_purges_it(
+    tmp_path: Path,
+) -> None:
+    # A checkout under a private directory (a home with mode 0700) cannot be entered by the
+    # `postgres` user: the data area moves out of the tree, behind a symlink, and still works.
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     private.chmod(0o700)
-    with pytest.raises(ComponentError, match=r"'postgres' cannot enter .*private"):
-        Postgres(_throwaway_profile(private / "state")).prepare()
+    profile = _throwaway_profile(private / "state")
+    profile.ensure_dirs()
+    postgres = Postgres(profile)
+    try:
+        postgres.prepare()
+        link = profile.data_dir / "postgres"
+        assert link.is_symlink() and postgres.area == link.resolve()
+        assert not str(postgres.area).startswith(str(private))
+        postgres.start()
+        postgres.wait_healthy()
+        postgres.after_start()
+        assert postgres.healthy()
+    finally:
+        postgres.stop()
+        target = postgres.area
+        postgres.purge()
+    assert not target.exists() and not (profile.data_dir / "postgres").exists()
 
 
 def test_postgres_applies_migrations_once_and_keeps_data_across_restarts(

@@ -252,6 +252,7 @@ def stop(profile: Profile) -> None:
 
 def clean(profile: Profile) -> None:
     stop(profile)
+    Postgres(profile).purge()
     shutil.rmtree(profile.state_dir, ignore_errors=True)
     for generated in (REPO_ROOT / "build", REPO_ROOT / "template"):
         shutil.rmtree(generated, ignore_errors=True)

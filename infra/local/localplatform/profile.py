@@ -125,6 +125,7 @@ DEV = Profile(
     netns_prefix="ads-",
 )
 
+
 def test_profile(instance: str = "") -> Profile:
     """The test platform; ADS_TEST_INSTANCE=N (1-9) gives a separate one, so that several
     developers or helpers on one machine can each run the suite at the same time."""

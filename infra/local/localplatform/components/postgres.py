@@ -11,8 +11,11 @@ the cluster without a superuser password.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -66,13 +69,39 @@ def connect(
         raise
 
 
+FALLBACK_ROOT = Path("/var/lib/adserver-local")
+
+
 class Postgres(Component):
     name = "postgres"
     start_timeout_s = 60.0
 
     @property
     def area(self) -> Path:
-        return self.profile.data_dir / self.name
+        """Under the state dir, unless the `postgres` user cannot reach it there.
+
+        PostgreSQL refuses to run as root, so its OS user must be able to enter every parent
+        of its data directory; a checkout under a private home (mode 0700) does not allow that.
+        Then the data lives under /var/lib/adserver-local/<hash of the state dir> instead, with a
+        symlink in the state dir pointing at it, and `purge()` removes it with the state.
+        """
+        inside = self.profile.data_dir / self.name
+        if inside.is_symlink():
+            return inside.resolve()
+        if _traversable(self.profile.data_dir, _os_user()):
+            return inside
+        digest = hashlib.sha256(str(self.profile.state_dir).encode()).hexdigest()[:12]
+        return FALLBACK_ROOT / digest / self.name
+
+    def purge(self) -> None:
+        """Remove data kept outside the state directory (see `area`)."""
+        link = self.profile.data_dir / self.name
+        if link.is_symlink():
+            target = link.resolve()
+            shutil.rmtree(target, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()
+            link.unlink()
 
     @property
     def pgdata(self) -> Path:
@@ -89,7 +118,15 @@ class Postgres(Component):
         except KeyError:
             raise ComponentError("postgres: no `postgres` OS user; install postgresql-15") from None
         self.profile.data_dir.mkdir(parents=True, exist_ok=True)
-        _require_traversable(self.profile.data_dir, user)
+        area = self.area
+        if area.parent != self.profile.data_dir:
+            for d in (FALLBACK_ROOT, area.parent):
+                d.mkdir(exist_ok=True, mode=0o711)
+                d.chmod(0o711)
+            link = self.profile.data_dir / self.name
+            if not link.is_symlink():
+                link.symlink_to(area)
+        _require_traversable(area.parent, user)
         socket_path = self.socket_dir / f".s.PGSQL.{self.profile.ports.postgres}"
         if len(str(socket_path)) >= _MAX_SOCKET_PATH:
             raise ComponentError(f"postgres: socket path too long for Linux: {socket_path}")
@@ -222,6 +259,23 @@ def _as_os_user(argv: list[str]) -> list[str]:
     groups, then execs, so the recorded pid is the postmaster's.
     """
     return ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", "--", *argv]
+
+
+def _os_user() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam(OS_USER)
+    except KeyError:
+        return None
+
+
+def _traversable(path: Path, user: pwd.struct_passwd | None) -> bool:
+    if user is None:
+        return True  # prepare() reports the missing user
+    try:
+        _require_traversable(path, user)
+    except ComponentError:
+        return False
+    return True
 
 
 def _require_traversable(path: Path, user: pwd.struct_passwd) -> None:
