@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv lock
+.PHONY: up down status clean distclean test lint bench venv seed lock
 
 venv: .venv/.installed
 .venv/.installed: requirements/dev.lock
@@ -24,6 +24,10 @@ up: venv
 ## Stop exactly what `make up` started; keep the data.
 down: venv
 	$(PLATFORM) --profile dev down
+
+## Demo campaigns through the campaigns API (COUNT=300 by default; SEED=n for another set).
+seed: venv
+	$(PLATFORM) --profile dev seed $(if $(COUNT),--count $(COUNT)) $(if $(SEED),--seed $(SEED))
 
 ## Each component with pid, address and health; functions with their replicas.
 status: venv

@@ -11,6 +11,14 @@ Modules, named after what they hold:
 - `auction`     the index over a campaign snapshot, ranking, the pricing step, the decision
 - `budget`      the budget ledger seam and its Redis implementation (one atomic Lua script)
 - `clicktoken`  signed click-tracking tokens
+- `http`        the edge of every handler: request ids, trace context, routing table, error bodies
+- `db`          a small pool of pg8000 connections (TCP_NODELAY) and transactions
+- `campaign_store`     campaigns, ads and rules in PostgreSQL; API parsing and validation
+- `campaign_cache`     the Redis side: cache entries, active set, version, change notifications
+- `campaign_snapshot`  each bid replica's in-process index, kept fresh within a second
+- `bid_client`  serve's pooled, deadline-bound, circuit-broken client for bid
+- `impressions` the seam through which serve publishes impression events
+- `metrics`     the functions' Prometheus metrics
 
 The auction, targeting, money and models are pure: no network, no driver imports. Import the
 modules themselves (``from shared_layer import auction``); this package file imports nothing, so
@@ -19,9 +27,17 @@ a function pays only for what it uses.
 
 __all__ = [
     "auction",
+    "bid_client",
     "budget",
+    "campaign_cache",
+    "campaign_snapshot",
+    "campaign_store",
     "clicktoken",
+    "db",
     "errors",
+    "http",
+    "impressions",
+    "metrics",
     "models",
     "money",
     "settings",

@@ -14,6 +14,10 @@ Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
 
     campaign::{campaignId}                   seed: campaign cache (JSON, 5 min)
     campaigns::all                           seed: active campaign ids
+    campaigns::all::built                    ours: the set above is complete (an empty set and
+                                             a flushed cache look alike in Redis otherwise)
+    campaigns::version                       ours: INCR on every campaign change
+    campaigns::changes                       ours: pub/sub channel, message = campaign id or *
     analytics::{campaignId}::{date}          seed: analytics cache (1 h)
     stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
     kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets

@@ -35,8 +35,13 @@ __all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
 
 MIN_KEY_BYTES: Final = 32
 _VERSION: Final = "v1"
-_MAX_TOKEN_CHARS: Final = 2_048
 _MAX_CLAIM_CHARS: Final = 128
+# The longest token `sign` can make, so that `verify` never refuses a genuine one: four ids of
+# 128 characters, each at most 6 bytes in the JSON payload (a control character becomes
+# \u00XX; anything else is at most 4 UTF-8 bytes), the keys and a 20-digit expiry, in base64
+# (4 chars per 3 bytes), plus the version and the signature.
+_MAX_PAYLOAD_BYTES: Final = 4 * _MAX_CLAIM_CHARS * 6 + 128
+_MAX_TOKEN_CHARS: Final = len("v1.") + (_MAX_PAYLOAD_BYTES * 4 + 2) // 3 + 1 + 43
 _SIGNATURE_CHARS: Final = 43  # 32 bytes in unpadded base64url
 
 
@@ -71,6 +76,7 @@ def sign(key: bytes, claims: ClickClaims) -> str:
         },
         separators=(",", ":"),
         sort_keys=True,
+        ensure_ascii=False,
     )
     signed = f"{_VERSION}.{_encode(payload.encode())}"
     return f"{signed}.{_encode(_mac(key, signed))}"

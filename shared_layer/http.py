@@ -133,7 +133,16 @@ def error_response(exc: BaseException, request: Request, logger: Logger | None =
     status, body = http_error(exc, request.request_id)
     if logger is not None and status >= 500:
         logger.exception("request failed", extra={"error": body["error"]})
-    return json_response(status, body, request)
+    headers = {"Allow": exc.allow} if isinstance(exc, _NotAllowed) else None
+    return json_response(status, body, request, headers)
+
+
+class _NotAllowed(MethodNotAllowed):
+    """A 405 that knows the methods the path does allow (for the Allow header)."""
+
+    def __init__(self, message: str, allow: list[str]) -> None:
+        super().__init__(message)
+        self.allow = ", ".join(sorted(set(allow)))
 
 
 class Router:
@@ -163,9 +172,8 @@ class Router:
                 return fn(request, **match.groupdict())
             allowed.append(method)
         if allowed:
-            raise MethodNotAllowed(
-                f"{request.method} is not allowed here; use {', '.join(allowed)}"
-            )
+            use = ", ".join(sorted(set(allowed)))
+            raise _NotAllowed(f"{request.method} is not allowed here; use {use}", allowed)
         raise NotFound(f"no such endpoint: {request.method} {request.path}")
 
     def handler(

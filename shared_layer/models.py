@@ -47,6 +47,7 @@ from .errors import PayloadTooLarge, ValidationFailed
 from .money import IMPRESSIONS_PER_CPM, MAX_MICROS, parse_micros, to_json_number
 
 __all__ = [
+    "API_MODEL_CONFIG",
     "DEVICE_TYPES",
     "MAX_BID_REQUEST_BYTES",
     "RULE_TYPES",
@@ -124,15 +125,19 @@ HttpUrl = Annotated[
 MicrosAmount = Annotated[StrictInt, Field(ge=0, le=MAX_MICROS)]
 
 
+# Every model that crosses the API edge: immutable, camelCase in JSON, unknown fields refused.
+API_MODEL_CONFIG: Final = ConfigDict(
+    frozen=True,
+    extra="forbid",
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+)
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
+    model_config = API_MODEL_CONFIG
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy whose derived (cached) properties are recomputed from its own fields.

@@ -14,6 +14,7 @@ import requests
 
 from localplatform import images, network, orchestrator
 from localplatform.components.redis import Redis
+from tests.support import wait_for
 
 FUNCTIONS = [fn.name for stack in orchestrator.STACKS for fn in images.read_stack(stack)]
 
@@ -36,16 +37,6 @@ def requests_served(target: str) -> float:
         for line in text.splitlines()
         if line.startswith("function_requests_total{")
     )
-
-
-def wait_for(predicate, timeout_s: float, interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    return predicate()
 
 
 def test_faas_cli_lists_every_function_with_an_available_replica(platform):

@@ -9,7 +9,6 @@ worker processes (multiprocessing, spawn) import only this small module.
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -27,14 +26,9 @@ from redis.retry import Retry
 from shared_layer.budget import RedisBudgetLedger
 from shared_layer.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.models import Campaign
+from tests.support import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ledger_client(port: int) -> redis.Redis:

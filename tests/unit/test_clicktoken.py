@@ -91,3 +91,10 @@ def test_claims_too_long_to_verify_are_never_signed() -> None:
     too_long = ClickClaims("i" * 129, "ad", "c", "u", NOW)
     with pytest.raises(ValueError, match="1 to 128"):
         sign(KEY, too_long)
+
+
+@pytest.mark.parametrize("char", ["\x01", "\U0010ffff", "\u2603", "a"])
+def test_the_longest_token_sign_can_make_still_verifies(char: str) -> None:
+    # Ids of the maximum length in the characters that grow most in the JSON payload.
+    longest = ClickClaims(*([char * 128] * 4), NOW + 10**8)
+    assert verify(KEY, sign(KEY, longest), now=NOW) == longest

@@ -65,6 +65,11 @@ def test_unknown_paths_and_methods_are_4xx_with_the_error_shape(method, path, st
         assert body(r)["error"] == code
 
 
+def test_a_405_says_which_methods_are_allowed():
+    r = handle(event(method="PUT", path="/items"), None)
+    assert r["statusCode"] == 405 and r["headers"]["Allow"] == "POST"
+
+
 def test_bad_json_and_validation_are_400_never_500():
     assert handle(event("POST", "/items", b"{nope"), None)["statusCode"] == 400
     r = handle(event("POST", "/items", b"{}"), None)

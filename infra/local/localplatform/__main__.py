@@ -1,4 +1,7 @@
-"""python -m localplatform [--profile dev|test] build|start|up|stop|down|status|clean|test."""
+"""python -m localplatform [--profile dev|test] build|start|up|stop|down|status|clean|test|seed.
+
+`seed [--count N] [--seed S]` loads demo campaigns through the campaigns API.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,24 @@ import argparse
 import subprocess
 import sys
 
-from . import network, orchestrator
+from . import demo_data, network, orchestrator
 from .profile import PROFILES, current
 
 # Commands that talk to the services over 127.0.0.1 must run in the profile's host namespace;
 # stopping needs only the recorded pids, so it works even if that namespace is gone.
-NEEDS_HOST_NETNS = {"start", "up", "status"}
+NEEDS_HOST_NETNS = {"start", "up", "status", "seed"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localplatform", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
     parser.add_argument(
-        "command", choices=["build", "start", "up", "stop", "down", "status", "clean", "test"]
+        "command",
+        choices=["build", "start", "up", "stop", "down", "status", "clean", "test", "seed"],
     )
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="pytest arguments for `test`")
+    parser.add_argument(
+        "args", nargs=argparse.REMAINDER, help="pytest arguments for `test`; `seed` options"
+    )
     ns = parser.parse_args(argv)
     profile = PROFILES[ns.profile] if ns.profile else current()
     if ns.command == "test":
@@ -34,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the {profile.name} platform is not running (no namespace {profile.host_netns})")
             return 1
         cmd = [sys.executable, "-m", "localplatform", "--profile", profile.name, ns.command]
+        cmd += ns.args if ns.command == "seed" else []
         return subprocess.run(network.in_host_netns(profile, cmd)).returncode
     if ns.command == "build":
         orchestrator.build(profile)
@@ -48,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         return orchestrator.status(profile)
     elif ns.command == "clean":
         orchestrator.clean(profile)
+    elif ns.command == "seed":
+        options = argparse.ArgumentParser(prog="localplatform seed")
+        options.add_argument("--count", type=int, default=demo_data.DEFAULT_COUNT)
+        options.add_argument("--seed", type=int, default=demo_data.DEFAULT_SEED)
+        seeding = options.parse_args(ns.args)
+        created = demo_data.seed(profile, seeding.count, seed=seeding.seed)
+        print(f"==> demo data: {created} campaigns created through the campaigns API")
     return 0
 
 

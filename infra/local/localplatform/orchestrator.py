@@ -17,8 +17,9 @@ from pathlib import Path
 
 import requests
 
-from . import images, network, secrets, toolchain
+from . import demo_data, images, network, secrets, toolchain
 from .component import Component, ComponentError
+from .components.connector import Connector
 from .components.gateway import Gateway
 from .components.kafka import Kafka
 from .components.postgres import Postgres
@@ -44,6 +45,7 @@ def components(profile: Profile) -> list[Component]:
         Prometheus(profile),
         Provider(profile),
         Gateway(profile),
+        Connector(profile),
     ]
 
 
@@ -91,6 +93,7 @@ def start(profile: Profile) -> None:
         component.after_start()
         say(f"{component.name}: up ({component.address()}), log {component.log_path}")
     deploy(profile)
+    seed_demo_data(profile)
     user, password_file = secrets.ensure_basic_auth(profile)
     print(
         "\nThe platform is up.\n"
@@ -102,6 +105,15 @@ def start(profile: Profile) -> None:
         "  status      make status\n",
         flush=True,
     )
+
+
+def seed_demo_data(profile: Profile) -> None:
+    """Demo campaigns when the campaigns table is empty; the test profile makes its own data."""
+    if profile.name == "test":
+        return
+    created = demo_data.seed(profile, only_if_empty=True)
+    if created:
+        say(f"demo data: {created} campaigns created through the campaigns API")
 
 
 DIGEST_ANNOTATION = "com.adserver.image-digest"
@@ -196,9 +208,14 @@ def _system(profile: Profile, method: str, path: str) -> object:
 
 def service_env(profile: Profile) -> dict[str, str]:
     """Where functions find the backing services: the profile's addresses on the bridge,
-    unless DATABASE_URL, REDIS_URL, KAFKA_BROKERS or GATEWAY_URL are set in the environment
-    (to run the same functions against docker-compose services or a cluster's)."""
-    return {key: os.environ.get(key, value) for key, value in profile.service_env().items()}
+    unless DATABASE_URL, REDIS_URL, KAFKA_BROKERS, GATEWAY_URL or CLICK_BASE_URL are set in
+    the environment (to run the same functions against docker-compose services or a
+    cluster's). The test platform always uses its own services: its test process has the
+    host-side addresses in those variables, which replicas could not reach."""
+    own = profile.service_env()
+    if profile.host_netns is not None:
+        return own
+    return {key: os.environ.get(key, value) for key, value in own.items()}
 
 
 def faas_cli_env(profile: Profile) -> dict[str, str]:

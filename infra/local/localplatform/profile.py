@@ -93,6 +93,8 @@ class Profile:
             "REDIS_URL": f"redis://{ip}:{p.redis}/0",
             "KAFKA_BROKERS": f"{ip}:{p.kafka_bridge}",
             "GATEWAY_URL": f"http://{ip}:{p.gateway}",
+            # What a user's browser follows: the gateway as published on this machine.
+            "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
         }
 
     def host_env(self) -> dict[str, str]:

@@ -60,6 +60,7 @@ class Prometheus(Component):
             "prometheus_port": p.prometheus,
             "gateway_metrics_port": p.gateway_metrics,
             "provider_ops_port": p.provider_ops,
+            "connector_health_port": p.connector_health,
         }
         try:
             return string.Template(TEMPLATE.read_text()).substitute(values)

@@ -1,0 +1,128 @@
+"""bid: POST / with the seed's /bid request; the auction over this replica's campaign snapshot.
+
+The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
+script in Redis, `budget.RedisBudgetLedger`); the charge IS the impression, so the answer carries
+a new impressionId. 204 when nothing is eligible or every budget refuses; 400/413 for bad input
+(nothing charged); 503 when Redis cannot confirm a charge (serve then answers no fill).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from shared_layer import metrics
+from shared_layer.auction import decide
+from shared_layer.budget import ChargeResult, RedisBudgetLedger, utc_day, utc_now
+from shared_layer.campaign_snapshot import CampaignSnapshot
+from shared_layer.campaign_store import CampaignStore
+from shared_layer.db import Database
+from shared_layer.errors import AdServerError, UpstreamUnavailable
+from shared_layer.http import Request, Router, json_response, no_content
+from shared_layer.models import BidRequest, Campaign, parse
+from shared_layer.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.targeting import ELIGIBILITY_CHECKS
+
+MAX_CHARGE_ATTEMPTS = 50  # Redis round trips per request, at most
+
+
+@settings_class
+class BidSettings:
+    redis_url: str = env("REDIS_URL")
+    database_url: str = env("DATABASE_URL")
+    postgres_password: str | None = secret("postgres-password", default=None)
+    snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
+    ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
+
+
+SETTINGS = load_settings(BidSettings)
+CLOCK = utc_now  # the UTC day boundary of the daily budgets; tests replace it
+# A charge is not idempotent: no automatic retries on the ledger's connection (see budget.py).
+LEDGER = RedisBudgetLedger(
+    redis.Redis.from_url(
+        SETTINGS.redis_url,
+        socket_timeout=SETTINGS.ledger_timeout_s,
+        socket_connect_timeout=SETTINGS.ledger_timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    ),
+    clock=lambda: CLOCK(),
+)
+SNAPSHOT = CampaignSnapshot(
+    redis.Redis.from_url(SETTINGS.redis_url, socket_timeout=5, socket_connect_timeout=2),
+    CampaignStore(Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)),
+    ttl_s=SETTINGS.snapshot_ttl_s,
+)
+try:
+    SNAPSHOT.load()
+except AdServerError as exc:  # not ready yet; the refresher keeps trying
+    logging.getLogger("bid").warning("campaign snapshot not loaded at start: %s", exc)
+SNAPSHOT.start()
+
+# Campaigns whose budget refused a charge, keyed so that a new day, a new budget or a new CPM
+# asks Redis again: spend only grows within a day, so a refusal holds until one of those changes.
+_refused: set[tuple[str, int, int | None, int, object]] = set()
+
+
+def _refusal_key(campaign: Campaign) -> tuple[str, int, int | None, int, object]:
+    budgets = (campaign.daily_budget_micros, campaign.lifetime_budget_micros)
+    return (campaign.id, *budgets, campaign.cpm_micros, utc_day(CLOCK))
+
+
+def not_refused_today(campaign: Campaign, request: BidRequest) -> bool:
+    return _refusal_key(campaign) not in _refused
+
+
+CHECKS = (*ELIGIBILITY_CHECKS, not_refused_today)
+router = Router()
+
+
+def ready() -> bool:
+    return SNAPSHOT.ready()
+
+
+@router.route("POST", "/")
+def bid(request: Request) -> dict:
+    try:
+        bid_request = parse(BidRequest, request.body)
+        if not SNAPSHOT.ready():
+            raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
+    except AdServerError as exc:
+        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+        raise
+    refused: list[str] = []
+
+    def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
+        refused.append(campaign.id)
+        if len(_refused) > 100_000:
+            _refused.clear()
+        _refused.add(_refusal_key(campaign))
+
+    started = time.perf_counter()
+    try:
+        decision = decide(
+            SNAPSHOT.index,
+            bid_request,
+            LEDGER,
+            checks=CHECKS,
+            on_refused=on_refused,
+            max_attempts=MAX_CHARGE_ATTEMPTS,
+        )
+    except AdServerError:
+        metrics.BID_DECISIONS.labels("error").inc()
+        raise
+    finally:
+        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+    if decision is None:
+        metrics.BID_DECISIONS.labels("budget-exhausted" if refused else "no-candidate").inc()
+        return no_content(request)
+    metrics.BID_DECISIONS.labels("bid").inc()
+    body = {**decision.to_response().to_json(), "impressionId": str(uuid.uuid4())}
+    return json_response(200, body, request)
+
+
+handle = router.handler(service="bid", access_log=False)

@@ -1,0 +1,90 @@
+"""serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
+
+Validates the query (400 with the seed's error body), asks bid through the gateway over a pooled
+keep-alive connection with a total deadline and a circuit breaker (`shared_layer.bid_client`),
+signs the click-tracking URL and hands the impression to the event seam. When bid is slow,
+failing or the circuit is open, the answer is 204 within the deadline with the reason in
+``X-No-Fill-Reason``: never a hang, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Logger
+
+from shared_layer.bid_client import (
+    BidClient,
+    ad_response,
+    bid_request_from_query,
+    click_tracking_url,
+)
+from shared_layer.clicktoken import MIN_KEY_BYTES
+from shared_layer.errors import AdServerError
+from shared_layer.http import Request, Router, json_response, no_content
+from shared_layer.impressions import Impression, LoggingImpressionPublisher
+from shared_layer.metrics import SERVE_REQUESTS
+from shared_layer.settings import env, load_settings, min_length, positive, secret, settings_class
+
+
+@settings_class
+class ServeSettings:
+    gateway_url: str = env("GATEWAY_URL")
+    bid_timeout_ms: int = env("BID_TIMEOUT_MS", default=80, check=positive)
+    breaker_failures: int = env("BID_BREAKER_FAILURES", default=5, check=positive)
+    breaker_reset_s: float = env("BID_BREAKER_RESET_S", default=3.0, check=positive)
+    click_base_url: str | None = env("CLICK_BASE_URL", default=None)
+    click_token_ttl_s: int = env("CLICK_TOKEN_TTL_S", default=86_400, check=positive)
+    click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
+
+    @property
+    def click_url(self) -> str:
+        return self.click_base_url or f"{self.gateway_url.rstrip('/')}/function/click"
+
+
+SETTINGS = load_settings(ServeSettings)
+BID = BidClient(
+    f"{SETTINGS.gateway_url.rstrip('/')}/function/bid",
+    timeout_s=SETTINGS.bid_timeout_ms / 1000,
+    failure_threshold=SETTINGS.breaker_failures,
+    reset_timeout_s=SETTINGS.breaker_reset_s,
+)
+PUBLISHER = LoggingImpressionPublisher()
+LOGGER = Logger(service="serve")
+router = Router()
+
+
+@router.route("GET", "/")
+def serve(request: Request) -> dict:
+    try:
+        bid_request = bid_request_from_query(request.query)
+    except AdServerError:
+        SERVE_REQUESTS.labels("invalid").inc()
+        raise
+    result = BID.call(bid_request, request_id=request.request_id, traceparent=request.traceparent)
+    if result.bid is None:
+        reason = str(result.no_fill)
+        SERVE_REQUESTS.labels(reason).inc()
+        return no_content(request, {"X-No-Fill-Reason": reason})
+    click_url = click_tracking_url(
+        SETTINGS.click_url,
+        SETTINGS.click_signing_key,
+        impression_id=result.impression_id,
+        bid=result.bid,
+        user_id=bid_request.user_id,
+        expires_at=int(time.time()) + SETTINGS.click_token_ttl_s,
+    )
+    impression = Impression.served(
+        impression_id=result.impression_id, bid=result.bid, request=bid_request
+    )
+    try:
+        PUBLISHER.publish(impression)
+    except Exception:  # the ad is charged and shown; a lost event is the pipeline's to reconcile
+        LOGGER.exception(
+            "impression not published", extra={"impressionId": impression.impression_id}
+        )
+    SERVE_REQUESTS.labels("filled").inc()
+    return json_response(200, ad_response(result.bid, result.impression_id, click_url), request)
+
+
+handle = router.handler(service="serve", access_log=False)

@@ -1,0 +1,133 @@
+"""serve through the local gateway, side by side with the no-op, open loop: rated rate, p50/p95/p99.
+
+For each of the no-op and serve (same gateway, provider and template, same run), the open-loop
+generator looks for the highest rate at which p95 stays below 100 ms (doubling from 50/s, then
+bisecting; 5 s per step, a step with more than 1% errors counts as over), then measures
+p50/p95/p99 for 10 s at half of that rate. serve's requests ask for a placement that a
+benchmark campaign (created through the campaigns API, huge budget, ended afterwards) targets,
+so that every request runs the whole path: validation, bid through the gateway with its Redis
+charge, the signed click URL. Target (DESIGN.md): serve's rated rate >= 0.5 x the no-op's.
+Runs against the dev platform (`make bench` runs `make up` first).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import urlencode
+
+import requests
+
+from localplatform import orchestrator, secrets
+from localplatform.profile import DEV
+from tests.benchmarks.loadgen import OpenLoopResult, open_loop
+
+STEP_S = 5
+MEASURE_S = 10
+P95_LIMIT_MS = 100.0
+START_RATE = 50.0
+MAX_RATE = 20_000.0
+BISECT_STEPS = 3
+LOADGEN_CPU = 1
+PLACEMENT = f"bench-serve-{uuid.uuid4().hex[:8]}"
+
+
+def _ok(result: OpenLoopResult) -> bool:
+    return result.p95_ms < P95_LIMIT_MS and result.errors <= 0.01 * result.sent
+
+
+def rated_rate(label: str, url: str) -> float:
+    """The highest rate (req/s) found with p95 < 100 ms and <= 1% errors."""
+    good, bad, rate = 0.0, 0.0, START_RATE
+    while rate <= MAX_RATE:
+        result = open_loop(url, rate=rate, duration_s=STEP_S, cpu=LOADGEN_CPU)
+        print(f"  {label:<6} search  {result.line()}", flush=True)
+        if not _ok(result):
+            bad = rate
+            break
+        good, rate = rate, rate * 2
+    if bad:
+        for _ in range(BISECT_STEPS):
+            rate = (good + bad) / 2
+            result = open_loop(url, rate=rate, duration_s=STEP_S, cpu=LOADGEN_CPU)
+            print(f"  {label:<6} bisect  {result.line()}", flush=True)
+            good, bad = (rate, bad) if _ok(result) else (good, rate)
+    return good
+
+
+def _admin(method: str, path: str, **kwargs) -> requests.Response:
+    token = secrets.read(DEV, "campaigns-admin-token")
+    return requests.request(
+        method,
+        f"{DEV.gateway_url}/function/campaigns{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+        **kwargs,
+    )
+
+
+def create_campaign() -> str | None:
+    """A campaign only the benchmark's placement sees, with a budget it cannot spend."""
+    body = {
+        "advertiserId": "00000000-0000-4000-8000-00000000be9c",
+        "name": f"benchmark {PLACEMENT}",
+        "cpmBid": 5000,
+        "dailyBudget": 1_000_000_000,
+        "targetingRules": [{"ruleType": "placement", "ruleValue": PLACEMENT}],
+        "ads": [
+            {
+                "title": "Benchmark",
+                "imageUrl": "https://cdn.example.com/bench.png",
+                "redirectUrl": "https://example.com/bench",
+            }
+        ],
+    }
+    try:
+        r = _admin("POST", "/", json=body)
+    except (OSError, requests.RequestException) as exc:
+        print(f"  (no benchmark campaign: {exc}; serve fills from whatever is active)")
+        return None
+    if r.status_code != 201:
+        print(f"  (no benchmark campaign: {r.status_code}; serve fills from whatever is active)")
+        return None
+    return r.json()["id"]
+
+
+def main() -> None:
+    for name in ("noop", "serve", "bid"):
+        orchestrator.wait_available(DEV, name)
+    noop = f"{DEV.gateway_url}/function/noop"
+    campaign = create_campaign()
+    query = {"userId": "bench-user", "placementId": PLACEMENT, "countryCode": "US",
+             "deviceType": "mobile"}  # fmt: skip
+    serve = f"{DEV.gateway_url}/function/serve?{urlencode(query)}"
+    try:
+        deadline = time.monotonic() + 10  # bid replicas see a new campaign within ~1 s
+        while True:
+            probe = requests.get(serve, timeout=5)
+            if probe.status_code == 200 or campaign is None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        reason = probe.headers.get("X-No-Fill-Reason", "")
+        print(f"  serve answers {probe.status_code} {reason} for the benchmark request", flush=True)
+        rated = {label: rated_rate(label, url) for label, url in (("noop", noop), ("serve", serve))}
+        results = {}
+        for label, url in (("noop", noop), ("serve", serve)):
+            half = max(START_RATE / 2, rated[label] / 2)
+            results[label] = open_loop(url, rate=half, duration_s=MEASURE_S, cpu=LOADGEN_CPU)
+        for label in ("noop", "serve"):
+            print(
+                f"  {label:<6} rated {rated[label]:7.0f}/s (p95 < {P95_LIMIT_MS:.0f} ms)",
+                flush=True,
+            )
+            print(f"  {label:<6} half    {results[label].line()}", flush=True)
+        if rated["noop"]:
+            ratio = rated["serve"] / rated["noop"]
+            print(f"  serve / noop rated rate: {ratio:.2f} (target >= 0.5)", flush=True)
+    finally:
+        if campaign is not None:
+            _admin("DELETE", f"/{campaign}")
+
+
+if __name__ == "__main__":
+    main()
