@@ -52,5 +52,5 @@ lint: venv
 	.venv/bin/ruff format --check .
 
 ## Benchmarks: print figures, assert nothing.
-bench: venv
+bench: up
 	$(PY) -m tests.benchmarks.run
