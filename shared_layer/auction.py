@@ -67,6 +67,7 @@ __all__ = [
     "Decision",
     "Price",
     "PricingStep",
+    "Recorder",
     "build_index",
     "choose_ad",
     "decide",
@@ -90,6 +91,9 @@ class Price:
 
 PricingStep = Callable[[Campaign, BidRequest], "Price | None"]
 """Prices a candidate for a request; None means it cannot bid here (below a floor, later)."""
+
+Recorder = Callable[[Campaign, Ad, Price], Sequence[bytes]]
+"""Makes the outbox fields of a candidate's impression event (recorded only if it is charged)."""
 
 
 def first_price(campaign: Campaign, request: BidRequest) -> Price | None:
@@ -274,6 +278,7 @@ def decide(
     checks: Sequence[EligibilityCheck] = ELIGIBILITY_CHECKS,
     on_refused: Callable[[Campaign, ChargeResult], None] | None = None,
     max_attempts: int | None = None,
+    record: Recorder | None = None,
 ) -> Decision | None:
     """Run the auction: the best eligible campaign whose budget accepts the charge, or None.
 
@@ -282,16 +287,19 @@ def decide(
     a lower CPM. `on_refused` learns of each refusal (the bid function can then skip a campaign
     whose daily budget is spent until the next UTC day). `max_attempts` bounds the ledger calls
     per request; when reached, the answer is no bid. Ledger errors propagate (the caller answers
-    no bid or 503).
+    no bid or 503). `record` makes the event of a candidate's impression, which the ledger
+    appends to the event outbox in the same atomic step as the charge (budget.BudgetLedger).
     """
     attempts = 0
     for campaign in rank(index, request, checks):
         price = pricing(campaign, request)
         if price is None:
             continue
-        charge = ledger.charge(campaign, price.charge_micros)
+        ad = choose_ad(campaign, request)
+        fields = record(campaign, ad, price) if record is not None else ()
+        charge = ledger.charge(campaign, price.charge_micros, fields)
         if charge.charged:
-            return Decision(campaign, choose_ad(campaign, request), price, charge)
+            return Decision(campaign, ad, price, charge)
         if on_refused is not None:
             on_refused(campaign, charge)
         attempts += 1

@@ -237,15 +237,19 @@ def click_tracking_url(
     impression_id: str,
     bid: BidResponse,
     user_id: str,
+    placement_id: str,
     expires_at: int,
 ) -> str:
-    """`base_url` with ``t=<signed token>`` binding the impression, ad, campaign, user, expiry.
+    """`base_url` with ``t=<signed token>`` binding the impression, ad, campaign, user,
+    placement and expiry.
 
     >>> click_tracking_url("https://ads.example.com/click", b"k" * 32, impression_id="i-1",
-    ...     bid=bid, user_id="u-1", expires_at=1_900_000_000)  # doctest: +SKIP
+    ...     bid=bid, user_id="u-1", placement_id="p-1", expires_at=1_900_000_000)  # doctest: +SKIP
     'https://ads.example.com/click?t=v1.eyJhZCI6...'
     """
-    claims = ClickClaims(impression_id, bid.ad_id, bid.campaign_id, user_id, expires_at)
+    claims = ClickClaims(
+        impression_id, bid.ad_id, bid.campaign_id, user_id, placement_id, expires_at
+    )
     separator = "&" if urlsplit(base_url).query else "?"
     return f"{base_url}{separator}t={sign(key, claims)}"
 

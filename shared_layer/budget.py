@@ -23,10 +23,17 @@ Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
     kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
     budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that UTC day (TTL 3 days)
     budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
+    budget::ledger::ready                    ours: the ledger is complete (set at its rebuild)
+    events::outbox                           ours: events recorded with their charge (outbox.py)
 
 In our two keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are a Redis
 Cluster hash tag, which puts both keys of one campaign in the same slot, as a script touching
 both requires. The daily key keeps a few days for reconciliation, then expires.
+
+A ledger that lost its data (Redis restarted without its AOF, or flushed) would see every
+campaign as unspent. So every charge first checks ``budget::ledger::ready``: without it the
+script refuses (`LedgerNotReady`, a 503: no ad is charged, serve answers no fill) until
+`budget_recovery` has rebuilt the spend from PostgreSQL's event-built record and set the key.
 
 The day is the UTC date of an injectable clock, so the daily budget starts afresh at 00:00 UTC
 and tests can move time.
@@ -41,7 +48,7 @@ Example::
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final, Protocol
@@ -51,14 +58,17 @@ from redis import exceptions as redis_errors
 from .errors import UpstreamFailed, UpstreamUnavailable
 from .models import Campaign
 from .money import Micros
+from .outbox import OUTBOX_STREAM
 
 __all__ = [
     "CHARGE_SCRIPT",
     "DAILY_KEY_TTL_SECONDS",
+    "LEDGER_READY_KEY",
     "BudgetLedger",
     "ChargeOutcome",
     "ChargeResult",
     "Clock",
+    "LedgerNotReady",
     "RedisBudgetLedger",
     "check_charge",
     "daily_spent_key",
@@ -71,6 +81,7 @@ Clock = Callable[[], datetime]
 """Returns the current time as a timezone-aware datetime."""
 
 DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
+LEDGER_READY_KEY: Final = "budget::ledger::ready"
 
 
 def utc_now() -> datetime:
@@ -103,6 +114,7 @@ class ChargeOutcome(enum.Enum):
     CHARGED = 0
     DAILY_BUDGET_EXHAUSTED = 1
     LIFETIME_BUDGET_EXHAUSTED = 2
+    LEDGER_NOT_READY = 3  # the script's answer only; `charge` raises LedgerNotReady for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +159,27 @@ def check_charge(
 class BudgetLedger(Protocol):
     """The seam the bid function charges through."""
 
-    def charge(self, campaign: Campaign, price_micros: Micros) -> ChargeResult:
-        """Charge `price_micros` to `campaign` if both budgets allow it; never partially."""
+    def charge(
+        self, campaign: Campaign, price_micros: Micros, record: Sequence[bytes] = ()
+    ) -> ChargeResult:
+        """Charge `price_micros` to `campaign` if both budgets allow it; never partially.
+
+        `record` (outbox fields, `outbox.outbox_fields`) is the event of this impression: when
+        given, it is appended to the event outbox in the same atomic step as the charge, and
+        only if the charge succeeds.
+        """
         ...
 
 
-# KEYS[1] daily key, KEYS[2] lifetime key.
-# ARGV[1] price, ARGV[2] daily budget, ARGV[3] lifetime budget (-1: none), ARGV[4] daily key TTL.
+# KEYS[1] daily key, KEYS[2] lifetime key, KEYS[3] the event outbox stream, KEYS[4] the ready key.
+# ARGV[1] price, ARGV[2] daily budget, ARGV[3] lifetime budget (-1: none), ARGV[4] daily key TTL,
+# ARGV[5..] the impression's outbox fields (none: nothing recorded).
 # Amounts stay below 2**53 (money.MAX_MICROS), so Lua's doubles hold them exactly.
 # Returns {outcome, daily spent, lifetime spent}; outcome as in ChargeOutcome.
 CHARGE_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return {3, 0, 0}
+end
 local price = tonumber(ARGV[1])
 local daily = tonumber(redis.call('GET', KEYS[1]) or '0')
 local lifetime = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -172,6 +195,9 @@ if daily == price then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 lifetime = redis.call('INCRBY', KEYS[2], price)
+if #ARGV > 4 then
+  redis.call('XADD', KEYS[3], '*', unpack(ARGV, 5))
+end
 return {0, daily, lifetime}
 """
 
@@ -203,24 +229,42 @@ class RedisBudgetLedger:
         self._ttl = daily_key_ttl_seconds
         self._script = redis_client.register_script(CHARGE_SCRIPT)
 
-    def charge(self, campaign: Campaign, price_micros: Micros) -> ChargeResult:
-        """Charge one impression's price to both of the campaign's budgets, or to neither."""
+    def charge(
+        self, campaign: Campaign, price_micros: Micros, record: Sequence[bytes] = ()
+    ) -> ChargeResult:
+        """Charge one impression's price to both of the campaign's budgets, or to neither;
+        with `record`, the impression event joins the outbox in the same atomic step."""
         if price_micros <= 0:
             raise ValueError("a charge must be positive")
         day = utc_day(self._clock)
         lifetime_budget = campaign.lifetime_budget_micros
-        keys = [daily_spent_key(campaign.id, day), lifetime_spent_key(campaign.id)]
+        keys = [
+            daily_spent_key(campaign.id, day),
+            lifetime_spent_key(campaign.id),
+            OUTBOX_STREAM,
+            LEDGER_READY_KEY,
+        ]
         args = [
             price_micros,
             campaign.daily_budget_micros,
             -1 if lifetime_budget is None else lifetime_budget,
             self._ttl,
+            *record,
         ]
         try:
             outcome, daily, lifetime = self._script(keys=keys, args=args)
         except redis_errors.RedisError as exc:
             raise _upstream_error("charge", exc) from exc
+        if int(outcome) == ChargeOutcome.LEDGER_NOT_READY.value:
+            raise LedgerNotReady("the budget ledger is being rebuilt from PostgreSQL")
         return ChargeResult(_OUTCOMES[int(outcome)], int(daily), int(lifetime))
+
+    def ready(self) -> bool:
+        """Whether the ledger is complete (False after Redis lost its data, until rebuilt)."""
+        try:
+            return bool(self._client.exists(LEDGER_READY_KEY))
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("read", exc) from exc
 
     def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
         """(spent on `day`, spent in the lifetime) in micros; `day` defaults to today (UTC)."""
@@ -231,6 +275,13 @@ class RedisBudgetLedger:
         except redis_errors.RedisError as exc:
             raise _upstream_error("read", exc) from exc
         return int(daily or 0), int(lifetime or 0)
+
+
+class LedgerNotReady(UpstreamUnavailable):
+    """Redis has no complete budget ledger (it lost its data); nothing can be charged until
+    `budget_recovery` rebuilt it from PostgreSQL."""
+
+    code = "LEDGER_REBUILDING"
 
 
 def _upstream_error(action: str, exc: redis_errors.RedisError) -> Exception:

@@ -1,7 +1,8 @@
 """Signed click-tracking tokens: proof that a click belongs to an impression we served.
 
 serve puts a token in the click-tracking URL; click verifies it before it counts anything or
-redirects anyone. The token binds impressionId, adId, campaignId and userId with an expiry, under
+redirects anyone. The token binds impressionId, adId, campaignId, userId and placementId (the
+click event records where the ad was shown) with an expiry, under
 an HMAC-SHA256 signature with a key only our functions hold (an OpenFaaS secret). Whoever changes
 one character gets `InvalidToken`; an old link gets `TokenExpired`. The payload is not
 encrypted: it holds nothing the URL does not already show.
@@ -15,7 +16,7 @@ The version prefix is signed too, so a future v2 (key rotation) cannot be confus
 Example::
 
     key = settings.click_token_key                     # bytes from the secret file
-    token = sign(key, ClickClaims("imp-1", "ad-1", "c-1", "u-1", expires_at=now + 86_400))
+    token = sign(key, ClickClaims("imp-1", "ad-1", "c-1", "u-1", "p-1", expires_at=now + 86_400))
     claims = verify(key, token, now=time.time())       # the same ClickClaims, or an error
 """
 
@@ -36,11 +37,11 @@ __all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
 MIN_KEY_BYTES: Final = 32
 _VERSION: Final = "v1"
 _MAX_CLAIM_CHARS: Final = 128
-# The longest token `sign` can make, so that `verify` never refuses a genuine one: four ids of
+# The longest token `sign` can make, so that `verify` never refuses a genuine one: five ids of
 # 128 characters, each at most 6 bytes in the JSON payload (a control character becomes
 # \u00XX; anything else is at most 4 UTF-8 bytes), the keys and a 20-digit expiry, in base64
 # (4 chars per 3 bytes), plus the version and the signature.
-_MAX_PAYLOAD_BYTES: Final = 4 * _MAX_CLAIM_CHARS * 6 + 128
+_MAX_PAYLOAD_BYTES: Final = 5 * _MAX_CLAIM_CHARS * 6 + 128
 _MAX_TOKEN_CHARS: Final = len("v1.") + (_MAX_PAYLOAD_BYTES * 4 + 2) // 3 + 1 + 43
 _SIGNATURE_CHARS: Final = 43  # 32 bytes in unpadded base64url
 
@@ -53,17 +54,24 @@ class ClickClaims:
     ad_id: str
     campaign_id: str
     user_id: str
+    placement_id: str
     expires_at: int
 
 
 def sign(key: bytes, claims: ClickClaims) -> str:
     """A URL-safe token for `claims`, signed with `key` (at least 32 bytes).
 
-    >>> sign(b"k" * 32, ClickClaims("imp-1", "ad-1", "c-1", "u-1", 1_900_000_000))[:3]
+    >>> sign(b"k" * 32, ClickClaims("imp-1", "ad-1", "c-1", "u-1", "p-1", 1_900_000_000))[:3]
     'v1.'
     """
     _check_key(key)
-    texts = (claims.impression_id, claims.ad_id, claims.campaign_id, claims.user_id)
+    texts = (
+        claims.impression_id,
+        claims.ad_id,
+        claims.campaign_id,
+        claims.user_id,
+        claims.placement_id,
+    )
     if not all(0 < len(text) <= _MAX_CLAIM_CHARS for text in texts):
         raise ValueError(f"click token ids must be 1 to {_MAX_CLAIM_CHARS} characters")
     payload = json.dumps(
@@ -72,6 +80,7 @@ def sign(key: bytes, claims: ClickClaims) -> str:
             "ad": claims.ad_id,
             "cmp": claims.campaign_id,
             "usr": claims.user_id,
+            "plc": claims.placement_id,
             "exp": claims.expires_at,
         },
         separators=(",", ":"),
@@ -133,7 +142,7 @@ def _claims(payload: bytes) -> ClickClaims:
     # Reached only with a valid signature: a failure here means our own signer is broken.
     try:
         data = json.loads(payload)
-        texts = [data["imp"], data["ad"], data["cmp"], data["usr"]]
+        texts = [data["imp"], data["ad"], data["cmp"], data["usr"], data["plc"]]
         expires_at = data["exp"]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidToken("click token payload is malformed") from exc

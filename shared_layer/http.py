@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import secrets
@@ -30,7 +31,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from .errors import MethodNotAllowed, NotFound, PayloadTooLarge, http_error
+from .errors import Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, http_error
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -39,6 +40,7 @@ __all__ = [
     "json_response",
     "no_content",
     "request_from_event",
+    "require_bearer",
 ]
 
 MAX_BODY_BYTES = 1_048_576
@@ -105,6 +107,16 @@ class _TooLarge(Exception):
         super().__init__("body too large")
         self.request = request
         self.error = PayloadTooLarge(f"request body is larger than {limit} bytes")
+
+
+def require_bearer(request: Request, expected: bytes, api: str) -> None:
+    """401 without ``Authorization: Bearer <token>``, 403 with the wrong token (compared in
+    constant time, so response times tell nothing about the secret)."""
+    scheme, _, token = request.header("authorization").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <campaigns admin token>")
+    if not hmac.compare_digest(token.strip().encode(), expected):
+        raise Forbidden(f"the bearer token is not valid for the {api} API")
 
 
 def _edge_headers(request: Request, extra: Mapping[str, str] | None = None) -> dict[str, str]:

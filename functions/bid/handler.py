@@ -1,9 +1,11 @@
 """bid: POST / with the seed's /bid request; the auction over this replica's campaign snapshot.
 
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
-script in Redis, `budget.RedisBudgetLedger`); the charge IS the impression, so the answer carries
-a new impressionId. 204 when nothing is eligible or every budget refuses; 400/413 for bad input
-(nothing charged); 503 when Redis cannot confirm a charge (serve then answers no fill).
+script in Redis, `budget.RedisBudgetLedger`); the charge IS the impression: the same script
+appends the impression event to the outbox (`shared_layer.outbox`), which this replica's relay
+drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible or every
+budget refuses; 400/413 for bad input (nothing charged); 503 when Redis cannot confirm a charge
+(serve then answers no fill).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from redis.retry import Retry
 
 from shared_layer import metrics
 from shared_layer.auction import decide
-from shared_layer.budget import ChargeResult, RedisBudgetLedger, utc_day, utc_now
+from shared_layer.budget import ChargeResult, LedgerNotReady, RedisBudgetLedger, utc_day, utc_now
+from shared_layer.budget_recovery import BudgetRecovery, KafkaPipelineProgress
 from shared_layer.campaign_snapshot import CampaignSnapshot
 from shared_layer.campaign_store import CampaignStore
 from shared_layer.db import Database
 from shared_layer.errors import AdServerError, UpstreamUnavailable
 from shared_layer.http import Request, Router, json_response, no_content
 from shared_layer.models import BidRequest, Campaign, parse
+from shared_layer.outbox import impression_recorder, start_relay
 from shared_layer.settings import env, load_settings, positive, secret, settings_class
 from shared_layer.targeting import ELIGIBILITY_CHECKS
 
@@ -35,9 +39,11 @@ MAX_CHARGE_ATTEMPTS = 50  # Redis round trips per request, at most
 class BidSettings:
     redis_url: str = env("REDIS_URL")
     database_url: str = env("DATABASE_URL")
+    kafka_brokers: str = env("KAFKA_BROKERS")
     postgres_password: str | None = secret("postgres-password", default=None)
     snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
     ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
+    pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
 
 
 SETTINGS = load_settings(BidSettings)
@@ -52,16 +58,23 @@ LEDGER = RedisBudgetLedger(
     ),
     clock=lambda: CLOCK(),
 )
-SNAPSHOT = CampaignSnapshot(
-    redis.Redis.from_url(SETTINGS.redis_url, socket_timeout=5, socket_connect_timeout=2),
-    CampaignStore(Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)),
-    ttl_s=SETTINGS.snapshot_ttl_s,
+DATABASE = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
+REDIS = redis.Redis.from_url(SETTINGS.redis_url, socket_timeout=5, socket_connect_timeout=2)
+SNAPSHOT = CampaignSnapshot(REDIS, CampaignStore(DATABASE), ttl_s=SETTINGS.snapshot_ttl_s)
+# After Redis lost its data, spend is rebuilt from PostgreSQL before anything is charged again.
+RECOVERY = BudgetRecovery(
+    REDIS,
+    DATABASE,
+    KafkaPipelineProgress(SETTINGS.kafka_brokers, SETTINGS.pipeline_group),
+    clock=lambda: CLOCK(),
 )
+RECOVERY.ensure()
 try:
     SNAPSHOT.load()
 except AdServerError as exc:  # not ready yet; the refresher keeps trying
     logging.getLogger("bid").warning("campaign snapshot not loaded at start: %s", exc)
 SNAPSHOT.start()
+RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
 
 # Campaigns whose budget refused a charge, keyed so that a new day, a new budget or a new CPM
 # asks Redis again: spend only grows within a day, so a refusal holds until one of those changes.
@@ -102,6 +115,10 @@ def bid(request: Request) -> dict:
             _refused.clear()
         _refused.add(_refusal_key(campaign))
 
+    impression_id = str(uuid.uuid4())  # one per request: at most one candidate is charged
+
+    record = impression_recorder(bid_request, impression_id, at=CLOCK())
+
     started = time.perf_counter()
     try:
         decision = decide(
@@ -111,9 +128,12 @@ def bid(request: Request) -> dict:
             checks=CHECKS,
             on_refused=on_refused,
             max_attempts=MAX_CHARGE_ATTEMPTS,
+            record=record,
         )
-    except AdServerError:
+    except AdServerError as exc:
         metrics.BID_DECISIONS.labels("error").inc()
+        if isinstance(exc, LedgerNotReady):
+            RECOVERY.ensure()
         raise
     finally:
         metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
@@ -121,7 +141,7 @@ def bid(request: Request) -> dict:
         metrics.BID_DECISIONS.labels("budget-exhausted" if refused else "no-candidate").inc()
         return no_content(request)
     metrics.BID_DECISIONS.labels("bid").inc()
-    body = {**decision.to_response().to_json(), "impressionId": str(uuid.uuid4())}
+    body = {**decision.to_response().to_json(), "impressionId": impression_id}
     return json_response(200, body, request)
 
 

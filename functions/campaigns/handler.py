@@ -7,8 +7,6 @@ shared_layer.campaign_cache. Every route needs ``Authorization: Bearer <campaign
 
 from __future__ import annotations
 
-import hmac
-
 import redis
 
 from shared_layer.campaign_cache import CampaignCache, CampaignWriteThrough
@@ -20,8 +18,7 @@ from shared_layer.campaign_store import (
     parse_list_query,
 )
 from shared_layer.db import Database
-from shared_layer.errors import Forbidden, Unauthorized
-from shared_layer.http import Request, Router, json_response, no_content
+from shared_layer.http import Request, Router, json_response, no_content, require_bearer
 from shared_layer.settings import env, load_settings, min_length, secret, settings_class
 
 
@@ -43,11 +40,7 @@ router = Router()
 
 
 def _authorized(request: Request) -> None:
-    scheme, _, token = request.header("authorization").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send Authorization: Bearer <campaigns admin token>")
-    if not hmac.compare_digest(token.strip().encode(), SETTINGS.admin_token):
-        raise Forbidden("the bearer token is not valid for the campaigns API")
+    require_bearer(request, SETTINGS.admin_token, "campaigns")
 
 
 @router.route("POST", "/bulk")

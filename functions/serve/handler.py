@@ -2,7 +2,8 @@
 
 Validates the query (400 with the seed's error body), asks bid through the gateway over a pooled
 keep-alive connection with a total deadline and a circuit breaker (`shared_layer.bid_client`),
-signs the click-tracking URL and hands the impression to the event seam. When bid is slow,
+and signs the click-tracking URL. The impression event is not serve's to send: bid recorded it
+in the same atomic step as the charge (shared_layer.outbox). When bid is slow,
 failing or the circuit is open, the answer is 204 within the deadline with the reason in
 ``X-No-Fill-Reason``: never a hang, never a 500.
 """
@@ -10,8 +11,6 @@ failing or the circuit is open, the answer is 204 within the deadline with the r
 from __future__ import annotations
 
 import time
-
-from aws_lambda_powertools import Logger
 
 from shared_layer.bid_client import (
     BidClient,
@@ -22,7 +21,6 @@ from shared_layer.bid_client import (
 from shared_layer.clicktoken import MIN_KEY_BYTES
 from shared_layer.errors import AdServerError
 from shared_layer.http import Request, Router, json_response, no_content
-from shared_layer.impressions import Impression, LoggingImpressionPublisher
 from shared_layer.metrics import SERVE_REQUESTS
 from shared_layer.settings import env, load_settings, min_length, positive, secret, settings_class
 
@@ -49,8 +47,6 @@ BID = BidClient(
     failure_threshold=SETTINGS.breaker_failures,
     reset_timeout_s=SETTINGS.breaker_reset_s,
 )
-PUBLISHER = LoggingImpressionPublisher()
-LOGGER = Logger(service="serve")
 router = Router()
 
 
@@ -72,17 +68,9 @@ def serve(request: Request) -> dict:
         impression_id=result.impression_id,
         bid=result.bid,
         user_id=bid_request.user_id,
+        placement_id=bid_request.placement_id,
         expires_at=int(time.time()) + SETTINGS.click_token_ttl_s,
     )
-    impression = Impression.served(
-        impression_id=result.impression_id, bid=result.bid, request=bid_request
-    )
-    try:
-        PUBLISHER.publish(impression)
-    except Exception:  # the ad is charged and shown; a lost event is the pipeline's to reconcile
-        LOGGER.exception(
-            "impression not published", extra={"impressionId": impression.impression_id}
-        )
     SERVE_REQUESTS.labels("filled").inc()
     return json_response(200, ad_response(result.bid, result.impression_id, click_url), request)
 

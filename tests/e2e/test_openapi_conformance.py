@@ -69,7 +69,9 @@ CONFIG = SchemathesisConfig.from_dict(
     }
 )
 schema = schemathesis.openapi.from_path(DOCUMENT, config=CONFIG)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What the CE gateway cannot turn into an upstream URL (see the test below): control characters
+# (C0, DEL, C1) and a "%" not followed by two hex digits once the path is decoded.
+_UNFORWARDABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]|%(?![0-9A-Fa-f]{2})")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -113,9 +115,10 @@ def _end_the_campaigns_it_creates():
 )
 def test_every_operation_conforms_to_the_document(case):
     # Path parameters arrive percent-encoded; the gateway sees them decoded.
-    if any(_CONTROL.search(unquote(str(v))) for v in (case.path_parameters or {}).values()):
-        # Not sent: the CE gateway (0.27.14) cannot parse a URL path with control characters
-        # and drops the connection (a nil-pointer panic in buildUpstreamRequest) before any
-        # function is called. Query strings and bodies keep them: those reach our functions.
+    if any(_UNFORWARDABLE.search(unquote(str(v))) for v in (case.path_parameters or {}).values()):
+        # Not sent: the CE gateway (0.27.14) cannot parse such a URL path (http.NewRequest
+        # fails, the error is ignored) and drops the connection (a nil-pointer panic in
+        # buildUpstreamRequest) before any function is called. Query strings and bodies keep
+        # them: those reach our functions.
         return
     case.call_and_validate()

@@ -51,6 +51,7 @@ def bid():
     env = PROFILE.host_env()
     os.environ.setdefault("REDIS_URL", env["REDIS_URL"])
     os.environ.setdefault("DATABASE_URL", env["DATABASE_URL"])
+    os.environ.setdefault("KAFKA_BROKERS", env["KAFKA_BROKERS"])
     os.environ.setdefault("OPENFAAS_SECRETS_DIR", str(PROFILE.secrets_dir))
     spec = importlib.util.spec_from_file_location(
         "bid_handler_under_test", REPO_ROOT / "functions" / "bid" / "handler.py"
@@ -59,6 +60,7 @@ def bid():
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
     module.SNAPSHOT.stop()
+    module.RELAY.stop()  # this test reads the outbox itself
     yield module
 
 

@@ -23,6 +23,7 @@ import redis
 
 from shared_layer.budget import (
     DAILY_KEY_TTL_SECONDS,
+    LEDGER_READY_KEY,
     ChargeOutcome,
     RedisBudgetLedger,
     check_charge,
@@ -65,6 +66,7 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
         redis_server.start()  # a previous test stopped it
     connection = ledger_client(redis_server.port)
     connection.flushall()
+    connection.set(LEDGER_READY_KEY, "test")  # a complete ledger (see test_budget_recovery.py)
     yield connection
     connection.close()
 

@@ -10,6 +10,7 @@ auction's bitsets, so that property tests compare two separate implementations.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -106,14 +107,19 @@ class InMemoryLedger:
     def __init__(self, spent: dict[str, tuple[int, int]] | None = None) -> None:
         self.spent: dict[str, tuple[int, int]] = dict(spent or {})
         self.calls: list[str] = []
+        self.records: list[Sequence[bytes]] = []  # outbox fields of charged impressions
 
-    def charge(self, campaign: Campaign, price_micros: int) -> ChargeResult:
+    def charge(
+        self, campaign: Campaign, price_micros: int, record: Sequence[bytes] = ()
+    ) -> ChargeResult:
         self.calls.append(campaign.id)
         daily, lifetime = self.spent.get(campaign.id, (0, 0))
         outcome = self.would_accept(campaign, price_micros)
         if outcome is ChargeOutcome.CHARGED:
             daily, lifetime = daily + price_micros, lifetime + price_micros
             self.spent[campaign.id] = (daily, lifetime)
+            if record:
+                self.records.append(record)
         return ChargeResult(outcome, daily, lifetime)
 
     def would_accept(self, campaign: Campaign, price_micros: int) -> ChargeOutcome:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,11 +17,13 @@ from shared_layer.errors import InvalidToken, TokenExpired
 KEY = b"0123456789abcdef0123456789abcdef"
 OTHER_KEY = b"fedcba9876543210fedcba9876543210"
 NOW = 1_764_426_645
-CLAIMS = ClickClaims("imp-uuid-123", "ad-789", "campaign-456", "user-123", NOW + 3_600)
+CLAIMS = ClickClaims(
+    "imp-uuid-123", "ad-789", "campaign-456", "user-123", "placement-001", NOW + 3_600
+)
 URL_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=128)
-claims = st.builds(ClickClaims, ids, ids, ids, ids, st.integers(NOW, NOW + 10**8))
+claims = st.builds(ClickClaims, ids, ids, ids, ids, ids, st.integers(NOW, NOW + 10**8))
 
 
 @given(claims)
@@ -88,13 +95,42 @@ def test_short_keys_are_refused() -> None:
 
 
 def test_claims_too_long_to_verify_are_never_signed() -> None:
-    too_long = ClickClaims("i" * 129, "ad", "c", "u", NOW)
-    with pytest.raises(ValueError, match="1 to 128"):
-        sign(KEY, too_long)
+    for position in range(5):
+        texts = ["id"] * 5
+        texts[position] = "i" * 129
+        with pytest.raises(ValueError, match="1 to 128"):
+            sign(KEY, ClickClaims(*texts, expires_at=NOW))
 
 
 @pytest.mark.parametrize("char", ["\x01", "\U0010ffff", "\u2603", "a"])
 def test_the_longest_token_sign_can_make_still_verifies(char: str) -> None:
     # Ids of the maximum length in the characters that grow most in the JSON payload.
-    longest = ClickClaims(*([char * 128] * 4), NOW + 10**8)
+    longest = ClickClaims(*([char * 128] * 5), NOW + 10**8)
     assert verify(KEY, sign(KEY, longest), now=NOW) == longest
+
+
+def test_the_placement_is_signed_with_the_rest() -> None:
+    token = sign(KEY, CLAIMS)
+    assert verify(KEY, token, now=NOW).placement_id == "placement-001"
+    other = sign(
+        KEY,
+        ClickClaims(CLAIMS.impression_id, CLAIMS.ad_id, CLAIMS.campaign_id, CLAIMS.user_id,
+                    "p-2", CLAIMS.expires_at),
+    )  # fmt: skip
+    # Same signature scheme, different placement: the signatures differ, so neither can be
+    # moved onto the other's payload.
+    assert token.rsplit(".", 1)[1] != other.rsplit(".", 1)[1]
+    spliced = other.rsplit(".", 1)[0] + "." + token.rsplit(".", 1)[1]
+    with pytest.raises(InvalidToken):
+        verify(KEY, spliced, now=NOW)
+
+
+def test_a_payload_without_a_claim_is_refused_even_when_signed() -> None:
+    # A token in an older shape (no placement), signed with our key: never half-read.
+    payload = json.dumps({"imp": "i", "ad": "a", "cmp": "c", "usr": "u", "exp": NOW + 60})
+    body = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
+    signed = f"v1.{body}"
+    mac = hmac.new(KEY, signed.encode(), hashlib.sha256).digest()
+    token = f"{signed}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    with pytest.raises(InvalidToken, match="payload"):
+        verify(KEY, token, now=NOW)

@@ -215,3 +215,19 @@ def test_the_poll_interval_outlasts_the_longest_cycle():
     short = Settings.from_env({"CONNECTOR_BASIC_AUTH": "false", "CONNECTOR_MAX_CYCLE_S": "1",
                                "CONNECTOR_UPSTREAM_TIMEOUT_S": "1"})  # fmt: skip
     assert max_poll_interval_ms(short) == 300_000  # librdkafka's default is the floor
+
+
+def test_a_fatal_kafka_error_stops_the_loop_and_other_errors_do_not(monkeypatch):
+    """Fenced after a broker restart, a consumer polls forever and gets nothing: a fatal error
+    must end the process (its supervisor starts a fresh one); transient ones must not."""
+    from confluent_kafka import KafkaError
+    from kafka_connector import delivery
+
+    monkeypatch.setattr(delivery, "_fatal_errors", [])
+    delivery._log_kafka_error(KafkaError(KafkaError._TRANSPORT, "broker down"))
+    delivery.raise_if_fatal()  # transient: the loop goes on
+    delivery._log_kafka_error(
+        KafkaError(KafkaError._FATAL, "Static consumer fenced by other consumer", fatal=True)
+    )
+    with pytest.raises(delivery.FatalKafkaError, match="fenced"):
+        delivery.raise_if_fatal()

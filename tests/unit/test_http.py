@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from shared_layer.errors import ValidationFailed
-from shared_layer.http import Router, json_response
+from shared_layer.http import Router, json_response, require_bearer
 
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -103,3 +103,30 @@ def test_invalid_ids_are_replaced_not_echoed():
     )
     assert body(r)["requestId"] != "bad id\n" and len(body(r)["requestId"]) == 36
     assert len(r["headers"]["traceparent"].split("-")[1]) == 32
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        ("Basic YWRtaW46eA==", 401),
+        ("Bearer ", 401),
+        ("Bearer wrong-token", 403),
+        ("Bearer s3cret-token", 200),
+        ("bearer s3cret-token ", 200),
+    ],
+)
+def test_a_bearer_token_is_required_and_checked(authorization, status):
+    router = Router()
+
+    @router.route("GET", "/private")
+    def private(request):
+        require_bearer(request, b"s3cret-token", "test")
+        return json_response(200, {}, request)
+
+    headers = {"Authorization": authorization} if authorization else {}
+    r = router.handler(service="t")(event(path="/private", headers=headers), None)
+    assert r["statusCode"] == status
+    if status != 200:
+        assert body(r)["error"] in ("UNAUTHORIZED", "FORBIDDEN")
+        assert "s3cret" not in r["body"]

@@ -145,18 +145,20 @@ def test_click_url_carries_a_signed_token_binding_the_impression():
         impression_id="imp-1",
         bid=BID,
         user_id="user-123",
+        placement_id="placement-001",
         expires_at=1_900_000_000,
     )
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "ads.example.com", "/click")
     (token,) = parse_qs(parts.query)["t"]
     claims = verify(KEY, token, now=1_800_000_000)
-    assert (claims.impression_id, claims.ad_id, claims.campaign_id, claims.user_id) == (
-        "imp-1",
-        "a-1",
-        "c-1",
-        "user-123",
-    )
+    assert (
+        claims.impression_id,
+        claims.ad_id,
+        claims.campaign_id,
+        claims.user_id,
+        claims.placement_id,
+    ) == ("imp-1", "a-1", "c-1", "user-123", "placement-001")
     assert claims.expires_at == 1_900_000_000
 
 
@@ -167,6 +169,7 @@ def test_click_url_appends_to_a_base_that_has_a_query():
         impression_id="i",
         bid=BID,
         user_id="u",
+        placement_id="p",
         expires_at=1,
     )
     assert url.startswith("https://ads.example.com/c?src=x&t=v1.")
@@ -193,28 +196,3 @@ def test_no_fill_reasons_are_the_documented_header_values():
         "bid-error",
         "circuit-open",
     }
-
-
-def test_the_impression_event_is_the_seed_schema_plus_impression_id_and_price():
-    from datetime import UTC, datetime
-
-    from shared_layer.impressions import Impression, LoggingImpressionPublisher
-
-    request = bid_request_from_query(BASE)
-    at = datetime(2025, 11, 29, 14, 30, 45, 123_000, tzinfo=UTC)
-    event = Impression.served(impression_id="imp-1", bid=BID, request=request, at=at).to_json()
-    assert event == {
-        "eventId": "imp-1",
-        "eventType": "impression",
-        "impressionId": "imp-1",
-        "timestamp": "2025-11-29T14:30:45.123+00:00",
-        "campaignId": "c-1",
-        "adId": "a-1",
-        "userId": "user-123",
-        "placementId": "placement-001",
-        "bidPrice": 2.5,
-        "priceMicros": 2_500,
-    }
-    LoggingImpressionPublisher().publish(
-        Impression.served(impression_id="i", bid=BID, request=request)
-    )

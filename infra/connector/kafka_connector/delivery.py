@@ -81,8 +81,27 @@ def max_poll_interval_ms(settings: Settings) -> int:
     return min(max(int(seconds * 1000), 300_000), 86_400_000)
 
 
+class FatalKafkaError(Exception):
+    """librdkafka reported a fatal error: this consumer can make no progress any more (for
+    example fenced by the group after a broker restart). The process exits and its supervisor
+    starts a fresh one, which rejoins the group; nothing unacknowledged was committed."""
+
+
+_fatal_errors: list[KafkaError] = []
+
+
 def _log_kafka_error(err: KafkaError) -> None:
-    log.warning("kafka: %s", err)
+    if err.fatal():
+        log.error("kafka: fatal: %s", err)
+        _fatal_errors.append(err)
+    else:
+        log.warning("kafka: %s", err)
+
+
+def raise_if_fatal() -> None:
+    """Raise FatalKafkaError once librdkafka reported a fatal error (checked every poll)."""
+    if _fatal_errors:
+        raise FatalKafkaError(str(_fatal_errors[0]))
 
 
 @dataclass
@@ -140,6 +159,7 @@ class DeliveryLoop:
         while not self._stop.is_set():
             ready = self._reconcile_pauses(self._subscriptions())
             messages = self._consumer.consume(self._s.poll_size, self._s.batch_wait_s)
+            raise_if_fatal()
             self.last_poll = time.monotonic()
             self.last_progress = self.last_poll
             metrics.LAST_POLL.set(time.time())
@@ -207,6 +227,8 @@ class DeliveryLoop:
         for msg in messages:
             err = msg.error()
             if err is not None:
+                if err.fatal():
+                    raise FatalKafkaError(str(err))
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume: %s", err)
                 continue

@@ -39,7 +39,8 @@ class LagMonitor:
         interval_s: float,
         assigned: Callable[[], set[tuple[str, int]]],
     ) -> None:
-        self._admin = AdminClient({"bootstrap.servers": brokers, "client.id": f"{group_id}-lag"})
+        self._config = {"bootstrap.servers": brokers, "client.id": f"{group_id}-lag"}
+        self._admin = AdminClient(self._config)
         self._group_id = group_id
         self._interval_s = interval_s
         self._assigned = assigned
@@ -60,6 +61,9 @@ class LagMonitor:
                 self.last_success = time.monotonic()
             except (KafkaException, ValueError) as exc:
                 log.warning("lag: cannot measure consumer lag: %s", exc)
+                # After a broker restart an AdminClient can keep timing out on connections it
+                # cached (seen with librdkafka 2.16): start afresh with a new one.
+                self._admin = AdminClient(self._config)
             self._stop.wait(self._interval_s)
 
     def refresh(self) -> dict[tuple[str, int], int]:

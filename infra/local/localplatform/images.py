@@ -13,6 +13,7 @@ resolves the tag at deploy time, as a cluster resolves a tag to a digest.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -177,6 +178,14 @@ def resolved_digest(fn: Function, images_dir: Path) -> str:
 
 
 def build_stack(faas_cli: Path, stack_file: Path, profile: Profile) -> list[Path]:
-    """Shrinkwrap and build every function of a stack file; returns the image directories."""
-    shrinkwrap(faas_cli, stack_file)
-    return [build_image(fn, images_dir=profile.images_dir) for fn in read_stack(stack_file)]
+    """Shrinkwrap and build every function of a stack file; returns the image directories.
+
+    Serialised by a lock file: `build/` is one directory per checkout, and several test
+    instances (ADS_TEST_INSTANCE) may build at once.
+    """
+    lock_path = shared_dir() / "build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shrinkwrap(faas_cli, stack_file)
+        return [build_image(fn, images_dir=profile.images_dir) for fn in read_stack(stack_file)]

@@ -1,0 +1,77 @@
+"""analytics: GET /campaign/{campaignId}?startDate=&endDate= - a campaign's performance.
+
+Thin on purpose: the range rules and the arithmetic (CTR, CPC, CPM from integer counts and
+micros) live in shared_layer.analytics, where the numbers come from (PostgreSQL daily_metrics
+cached in Redis, today's live counters) in shared_layer.reports. Needs
+``Authorization: Bearer <campaigns-admin-token>``, like the campaigns API.
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from shared_layer.analytics import canonical_campaign_id, parse_date_range, report_body
+from shared_layer.budget import utc_now
+from shared_layer.db import Database
+from shared_layer.errors import NotFound
+from shared_layer.http import Request, Router, json_response, require_bearer
+from shared_layer.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
+from shared_layer.settings import (
+    at_least,
+    env,
+    load_settings,
+    min_length,
+    positive,
+    secret,
+    settings_class,
+)
+
+
+@settings_class
+class AnalyticsSettings:
+    database_url: str = env("DATABASE_URL")
+    redis_url: str = env("REDIS_URL")
+    postgres_password: str = secret("postgres-password")
+    admin_token: bytes = secret("campaigns-admin-token", check=min_length(16))
+    cache_ttl_s: int = env("ANALYTICS_CACHE_TTL_S", default=CACHE_TTL_S, check=positive)
+    cache_grace_s: int = env("ANALYTICS_CACHE_GRACE_S", default=CACHE_GRACE_S, check=at_least(0))
+    # Short: a Redis that does not answer must not hold a report PostgreSQL can serve alone.
+    redis_timeout_s: float = env("ANALYTICS_REDIS_TIMEOUT_S", default=0.5, check=positive)
+
+
+SETTINGS = load_settings(AnalyticsSettings)
+CLOCK = utc_now  # what "today" (UTC) is; tests replace it
+REPORTS = CampaignReports(
+    redis.Redis.from_url(
+        SETTINGS.redis_url,
+        socket_timeout=SETTINGS.redis_timeout_s,
+        socket_connect_timeout=SETTINGS.redis_timeout_s,
+        retry=Retry(NoBackoff(), 1),  # reads are harmless to repeat, once
+    ),
+    Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password),
+    clock=lambda: CLOCK(),
+    cache_ttl_s=SETTINGS.cache_ttl_s,
+    cache_grace_s=SETTINGS.cache_grace_s,
+)
+router = Router()
+
+
+def _authorized(request: Request) -> None:
+    require_bearer(request, SETTINGS.admin_token, "analytics")
+
+
+@router.route("GET", "/campaign/{campaign_id}")
+def campaign_report(request: Request, campaign_id: str) -> dict:
+    _authorized(request)
+    date_range = parse_date_range(request.query)
+    canonical = canonical_campaign_id(campaign_id)
+    if canonical is None:
+        raise NotFound(f"campaign {campaign_id[:100]} does not exist")
+    data = REPORTS.read(canonical, date_range)
+    body = report_body(canonical, date_range, data.counts, data.missing)
+    return json_response(200, body, request, {"Cache-Control": "no-store"})
+
+
+handle = router.handler(service="analytics")

@@ -1,0 +1,93 @@
+"""click: GET /?t=TOKEN -> 302 to the ad's registered URL; POST / (seed JSON + token) -> 204.
+
+Thin on purpose: verification, the registered-URL lookup and the one-click-per-impression
+record live in shared_layer.clicks. A forged or tampered token is a 400, an expired one a 410,
+and neither is counted; a genuine click is counted once per impression (``X-Click-Counted``
+says whether this request counted it). Redis unavailable: GET still redirects, uncounted;
+POST answers 503. The click event goes to the Redis outbox in the same atomic step as the
+dedupe key, and this replica's outbox relay drains it to Kafka's ``clicks`` topic.
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from shared_layer.campaign_cache import CampaignCache
+from shared_layer.clicks import (
+    CLICKS,
+    MAX_CLICK_BODY_BYTES,
+    ClickResult,
+    ClickTracker,
+    RedisClickRecorder,
+    RegisteredAdUrls,
+    error_outcome,
+    parse_click_request,
+    token_from_query,
+)
+from shared_layer.clicktoken import MIN_KEY_BYTES
+from shared_layer.db import Database
+from shared_layer.http import Request, Router, no_content
+from shared_layer.outbox import start_relay
+from shared_layer.settings import env, load_settings, min_length, positive, secret, settings_class
+
+
+@settings_class
+class ClickSettings:
+    redis_url: str = env("REDIS_URL")
+    database_url: str = env("DATABASE_URL")
+    kafka_brokers: str = env("KAFKA_BROKERS")
+    postgres_password: str | None = secret("postgres-password", default=None)
+    click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
+    redis_timeout_s: float = env("CLICK_REDIS_TIMEOUT_S", default=0.5, check=positive)
+
+
+SETTINGS = load_settings(ClickSettings)
+# Short timeouts and no automatic retries: with Redis away, a user waits a moment, not seconds,
+# before being redirected uncounted.
+_redis = redis.Redis.from_url(
+    SETTINGS.redis_url,
+    socket_timeout=SETTINGS.redis_timeout_s,
+    socket_connect_timeout=SETTINGS.redis_timeout_s,
+    retry=Retry(NoBackoff(), 0),
+)
+TRACKER = ClickTracker(
+    SETTINGS.click_signing_key,
+    RegisteredAdUrls(
+        CampaignCache(_redis),
+        Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=4),
+    ),
+    RedisClickRecorder(_redis),
+)
+RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
+router = Router()
+
+
+def _headers(result: ClickResult) -> dict[str, str]:
+    CLICKS.labels(str(result.outcome)).inc()
+    return {"X-Click-Counted": "true" if result.counted else "false", "Cache-Control": "no-store"}
+
+
+@router.route("GET", "/")
+def follow(request: Request) -> dict:
+    try:
+        result = TRACKER.follow(token_from_query(request.query))
+    except Exception as exc:
+        CLICKS.labels(error_outcome(exc)).inc()
+        raise
+    response = no_content(request, {"Location": result.redirect_url, **_headers(result)})
+    return {**response, "statusCode": 302}
+
+
+@router.route("POST", "/")
+def submit(request: Request) -> dict:
+    try:
+        result = TRACKER.submit(parse_click_request(request.body))
+    except Exception as exc:
+        CLICKS.labels(error_outcome(exc)).inc()
+        raise
+    return no_content(request, _headers(result))
+
+
+handle = router.handler(service="click", max_body_bytes=MAX_CLICK_BODY_BYTES)
