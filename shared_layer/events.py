@@ -270,7 +270,16 @@ def _micros_field(value: Any, name: str, problems: list[str]) -> Micros | None:
 
 
 def _amount_field(value: Any, name: str, problems: list[str]) -> Micros | None:
-    """A decimal amount in currency units (the seed's bidPrice), as exact micros."""
+    """A decimal amount in currency units (the seed's bidPrice), as exact micros.
+
+    A float comes from JSON decoded by someone else (a batch body); its shortest text form
+    (`repr`) is the decimal the sender wrote, read here without float arithmetic.
+    """
+    if type(value) is float:
+        fast = _float_micros(value)
+        if fast is not None and fast <= MAX_MICROS:
+            return fast
+        value = Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         problems.append(name)
         return None
@@ -285,14 +294,23 @@ def _amount_field(value: Any, name: str, problems: list[str]) -> Micros | None:
     return amount
 
 
+def _float_micros(value: float) -> Micros | None:
+    """2.5 -> 2_500_000 exactly, from the float's shortest decimal text (what the sender
+    wrote); None for anything else (an exponent, a sign, nan, finer than a micro), which the
+    careful path then decides.
+
+    >>> _float_micros(2.5), _float_micros(1000.0), _float_micros(1e-07), _float_micros(-2.5)
+    (2500000, 1000000000, None, None)
+    """
+    whole, _, fraction = repr(value).partition(".")
+    if whole.isdigit() and fraction.isdigit() and len(fraction) <= 6:
+        return int(whole) * 1_000_000 + int(fraction.ljust(6, "0"))
+    return None
+
+
 def _load(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(raw, dict):
-        # Already decoded by someone else (a batch body): floats may be in it; re-read bidPrice
-        # exactly from its shortest text form.
-        data = dict(raw)
-        if isinstance(data.get("bidPrice"), float):
-            data["bidPrice"] = Decimal(repr(data["bidPrice"]))
-        return data
+        return raw  # already decoded by someone else (a batch body); read, never changed
     if len(raw) > _MAX_EVENT_BYTES:
         raise ValidationFailed("invalid event: larger than 16 KiB", ["body"])
     try:
