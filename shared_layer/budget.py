@@ -70,6 +70,7 @@ __all__ = [
     "Clock",
     "LedgerNotReady",
     "RedisBudgetLedger",
+    "RefusalMemo",
     "check_charge",
     "daily_spent_key",
     "lifetime_spent_key",
@@ -275,6 +276,33 @@ class RedisBudgetLedger:
         except redis_errors.RedisError as exc:
             raise _upstream_error("read", exc) from exc
         return int(daily or 0), int(lifetime or 0)
+
+
+class RefusalMemo:
+    """Campaigns whose budget refused a charge today, skipped without asking Redis again.
+
+    Spend only grows within a UTC day, so a refusal holds until the day, a budget or the CPM
+    changes: those are part of the key, so a new day or an edited campaign asks Redis again.
+    `eligible` is an auction eligibility check; `remember` is the auction's `on_refused`. Per
+    process and bounded (forgotten wholesale past `max_entries`: Redis is asked again).
+    """
+
+    def __init__(self, clock: Clock = utc_now, max_entries: int = 100_000) -> None:
+        self._clock = clock
+        self._max = max_entries
+        self._refused: set[tuple[str, int, int | None, int, date]] = set()
+
+    def _key(self, campaign: Campaign) -> tuple[str, int, int | None, int, date]:
+        budgets = (campaign.daily_budget_micros, campaign.lifetime_budget_micros)
+        return (campaign.id, *budgets, campaign.cpm_micros, utc_day(self._clock))
+
+    def eligible(self, campaign: Campaign, request: object) -> bool:
+        return self._key(campaign) not in self._refused
+
+    def remember(self, campaign: Campaign, charge: ChargeResult) -> None:
+        if len(self._refused) >= self._max:
+            self._refused.clear()
+        self._refused.add(self._key(campaign))
 
 
 class LedgerNotReady(UpstreamUnavailable):

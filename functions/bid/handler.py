@@ -20,7 +20,13 @@ from redis.retry import Retry
 
 from shared_layer import metrics
 from shared_layer.auction import decide
-from shared_layer.budget import ChargeResult, LedgerNotReady, RedisBudgetLedger, utc_day, utc_now
+from shared_layer.budget import (
+    ChargeResult,
+    LedgerNotReady,
+    RedisBudgetLedger,
+    RefusalMemo,
+    utc_now,
+)
 from shared_layer.budget_recovery import BudgetRecovery, KafkaPipelineProgress
 from shared_layer.campaign_snapshot import CampaignSnapshot
 from shared_layer.campaign_store import CampaignStore
@@ -76,21 +82,8 @@ except AdServerError as exc:  # not ready yet; the refresher keeps trying
 SNAPSHOT.start()
 RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
 
-# Campaigns whose budget refused a charge, keyed so that a new day, a new budget or a new CPM
-# asks Redis again: spend only grows within a day, so a refusal holds until one of those changes.
-_refused: set[tuple[str, int, int | None, int, object]] = set()
-
-
-def _refusal_key(campaign: Campaign) -> tuple[str, int, int | None, int, object]:
-    budgets = (campaign.daily_budget_micros, campaign.lifetime_budget_micros)
-    return (campaign.id, *budgets, campaign.cpm_micros, utc_day(CLOCK))
-
-
-def not_refused_today(campaign: Campaign, request: BidRequest) -> bool:
-    return _refusal_key(campaign) not in _refused
-
-
-CHECKS = (*ELIGIBILITY_CHECKS, not_refused_today)
+REFUSED = RefusalMemo(clock=lambda: CLOCK())  # campaigns whose budget refused today
+CHECKS = (*ELIGIBILITY_CHECKS, REFUSED.eligible)
 router = Router()
 
 
@@ -111,12 +104,9 @@ def bid(request: Request) -> dict:
 
     def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
         refused.append(campaign.id)
-        if len(_refused) > 100_000:
-            _refused.clear()
-        _refused.add(_refusal_key(campaign))
+        REFUSED.remember(campaign, charge)
 
     impression_id = str(uuid.uuid4())  # one per request: at most one candidate is charged
-
     record = impression_recorder(bid_request, impression_id, at=CLOCK())
 
     started = time.perf_counter()

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from shared_layer.budget import (
     ChargeOutcome,
+    ChargeResult,
+    RefusalMemo,
     check_charge,
     daily_spent_key,
     lifetime_spent_key,
@@ -100,3 +102,42 @@ def test_a_charge_never_takes_spend_past_a_limit(
     fits_day = daily_spent + price <= daily_budget
     fits_life = lifetime_budget is None or lifetime_spent + price <= lifetime_budget
     assert (outcome is CHARGED) == (fits_day and fits_life)
+
+
+def test_a_refusal_holds_for_the_day_and_ends_with_a_new_day_budget_or_cpm() -> None:
+    from shared_layer.models import Campaign
+
+    now = [datetime(2025, 11, 29, 23, 0, tzinfo=UTC)]
+    memo = RefusalMemo(clock=lambda: now[0])
+    campaign = Campaign(
+        id="c-1", advertiser_id="a-1", name="n", status="active",
+        cpm_micros=2_000_000, daily_budget_micros=10_000,
+    )  # fmt: skip
+    refused = ChargeResult(DAILY, 10_000, 10_000)
+    assert memo.eligible(campaign, None)
+    memo.remember(campaign, refused)
+    assert not memo.eligible(campaign, None)
+    assert memo.eligible(campaign.model_copy(update={"daily_budget_micros": 20_000}), None)
+    assert memo.eligible(campaign.model_copy(update={"cpm_micros": 3_000_000}), None)
+    now[0] += timedelta(hours=1)  # 00:00 UTC: a new daily budget
+    assert memo.eligible(campaign, None)
+
+
+def test_the_refusal_memo_is_bounded() -> None:
+    from shared_layer.models import Campaign
+
+    memo = RefusalMemo(max_entries=3)
+    campaigns = [
+        Campaign(
+            id=f"c-{n}",
+            advertiser_id="a",
+            name="n",
+            status="active",
+            cpm_micros=2_000_000,
+            daily_budget_micros=0,
+        )
+        for n in range(4)
+    ]
+    for campaign in campaigns:
+        memo.remember(campaign, ChargeResult(DAILY, 0, 0))
+    assert [memo.eligible(c, None) for c in campaigns] == [True, True, True, False]
