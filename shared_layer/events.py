@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -134,10 +134,8 @@ class AdEvent:
         device_type: str | None = None,
         at: datetime | None = None,
     ) -> AdEvent:
-        return cls(
-            event_id=click_event_id(impression_id),
-            event_type="click",
-            timestamp=_utc(at or datetime.now(UTC)),
+        """A click on `impression_id`: the impression's fields, no price, its own event id."""
+        shown = cls.impression(
             impression_id=impression_id,
             campaign_id=campaign_id,
             ad_id=ad_id,
@@ -147,7 +145,9 @@ class AdEvent:
             price_micros=0,
             country=country,
             device_type=device_type,
+            at=at,
         )
+        return replace(shown, event_id=click_event_id(impression_id), event_type="click")
 
     @property
     def topic(self) -> str:

@@ -50,16 +50,6 @@ DAILY = ChargeOutcome.DAILY_BUDGET_EXHAUSTED
 LIFETIME = ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis-ledger"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
 @pytest.fixture
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     if redis_server.process is None or redis_server.process.poll() is not None:

@@ -25,21 +25,11 @@ from shared_layer.db import Database
 from shared_layer.outbox import OUTBOX_STREAM
 
 from .budget_ledger_support import FixedClock, RedisServer, ledger_client
-from .campaign_support import campaign, database, end_test_campaigns, new_id
+from .campaign_support import campaign, new_id
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
 NOW = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
 PRICE = 2_000  # CPM 2.00
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis-recovery"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture
@@ -48,14 +38,6 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection.flushall()
     yield connection
     connection.close()
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
 
 
 class Pipeline:

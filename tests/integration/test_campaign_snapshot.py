@@ -31,20 +31,10 @@ from shared_layer.db import Database
 from .campaign_support import (
     campaign_fields,
     campaign_request,
-    database,
-    end_test_campaigns,
     new_id,
     redis_client,
     wait_until,
 )
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from shared_layer.campaign_store import CampaignStore
 from shared_layer.db import Database
 from shared_layer.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 
-from .campaign_support import TEST_PLACEMENT, campaign, database, end_test_campaigns, new_id
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
+from .campaign_support import TEST_PLACEMENT, campaign, new_id
 
 
 @pytest.fixture(scope="module")

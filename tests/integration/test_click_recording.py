@@ -57,7 +57,7 @@ from shared_layer.events import click_event_id, parse_event
 from shared_layer.models import Campaign
 from tests.support import free_port
 
-from .campaign_support import campaign, database, end_test_campaigns, new_id
+from .campaign_support import campaign, new_id
 
 KEY = b"integration-click-key-0123456789abcdef"
 CLICK_CACHE_DB = 8
@@ -66,14 +66,6 @@ LANDING = ("https://advertiser.example/one?src=it", "https://advertiser.example/
 
 def ad(title: str, url: str) -> dict[str, str]:
     return {"title": title, "imageUrl": "https://cdn.example.com/i.png", "redirectUrl": url}
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -29,17 +28,9 @@ from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
 from shared_layer.money import to_decimal
 
-from .campaign_support import campaign_request, database, end_test_campaigns, new_id
+from .campaign_support import campaign_request, new_id
 
 RETENTION_DAYS = 30  # the platform's setting: these tests must not drop what it keeps
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
 from tests.support import free_port
 
-from .campaign_support import campaign_request, database, end_test_campaigns, new_id
+from .campaign_support import campaign_request, new_id
 
 sys.path.insert(0, str(REPO_ROOT / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, batch_headers, record_headers
@@ -99,14 +98,6 @@ def as_batch(*values: bytes | None, partition: int = 0) -> tuple[bytes, dict[str
 @pytest.fixture(scope="module")
 def handler() -> ModuleType:
     return load_function("daily-metrics")
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[Database]:
-    pool = database()
-    yield pool
-    end_test_campaigns(pool)
-    pool.close()
 
 
 @pytest.fixture
