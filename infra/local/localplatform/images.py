@@ -13,6 +13,7 @@ resolves the tag at deploy time, as a cluster resolves a tag to a digest.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -21,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,9 +185,16 @@ def build_stack(faas_cli: Path, stack_file: Path, profile: Profile) -> list[Path
     Serialised by a lock file: `build/` is one directory per checkout, and several test
     instances (ADS_TEST_INSTANCE) may build at once.
     """
+    with build_lock():
+        shrinkwrap(faas_cli, stack_file)
+        return [build_image(fn, images_dir=profile.images_dir) for fn in read_stack(stack_file)]
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """Held while anything writes or removes build/ and template/ (one per checkout)."""
     lock_path = shared_dir() / "build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        shrinkwrap(faas_cli, stack_file)
-        return [build_image(fn, images_dir=profile.images_dir) for fn in read_stack(stack_file)]
+        yield

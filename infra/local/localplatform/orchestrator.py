@@ -267,13 +267,20 @@ def stop(profile: Profile) -> None:
     network.remove_bridge(profile)
 
 
-def clean(profile: Profile) -> None:
+def reset(profile: Profile) -> None:
+    """Stop the profile and remove its state (data, logs, secrets); built images stay."""
     stop(profile)
     Postgres(profile).purge()
     shutil.rmtree(profile.state_dir, ignore_errors=True)
-    for generated in (REPO_ROOT / "build", REPO_ROOT / "template"):
-        shutil.rmtree(generated, ignore_errors=True)
     say(f"removed {profile.state_dir}")
+
+
+def clean(profile: Profile) -> None:
+    """`make clean`: `reset`, and the generated build contexts and templates too."""
+    reset(profile)
+    with images.build_lock():
+        for generated in (REPO_ROOT / "build", REPO_ROOT / "template"):
+            shutil.rmtree(generated, ignore_errors=True)
 
 
 def status(profile: Profile) -> int:
@@ -309,7 +316,9 @@ def run_tests(profile: Profile, pytest_args: list[str]) -> int:
     """`make test`: a fresh test platform in its own namespace, pytest, then tear-down."""
     if profile.host_netns is None:
         raise SystemExit("tests run only on a profile with its own host namespace")
-    clean(profile)  # a crashed earlier run may have left processes or state behind
+    # A crashed earlier run may have left processes or state behind. build/ stays: another
+    # test instance may be building from it right now.
+    reset(profile)
     network.remove_host_netns(profile)
     build(profile)
     network.ensure_host_netns(profile)
