@@ -14,6 +14,9 @@ disagree with Redis. So the script itself appends the event to the Redis stream
    the stream holds only what is not yet in Kafka.
 3. A failed delivery (Kafka down longer than the producer's timeout) is produced again after a
    pause; the entry stays pending in the meantime, and the relay refreshes its claim on it.
+   A fatal producer error (librdkafka's idempotent producer gives up when it can no longer
+   guarantee order, for example after a broker lost its producer state) would fail every later
+   delivery: the relay then replaces its producer and produces what was in flight again.
 4. Sweeper: entries pending for longer than `claim_idle_s` belong to a relay that died (its
    replica was killed, scaled down or restarted): any relay takes them over (``XAUTOCLAIM``)
    and produces them.
@@ -46,7 +49,7 @@ from typing import Any, Final
 
 import redis
 from aws_lambda_powertools import Logger
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
 from .auction import Price
@@ -72,6 +75,9 @@ DELIVERY_FAILURES = Counter(
 )
 CLAIMED = Counter(
     "outbox_claimed_total", "Outbox events taken over from a relay that stopped answering"
+)
+PRODUCER_RESTARTS = Counter(
+    "outbox_producer_restarts_total", "Kafka producers replaced after a fatal producer error"
 )
 BACKLOG = Gauge("outbox_backlog", "Entries in the outbox stream not yet confirmed by Kafka")
 
@@ -146,13 +152,13 @@ class OutboxRelay:
     """Drains the outbox stream to Kafka from one replica (see the module docstring).
 
     `run_once` is one step of the loop (tests drive it directly); `start` runs it on a daemon
-    thread until `stop`.
+    thread until `stop`. `new_producer` makes the Kafka producer, again after a fatal error.
     """
 
     def __init__(
         self,
         client: redis.Redis,
-        producer: Producer,
+        new_producer: Callable[[], Producer],
         *,
         stream: str = OUTBOX_STREAM,
         group: str = OUTBOX_GROUP,
@@ -165,7 +171,9 @@ class OutboxRelay:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
-        self._producer = producer
+        self._new_producer = new_producer
+        self._producer = new_producer()
+        self._fatal: KafkaError | None = None
         self.stream = stream
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -198,6 +206,8 @@ class OutboxRelay:
             self._produce(entry)
         self._producer.poll(0.01 if self._state.in_flight else 0)
         self._confirm_delivered()
+        if self._fatal is not None:
+            self._replace_producer()
         return len(entries)
 
     def start(self) -> None:
@@ -298,31 +308,60 @@ class OutboxRelay:
         return due
 
     def _produce(self, entry: _Entry) -> None:
-        self._state.in_flight[entry.entry_id] = entry
+        if self._fatal is not None:  # this producer can deliver nothing any more
+            self._state.retry.append((self._clock(), entry))
+            return
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
+            if self._state.in_flight.pop(entry.entry_id, None) is None:
+                return  # a report of a replaced producer: the entry was produced again
             if err is None:
-                self._state.in_flight.pop(entry.entry_id, None)
                 self._state.delivered.append((entry.entry_id, entry.topic))
-                return
-            DELIVERY_FAILURES.inc()
-            self._failures += 1
-            if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
-                _LOGGER.warning(
-                    "outbox relay: Kafka did not confirm events; producing them again",
-                    extra={"error": str(err), "failuresSoFar": self._failures},
-                )
-            self._state.in_flight.pop(entry.entry_id, None)
-            self._state.retry.append((self._clock() + self._retry_after_s, entry))
+            else:
+                self._failed(entry, err)
 
         while True:
             try:
                 self._producer.produce(
                     entry.topic, value=entry.value, key=entry.key, on_delivery=delivered
                 )
-                return
+                break
             except BufferError:  # the producer's queue is full: let it deliver some first
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._failed(entry, exc.args[0])
+                return
+        self._state.in_flight[entry.entry_id] = entry
+
+    def _failed(self, entry: _Entry, err: KafkaError) -> None:
+        """Kafka did not take or confirm `entry`: produce it again after a pause."""
+        DELIVERY_FAILURES.inc()
+        self._failures += 1
+        if err.fatal() or err.code() == KafkaError._FATAL:  # the code may come without the flag
+            self._fatal = err
+        elif self._failures in (1, 10, 100) or self._failures % 1000 == 0:
+            _LOGGER.warning(
+                "outbox relay: Kafka did not confirm events; producing them again",
+                extra={"error": str(err), "failuresSoFar": self._failures},
+            )
+        self._state.retry.append((self._clock() + self._retry_after_s, entry))
+
+    def _replace_producer(self) -> None:
+        """After a fatal error: a new producer, and everything in flight is produced again
+        (at once; event ids make a copy that did reach Kafka harmless downstream)."""
+        _LOGGER.error(
+            "outbox relay: fatal Kafka producer error; starting a new producer",
+            extra={"error": str(self._fatal), "inFlight": len(self._state.in_flight)},
+        )
+        PRODUCER_RESTARTS.inc()
+        now = self._clock()
+        self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
+        self._state.in_flight.clear()
+        old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        try:
+            old.purge()
+        except (KafkaException, RuntimeError):
+            pass  # it is dropped either way
 
     def _confirm_delivered(self) -> None:
         done, self._state.delivered = self._state.delivered, []
@@ -358,6 +397,6 @@ def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
 def start_relay(redis_url: str, brokers: str, **options: Any) -> OutboxRelay:
     """A relay for this replica on its own Redis connection, started (call once per process)."""
     client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
-    relay = OutboxRelay(client, kafka_producer(brokers), **options)
+    relay = OutboxRelay(client, lambda: kafka_producer(brokers), **options)
     relay.start()
     return relay

@@ -487,3 +487,40 @@ def test_a_function_that_keeps_failing_gets_five_retries_then_a_dead_letter(
         ),
         timeout_s=15,
     ), stage.connector.log_tail()
+
+
+def test_a_connector_fenced_from_its_group_exits_and_its_successor_consumes(stage, topics, rds):
+    """After a broker restart the group coordinator may fence a static member (the fatal error
+    "static consumer fenced by other consumer with same group.instance.id"); a fenced consumer
+    gets no records ever again. Here a consumer joins with the connector's instance id, which
+    fences it the same way: the connector must exit, and the fresh one its supervisor starts
+    must consume again."""
+    fenced_pid = stage.connector.wait_healthy()["pid"]
+    usurper = Consumer(
+        {
+            "bootstrap.servers": os.environ["KAFKA_BROKERS"],
+            "group.id": stage.connector.group,
+            "group.instance.id": stage.connector.env["CONNECTOR_INSTANCE_ID"],
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    usurper.subscribe([topics.single])
+    try:
+        assert wait_for(lambda: usurper.poll(0.2) is None and usurper.assignment(), 30)
+    finally:
+        usurper.close()
+
+    def successor() -> int | None:
+        health = stage.connector.health()
+        return health and health[0] == 200 and health[1]["pid"] != fenced_pid and health[1]["pid"]
+
+    assert wait_for(successor, timeout_s=60), stage.connector.log_tail()
+    assert "fenced" in stage.connector.log_path.read_text(errors="replace")
+    marker = f"after-fencing-{uuid.uuid4().hex[:6]}"
+    stage.produced.send(topics.single, b"k", json.dumps({"marker": marker}).encode())
+    stage.produced.flush()
+    arrived = wait_for(
+        lambda: any(marker in c["body"] for c in recorded(rds, "recorder", topics.single)), 60
+    )
+    assert arrived, stage.connector.log_tail()

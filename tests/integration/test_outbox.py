@@ -8,7 +8,8 @@ Proven: a successful charge appends exactly one event to the outbox in the same 
 refused one appends nothing; the relay delivers every entry to Kafka and then empties the
 stream; entries read by a relay that died before Kafka confirmed them are taken over by another
 relay and delivered; while Kafka is unreachable nothing is acknowledged or lost, and once it
-answers every entry is delivered.
+answers every entry is delivered; after a fatal producer error the relay starts a new producer
+and delivers what the old one held.
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared_layer.budget import RedisBudgetLedger
 from shared_layer.events import AdEvent, parse_event
 from shared_layer.models import Ad, Campaign
-from shared_layer.outbox import OUTBOX_GROUP, OutboxRelay, kafka_producer, outbox_fields
+from shared_layer.outbox import (
+    OUTBOX_GROUP,
+    PRODUCER_RESTARTS,
+    OutboxRelay,
+    kafka_producer,
+    outbox_fields,
+)
 from tests.support import free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
@@ -74,6 +81,16 @@ def record(client: redis.Redis, stream: str, fields: list[bytes]) -> None:
     client.xadd(stream, dict(zip(fields[::2], fields[1::2], strict=True)))
 
 
+def record_events(client: redis.Redis, stream: str, topic: str, count: int) -> list[str]:
+    """Append `count` events for `topic` to the outbox `stream`; returns their event ids."""
+    ids = []
+    for n in range(count):
+        event_id, fields = event_for(topic, n)
+        record(client, stream, fields)
+        ids.append(event_id)
+    return ids
+
+
 def consume_ids(topic: str, expected: int, timeout_s: float = 30.0) -> list[str]:
     """Event ids on `topic`, read from the beginning until `expected` arrived or time is up."""
     consumer = Consumer(
@@ -107,8 +124,8 @@ def consume_ids(topic: str, expected: int, timeout_s: float = 30.0) -> list[str]
 def relay(
     client: redis.Redis, stream: str, brokers: str = BROKERS, producer_config=None, **options
 ) -> OutboxRelay:
-    producer = kafka_producer(brokers, **(producer_config or {}))
-    return OutboxRelay(client, producer, stream=stream, **options)
+    config = producer_config or {}
+    return OutboxRelay(client, lambda: kafka_producer(brokers, **config), stream=stream, **options)
 
 
 def campaign(daily_budget_micros: int) -> Campaign:
@@ -167,11 +184,7 @@ def test_a_charge_and_its_impression_are_recorded_in_one_step(client, monkeypatc
 
 
 def test_the_relay_delivers_every_entry_then_empties_the_stream(client, stream, topic):
-    expected = []
-    for n in range(300):
-        event_id, fields = event_for(topic, n)
-        record(client, stream, fields)
-        expected.append(event_id)
+    expected = record_events(client, stream, topic, 300)
     worker = relay(client, stream)
     assert worker.drain(timeout_s=30)
     assert sorted(consume_ids(topic, len(expected))) == sorted(expected)
@@ -180,11 +193,7 @@ def test_the_relay_delivers_every_entry_then_empties_the_stream(client, stream, 
 
 
 def test_entries_of_a_relay_that_died_are_taken_over_and_delivered(client, stream, topic):
-    expected = []
-    for n in range(50):
-        event_id, fields = event_for(topic, n)
-        record(client, stream, fields)
-        expected.append(event_id)
+    expected = record_events(client, stream, topic, 50)
     # A relay reads them and dies before Kafka confirmed anything: they stay pending under it.
     client.xgroup_create(stream, OUTBOX_GROUP, id="0", mkstream=True)
     client.xreadgroup(OUTBOX_GROUP, "dead-replica", {stream: ">"}, count=100)
@@ -199,11 +208,7 @@ def test_entries_of_a_relay_that_died_are_taken_over_and_delivered(client, strea
 
 
 def test_nothing_is_lost_while_kafka_cannot_be_reached(client, stream, topic):
-    expected = []
-    for n in range(40):
-        event_id, fields = event_for(topic, n)
-        record(client, stream, fields)
-        expected.append(event_id)
+    expected = record_events(client, stream, topic, 40)
     # Nothing listens on this port: every delivery times out.
     unreachable = relay(
         client,
@@ -219,4 +224,38 @@ def test_nothing_is_lost_while_kafka_cannot_be_reached(client, stream, topic):
     # Kafka is back (another relay, which reaches it, takes the entries over once they idle).
     healthy = relay(client, stream, claim_idle_s=0.3, claim_every_s=0.1)
     assert wait_for(lambda: (healthy.run_once(), client.xlen(stream) == 0)[1], timeout_s=30)
+    assert sorted(consume_ids(topic, len(expected))) == sorted(expected)
+
+
+class FailsFatally(Producer):
+    """A real producer that, once `failing` is set, refuses every message with the fatal error
+    librdkafka's idempotent producer raises when it can no longer guarantee order."""
+
+    failing = False
+
+    def produce(self, *args, **kwargs):
+        if self.failing:
+            raise KafkaException(KafkaError(KafkaError._FATAL, "injected", fatal=True))
+        return super().produce(*args, **kwargs)
+
+
+def test_after_a_fatal_producer_error_a_new_producer_delivers_every_entry(client, stream, topic):
+    expected = record_events(client, stream, topic, 30)
+    # The first producer never reaches Kafka (its messages stay in flight), then turns fatal.
+    doomed = FailsFatally(
+        {
+            "bootstrap.servers": f"127.0.0.1:{free_port()}",
+            "enable.idempotence": True,
+            "message.timeout.ms": 300_000,
+        }
+    )
+    producers = iter([doomed, kafka_producer(BROKERS)])
+    worker = OutboxRelay(client, lambda: next(producers), stream=stream, batch_size=20)
+    restarts_before = PRODUCER_RESTARTS._value.get()
+    worker.run_once()  # 20 entries in flight in the producer that cannot deliver them
+    doomed.failing = True
+    worker.run_once()  # the other 10 meet the fatal error: the relay replaces its producer
+    assert PRODUCER_RESTARTS._value.get() == restarts_before + 1
+    assert worker.drain(timeout_s=30)
+    assert client.xlen(stream) == 0
     assert sorted(consume_ids(topic, len(expected))) == sorted(expected)

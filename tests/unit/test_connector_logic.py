@@ -226,8 +226,11 @@ def test_a_fatal_kafka_error_stops_the_loop_and_other_errors_do_not(monkeypatch)
     monkeypatch.setattr(delivery, "_fatal_errors", [])
     delivery._log_kafka_error(KafkaError(KafkaError._TRANSPORT, "broker down"))
     delivery.raise_if_fatal()  # transient: the loop goes on
+    # As librdkafka hands it over: the code _FATAL, without the fatal flag.
     delivery._log_kafka_error(
-        KafkaError(KafkaError._FATAL, "Static consumer fenced by other consumer", fatal=True)
+        KafkaError(KafkaError._FATAL, "Static consumer fenced by other consumer")
     )
     with pytest.raises(delivery.FatalKafkaError, match="fenced"):
         delivery.raise_if_fatal()
+    assert delivery.is_fatal(KafkaError(KafkaError.FENCED_INSTANCE_ID, "fenced", fatal=True))
+    assert not delivery.is_fatal(KafkaError(KafkaError._TRANSPORT, "broker down"))

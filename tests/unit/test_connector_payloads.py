@@ -190,3 +190,24 @@ def test_batch_headers_name_the_partition_and_the_offset_range():
         "X-Kafka-Last-Offset": "9",
         "X-Kafka-Batch-Size": "3",
     }
+
+
+def test_a_chunk_is_encoded_once_however_many_batch_functions_subscribe(monkeypatch):
+    from kafka_connector import delivery, payloads
+
+    built: list[int] = []
+    real = payloads.batch_body
+    monkeypatch.setattr(
+        payloads, "batch_body", lambda chunk: built.append(len(chunk)) or real(chunk)
+    )
+    bodies = delivery._Bodies("ads-kafka-connector")
+    chunk = [FakeRecord(b'{"n":7}', _offset=7), FakeRecord(b'{"n":8}', _offset=8)]
+    for_daily_metrics = bodies.get(("impressions", 3), 0, chunk)
+    for_live_counters = bodies.get(("impressions", 3), 0, chunk)
+    assert for_live_counters == for_daily_metrics
+    assert built == [2]
+    assert [r["value"] for r in json.loads(for_daily_metrics[0])] == [{"n": 7}, {"n": 8}]
+    assert for_daily_metrics[1]["X-Kafka-Last-Offset"] == "8"
+    bodies.get(("impressions", 3), 2, [FakeRecord(b'{"n":9}', _offset=9)])  # the next chunk
+    bodies.get(("clicks", 3), 0, chunk)  # another partition
+    assert built == [2, 1, 2]

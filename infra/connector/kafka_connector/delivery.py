@@ -90,8 +90,14 @@ class FatalKafkaError(Exception):
 _fatal_errors: list[KafkaError] = []
 
 
+def is_fatal(err: KafkaError) -> bool:
+    """librdkafka reports a fatal error as code ``_FATAL`` (the error callback and consumed
+    messages carry that code without the fatal flag), or flagged fatal."""
+    return err.fatal() or err.code() == KafkaError._FATAL
+
+
 def _log_kafka_error(err: KafkaError) -> None:
-    if err.fatal():
+    if is_fatal(err):
         log.error("kafka: fatal: %s", err)
         _fatal_errors.append(err)
     else:
@@ -102,6 +108,26 @@ def raise_if_fatal() -> None:
     """Raise FatalKafkaError once librdkafka reported a fatal error (checked every poll)."""
     if _fatal_errors:
         raise FatalKafkaError(str(_fatal_errors[0]))
+
+
+class _Bodies:
+    """The batch bodies of one cycle, built once per chunk however many batch functions
+    subscribe to its partition (building one is most of the connector's work per record)."""
+
+    def __init__(self, connector: str) -> None:
+        self._connector = connector
+        self._lock = threading.Lock()
+        self._built: dict[tuple[TP, int], tuple[bytes, dict[str, str]]] = {}
+
+    def get(self, tp: TP, start: int, chunk: Sequence[Message]) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of the chunk of `tp`'s records that begins at index `start`."""
+        with self._lock:
+            if (tp, start) not in self._built:
+                self._built[tp, start] = (
+                    payloads.batch_body(chunk),
+                    payloads.batch_headers(chunk, self._connector),
+                )
+            return self._built[tp, start]
 
 
 @dataclass
@@ -227,7 +253,7 @@ class DeliveryLoop:
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.fatal():
+                if is_fatal(err):
                     raise FatalKafkaError(str(err))
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume: %s", err)
@@ -255,7 +281,8 @@ class DeliveryLoop:
             self._reconcile_pauses(subs)  # pause what we just held
             return
         deadline = time.monotonic() + self._s.max_cycle_s
-        futures = {self._pool.submit(self._run_job, job, deadline): job for job in jobs}
+        bodies = _Bodies(self._s.connector_name)
+        futures = {self._pool.submit(self._run_job, job, deadline, bodies): job for job in jobs}
         self._wait(futures)
         # Where each partition stands: the least progress of its functions. Read before the
         # flush, so every dead letter it counts is among those flushed.
@@ -287,7 +314,7 @@ class DeliveryLoop:
                 if time.monotonic() >= deadline:
                     return
 
-    def _run_job(self, job: _Job, deadline: float) -> None:
+    def _run_job(self, job: _Job, deadline: float, bodies: _Bodies) -> None:
         """Deliver a partition's records to one function, in order, advancing
         `job.next_offset`; stops early on a stop request or when the cycle's time is up."""
         fn, topic = job.subscriber.name, job.tp[0]
@@ -297,15 +324,14 @@ class DeliveryLoop:
                 return
             chunk = job.records[start : start + size]
             if job.subscriber.batch:
-                body = payloads.batch_body(chunk)
-                headers = payloads.batch_headers(chunk, self._s.connector_name)
+                body, headers = bodies.get(job.tp, start, chunk)
                 metrics.BATCH_RECORDS.labels(fn).observe(len(chunk))
             else:
                 body = chunk[0].value() or b""
                 headers = payloads.record_headers(
                     chunk[0], self._s.connector_name, self._s.content_type
                 )
-            outcome = self._invoker.deliver(fn, body, headers)
+            outcome = self._invoker.deliver(fn, body, dict(headers))
             if outcome.abandoned:
                 return
             if outcome.ok:
