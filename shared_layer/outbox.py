@@ -218,7 +218,9 @@ class OutboxRelay:
         atexit.register(self.stop)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the loop and give Kafka `timeout_s` to confirm what is in flight."""
+        """Stop the loop, give Kafka `timeout_s` to confirm what is in flight, and close the
+        producer. What Kafka did not confirm stays pending: another relay's sweeper takes it
+        over."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -226,7 +228,8 @@ class OutboxRelay:
         try:
             self._confirm_delivered()
         except redis.RedisError:
-            pass  # still pending: the sweeper of another replica takes them over
+            pass
+        _close(self._producer)
 
     def drain(self, timeout_s: float) -> bool:
         """Run until nothing this relay read is waiting for Kafka (tests, shutdown)."""
@@ -358,10 +361,7 @@ class OutboxRelay:
         self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
         self._state.in_flight.clear()
         old, self._producer, self._fatal = self._producer, self._new_producer(), None
-        try:
-            old.purge()
-        except (KafkaException, RuntimeError):
-            pass  # it is dropped either way
+        _close(old)
 
     def _confirm_delivered(self) -> None:
         done, self._state.delivered = self._state.delivered, []
@@ -383,6 +383,15 @@ class OutboxRelay:
 
     def _update_backlog(self) -> None:
         BACKLOG.set(self._redis.xlen(self.stream))
+
+
+def _close(producer: Producer) -> None:
+    """Drop what `producer` still holds and close it (no waiting: nothing is left to send)."""
+    try:
+        producer.purge()
+        producer.close()
+    except (KafkaException, RuntimeError):
+        pass  # a producer in a fatal state may refuse; it is dropped either way
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
