@@ -189,6 +189,7 @@ class OutboxRelay:
         self._group_ready = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -220,7 +221,10 @@ class OutboxRelay:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the loop, give Kafka `timeout_s` to confirm what is in flight, and close the
         producer. What Kafka did not confirm stays pending: another relay's sweeper takes it
-        over."""
+        over. A second call (atexit after an explicit stop) does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)

@@ -221,6 +221,7 @@ def test_nothing_is_lost_while_kafka_cannot_be_reached(client, stream, topic):
         unreachable.run_once()
     assert not unreachable.drain(timeout_s=2)  # still waiting for Kafka
     unreachable.stop(timeout_s=0)  # its replica goes away
+    unreachable.stop(timeout_s=0)  # and atexit stops it again: harmless
     assert client.xlen(stream) == 40  # nothing acknowledged, nothing dropped
     # Kafka is back (another relay, which reaches it, takes the entries over once they idle).
     healthy = relay(client, stream, claim_idle_s=0.3, claim_every_s=0.1)
