@@ -10,8 +10,9 @@ that was not acknowledged, and a new process delivers those records from where t
 stood; a cycle that outlives CONNECTOR_MAX_CYCLE_S commits its progress and reads the rest
 again, attempting no record twice; with two functions on a topic, one failing for good is
 dead-lettered after exactly six attempts while the other gets every record and the offsets
-are committed; /healthz is 503 until the gateway has been reached, and discovery sends the
-gateway's credentials.
+are committed; a function unavailable (503) for longer than the retry schedule loses nothing:
+its records are neither dead-lettered nor committed, and arrive once it answers; /healthz is
+503 until the gateway has been reached, and discovery sends the gateway's credentials.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class StubGateway:
 
     def __init__(self) -> None:
         self.functions: list[dict] = []
-        self.behaviour: dict[str, str] = {}  # name -> "ok" | "fail" | "hang"
+        self.behaviour: dict[str, str] = {}  # name -> "ok" | "fail" | "down" | "hang"
         self.calls: list[tuple[str, dict, bytes]] = []
         self.listing_ok = True
         self.auth_seen: list[str | None] = []
@@ -75,7 +76,9 @@ class StubGateway:
                 mode = stub.behaviour.get(name, "ok")
                 if mode == "hang":
                     stub.release.wait(60)
-                if mode == "fail":
+                if mode == "fail":  # the function refuses the records
+                    return self._send(500, b'{"error":"BROKEN"}')
+                if mode == "down":  # the function cannot take them now
                     return self._send(503, b'{"error":"DOWN"}')
                 self._send(200, b"ok")
 
@@ -260,7 +263,7 @@ def test_one_function_failing_for_good_does_not_hold_back_the_other(
     assert len(letters) == 20
     assert {h["dlq.function"] for h in letters} == {"broken"}
     assert {h["dlq.batch"] for h in letters} == {"true"}
-    assert {h["dlq.status"] for h in letters} == {"503"}
+    assert {h["dlq.status"] for h in letters} == {"500"}
     c.terminate()
 
 
@@ -302,5 +305,38 @@ def test_a_cycle_out_of_time_commits_its_progress_and_reads_the_rest_again(
     offsets = [int(h["X-Kafka-Offset"]) for h, _ in gateway.calls_to("fn")]
     assert Counter(offsets) == {i: 3 for i in range(8)}, "a record was attempted again"
     assert offsets == sorted(offsets)
+    code, _, out = c.terminate()
+    assert code == 0, out
+
+
+def test_an_unavailable_function_keeps_its_records_until_it_answers(
+    gateway, secrets, admin, running
+):
+    """503 (say, PostgreSQL restarting behind daily-metrics) is not the records' fault: after
+    the retry schedule they are held and tried again next cycle, never dead-lettered."""
+    topic, group = Topic(admin), f"cs-{uuid.uuid4().hex[:6]}"
+    subscribe(gateway, topic, "fn", batch=True)
+    gateway.behaviour["fn"] = "down"
+    topic.produce(6)
+    extra = {"CONNECTOR_RETRY_DELAYS_MS": "100,100"}
+    running.append(c := Connector(gateway, topic, secrets, group, extra))
+    # Three schedules' worth of attempts: a dead letter would have been written after the first.
+    assert wait_for(lambda: len(gateway.calls_to("fn")) >= 9, timeout_s=30)
+    assert committed(admin, group, topic.name) == [-1001], "committed past unavailable records"
+    gateway.behaviour["fn"] = "ok"
+    assert wait_for(lambda: committed(admin, group, topic.name) == [6], timeout_s=20)
+    delivered = [r["value"]["n"] for _, b in gateway.calls_to("fn") for r in json.loads(b)]
+    assert sorted(set(delivered)) == list(range(6))
+    health = requests.get(f"http://127.0.0.1:{c.port}/metrics", timeout=5).text
+    assert 'connector_dead_lettered_total{function="fn"' not in health
+    held = [x for x in health.splitlines() if x.startswith("connector_held_records_total{")]
+    assert held and float(held[0].rsplit(" ", 1)[1]) >= 6 * 2
+    consumer = Consumer(
+        {"bootstrap.servers": BROKERS, "group.id": group + "-r", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic.dlq])
+    letters = [m for m in (consumer.poll(0.5) for _ in range(6)) if m and m.error() is None]
+    consumer.close()
+    assert letters == [], "an unavailable function's records were dead-lettered"
     code, _, out = c.terminate()
     assert code == 0, out

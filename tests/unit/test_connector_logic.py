@@ -124,6 +124,7 @@ def test_defaults_suit_the_local_platform(tmp_path):
     assert s.rediscover_interval_s == 30
     assert (s.health_host, s.health_port) == ("127.0.0.1", 8095)
     assert s.retry_delays_s == (0.1, 0.2, 0.4, 0.8, 1.6)
+    assert s.hold_statuses == {429, 502, 503, 504}
     assert "s3cret" not in repr(s)
 
 
@@ -137,6 +138,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
         "CONNECTOR_BATCH_SIZE": "0",
         "CONNECTOR_BATCH_WAIT_MS": "soon",
         "CONNECTOR_RETRY_DELAYS_MS": "100,-5",
+        "CONNECTOR_HOLD_STATUSES": "503,200",
         "CONNECTOR_REDISCOVER_INTERVAL_S": "0",
         "CONNECTOR_HEALTH_PORT": "70000",
         "CONNECTOR_UPSTREAM_TIMEOUT_S": "-1",
@@ -155,13 +157,14 @@ def test_every_problem_is_reported_at_once(tmp_path):
         "CONNECTOR_BATCH_SIZE",
         "CONNECTOR_BATCH_WAIT_MS",
         "CONNECTOR_RETRY_DELAYS_MS",
+        "CONNECTOR_HOLD_STATUSES",
         "CONNECTOR_REDISCOVER_INTERVAL_S",
         "CONNECTOR_HEALTH_PORT",
         "CONNECTOR_UPSTREAM_TIMEOUT_S",
         "CONNECTOR_LOG_LEVEL",
     ]:
         assert name in text, f"{name} not reported in:\n{text}"
-    assert len(caught.value.problems) == 13
+    assert len(caught.value.problems) == 14
 
 
 def test_retries_can_be_turned_off_and_overridden():

@@ -43,7 +43,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from . import metrics, payloads
 from .dead_letters import DeadLetters
 from .discovery import Subscriber, Subscriptions
-from .invoker import Invoker
+from .invoker import Invoker, Outcome
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -336,9 +336,24 @@ class DeliveryLoop:
                 return
             if outcome.ok:
                 metrics.DELIVERED.labels(fn, topic).inc(len(chunk))
+            elif self._unavailable(outcome):
+                # Not the records' fault: keep them (nothing is committed past them) and read
+                # them again next cycle, whose retries pace the next tries.
+                metrics.HELD.labels(fn, topic).inc(len(chunk))
+                log.warning(
+                    "%s unavailable (%s): %s[%d] held at offset %d",
+                    fn, outcome.last.error, topic, job.tp[1], job.next_offset,
+                )  # fmt: skip
+                return
             else:
                 self._dead_letters.add(chunk, fn, outcome, batch=job.subscriber.batch)
             job.next_offset = chunk[-1].offset() + 1
+
+    def _unavailable(self, outcome: Outcome) -> bool:
+        """The function could not take the records (no answer, or a status meaning "not now"),
+        as opposed to refusing them: only a refusal may send records to the dead letters."""
+        status = outcome.last.status
+        return status is None or status in self._s.hold_statuses
 
     def _commit(self, offsets: dict[TP, int]) -> None:
         if not offsets:

@@ -3,7 +3,9 @@
 One pooled keep-alive HTTP client (urllib3) serves every worker thread. An attempt succeeds on
 a 2xx answer; anything else (another status, a timeout, a connection error) is a failure and
 is retried after the next delay of the schedule (default 100, 200, 400, 800, 1600 ms: five
-retries, six attempts). When the schedule is exhausted the caller dead-letters the records.
+retries, six attempts). When the schedule is exhausted the caller dead-letters the records if
+the function refused them, or keeps them for its next cycle if the function was unavailable
+(delivery.DeliveryLoop: a timeout, no connection, or a status of CONNECTOR_HOLD_STATUSES).
 A stop request (SIGTERM) interrupts the waits between attempts: the delivery is abandoned and
 its offsets are not committed.
 

@@ -25,6 +25,12 @@ DEAD_LETTERED = Counter(
     "Records written to the dead-letter topic after the last retry failed",
     ["function", "topic"],
 )
+HELD = Counter(
+    "connector_held_records_total",
+    "Records kept for the next cycle, not dead-lettered, because the function was unavailable "
+    "(a timeout, no connection, or a status of CONNECTOR_HOLD_STATUSES) after the last retry",
+    ["function", "topic"],
+)
 DELIVERED = Counter(
     "connector_records_delivered_total",
     "Records a function acknowledged with 2xx",

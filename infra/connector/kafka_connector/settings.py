@@ -48,6 +48,7 @@ class Settings:
     poll_size: int
     batch_wait_s: float
     retry_delays_s: tuple[float, ...]
+    hold_statuses: frozenset[int]
     dlq_topic: str
     health_host: str
     health_port: int
@@ -69,6 +70,7 @@ class Settings:
             f"instance_id={self.instance_id!r}, batch_size={self.batch_size}, "
             f"poll_size={self.poll_size}, "
             f"batch_wait_s={self.batch_wait_s}, retry_delays_s={self.retry_delays_s}, "
+            f"hold_statuses={sorted(self.hold_statuses)}, "
             f"dlq_topic={self.dlq_topic!r}, health={self.health_host}:{self.health_port}, "
             f"rediscover_interval_s={self.rediscover_interval_s}, "
             f"upstream_timeout_s={self.upstream_timeout_s}, max_in_flight={self.max_in_flight})"
@@ -145,6 +147,12 @@ class Settings:
             )
             / 1000,
             retry_delays_s=tuple(d / 1000 for d in delays),
+            hold_statuses=get(
+                "CONNECTOR_HOLD_STATUSES",
+                "429,502,503,504",
+                _statuses,
+                "expected comma-separated HTTP statuses 400..599, e.g. 429,502,503,504",
+            ),
             dlq_topic=dlq_topic,
             health_host=env.get("CONNECTOR_HEALTH_HOST", "127.0.0.1").strip(),
             health_port=get("CONNECTOR_HEALTH_PORT", "8095", _within(int, 0, 65535), "a port"),
@@ -192,6 +200,13 @@ def _boolean(raw: str) -> bool:
     if lowered in ("false", "0", "no"):
         return False
     raise ValueError(raw)
+
+
+def _statuses(raw: str) -> frozenset[int]:
+    values = frozenset(int(part) for part in _split(raw))
+    if any(not 400 <= v <= 599 for v in values):
+        raise ValueError(raw)
+    return values
 
 
 def _delays(raw: str) -> list[int]:
