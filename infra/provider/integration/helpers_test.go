@@ -125,10 +125,22 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(b)))
         self.end_headers()
         self.wfile.write(b)
-    def do_GET(self):
+    def drain(self):
+        # Read the whole request body, sized or chunked (the proxy may stream a body), so a
+        # kept-alive connection never parses body bytes as the next request.
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                self.rfile.read(size + 2)
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
+    def do_GET(self):
+        self.drain()
         if self.path == "/_/ready":
             return self.reply(200, "ok")
         if self.path == "/env":
