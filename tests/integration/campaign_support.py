@@ -20,6 +20,7 @@ from localplatform.components.postgres import password
 from localplatform.profile import PROFILES
 from shared_layer.campaign_store import CampaignRequest
 from shared_layer.db import Database
+from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
 
 CAMPAIGN_TEST_REDIS_DB = 7
@@ -94,3 +95,16 @@ def end_test_campaigns(db: Database) -> None:
             "UPDATE campaigns SET status = 'ended' WHERE advertiser_id = ANY(CAST(:a AS uuid[]))",
             a=sorted(_ADVERTISERS),
         )
+
+
+def unknown_campaign_impression() -> AdEvent:
+    """An impression of a campaign and an ad that do not exist (set aside when counted)."""
+    return AdEvent.impression(
+        impression_id=new_id(),
+        campaign_id=new_id(),
+        ad_id=new_id(),
+        user_id="u",
+        placement_id="p",
+        bid_cpm_micros=1_000_000,
+        price_micros=1_000,
+    )

@@ -28,7 +28,7 @@ from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
 from shared_layer.money import to_decimal
 
-from .campaign_support import campaign_request, new_id
+from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 
 RETENTION_DAYS = 30  # the platform's setting: these tests must not drop what it keeps
 
@@ -214,15 +214,7 @@ def test_events_of_unknown_campaigns_or_foreign_ads_are_set_aside(store, db, cam
     mine, other = campaigns[0], campaigns[1]
     good = [impression(mine, 1_000), impression(other, 2_000)]
     stranger = impression(mine, 5_000, ad_id=other.ads[0].id)  # another campaign's ad
-    ghost = AdEvent.impression(
-        impression_id=new_id(),
-        campaign_id=new_id(),
-        ad_id=new_id(),
-        user_id="u",
-        placement_id="p",
-        bid_cpm_micros=1_000_000,
-        price_micros=1_000,
-    )
+    ghost = unknown_campaign_impression()
     outcome = store.count([good[0], stranger, ghost, good[1]], today=today())
     assert outcome.counted == 2
     assert sorted(outcome.unknown) == sorted([stranger.event_id, ghost.event_id])

@@ -30,7 +30,7 @@ from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
 from tests.support import free_port
 
-from .campaign_support import campaign_request, new_id
+from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 
 sys.path.insert(0, str(REPO_ROOT / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, batch_headers, record_headers
@@ -158,15 +158,7 @@ def test_a_connector_batch_is_counted_and_answered_with_the_counts(handler, db, 
 def test_records_that_cannot_count_are_set_aside_and_the_rest_counts(handler, db, paused_campaign):
     before = {r: rejected_total(r) for r in ("invalid", "too-old", "unknown-campaign")}
     good = impression(paused_campaign)
-    ghost = AdEvent.impression(
-        impression_id=new_id(),
-        campaign_id=new_id(),
-        ad_id=new_id(),
-        user_id="u",
-        placement_id="p",
-        bid_cpm_micros=1_000_000,
-        price_micros=1_000,
-    )
+    ghost = unknown_campaign_impression()
     ancient = impression(paused_campaign, at=datetime.now(UTC) - timedelta(days=45))
     body, headers = as_batch(
         b"not json at all",
