@@ -23,6 +23,7 @@ events still count), then:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 import threading
@@ -244,15 +245,7 @@ def latency(db: Database, brokers: str, ads: dict[str, str]) -> None:
         wait = at - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
-        stamped = AdEvent.impression(  # timestamped when due, as serve would
-            impression_id=event.impression_id,
-            campaign_id=event.campaign_id,
-            ad_id=event.ad_id,
-            user_id=event.user_id,
-            placement_id=event.placement_id,
-            bid_cpm_micros=event.bid_cpm_micros,
-            price_micros=event.price_micros,
-        )
+        stamped = dataclasses.replace(event, timestamp=datetime.now(UTC))  # as serve would
         due[event.campaign_id].append(at)
         p.produce(IMPRESSIONS_TOPIC, key=stamped.key, value=stamped.to_bytes())
         p.poll(0)

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -28,7 +27,7 @@ from shared_layer.daily_metrics import DailyMetrics
 from shared_layer.db import Database
 from shared_layer.events import AdEvent
 from shared_layer.models import Campaign
-from tests.support import free_port
+from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 
@@ -36,38 +35,6 @@ sys.path.insert(0, str(REPO_ROOT / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, batch_headers, record_headers
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
-
-
-@dataclass
-class Message:
-    """A consumed Kafka record, as the connector's payload builders read it."""
-
-    _value: bytes | None
-    _offset: int
-    _partition: int = 0
-    _topic: str = "impressions"
-    _key: bytes | None = b"campaign"
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, int(datetime.now(UTC).timestamp() * 1000))
-
-    def headers(self) -> None:
-        return None
 
 
 def load_function(name: str) -> ModuleType:
@@ -91,7 +58,7 @@ def post(module: ModuleType, body: bytes, headers: dict[str, str]) -> tuple[int,
 
 
 def as_batch(*values: bytes | None, partition: int = 0) -> tuple[bytes, dict[str, str]]:
-    messages = [Message(v, 500 + i, partition) for i, v in enumerate(values)]
+    messages = [FakeKafkaRecord(v, b"campaign", 500 + i, partition) for i, v in enumerate(values)]
     return batch_body(messages), batch_headers(messages, "ads-kafka-connector")
 
 
@@ -180,7 +147,9 @@ def test_records_that_cannot_count_are_set_aside_and_the_rest_counts(handler, db
 def test_one_record_per_call_is_counted_too(handler, db, paused_campaign):
     event = impression(paused_campaign)
     headers = record_headers(
-        Message(event.to_bytes(), 9), "ads-kafka-connector", "application/json"
+        FakeKafkaRecord(event.to_bytes(), b"campaign", 9, 0),
+        "ads-kafka-connector",
+        "application/json",
     )
     assert post(handler, event.to_bytes(), headers)[1]["counted"] == 1
     assert post(handler, event.to_bytes(), headers)[1]["duplicates"] == 1

@@ -28,9 +28,9 @@ import redis
 from localplatform.profile import PROFILES
 from shared_layer.events import AdEvent
 from shared_layer.live_counters import LiveCounters, offset_key, stats_key
-from tests.support import free_port
+from tests.support import FakeKafkaRecord, free_port
 
-from .test_daily_metrics_handler import Message, load_function, post
+from .test_daily_metrics_handler import load_function, post
 
 LIVE_COUNTERS_TEST_DB = 8
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
@@ -195,8 +195,13 @@ def test_the_function_counts_connector_batches_once(handler, client, topic):
     campaign = str(uuid.uuid4())
     events = [impression(campaign, 3) for _ in range(8)]
     old = impression(campaign, 3, at=now() - timedelta(days=10))  # PostgreSQL's business
-    messages = [Message(e.to_bytes(), 40 + i, 2, topic) for i, e in enumerate(events)]
-    messages += [Message(b"garbage", 48, 2, topic), Message(old.to_bytes(), 49, 2, topic)]
+    messages = [
+        FakeKafkaRecord(e.to_bytes(), b"campaign", 40 + i, 2, topic) for i, e in enumerate(events)
+    ]
+    messages += [
+        FakeKafkaRecord(b"garbage", b"campaign", 48, 2, topic),
+        FakeKafkaRecord(old.to_bytes(), b"campaign", 49, 2, topic),
+    ]
     body, headers = batch_body(messages), batch_headers(messages, "ads-kafka-connector")
     assert post(handler, body, headers) == (
         200,
@@ -212,7 +217,9 @@ def test_the_function_takes_one_record_per_call_with_its_kafka_place(handler, cl
 
     campaign = str(uuid.uuid4())
     event = impression(campaign, 11)
-    headers = record_headers(Message(event.to_bytes(), 5, 0, topic), "c", "application/json")
+    headers = record_headers(
+        FakeKafkaRecord(event.to_bytes(), b"campaign", 5, 0, topic), "c", "application/json"
+    )
     assert post(handler, event.to_bytes(), headers)[1]["counted"] == 1
     assert post(handler, event.to_bytes(), headers)[1]["alreadyCounted"] == 1
     assert numbers(client, campaign) == (1, 0, 11)
@@ -229,7 +236,9 @@ def test_redis_out_of_reach_is_a_503_so_the_connector_tries_again(handler, topic
     try:
         from kafka_connector.payloads import record_headers
 
-        headers = record_headers(Message(event.to_bytes(), 1, 0, topic), "c", "application/json")
+        headers = record_headers(
+            FakeKafkaRecord(event.to_bytes(), b"campaign", 1, 0, topic), "c", "application/json"
+        )
         started = time.monotonic()
         status, answer = post(handler, event.to_bytes(), headers)
     finally:

@@ -7,7 +7,6 @@ import json
 import sys
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +30,8 @@ from shared_layer.live_counters import offset_key, plan, stats_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body
+
+from tests.support import FakeKafkaRecord
 
 TODAY = date(2025, 11, 29)
 NOON = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
@@ -63,40 +64,14 @@ def click(of: AdEvent, at: datetime = NOON) -> AdEvent:
     )
 
 
-@dataclass
-class Message:
-    """The part of confluent_kafka.Message the connector's batch builder reads."""
-
-    _value: bytes | None
-    _offset: int
-    _partition: int = 3
-    _topic: str = "impressions"
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return b"campaign"
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_764_417_600_000)
-
-    def headers(self) -> None:
-        return None
-
-
 def batch(*values: bytes | None, first_offset: int = 100, topic: str = "impressions") -> bytes:
     """A batch exactly as the connector builds it (its own payload code)."""
-    return batch_body([Message(v, first_offset + i, _topic=topic) for i, v in enumerate(values)])
+    return batch_body(
+        [
+            FakeKafkaRecord(v, b"campaign", first_offset + i, 3, topic, (1, 1_764_417_600_000))
+            for i, v in enumerate(values)
+        ]
+    )
 
 
 # records_from_request

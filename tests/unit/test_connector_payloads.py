@@ -5,48 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, batch_headers, record_headers
 
-
-@dataclass
-class FakeRecord:
-    """The part of confluent_kafka.Message the payload builders read."""
-
-    _value: bytes | None
-    _key: bytes | None = None
-    _offset: int = 7
-    _partition: int = 3
-    _topic: str = "impressions"
-    _timestamp: tuple[int, int] = (TIMESTAMP_CREATE_TIME, 1_700_000_000_123)
-    _headers: list[tuple[str, bytes | None]] | None = field(default=None)
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return self._timestamp
-
-    def headers(self) -> list[tuple[str, bytes | None]] | None:
-        return self._headers
+from tests.support import FakeKafkaRecord as FakeRecord
 
 
 def test_one_record_headers_follow_the_openfaas_connector_contract():
