@@ -1,24 +1,18 @@
 """analytics: GET /campaign/{campaignId}?startDate=&endDate= - a campaign's performance.
 
 Thin on purpose: the range rules and the arithmetic (CTR, CPC, CPM from integer counts and
-micros) live in shared_layer.analytics, where the numbers come from (PostgreSQL daily_metrics
-cached in Redis, today's live counters) in shared_layer.reports. Needs
+micros) live in shared_layer.core.analytics, where the numbers come from (PostgreSQL daily_metrics
+cached in Redis, today's live counters) in shared_layer.services.reports. Needs
 ``Authorization: Bearer <campaigns-admin-token>``, like the campaigns API.
 """
 
 from __future__ import annotations
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from shared_layer.analytics import canonical_campaign_id, parse_date_range, report_body
-from shared_layer.budget import utc_now
-from shared_layer.db import Database
-from shared_layer.errors import NotFound
-from shared_layer.http import Request, Router, json_response, require_bearer
-from shared_layer.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
-from shared_layer.settings import (
+from shared_layer.core.analytics import canonical_campaign_id, parse_date_range, report_body
+from shared_layer.core.clock import utc_now
+from shared_layer.core.errors import NotFound
+from shared_layer.edge.http import Request, Router, json_response, require_bearer
+from shared_layer.edge.settings import (
     at_least,
     env,
     load_settings,
@@ -27,6 +21,9 @@ from shared_layer.settings import (
     secret,
     settings_class,
 )
+from shared_layer.services.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
+from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import connect
 
 
 @settings_class
@@ -44,12 +41,7 @@ class AnalyticsSettings:
 SETTINGS = load_settings(AnalyticsSettings)
 CLOCK = utc_now  # what "today" (UTC) is; tests replace it
 REPORTS = CampaignReports(
-    redis.Redis.from_url(
-        SETTINGS.redis_url,
-        socket_timeout=SETTINGS.redis_timeout_s,
-        socket_connect_timeout=SETTINGS.redis_timeout_s,
-        retry=Retry(NoBackoff(), 1),  # reads are harmless to repeat, once
-    ),
+    connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=1),  # reads: once more
     Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password),
     clock=lambda: CLOCK(),
     cache_ttl_s=SETTINGS.cache_ttl_s,

@@ -1,25 +1,25 @@
 """campaigns: the admin REST API for campaigns, their ads and targeting rules.
 
-Thin on purpose: parsing and validation live in shared_layer.campaign_store, the write path
-(PostgreSQL, then the Redis cache and the bid replicas' notification) in
-shared_layer.campaign_cache. Every route needs ``Authorization: Bearer <campaigns-admin-token>``.
+Thin on purpose: parsing and validation live in shared_layer.core.campaign_requests, the write
+path (PostgreSQL, then the Redis cache and the bid replicas) in services.campaign_admin. Every
+route needs ``Authorization: Bearer <campaigns-admin-token>``.
 """
 
 from __future__ import annotations
 
-import redis
-
-from shared_layer.campaign_cache import CampaignCache, CampaignWriteThrough
-from shared_layer.campaign_store import (
-    CampaignStore,
+from shared_layer.core.campaign_requests import (
     campaign_json,
     parse_bulk,
     parse_campaign,
     parse_list_query,
 )
-from shared_layer.db import Database
-from shared_layer.http import Request, Router, json_response, no_content, require_bearer
-from shared_layer.settings import env, load_settings, min_length, secret, settings_class
+from shared_layer.edge.http import Request, Router, json_response, no_content, require_bearer
+from shared_layer.edge.settings import env, load_settings, min_length, secret, settings_class
+from shared_layer.services.campaign_admin import CampaignWriteThrough
+from shared_layer.stores.campaign_cache import CampaignCache
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import connect
 
 
 @settings_class
@@ -31,11 +31,9 @@ class CampaignsSettings:
 
 
 SETTINGS = load_settings(CampaignsSettings)
-_redis = redis.Redis.from_url(SETTINGS.redis_url, socket_timeout=2, socket_connect_timeout=1)
-CAMPAIGNS = CampaignWriteThrough(
-    CampaignStore(Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)),
-    CampaignCache(_redis),
-)
+_database = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
+_redis = connect(SETTINGS.redis_url, timeout_s=2, connect_timeout_s=1)
+CAMPAIGNS = CampaignWriteThrough(CampaignStore(_database), CampaignCache(_redis))
 router = Router()
 
 
@@ -46,10 +44,8 @@ def _authorized(request: Request) -> None:
 @router.route("POST", "/bulk")
 def bulk_import(request: Request) -> dict:
     _authorized(request)
-    campaigns = CAMPAIGNS.bulk_import(parse_bulk(request.body))
-    return json_response(
-        201, {"imported": len(campaigns), "ids": [c.id for c in campaigns]}, request
-    )
+    ids = [c.id for c in CAMPAIGNS.bulk_import(parse_bulk(request.body))]
+    return json_response(201, {"imported": len(ids), "ids": ids}, request)
 
 
 @router.route("POST", "/")

@@ -1,36 +1,38 @@
 """click: GET /?t=TOKEN -> 302 to the ad's registered URL; POST / (seed JSON + token) -> 204.
 
-Thin on purpose: verification, the registered-URL lookup and the one-click-per-impression
-record live in shared_layer.clicks. A forged or tampered token is a 400, an expired one a 410,
-and neither is counted; a genuine click is counted once per impression (``X-Click-Counted``
-says whether this request counted it). Redis unavailable: GET still redirects, uncounted;
-POST answers 503. The click event goes to the Redis outbox in the same atomic step as the
-dedupe key, and this replica's outbox relay drains it to Kafka's ``clicks`` topic.
+Thin on purpose: verification, the registered-URL lookup and the one-click-per-impression record
+live in shared_layer.services.clicks. A forged or tampered token is a 400, an expired one a 410, and
+neither is counted; a genuine click is counted once per impression (``X-Click-Counted`` says whether
+this request counted it). Redis unavailable: GET still redirects, uncounted; POST answers 503. The
+click event goes to the Redis outbox in the same atomic step as the dedupe key, and this replica's
+outbox relay drains it to Kafka's ``clicks`` topic.
 """
 
 from __future__ import annotations
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from shared_layer.campaign_cache import CampaignCache
-from shared_layer.clicks import (
-    CLICKS,
+from shared_layer.core.clicks import (
     MAX_CLICK_BODY_BYTES,
     ClickResult,
-    ClickTracker,
-    RedisClickRecorder,
-    RegisteredAdUrls,
     error_outcome,
     parse_click_request,
     token_from_query,
 )
-from shared_layer.clicktoken import MIN_KEY_BYTES
-from shared_layer.db import Database
-from shared_layer.http import Request, Router, no_content
-from shared_layer.outbox import start_relay
-from shared_layer.settings import env, load_settings, min_length, positive, secret, settings_class
+from shared_layer.core.clicktoken import MIN_KEY_BYTES
+from shared_layer.edge.http import Request, Router, no_content
+from shared_layer.edge.settings import (
+    env,
+    load_settings,
+    min_length,
+    positive,
+    secret,
+    settings_class,
+)
+from shared_layer.events.outbox_relay import start_relay
+from shared_layer.services.clicks import CLICKS, ClickTracker
+from shared_layer.stores.campaign_cache import CampaignCache
+from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls
+from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import connect
 
 
 @settings_class
@@ -46,12 +48,7 @@ class ClickSettings:
 SETTINGS = load_settings(ClickSettings)
 # Short timeouts and no automatic retries: with Redis away, a user waits a moment, not seconds,
 # before being redirected uncounted.
-_redis = redis.Redis.from_url(
-    SETTINGS.redis_url,
-    socket_timeout=SETTINGS.redis_timeout_s,
-    socket_connect_timeout=SETTINGS.redis_timeout_s,
-    retry=Retry(NoBackoff(), 0),
-)
+_redis = connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=0)
 TRACKER = ClickTracker(
     SETTINGS.click_signing_key,
     RegisteredAdUrls(

@@ -1,7 +1,7 @@
 """daily-metrics: impressions and clicks from Kafka, counted exactly into PostgreSQL.
 
 Subscribed to `impressions` and `clicks` through the connector (stack.yml `topic` annotation,
-batch mode). Each call's events are counted in ONE transaction (shared_layer.daily_metrics):
+batch mode). Each call's events are counted in ONE transaction (shared_layer.stores.daily_metrics):
 events_log accepts each event id once, daily_metrics and the campaigns' spend grow by what it
 accepted, so a redelivered batch changes nothing. Records that are not valid events, are
 outside the retention window, or name an unknown campaign or ad are set aside (logged with
@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.aggregation import Rejection, read_events, records_from_request
-from shared_layer.daily_metrics import EVENTS, REJECTED, DailyMetrics, start_maintenance
-from shared_layer.db import Database
-from shared_layer.http import Request, Router, json_response
-from shared_layer.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.core.aggregation import Rejection, read_events, records_from_request
+from shared_layer.edge.http import Request, Router, json_response
+from shared_layer.edge.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.stores.daily_metrics import EVENTS, REJECTED, DailyMetrics, start_maintenance
+from shared_layer.stores.postgres import Database
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # 1,000 records of up to 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all

@@ -1,11 +1,11 @@
 """live-counters: today's impressions, clicks and spend per campaign, live in Redis.
 
-Subscribed to `impressions` and `clicks` through the connector (stack.yml `topic` annotation,
-batch mode). Each partition's events are added to the seed's `stats::*::{campaignId}::{date}`
-counters by one Lua script that also moves the partition's offset watermark
+Subscribed to `impressions` and `clicks` through the connector (stack.yml `topic` annotation, batch
+mode). Each partition's events are added to the seed's `stats::*::{campaignId}::{date}` counters by
+one Lua script that also moves the partition's offset watermark
 (`kafka::offset::{topic}::{partition}`), so records delivered again are not counted again
-(shared_layer.live_counters). Invalid records and days outside the live window are skipped and
-counted in `live_counters_rejected_total`. 200 with the counts; 503 when Redis is unavailable.
+(shared_layer.stores.live_counters). Invalid records and days outside the live window are skipped
+and counted in `live_counters_rejected_total`. 200 with the counts; 503 when Redis is unavailable.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import redis
 from aws_lambda_powertools import Logger
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
-from shared_layer.aggregation import by_partition, read_events, records_from_request
-from shared_layer.http import Request, Router, json_response
-from shared_layer.live_counters import DEFAULT_KEEP_DAYS, EVENTS, REJECTED, LiveCounters
-from shared_layer.settings import env, load_settings, positive, settings_class
+from shared_layer.core.aggregation import by_partition, read_events, records_from_request
+from shared_layer.edge.http import Request, Router, json_response
+from shared_layer.edge.settings import env, load_settings, positive, settings_class
+from shared_layer.stores.live_counters import DEFAULT_KEEP_DAYS, EVENTS, REJECTED, LiveCounters
+from shared_layer.stores.redis_connection import connect
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # 1,000 records of up to 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
@@ -39,12 +37,13 @@ CLOCK: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 (tests r
 LOGGER = Logger(service="live-counters")
 # Retrying a script whose answer was lost is harmless: the watermark makes it count once.
 COUNTERS = LiveCounters(
-    redis.Redis.from_url(
+    connect(
         SETTINGS.redis_url,
-        socket_timeout=SETTINGS.redis_timeout_s,
-        socket_connect_timeout=2,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-        client_name="live-counters",
+        timeout_s=SETTINGS.redis_timeout_s,
+        connect_timeout_s=2,
+        retries=3,  # the watermark makes a repeated script harmless
+        backoff=True,
+        name="live-counters",
     ),
     keep_days=SETTINGS.keep_days,
 )

@@ -25,8 +25,8 @@ from types import SimpleNamespace
 import redis
 
 from localplatform.profile import DEV, REPO_ROOT
-from shared_layer import budget
-from shared_layer.auction import build_index, first_price, rank
+from shared_layer.core.auction import build_index, first_price, rank
+from shared_layer.stores import budget_ledger
 from tests.benchmarks.bench_decision import WORKLOADS, make_campaigns, make_requests
 
 CAMPAIGNS = 10_000
@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     handler.RELAY.stop()
     # The charge still appends each impression to an outbox (the XADD is part of the cost),
     # but to one of the benchmark's own that is deleted afterwards, not to the pipeline's.
-    budget.OUTBOX_STREAM = OUTBOX
+    budget_ledger.OUTBOX_STREAM = OUTBOX
     index = build_index(_campaigns(size))
-    handler.SNAPSHOT = _FixedSnapshot(index)
+    handler.BIDDER.snapshot = _FixedSnapshot(index)
     requests = make_requests(REQUESTS + WARM_UP, random.Random(SEED + 1))
     bodies = [r.model_dump_json(exclude_none=True).encode() for r in requests]
     events = [
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         decision_ns = []
         for request in requests[WARM_UP:]:
             start = clock()
-            winner = next(rank(index, request, handler.CHECKS), None)
+            winner = next(rank(index, request, handler.BIDDER.checks), None)
             if winner is not None:
                 first_price(winner, request)
             decision_ns.append(clock() - start)

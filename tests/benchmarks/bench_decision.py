@@ -17,9 +17,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from shared_layer.auction import build_index, first_price, rank
-from shared_layer.models import DEVICE_TYPES, Ad, BidRequest, Campaign, TargetingRule
-from shared_layer.targeting import is_eligible
+from shared_layer.core.auction import build_index, first_price, rank
+from shared_layer.core.models import DEVICE_TYPES, Ad, BidRequest, Campaign, TargetingRule
+from shared_layer.core.targeting import is_eligible
 
 SIZES = (1_000, 10_000, 100_000)
 REQUESTS = 20_000

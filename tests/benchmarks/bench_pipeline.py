@@ -37,10 +37,11 @@ from hdrh.histogram import HdrHistogram
 
 from localplatform.components.postgres import password
 from localplatform.profile import current
-from shared_layer.campaign_store import CampaignRequest, CampaignStore
-from shared_layer.db import Database
-from shared_layer.events import IMPRESSIONS_TOPIC, AdEvent
-from shared_layer.money import to_decimal
+from shared_layer.core.campaign_requests import CampaignRequest
+from shared_layer.core.events import IMPRESSIONS_TOPIC, AdEvent
+from shared_layer.core.money import to_decimal
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.postgres import Database
 
 EVENTS = 200_000
 CAMPAIGNS = 100

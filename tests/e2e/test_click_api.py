@@ -28,10 +28,10 @@ import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from localplatform import secrets
-from shared_layer.clicks import seen_key
-from shared_layer.clicktoken import ClickClaims, sign, verify
-from shared_layer.events import CLICKS_TOPIC, AdEvent, click_event_id, parse_event
-from shared_layer.outbox import OUTBOX_STREAM
+from shared_layer.core.clicktoken import ClickClaims, sign, verify
+from shared_layer.core.events import CLICKS_TOPIC, AdEvent, click_event_id, parse_event
+from shared_layer.stores.click_ledger import seen_key
+from shared_layer.stores.outbox import OUTBOX_STREAM
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,

@@ -27,8 +27,8 @@ import requests
 from localplatform.components.connector import Connector
 from localplatform.components.kafka import Kafka
 from localplatform.components.postgres import connect
-from shared_layer.money import MICROS_PER_UNIT
-from shared_layer.outbox import OUTBOX_GROUP, OUTBOX_STREAM
+from shared_layer.core.money import MICROS_PER_UNIT
+from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,

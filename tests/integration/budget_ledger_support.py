@@ -23,9 +23,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared_layer.budget import RedisBudgetLedger
-from shared_layer.errors import UpstreamFailed, UpstreamUnavailable
-from shared_layer.models import Campaign
+from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
+from shared_layer.core.models import Campaign
+from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from tests.support import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"

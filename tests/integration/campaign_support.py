@@ -18,10 +18,10 @@ import redis
 
 from localplatform.components.postgres import password
 from localplatform.profile import PROFILES
-from shared_layer.campaign_store import CampaignRequest
-from shared_layer.db import Database
-from shared_layer.events import AdEvent
-from shared_layer.models import Campaign
+from shared_layer.core.campaign_requests import CampaignRequest
+from shared_layer.core.events import AdEvent
+from shared_layer.core.models import Campaign
+from shared_layer.stores.postgres import Database
 
 CAMPAIGN_TEST_REDIS_DB = 7
 # Every campaign made here targets a placement no other test asks for, and is ended at teardown

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared_layer.bid_client import BidClient, NoFillReason
-from shared_layer.models import AdContent, BidRequest, BidResponse
+from shared_layer.core.models import AdContent, BidRequest, BidResponse
+from shared_layer.services.bid_client import BidClient, NoFillReason
 
 REQUEST = BidRequest(user_id="u-1", placement_id="p-1")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -23,9 +23,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localplatform.profile import PROFILES, REPO_ROOT
-from shared_layer.auction import build_index
-from shared_layer.budget import RedisBudgetLedger, daily_spent_key, lifetime_spent_key
-from shared_layer.models import Ad, Campaign, TargetingRule
+from shared_layer.core.auction import build_index
+from shared_layer.core.models import Ad, Campaign, TargetingRule
+from shared_layer.stores.budget_ledger import (
+    RedisBudgetLedger,
+    daily_spent_key,
+    lifetime_spent_key,
+)
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
 
@@ -112,7 +116,7 @@ def winner(response: dict) -> str | None:
 
 def test_the_daily_budget_starts_afresh_at_the_utc_day_boundary(bid, clock):
     c = campaign(cpm_micros=1_000_000, daily=2_000, lifetime=5_000)  # 1,000 micros each
-    bid.SNAPSHOT = FixedSnapshot([c])
+    bid.BIDDER.snapshot = FixedSnapshot([c])
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [c.id, c.id, None]
     clock.now += timedelta(seconds=2)  # 00:00:00 the next UTC day
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [c.id, c.id, None]
@@ -127,16 +131,16 @@ def test_the_daily_budget_starts_afresh_at_the_utc_day_boundary(bid, clock):
 
 def test_a_spent_campaign_gives_way_to_the_next_one_and_a_raised_budget_wins_again(bid, clock):
     rich, poor = campaign(2_000_000, daily=2_000), campaign(1_000_000, daily=1_000_000)
-    bid.SNAPSHOT = FixedSnapshot([rich, poor])
+    bid.BIDDER.snapshot = FixedSnapshot([rich, poor])
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [rich.id, poor.id, poor.id]
     raised = rich.model_copy(update={"daily_budget_micros": 4_000})
-    bid.SNAPSHOT = FixedSnapshot([raised, poor])  # the admin raised the budget today
+    bid.BIDDER.snapshot = FixedSnapshot([raised, poor])  # the admin raised the budget today
     assert winner(post(bid, REQUEST)) == rich.id
 
 
 def test_the_answer_carries_the_impression_and_its_price(bid, clock):
     c = campaign(cpm_micros=2_500_000, daily=1_000_000)
-    bid.SNAPSHOT = FixedSnapshot([c])
+    bid.BIDDER.snapshot = FixedSnapshot([c])
     response = post(bid, REQUEST)
     body = json.loads(response["body"])
     assert response["statusCode"] == 200
@@ -146,7 +150,7 @@ def test_the_answer_carries_the_impression_and_its_price(bid, clock):
 
 def test_bad_input_charges_nothing(bid, clock):
     c = campaign(cpm_micros=1_000_000, daily=1_000_000)
-    bid.SNAPSHOT = FixedSnapshot([c])
+    bid.BIDDER.snapshot = FixedSnapshot([c])
     for body in (b"{", {**REQUEST, "extra": 1}, {**REQUEST, "userId": 7}, b"x" * 70_000):
         response = post(bid, body)
         assert response["statusCode"] in (400, 413)
@@ -163,7 +167,7 @@ def test_redis_unreachable_is_a_503_not_a_charge_or_a_crash(bid, clock):
     original = bid.LEDGER
     bid.LEDGER = RedisBudgetLedger(dead, clock=clock)
     try:
-        bid.SNAPSHOT = FixedSnapshot([campaign(1_000_000, daily=1_000_000)])
+        bid.BIDDER.snapshot = FixedSnapshot([campaign(1_000_000, daily=1_000_000)])
         response = post(bid, REQUEST)
     finally:
         bid.LEDGER = original

@@ -21,17 +21,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import redis
 
-from shared_layer.budget import (
+from shared_layer.core.budget import ChargeOutcome, check_charge
+from shared_layer.core.errors import UpstreamUnavailable
+from shared_layer.core.models import Ad, Campaign
+from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     LEDGER_READY_KEY,
-    ChargeOutcome,
     RedisBudgetLedger,
-    check_charge,
     daily_spent_key,
     lifetime_spent_key,
 )
-from shared_layer.errors import UpstreamUnavailable
-from shared_layer.models import Ad, Campaign
 
 from .budget_ledger_support import (
     FixedClock,

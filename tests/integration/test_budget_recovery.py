@@ -19,10 +19,11 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared_layer.budget import LEDGER_READY_KEY, LedgerNotReady, RedisBudgetLedger
-from shared_layer.budget_recovery import REBUILD_LOCK_KEY, BudgetRecovery, KafkaPipelineProgress
-from shared_layer.db import Database
-from shared_layer.outbox import OUTBOX_STREAM
+from shared_layer.events.pipeline_progress import KafkaPipelineProgress
+from shared_layer.services.budget_recovery import REBUILD_LOCK_KEY, BudgetRecovery
+from shared_layer.stores.budget_ledger import LEDGER_READY_KEY, LedgerNotReady, RedisBudgetLedger
+from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.postgres import Database
 
 from .budget_ledger_support import FixedClock, RedisServer, ledger_client
 from .campaign_support import campaign, new_id

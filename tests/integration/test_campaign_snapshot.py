@@ -15,18 +15,19 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from shared_layer.campaign_cache import (
+from shared_layer.core.campaign_requests import BulkRequest
+from shared_layer.services.campaign_admin import CampaignWriteThrough
+from shared_layer.services.campaign_snapshot import CampaignSnapshot
+from shared_layer.stores.campaign_cache import (
     ACTIVE_SET_KEY,
     BUILT_KEY,
     CHANGES_CHANNEL,
     VERSION_KEY,
     CampaignCache,
-    CampaignWriteThrough,
     entry_key,
 )
-from shared_layer.campaign_snapshot import CampaignSnapshot
-from shared_layer.campaign_store import BulkRequest, CampaignStore
-from shared_layer.db import Database
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.postgres import Database
 
 from .campaign_support import (
     campaign_fields,

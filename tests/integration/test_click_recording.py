@@ -31,21 +31,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localplatform.profile import PROFILES
-from shared_layer.campaign_cache import CampaignCache, entry_key
-from shared_layer.campaign_store import CampaignStore
-from shared_layer.clicks import (
+from shared_layer.core.clicks import (
     DEDUPE_MARGIN_S,
     ClickOutcome,
-    ClickTracker,
-    RedisClickRecorder,
-    RegisteredAdUrls,
     click_event,
     parse_click_request,
-    seen_key,
 )
-from shared_layer.clicktoken import ClickClaims, sign
-from shared_layer.db import Database
-from shared_layer.errors import (
+from shared_layer.core.clicktoken import ClickClaims, sign
+from shared_layer.core.errors import (
     InvalidToken,
     NotFound,
     TokenExpired,
@@ -53,8 +46,13 @@ from shared_layer.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared_layer.events import click_event_id, parse_event
-from shared_layer.models import Campaign
+from shared_layer.core.events import click_event_id, parse_event
+from shared_layer.core.models import Campaign
+from shared_layer.services.clicks import ClickTracker
+from shared_layer.stores.campaign_cache import CampaignCache, entry_key
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls, seen_key
+from shared_layer.stores.postgres import Database
 from tests.support import free_port
 
 from .campaign_support import campaign, new_id

@@ -20,13 +20,13 @@ from decimal import Decimal
 
 import pytest
 
-from shared_layer.aggregation import daily_deltas
-from shared_layer.campaign_store import CampaignStore
-from shared_layer.daily_metrics import DailyMetrics
-from shared_layer.db import Database
-from shared_layer.events import AdEvent
-from shared_layer.models import Campaign
-from shared_layer.money import to_decimal
+from shared_layer.core.aggregation import daily_deltas
+from shared_layer.core.events import AdEvent
+from shared_layer.core.models import Campaign
+from shared_layer.core.money import to_decimal
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.daily_metrics import DailyMetrics
+from shared_layer.stores.postgres import Database
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 

@@ -26,8 +26,8 @@ import pytest
 import redis
 
 from localplatform.profile import PROFILES
-from shared_layer.events import AdEvent
-from shared_layer.live_counters import LiveCounters, offset_key, stats_key
+from shared_layer.core.events import AdEvent
+from shared_layer.stores.live_counters import LiveCounters, offset_key, stats_key
 from tests.support import FakeKafkaRecord, free_port
 
 from .test_daily_metrics_handler import load_function, post

@@ -24,16 +24,11 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared_layer.budget import RedisBudgetLedger
-from shared_layer.events import AdEvent, parse_event
-from shared_layer.models import Ad, Campaign
-from shared_layer.outbox import (
-    OUTBOX_GROUP,
-    PRODUCER_RESTARTS,
-    OutboxRelay,
-    kafka_producer,
-    outbox_fields,
-)
+from shared_layer.core.events import AdEvent, parse_event
+from shared_layer.core.models import Ad, Campaign
+from shared_layer.events.outbox_relay import PRODUCER_RESTARTS, OutboxRelay, kafka_producer
+from shared_layer.stores.budget_ledger import RedisBudgetLedger
+from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_fields
 from tests.support import free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
@@ -153,8 +148,8 @@ def test_a_charge_and_its_impression_are_recorded_in_one_step(client, monkeypatc
     """Budget 2 impressions, 3 charges: 2 succeed with exactly 2 outbox events, 1 records none."""
     stream = f"test::outbox::{uuid.uuid4().hex[:8]}"
     ready = f"test::ready::{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr("shared_layer.budget.OUTBOX_STREAM", stream)
-    monkeypatch.setattr("shared_layer.budget.LEDGER_READY_KEY", ready)
+    monkeypatch.setattr("shared_layer.stores.budget_ledger.OUTBOX_STREAM", stream)
+    monkeypatch.setattr("shared_layer.stores.budget_ledger.LEDGER_READY_KEY", ready)
     client.set(ready, "1")
     ledger = RedisBudgetLedger(client, clock=lambda: datetime(2031, 5, 5, tzinfo=UTC))
     target = campaign(daily_budget_micros=5_000)

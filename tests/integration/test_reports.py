@@ -27,12 +27,12 @@ import redis
 
 from localplatform.components.postgres import Postgres
 from localplatform.profile import PROFILES
-from shared_layer.analytics import ZERO, DateRange, DayCounts, cache_key, report_body
-from shared_layer.campaign_store import CampaignStore
-from shared_layer.db import Database
-from shared_layer.errors import NotFound, UpstreamUnavailable
-from shared_layer.live_counters import stats_key
-from shared_layer.reports import CampaignReports
+from shared_layer.core.analytics import ZERO, DateRange, DayCounts, cache_key, report_body
+from shared_layer.core.errors import NotFound, UpstreamUnavailable
+from shared_layer.services.reports import CampaignReports
+from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.live_counters import stats_key
+from shared_layer.stores.postgres import Database
 from tests.support import free_port
 
 from .campaign_support import campaign, database, end_test_campaigns, new_id

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.analytics import (
+from shared_layer.core.analytics import (
     MAX_RANGE_DAYS,
     ZERO,
     DateRange,
@@ -28,7 +28,7 @@ from shared_layer.analytics import (
     plan_days,
     report_body,
 )
-from shared_layer.errors import ValidationFailed
+from shared_layer.core.errors import ValidationFailed
 
 D = date
 

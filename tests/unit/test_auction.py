@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_layer.auction import (
+from shared_layer.core.auction import (
     Price,
     build_index,
     choose_ad,
@@ -16,9 +16,9 @@ from shared_layer.auction import (
     first_price,
     rank,
 )
-from shared_layer.budget import ChargeOutcome
-from shared_layer.models import BidRequest, Campaign
-from shared_layer.targeting import ELIGIBILITY_CHECKS, is_eligible
+from shared_layer.core.budget import ChargeOutcome
+from shared_layer.core.models import BidRequest, Campaign
+from shared_layer.core.targeting import ELIGIBILITY_CHECKS, is_eligible
 
 from .auction_fixtures import (
     InMemoryLedger,

@@ -1,4 +1,5 @@
-"""The campaigns API's input and output shapes (shared_layer.campaign_store), without a database."""
+"""The campaigns API's input and output shapes (shared_layer.core.campaign_requests), no
+database."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from datetime import datetime
 
 import pytest
 
-from shared_layer.campaign_store import (
+from shared_layer.core.campaign_requests import (
     MAX_BULK_CAMPAIGNS,
     CampaignRecord,
-    _decode_cursor,
-    _encode_cursor,
     campaign_json,
+    decode_cursor,
+    encode_cursor,
     parse_bulk,
     parse_campaign,
     parse_list_query,
 )
-from shared_layer.db import parse_database_url
-from shared_layer.errors import InvalidSettings, PayloadTooLarge, ValidationFailed
+from shared_layer.core.errors import InvalidSettings, PayloadTooLarge, ValidationFailed
+from shared_layer.stores.postgres import parse_database_url
 
 ADVERTISER = "3f2b8d9c-1f1c-4a0e-8e4b-9a573f1f2b8d"
 AD = {"title": "T", "imageUrl": "https://x.test/i.png", "redirectUrl": "https://x.test/"}
@@ -148,10 +149,10 @@ def test_campaign_json_writes_money_as_decimal_numbers():
 
 def test_cursors_round_trip_and_garbage_is_a_400():
     cid = "00000000-0000-4000-8000-0000000000ff"
-    assert _decode_cursor(_encode_cursor(cid)) == cid
-    for garbage in ["", "x", "e30", _encode_cursor("not-a-uuid")]:
+    assert decode_cursor(encode_cursor(cid)) == cid
+    for garbage in ["", "x", "e30", encode_cursor("not-a-uuid")]:
         with pytest.raises(ValidationFailed):
-            _decode_cursor(garbage)
+            decode_cursor(garbage)
 
 
 def test_database_url_parsing():
@@ -191,7 +192,7 @@ def test_bad_list_parameters_are_refused(query):
 
 
 def test_list_parameters_become_store_arguments():
-    cursor = _encode_cursor("00000000-0000-4000-8000-0000000000ff")
+    cursor = encode_cursor("00000000-0000-4000-8000-0000000000ff")
     assert parse_list_query({}) == {
         "status": None,
         "advertiser_id": None,

@@ -14,22 +14,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared_layer.clicks import (
+from shared_layer.core.clicks import (
     CLICK_OUTCOMES,
     DEDUPE_MARGIN_S,
     ClickOutcome,
-    ClickTracker,
     check_agreement,
     click_event,
     dedupe_ttl_s,
     error_outcome,
     location_header,
     parse_click_request,
-    seen_key,
     token_from_query,
 )
-from shared_layer.clicktoken import ClickClaims, sign
-from shared_layer.errors import (
+from shared_layer.core.clicktoken import ClickClaims, sign
+from shared_layer.core.errors import (
     InvalidToken,
     NotFound,
     PayloadTooLarge,
@@ -38,7 +36,9 @@ from shared_layer.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared_layer.events import click_event_id, parse_event
+from shared_layer.core.events import click_event_id, parse_event
+from shared_layer.services.clicks import ClickTracker
+from shared_layer.stores.click_ledger import seen_key
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NOW = 1_764_426_645.25

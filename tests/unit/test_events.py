@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.errors import ValidationFailed
-from shared_layer.events import (
+from shared_layer.core.errors import ValidationFailed
+from shared_layer.core.events import (
     CLICKS_TOPIC,
     IMPRESSIONS_TOPIC,
     AdEvent,
     click_event_id,
     parse_event,
 )
-from shared_layer.outbox import outbox_fields
+from shared_layer.stores.outbox import outbox_fields
 
 CAMPAIGN = "0b6d1a2e-0000-4000-8000-00000000000c"
 AD = "0b6d1a2e-0000-4000-8000-00000000000a"

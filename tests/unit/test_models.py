@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared_layer.errors import PayloadTooLarge, ValidationFailed
-from shared_layer.models import (
+from shared_layer.core.errors import PayloadTooLarge, ValidationFailed
+from shared_layer.core.models import (
     MAX_BID_REQUEST_BYTES,
     AdContent,
     BidRequest,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.errors import ValidationFailed
-from shared_layer.money import (
+from shared_layer.core.errors import ValidationFailed
+from shared_layer.core.money import (
     MAX_MICROS,
     format_micros,
     impression_price,

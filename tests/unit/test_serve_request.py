@@ -7,7 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared_layer.bid_client import (
+from shared_layer.core.clicktoken import verify
+from shared_layer.core.errors import ValidationFailed, http_error
+from shared_layer.core.models import AdContent, BidResponse
+from shared_layer.services.bid_client import (
     SERVE_PARAMETERS,
     NoFillReason,
     ad_response,
@@ -15,9 +18,6 @@ from shared_layer.bid_client import (
     click_tracking_url,
     parse_bid_answer,
 )
-from shared_layer.clicktoken import verify
-from shared_layer.errors import ValidationFailed, http_error
-from shared_layer.models import AdContent, BidResponse
 
 KEY = b"k" * 32
 BID = BidResponse(

@@ -9,8 +9,8 @@ from typing import Literal
 
 import pytest
 
-from shared_layer.errors import InvalidSettings
-from shared_layer.settings import (
+from shared_layer.core.errors import InvalidSettings
+from shared_layer.edge.settings import (
     at_least,
     env,
     load_settings,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from shared_layer.models import RULE_TYPES, BidRequest, Campaign
-from shared_layer.targeting import (
+from shared_layer.core.models import RULE_TYPES, BidRequest, Campaign
+from shared_layer.core.targeting import (
     ELIGIBILITY_CHECKS,
     RULE_CHECKS,
     EligibilityCheck,

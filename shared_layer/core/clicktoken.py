@@ -1,0 +1,155 @@
+"""Signed click-tracking tokens: proof that a click belongs to an impression we served.
+
+serve puts a token in the click-tracking URL; click verifies it before it counts anything or
+redirects anyone. The token binds impressionId, adId, campaignId, userId and placementId (the
+click event records where the ad was shown) with an expiry, under
+an HMAC-SHA256 signature with a key only our functions hold (an OpenFaaS secret). Whoever changes
+one character gets `InvalidToken`; an old link gets `TokenExpired`. The payload is not
+encrypted: it holds nothing the URL does not already show.
+
+Format (URL-safe, no padding, nothing to escape in a query string)::
+
+    v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key, "v1." + base64url(claims)))>
+
+The version prefix is signed too, so a future v2 (key rotation) cannot be confused with v1.
+
+Example::
+
+    key = settings.click_token_key                     # bytes from the secret file
+    token = sign(key, ClickClaims("imp-1", "ad-1", "c-1", "u-1", "p-1", expires_at=now + 86_400))
+    claims = verify(key, token, now=time.time())       # the same ClickClaims, or an error
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from shared_layer.core.errors import InvalidToken, TokenExpired
+
+__all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
+
+MIN_KEY_BYTES: Final = 32
+_VERSION: Final = "v1"
+_MAX_CLAIM_CHARS: Final = 128
+# The longest token `sign` can make, so that `verify` never refuses a genuine one: five ids of
+# 128 characters, each at most 6 bytes in the JSON payload (a control character becomes
+# \u00XX; anything else is at most 4 UTF-8 bytes), the keys and a 20-digit expiry, in base64
+# (4 chars per 3 bytes), plus the version and the signature.
+_MAX_PAYLOAD_BYTES: Final = 5 * _MAX_CLAIM_CHARS * 6 + 128
+_MAX_TOKEN_CHARS: Final = len("v1.") + (_MAX_PAYLOAD_BYTES * 4 + 2) // 3 + 1 + 43
+_SIGNATURE_CHARS: Final = 43  # 32 bytes in unpadded base64url
+
+
+@dataclass(frozen=True, slots=True)
+class ClickClaims:
+    """What a click token vouches for; `expires_at` is in unix seconds (UTC)."""
+
+    impression_id: str
+    ad_id: str
+    campaign_id: str
+    user_id: str
+    placement_id: str
+    expires_at: int
+
+
+def sign(key: bytes, claims: ClickClaims) -> str:
+    """A URL-safe token for `claims`, signed with `key` (at least 32 bytes).
+
+    >>> sign(b"k" * 32, ClickClaims("imp-1", "ad-1", "c-1", "u-1", "p-1", 1_900_000_000))[:3]
+    'v1.'
+    """
+    _check_key(key)
+    texts = (
+        claims.impression_id,
+        claims.ad_id,
+        claims.campaign_id,
+        claims.user_id,
+        claims.placement_id,
+    )
+    if not all(0 < len(text) <= _MAX_CLAIM_CHARS for text in texts):
+        raise ValueError(f"click token ids must be 1 to {_MAX_CLAIM_CHARS} characters")
+    payload = json.dumps(
+        {
+            "imp": claims.impression_id,
+            "ad": claims.ad_id,
+            "cmp": claims.campaign_id,
+            "usr": claims.user_id,
+            "plc": claims.placement_id,
+            "exp": claims.expires_at,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    signed = f"{_VERSION}.{_encode(payload.encode())}"
+    return f"{signed}.{_encode(_mac(key, signed))}"
+
+
+def verify(key: bytes, token: str, now: float) -> ClickClaims:
+    """The claims of a genuine, unexpired `token`; otherwise our error saying what is wrong.
+
+    Raises `InvalidToken` (400) for a malformed or tampered token and `TokenExpired` (410) for a
+    genuine one at or after its expiry. The signature is compared in constant time and checked
+    before the payload is parsed, so nothing an attacker wrote is interpreted unsigned.
+    """
+    _check_key(key)
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or not token.isascii():
+        raise InvalidToken("click token is malformed")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != _VERSION or len(parts[2]) != _SIGNATURE_CHARS:
+        raise InvalidToken("click token is malformed")
+    signed = f"{parts[0]}.{parts[1]}"
+    signature = _decode(parts[2])
+    if not hmac.compare_digest(signature, _mac(key, signed)):
+        raise InvalidToken("click token signature does not match")
+    claims = _claims(_decode(parts[1]))
+    if now >= claims.expires_at:
+        raise TokenExpired("click token has expired")
+    return claims
+
+
+def _check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"a click token key must be at least {MIN_KEY_BYTES} bytes")
+
+
+def _mac(key: bytes, signed: str) -> bytes:
+    return hmac.new(key, signed.encode("ascii"), hashlib.sha256).digest()
+
+
+def _encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _decode(text: str) -> bytes:
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidToken("click token is malformed") from exc
+    # Only the canonical encoding is accepted: one token, one spelling.
+    if _encode(decoded) != text:
+        raise InvalidToken("click token is malformed")
+    return decoded
+
+
+def _claims(payload: bytes) -> ClickClaims:
+    # Reached only with a valid signature: a failure here means our own signer is broken.
+    try:
+        data = json.loads(payload)
+        texts = [data["imp"], data["ad"], data["cmp"], data["usr"], data["plc"]]
+        expires_at = data["exp"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidToken("click token payload is malformed") from exc
+    if (
+        not all(isinstance(t, str) and 0 < len(t) <= _MAX_CLAIM_CHARS for t in texts)
+        or not isinstance(expires_at, int)
+        or isinstance(expires_at, bool)
+    ):
+        raise InvalidToken("click token payload is malformed")
+    return ClickClaims(*texts, expires_at=expires_at)

@@ -1,0 +1,8 @@
+"""The edge of every function: the HTTP contract, settings and the decisioning metrics.
+
+`http` (request ids, trace context, routing table, JSON and error bodies), `settings` (typed,
+frozen settings read once from the environment and secret files), `metrics` (the Prometheus
+metrics of the bid and serve handlers). Handlers import this layer and the services they run.
+"""
+
+__all__ = ["http", "metrics", "settings"]

@@ -1,0 +1,371 @@
+"""The outbox relay: events recorded in Redis with their charge or click, delivered to Kafka.
+
+Why: bid charges a budget and click accepts a click in one Lua script each. If the event were
+handed to a Kafka producer afterwards, a replica that died in between (or with the event still
+in its producer's buffer) would lose a charged impression for good, and PostgreSQL's spend would
+disagree with Redis. So the script itself appends the event to the Redis stream
+``events::outbox``; the charge and its record cannot be separated, and Redis (AOF on) keeps it.
+
+`OutboxRelay`, a thread in each replica of those functions, drains the stream to Kafka:
+
+1. ``XREADGROUP`` (group ``relay``, one consumer per replica) hands it new entries; each is
+   produced with the idempotent producer (acks=all) to the entry's topic, keyed as recorded.
+2. When Kafka confirms delivery, the entry is acknowledged and deleted (``XACK`` + ``XDEL``), so
+   the stream holds only what is not yet in Kafka.
+3. A failed delivery (Kafka down longer than the producer's timeout) is produced again after a
+   pause; the entry stays pending in the meantime, and the relay refreshes its claim on it.
+   A fatal producer error (librdkafka's idempotent producer gives up when it can no longer
+   guarantee order, for example after a broker lost its producer state) would fail every later
+   delivery: the relay then replaces its producer and produces what was in flight again.
+4. Sweeper: entries pending for longer than `claim_idle_s` belong to a relay that died (its
+   replica was killed, scaled down or restarted): any relay takes them over (``XAUTOCLAIM``)
+   and produces them.
+
+An entry can therefore reach Kafka twice (a relay died after delivery, before its XACK), never
+zero times. Event ids make the second copy harmless: events_log counts an event id once.
+
+Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes); a script
+appends one with ``XADD events::outbox * topic <t> key <k> value <v>`` (`outbox_fields`).
+Redis Cluster note: a script must keep its keys in one slot, and the stream is one key; on a
+cluster, shard the outbox (one stream per slot tag) - one Redis is what we run today.
+
+Example::
+
+    RELAY = start_relay(settings.redis_url, settings.kafka_brokers)   # once, at import
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from aws_lambda_powertools import Logger
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from prometheus_client import Counter, Gauge
+
+from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
+
+__all__ = ["OutboxRelay", "kafka_producer", "start_relay"]
+
+RELAYED = Counter("outbox_relayed_total", "Outbox events confirmed by Kafka", ["topic"])
+DELIVERY_FAILURES = Counter(
+    "outbox_delivery_failures_total", "Outbox events Kafka did not confirm (produced again later)"
+)
+CLAIMED = Counter(
+    "outbox_claimed_total", "Outbox events taken over from a relay that stopped answering"
+)
+PRODUCER_RESTARTS = Counter(
+    "outbox_producer_restarts_total", "Kafka producers replaced after a fatal producer error"
+)
+BACKLOG = Gauge("outbox_backlog", "Entries in the outbox stream not yet confirmed by Kafka")
+
+_LOGGER = Logger(service="outbox")
+
+
+def kafka_producer(brokers: str, **overrides: Any) -> Producer:
+    """The idempotent producer every relay uses (acks=all, ordered per partition).
+
+    ``message.timeout.ms`` bounds how long a message may wait for Kafka before its delivery
+    fails and the relay produces it again; it must stay below the sweeper's claim time, so that
+    a live relay never loses its entries to another while it still waits for Kafka.
+    """
+    config = {
+        "bootstrap.servers": brokers,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.timeout.ms": 15_000,
+        "socket.keepalive.enable": True,
+        "client.id": f"outbox-{socket.gethostname()}",
+        **overrides,
+    }
+    return Producer(config)
+
+
+@dataclass
+class _Entry:
+    entry_id: bytes
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class _State:
+    in_flight: dict[bytes, _Entry] = field(default_factory=dict)
+    delivered: list[tuple[bytes, str]] = field(default_factory=list)
+    retry: list[tuple[float, _Entry]] = field(default_factory=list)
+
+
+class OutboxRelay:
+    """Drains the outbox stream to Kafka from one replica (see the module docstring).
+
+    `run_once` is one step of the loop (tests drive it directly); `start` runs it on a daemon
+    thread until `stop`. `new_producer` makes the Kafka producer, again after a fatal error.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        new_producer: Callable[[], Producer],
+        *,
+        stream: str = OUTBOX_STREAM,
+        group: str = OUTBOX_GROUP,
+        consumer: str | None = None,
+        batch_size: int = 500,
+        block_ms: int = 50,
+        claim_idle_s: float = 30.0,
+        claim_every_s: float = 2.0,
+        retry_after_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = client
+        self._new_producer = new_producer
+        self._producer = new_producer()
+        self._fatal: KafkaError | None = None
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._batch = batch_size
+        self._block_ms = block_ms
+        self._claim_idle_ms = int(claim_idle_s * 1000)
+        self._claim_every_s = claim_every_s
+        self._retry_after_s = retry_after_s
+        self._clock = clock
+        self._state = _State()
+        self._failures = 0
+        self._next_claim = 0.0
+        self._group_ready = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Read, produce, confirm: one pass. Returns how many entries it handed to Kafka."""
+        self._ensure_group()
+        entries = self._read_new()
+        now = self._clock()
+        if now >= self._next_claim:
+            self._next_claim = now + self._claim_every_s
+            entries += self._claim_abandoned()
+            self._update_backlog()
+        entries += self._due_retries(now)
+        for entry in entries:
+            self._produce(entry)
+        self._producer.poll(0.01 if self._state.in_flight else 0)
+        self._confirm_delivered()
+        if self._fatal is not None:
+            self._replace_producer()
+        return len(entries)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the loop, give Kafka `timeout_s` to confirm what is in flight, and close the
+        producer. What Kafka did not confirm stays pending: another relay's sweeper takes it
+        over. A second call (atexit after an explicit stop) does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._producer.flush(timeout_s)
+        try:
+            self._confirm_delivered()
+        except redis.RedisError:
+            pass
+        _close(self._producer)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Run until nothing this relay read is waiting for Kafka (tests, shutdown)."""
+        deadline = self._clock() + timeout_s
+        while self._clock() < deadline:
+            self.run_once()
+            if not self._state.in_flight and not self._state.retry:
+                return True
+        return False
+
+    def _loop(self) -> None:
+        pause = 0.1
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                pause = 0.1
+            except redis.RedisError as exc:  # Redis away: nothing to read; try again soon
+                _LOGGER.warning("outbox relay: Redis unavailable", extra={"error": str(exc)})
+                self._group_ready = False
+                self._stop.wait(pause)
+                pause = min(pause * 2, 2.0)
+            except Exception:  # never let the relay thread die silently
+                _LOGGER.exception("outbox relay step failed")
+                self._stop.wait(1.0)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _read_new(self) -> list[_Entry]:
+        block = None if self._state.in_flight or self._state.retry else self._block_ms
+        reply = self._redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self._batch, block=block
+        )
+        return [_entry(i, f) for _, messages in reply or () for i, f in messages if f]
+
+    def _claim_abandoned(self) -> list[_Entry]:
+        """Entries idle past the claim time: their relay died, or Kafka never confirmed them."""
+        claimed: list[_Entry] = []
+        start: bytes | str = "0-0"
+        for _ in range(20):  # bounded per pass; the rest next time
+            reply = self._redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id=start,
+                count=self._batch,
+            )
+            start, messages = reply[0], reply[1]
+            for entry_id, fields in messages:
+                if not fields:  # deleted meanwhile (delivered by its old owner): forget it
+                    self._redis.xack(self.stream, self.group, entry_id)
+                elif entry_id not in self._state.in_flight:
+                    claimed.append(_entry(entry_id, fields))
+            if start in (b"0-0", "0-0"):
+                break
+        if claimed:
+            CLAIMED.inc(len(claimed))
+            _LOGGER.info("outbox relay took over abandoned events", extra={"count": len(claimed)})
+        return claimed
+
+    def _due_retries(self, now: float) -> list[_Entry]:
+        due = [entry for at, entry in self._state.retry if at <= now]
+        if due:
+            self._state.retry = [(at, e) for at, e in self._state.retry if at > now]
+            # Keep our claim fresh, so no sweeper takes entries we are still working on.
+            self._redis.xclaim(
+                self.stream, self.group, self.consumer, 0, [e.entry_id for e in due], justid=True
+            )
+        return due
+
+    def _produce(self, entry: _Entry) -> None:
+        if self._fatal is not None:  # this producer can deliver nothing any more
+            self._state.retry.append((self._clock(), entry))
+            return
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if self._state.in_flight.pop(entry.entry_id, None) is None:
+                return  # a report of a replaced producer: the entry was produced again
+            if err is None:
+                self._state.delivered.append((entry.entry_id, entry.topic))
+            else:
+                self._failed(entry, err)
+
+        while True:
+            try:
+                self._producer.produce(
+                    entry.topic, value=entry.value, key=entry.key, on_delivery=delivered
+                )
+                break
+            except BufferError:  # the producer's queue is full: let it deliver some first
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._failed(entry, exc.args[0])
+                return
+        self._state.in_flight[entry.entry_id] = entry
+
+    def _failed(self, entry: _Entry, err: KafkaError) -> None:
+        """Kafka did not take or confirm `entry`: produce it again after a pause."""
+        DELIVERY_FAILURES.inc()
+        self._failures += 1
+        if err.fatal() or err.code() == KafkaError._FATAL:  # the code may come without the flag
+            self._fatal = err
+        elif self._failures in (1, 10, 100) or self._failures % 1000 == 0:
+            _LOGGER.warning(
+                "outbox relay: Kafka did not confirm events; producing them again",
+                extra={"error": str(err), "failuresSoFar": self._failures},
+            )
+        self._state.retry.append((self._clock() + self._retry_after_s, entry))
+
+    def _replace_producer(self) -> None:
+        """After a fatal error: a new producer, and everything in flight is produced again
+        (at once; event ids make a copy that did reach Kafka harmless downstream)."""
+        _LOGGER.error(
+            "outbox relay: fatal Kafka producer error; starting a new producer",
+            extra={"error": str(self._fatal), "inFlight": len(self._state.in_flight)},
+        )
+        PRODUCER_RESTARTS.inc()
+        now = self._clock()
+        self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
+        self._state.in_flight.clear()
+        old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        _close(old)
+
+    def _confirm_delivered(self) -> None:
+        done, self._state.delivered = self._state.delivered, []
+        if not done:
+            return
+        ids = [entry_id for entry_id, _ in done]
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.xack(self.stream, self.group, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+        except redis.RedisError:
+            # Delivered but not acknowledged: a sweeper sends them again later, and event ids
+            # make that copy harmless. Keep trying to acknowledge them ourselves meanwhile.
+            self._state.delivered = done + self._state.delivered
+            raise
+        for _, topic in done:
+            RELAYED.labels(topic).inc()
+
+    def _update_backlog(self) -> None:
+        BACKLOG.set(self._redis.xlen(self.stream))
+
+
+def _close(producer: Producer) -> None:
+    """Drop what `producer` still holds and close it (no waiting: nothing is left to send)."""
+    try:
+        producer.purge()
+        producer.close()
+    except (KafkaException, RuntimeError):
+        pass  # a producer in a fatal state may refuse; it is dropped either way
+
+
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
+    return _Entry(
+        entry_id=entry_id,
+        topic=fields[b"topic"].decode(),
+        key=fields.get(b"key"),
+        value=fields[b"value"],
+    )
+
+
+def start_relay(redis_url: str, brokers: str, **options: Any) -> OutboxRelay:
+    """A relay for this replica on its own Redis connection, started (call once per process)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    relay = OutboxRelay(client, lambda: kafka_producer(brokers), **options)
+    relay.start()
+    return relay

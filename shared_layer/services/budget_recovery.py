@@ -1,0 +1,159 @@
+"""Rebuilding the budget ledger in Redis from PostgreSQL after Redis lost its data.
+
+Why: Redis is the hot ledger (budget.py), PostgreSQL the record computed from impression events
+(daily_metrics, campaigns.lifetime_spent). If Redis comes back empty (restarted without its
+AOF, flushed, replaced), every campaign would look unspent and bid would overspend. The charge
+script therefore refuses while ``budget::ledger::ready`` is missing, and this module rebuilds:
+
+1. one replica takes the rebuild lock (``budget::ledger::rebuild-lock``, refreshed while it
+   works; a replica that dies lets it expire and another takes over);
+2. it waits until every impression already recorded has been counted in PostgreSQL: the event
+   outbox in Redis is empty and the Kafka connector's group has committed every impression
+   (lag 0 on the `impressions` topic). Nothing new can be charged meanwhile, so this converges;
+3. it writes each campaign's lifetime spend and today's spend from PostgreSQL into the ledger
+   keys and sets the ready key, in one MULTI/EXEC.
+
+Spend that Redis had charged but whose events were lost with it (still in the outbox when
+Redis died) is lost to both records alike: the rebuilt ledger can only be at or below what was
+really delivered, so budgets are never overspent because of a rebuild.
+
+Example::
+
+    recovery = BudgetRecovery(redis_client, database, KafkaPipelineProgress(brokers, group))
+    recovery.ensure()            # starts a background rebuild if the ledger is not ready
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+import redis
+from aws_lambda_powertools import Logger
+
+from shared_layer.core.clock import Clock, utc_day, utc_now
+from shared_layer.core.money import MICROS_PER_UNIT, Micros
+from shared_layer.events.pipeline_progress import PipelineProgress
+from shared_layer.stores.budget_ledger import (
+    DAILY_KEY_TTL_SECONDS,
+    LEDGER_READY_KEY,
+    daily_spent_key,
+    lifetime_spent_key,
+)
+from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.postgres import Database
+
+__all__ = ["REBUILD_LOCK_KEY", "BudgetRecovery", "spend_snapshot"]
+
+REBUILD_LOCK_KEY: Final = "budget::ledger::rebuild-lock"
+_LOGGER = Logger(service="budget-recovery")
+
+_SPEND_BY_CAMPAIGN: Final = """
+SELECT c.id::text, c.lifetime_spent, m.spend
+FROM campaigns c
+LEFT JOIN daily_metrics m ON m.campaign_id = c.id AND m.date = CAST(:today AS date)
+"""
+
+
+class BudgetRecovery:
+    """Rebuilds the ledger when it is not ready; at most one replica at a time does the work."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        database: Database,
+        progress: PipelineProgress,
+        *,
+        clock: Clock = utc_now,
+        lock_ttl_s: int = 30,
+        poll_s: float = 0.5,
+        daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+    ) -> None:
+        self._redis = client
+        self._db = database
+        self._progress = progress
+        self._clock = clock
+        self._lock_ttl_s = lock_ttl_s
+        self._poll_s = poll_s
+        self._ttl = daily_key_ttl_seconds
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def ensure(self) -> None:
+        """Start a background rebuild unless one runs in this process (cheap to call often)."""
+        with self._guard:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._rebuild_quietly, name="budget-recovery", daemon=True
+            )
+            self._thread.start()
+
+    def rebuild(self, timeout_s: float = 600.0) -> bool:
+        """Rebuild now if needed. True once the ledger is ready; False if another replica holds
+        the lock or the pipeline did not drain within `timeout_s`."""
+        if self._redis.exists(LEDGER_READY_KEY):
+            return True
+        token = uuid.uuid4().hex
+        if not self._redis.set(REBUILD_LOCK_KEY, token, nx=True, ex=self._lock_ttl_s):
+            return False
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not self._drained():
+                if time.monotonic() > deadline:
+                    _LOGGER.warning("budget ledger not rebuilt: the event pipeline did not drain")
+                    return False
+                self._redis.set(REBUILD_LOCK_KEY, token, xx=True, ex=self._lock_ttl_s)
+                time.sleep(self._poll_s)
+            campaigns = self._write_ledger()
+            _LOGGER.info("budget ledger rebuilt from PostgreSQL", extra={"campaigns": campaigns})
+            return True
+        finally:
+            if self._redis.get(REBUILD_LOCK_KEY) == token.encode():
+                self._redis.delete(REBUILD_LOCK_KEY)
+
+    def _drained(self) -> bool:
+        return self._redis.xlen(OUTBOX_STREAM) == 0 and self._progress.drained()
+
+    def _write_ledger(self) -> int:
+        today = utc_day(self._clock)
+        rows = self._db.run(_SPEND_BY_CAMPAIGN, today=today.isoformat())
+        pipe = self._redis.pipeline(transaction=True)
+        for campaign_id, lifetime, spent_today in rows:
+            pipe.set(lifetime_spent_key(campaign_id), _micros(lifetime))
+            daily = _micros(spent_today)
+            if daily:
+                pipe.set(daily_spent_key(campaign_id, today), daily, ex=self._ttl)
+            else:
+                pipe.delete(daily_spent_key(campaign_id, today))
+        pipe.set(LEDGER_READY_KEY, self._clock().isoformat())
+        pipe.execute()
+        return len(rows)
+
+    def _rebuild_quietly(self) -> None:
+        pause = 1.0
+        while True:
+            try:
+                if self.rebuild():
+                    return
+            except Exception:  # Redis, PostgreSQL or Kafka away: try again shortly
+                _LOGGER.exception("budget ledger rebuild failed; retrying")
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
+
+
+def _micros(amount: Decimal | None) -> Micros:
+    """PostgreSQL's DECIMAL(18, 6) spend as exact micros (None: nothing spent)."""
+    if amount is None:
+        return 0
+    return int(Decimal(amount) * MICROS_PER_UNIT)
+
+
+def spend_snapshot(database: Database, day: date) -> dict[str, tuple[Micros, Micros]]:
+    """campaign id -> (spent on `day`, lifetime spend) from PostgreSQL (for checks and tests)."""
+    rows: list[Any] = database.run(_SPEND_BY_CAMPAIGN, today=day.isoformat())
+    return {row[0]: (_micros(row[2]), _micros(row[1])) for row in rows}

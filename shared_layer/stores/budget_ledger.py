@@ -1,0 +1,178 @@
+"""The budget ledger in Redis: where an impression's price is charged, never beyond its budgets.
+
+Why a seam: the auction decides who may win; only the ledger knows whether the winner can still
+pay. `BudgetLedger` is the narrow contract (one method, `charge`) that the bid function uses;
+`RedisBudgetLedger` is the real one, and unit tests use an in-memory double of this contract.
+
+The rule (`check_charge`, pure): a charge of `price` succeeds only if BOTH the day's spend plus
+price stays within the daily budget AND the lifetime spend plus price stays within the lifetime
+budget (when there is one); then both are increased by price, otherwise neither. In Redis the
+same rule runs as ONE Lua script (`CHARGE_SCRIPT`), so that the check and both increments are a
+single atomic step: concurrent bids from any number of replicas can never overspend.
+
+Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
+
+    campaign::{campaignId}                   seed: campaign cache (JSON, 5 min)
+    campaigns::all                           seed: active campaign ids
+    campaigns::all::built                    ours: the set above is complete (an empty set and
+                                             a flushed cache look alike in Redis otherwise)
+    campaigns::version                       ours: INCR on every campaign change
+    campaigns::changes                       ours: pub/sub channel, message = campaign id or *
+    analytics::{campaignId}::{date}          seed: analytics cache (1 h)
+    stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
+    kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
+    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that UTC day (TTL 3 days)
+    budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
+    budget::ledger::ready                    ours: the ledger is complete (set at its rebuild)
+    events::outbox                           ours: events recorded with their charge (outbox.py)
+
+In our two keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are a Redis
+Cluster hash tag, which puts both keys of one campaign in the same slot, as a script touching
+both requires. The daily key keeps a few days for reconciliation, then expires.
+
+A ledger that lost its data (Redis restarted without its AOF, or flushed) would see every
+campaign as unspent. So every charge first checks ``budget::ledger::ready``: without it the
+script refuses (`LedgerNotReady`, a 503: no ad is charged, serve answers no fill) until
+`budget_recovery` has rebuilt the spend from PostgreSQL's event-built record and set the key.
+
+The day is the UTC date of an injectable clock, so the daily budget starts afresh at 00:00 UTC
+and tests can move time.
+
+Example::
+
+    ledger = RedisBudgetLedger(redis.Redis(retry=Retry(NoBackoff(), 0)), clock=utc_now)
+    result = ledger.charge(campaign, impression_price(campaign.cpm_micros))
+    if result.charged: ...   # serve the ad; otherwise try the next candidate
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Final
+
+from redis import exceptions as redis_errors
+
+from shared_layer.core.budget import ChargeOutcome, ChargeResult
+from shared_layer.core.clock import Clock, utc_day, utc_now
+from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
+from shared_layer.core.models import Campaign
+from shared_layer.core.money import Micros
+from shared_layer.stores._lua import script
+from shared_layer.stores.outbox import OUTBOX_STREAM
+
+__all__ = [
+    "CHARGE_SCRIPT",
+    "DAILY_KEY_TTL_SECONDS",
+    "LEDGER_READY_KEY",
+    "LedgerNotReady",
+    "RedisBudgetLedger",
+    "daily_spent_key",
+    "lifetime_spent_key",
+]
+
+DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
+LEDGER_READY_KEY: Final = "budget::ledger::ready"
+
+# The budget rule (core.budget.check_charge) as one atomic script; its KEYS and ARGV are
+# described at the top of the file.
+CHARGE_SCRIPT: Final = script("budget_charge.lua")
+
+
+def daily_spent_key(campaign_id: str, day: date) -> str:
+    """``budget::spent::{<campaignId>}::<yyyy-mm-dd>``: micros spent on that UTC day."""
+    return f"budget::spent::{{{campaign_id}}}::{day.isoformat()}"
+
+
+def lifetime_spent_key(campaign_id: str) -> str:
+    """``budget::spent::{<campaignId>}::lifetime``: micros spent in the campaign's lifetime."""
+    return f"budget::spent::{{{campaign_id}}}::lifetime"
+
+
+_OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
+
+
+class RedisBudgetLedger:
+    """The budget ledger in Redis: one atomic Lua script per charge, run by EVALSHA.
+
+    The script is sent to Redis once (redis-py's registered script: EVALSHA, and on NOSCRIPT,
+    after a restart for example, SCRIPT LOAD and EVALSHA again).
+
+    Give it a client WITHOUT automatic retries (``retry=Retry(NoBackoff(), 0)``): a charge is not
+    idempotent, and a retried EVALSHA whose first reply was lost would charge twice. An
+    `UpstreamUnavailable` from `charge` therefore means "maybe charged": the bid answers no bid,
+    the budget errs on the side of underspending, and PostgreSQL's event-built record stays the
+    reference for billing.
+    """
+
+    def __init__(
+        self,
+        redis_client: Any,
+        clock: Clock = utc_now,
+        *,
+        daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+    ) -> None:
+        self._clock = clock
+        self._client = redis_client
+        self._ttl = daily_key_ttl_seconds
+        self._script = redis_client.register_script(CHARGE_SCRIPT)
+
+    def charge(
+        self, campaign: Campaign, price_micros: Micros, record: Sequence[bytes] = ()
+    ) -> ChargeResult:
+        """Charge one impression's price to both of the campaign's budgets, or to neither;
+        with `record`, the impression event joins the outbox in the same atomic step."""
+        if price_micros <= 0:
+            raise ValueError("a charge must be positive")
+        day = utc_day(self._clock)
+        lifetime_budget = campaign.lifetime_budget_micros
+        keys = [
+            daily_spent_key(campaign.id, day),
+            lifetime_spent_key(campaign.id),
+            OUTBOX_STREAM,
+            LEDGER_READY_KEY,
+        ]
+        args = [
+            price_micros,
+            campaign.daily_budget_micros,
+            -1 if lifetime_budget is None else lifetime_budget,
+            self._ttl,
+            *record,
+        ]
+        try:
+            outcome, daily, lifetime = self._script(keys=keys, args=args)
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("charge", exc) from exc
+        if int(outcome) == ChargeOutcome.LEDGER_NOT_READY.value:
+            raise LedgerNotReady("the budget ledger is being rebuilt from PostgreSQL")
+        return ChargeResult(_OUTCOMES[int(outcome)], int(daily), int(lifetime))
+
+    def ready(self) -> bool:
+        """Whether the ledger is complete (False after Redis lost its data, until rebuilt)."""
+        try:
+            return bool(self._client.exists(LEDGER_READY_KEY))
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("read", exc) from exc
+
+    def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
+        """(spent on `day`, spent in the lifetime) in micros; `day` defaults to today (UTC)."""
+        on_day = day if day is not None else utc_day(self._clock)
+        keys = [daily_spent_key(campaign_id, on_day), lifetime_spent_key(campaign_id)]
+        try:
+            daily, lifetime = self._client.mget(keys)
+        except redis_errors.RedisError as exc:
+            raise _upstream_error("read", exc) from exc
+        return int(daily or 0), int(lifetime or 0)
+
+
+class LedgerNotReady(UpstreamUnavailable):
+    """Redis has no complete budget ledger (it lost its data); nothing can be charged until
+    `budget_recovery` rebuilt it from PostgreSQL."""
+
+    code = "LEDGER_REBUILDING"
+
+
+def _upstream_error(action: str, exc: redis_errors.RedisError) -> Exception:
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        return UpstreamUnavailable(f"budget ledger unavailable: could not {action} in Redis")
+    return UpstreamFailed(f"budget ledger error: Redis refused to {action}")

@@ -1,0 +1,89 @@
+"""Clicks in Redis and PostgreSQL: the registered URL of an ad, and the once-per-impression record.
+
+- `RegisteredAdUrls`: where an ad sends its clicks. The campaign cache entry in Redis
+  (``campaign::{campaignId}``), else PostgreSQL's ``ads`` row. PostgreSQL also answers for ads
+  that were removed from their campaign, and for paused or ended campaigns: an ad that was shown
+  may still be clicked, and that click must land and count.
+- `RedisClickRecorder`: ONE Lua script (click_record.lua) checks ``click::seen::{impressionId}``,
+  appends the click event to the event outbox (`stores.outbox`) and sets the key with a TTL.
+  Check, append and mark are one atomic step, so concurrent repeats count once and nothing is
+  half-written (the append comes before the mark: if it fails, nothing was written at all).
+
+Example::
+
+    urls = RegisteredAdUrls(CampaignCache(redis_client), database)
+    recorder = RedisClickRecorder(redis_client)
+    recorder.record(click_event(claims, at=now), ttl_s=dedupe_ttl_s(claims, now))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from redis import exceptions as redis_errors
+
+from shared_layer.core.campaign_requests import is_uuid
+from shared_layer.core.errors import AdServerError, UpstreamFailed, UpstreamUnavailable
+from shared_layer.core.events import AdEvent
+from shared_layer.stores._lua import script
+from shared_layer.stores.campaign_cache import CampaignCache
+from shared_layer.stores.outbox import OUTBOX_STREAM, outbox_fields
+from shared_layer.stores.postgres import Database
+
+__all__ = ["RECORD_SCRIPT", "RedisClickRecorder", "RegisteredAdUrls", "seen_key"]
+
+# KEYS[1] click::seen::{impressionId}, KEYS[2] the outbox stream; see the file for ARGV.
+RECORD_SCRIPT: Final = script("click_record.lua")
+
+
+def seen_key(impression_id: str) -> str:
+    """``click::seen::{impressionId}`` (braces not literal): set once the click is counted."""
+    return f"click::seen::{impression_id}"
+
+
+class RegisteredAdUrls:
+    """The campaign cache first (one Redis read), PostgreSQL's ads table otherwise."""
+
+    def __init__(self, cache: CampaignCache, db: Database) -> None:
+        self._cache = cache
+        self._db = db
+
+    def redirect_url(self, campaign_id: str, ad_id: str) -> str | None:
+        try:
+            campaign = self._cache.read([campaign_id])[campaign_id]
+        except AdServerError:  # the cache is down: PostgreSQL still knows
+            campaign = None
+        if campaign is not None:
+            for ad in campaign.ads:
+                if ad.id == ad_id:
+                    return ad.redirect_url
+        return self._from_database(campaign_id, ad_id)
+
+    def _from_database(self, campaign_id: str, ad_id: str) -> str | None:
+        # Any status, removed ads included: what was shown may still be clicked.
+        if not (is_uuid(campaign_id) and is_uuid(ad_id)):
+            return None
+        rows = self._db.run(
+            "SELECT redirect_url FROM ads "
+            "WHERE id = CAST(:ad AS uuid) AND campaign_id = CAST(:campaign AS uuid)",
+            ad=ad_id,
+            campaign=campaign_id,
+        )
+        return str(rows[0][0]) if rows else None
+
+
+class RedisClickRecorder:
+    """`RECORD_SCRIPT` by EVALSHA; `stream` is the outbox (tests give their own)."""
+
+    def __init__(self, client: Any, *, stream: str = OUTBOX_STREAM) -> None:
+        self._stream = stream
+        self._script = client.register_script(RECORD_SCRIPT)
+
+    def record(self, event: AdEvent, ttl_s: int) -> bool:
+        keys = [seen_key(event.impression_id), self._stream]
+        try:
+            return bool(self._script(keys=keys, args=[ttl_s, *outbox_fields(event)]))
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            raise UpstreamUnavailable("click store unavailable: could not record in Redis") from exc
+        except redis_errors.RedisError as exc:
+            raise UpstreamFailed("click store error: Redis refused to record the click") from exc

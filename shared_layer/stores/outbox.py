@@ -1,0 +1,63 @@
+"""The event outbox in Redis: the stream an event joins in the same atomic step as what it records.
+
+Why: bid charges a budget and click accepts a click in one Lua script each. If the event were
+handed to a Kafka producer afterwards, a replica that died in between would lose a charged
+impression for good. So the script itself appends the event to the Redis stream
+``events::outbox``; the charge and its record cannot be separated, and Redis (AOF on) keeps it.
+`shared_layer.events.outbox_relay` drains the stream to Kafka.
+
+Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes); a script
+appends one with ``XADD events::outbox * topic <t> key <k> value <v>`` (`outbox_fields`).
+Redis Cluster note: a script must keep its keys in one slot, and the stream is one key; on a
+cluster, shard the outbox (one stream per slot tag) - one Redis is what we run today.
+
+Example::
+
+    record = impression_recorder(request, impression_id, at=now)   # the auction's record step
+    ledger.charge(campaign, price, record(campaign, ad, price))      # charged and recorded
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from shared_layer.core.auction import Price
+from shared_layer.core.events import AdEvent
+from shared_layer.core.models import Ad, BidRequest, Campaign
+
+__all__ = ["OUTBOX_GROUP", "OUTBOX_STREAM", "impression_recorder", "outbox_fields"]
+
+OUTBOX_STREAM: Final = "events::outbox"
+OUTBOX_GROUP: Final = "relay"
+
+
+def outbox_fields(event: AdEvent) -> list[bytes]:
+    """The XADD field/value list of `event`: topic, key, value (for a script's ARGV)."""
+    return [b"topic", event.topic.encode(), b"key", event.key, b"value", event.to_bytes()]
+
+
+def impression_recorder(
+    request: BidRequest, impression_id: str, *, at: datetime
+) -> Callable[[Campaign, Ad, Price], list[bytes]]:
+    """The auction's `record` step for one bid request: the outbox fields of the impression a
+    candidate would make (auction.decide appends them with the charge, only if it succeeds)."""
+
+    def record(campaign: Campaign, ad: Ad, price: Price) -> list[bytes]:
+        return outbox_fields(
+            AdEvent.impression(
+                impression_id=impression_id,
+                campaign_id=campaign.id,
+                ad_id=ad.id,
+                user_id=request.user_id,
+                placement_id=request.placement_id,
+                bid_cpm_micros=price.bid_cpm_micros,
+                price_micros=price.charge_micros,
+                country=request.country_code,
+                device_type=request.device_type,
+                at=at,
+            )
+        )
+
+    return record

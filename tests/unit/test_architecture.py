@@ -1,0 +1,88 @@
+"""The architecture as the repository states it: shared_layer's layers and thin handlers.
+
+The import-linter contracts in pyproject.toml are the reference (edge > services > events >
+stores > core; a pure core; PostgreSQL only in the stores, Kafka only in the events layer;
+shared_layer on its own). These tests run the real lint-imports on the tree, and on a copy with
+one forbidden import added, so that a contract that stopped catching anything would fail here.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+HANDLERS = sorted(REPO.glob("functions/*/handler.py"))
+LAYERS = ("core", "stores", "events", "services", "edge")
+DRIVERS = ("redis", "pg8000", "confluent_kafka", "urllib3", "flask", "waitress")
+MAX_HANDLER_LINES = 100
+
+
+def lint_imports(shared_layer_parent: Path = REPO) -> subprocess.CompletedProcess[str]:
+    roots = [shared_layer_parent, REPO, REPO / "infra" / "local", REPO / "infra" / "connector"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in roots)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
+        cwd=shared_layer_parent,  # lint-imports puts its working directory first on sys.path
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_import_contract_is_kept():
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("core/money.py", "import redis", "core is pure"),
+        ("core/auction.py", "from shared_layer.stores import budget_ledger", "is layered"),
+        ("stores/outbox.py", "from shared_layer.services import reports", "is layered"),
+        ("services/reports.py", "import pg8000", "only the stores talk to PostgreSQL"),
+        ("stores/live_counters.py", "import confluent_kafka", "only the events layer"),
+        ("edge/http.py", "import localplatform", "imports nothing from the platform"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, broken):
+    copy = tmp_path / "shared_layer"
+    shutil.copytree(REPO / "shared_layer", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n{line}  # added by the test\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    broken_lines = [text for text in result.stdout.splitlines() if text.endswith(" BROKEN")]
+    assert any(broken in text for text in broken_lines), result.stdout
+
+
+def _imports(tree: ast.Module) -> list[str]:
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: p.parent.name)
+def test_a_handler_is_thin_and_uses_drivers_only_through_shared_layer(handler):
+    source = handler.read_text()
+    assert len(source.splitlines()) <= MAX_HANDLER_LINES, "logic has leaked into the handler"
+    for name in _imports(ast.parse(source)):
+        top = name.split(".")[0]
+        assert top not in DRIVERS, f"{handler.parent.name} imports the driver {name} itself"
+        if top == "shared_layer":
+            layer = name.split(".")[1] if "." in name else None
+            assert layer in LAYERS, f"{name}: a handler imports a layer's modules"
