@@ -63,7 +63,7 @@ class Bidder:
         max_attempts: int = MAX_CHARGE_ATTEMPTS,
     ) -> None:
         self.snapshot = snapshot
-        self._ledger = ledger
+        self.ledger = ledger
         self._recovery = recovery
         self._clock = clock
         self._max_attempts = max_attempts
@@ -88,7 +88,7 @@ class Bidder:
             decision = decide(
                 self.snapshot.index,
                 request,
-                self._ledger,
+                self.ledger,
                 checks=self.checks,
                 on_refused=on_refused,
                 max_attempts=self._max_attempts,

@@ -164,12 +164,12 @@ def test_redis_unreachable_is_a_503_not_a_charge_or_a_crash(bid, clock):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     dead = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    original = bid.LEDGER
-    bid.LEDGER = RedisBudgetLedger(dead, clock=clock)
+    original = bid.BIDDER.ledger
+    bid.BIDDER.ledger = RedisBudgetLedger(dead, clock=clock)
     try:
         bid.BIDDER.snapshot = FixedSnapshot([campaign(1_000_000, daily=1_000_000)])
         response = post(bid, REQUEST)
     finally:
-        bid.LEDGER = original
+        bid.BIDDER.ledger = original
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"] == "UPSTREAM_UNAVAILABLE"
