@@ -14,6 +14,7 @@ import logging
 import time
 
 from shared_layer.core.clock import utc_now
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import AdServerError
 from shared_layer.core.models import BidRequest, parse
 from shared_layer.edge import metrics
@@ -82,7 +83,7 @@ def bid(request: Request) -> dict:
         raise
     started = time.perf_counter()
     try:
-        outcome = BIDDER.bid(bid_request)
+        outcome = BIDDER.bid(bid_request, Correlation(request.request_id, request.traceparent))
     except AdServerError as exc:
         metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
         raise
@@ -91,8 +92,9 @@ def bid(request: Request) -> dict:
     metrics.BID_DECISIONS.labels(outcome.label).inc()
     if outcome.decision is None:
         return no_content(request)
+    metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
     body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
     return json_response(200, body, request)
 
 
-handle = router.handler(service="bid", access_log=False)
+handle = router.handler(service="bid")

@@ -61,8 +61,9 @@ RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
 router = Router()
 
 
-def _headers(result: ClickResult) -> dict[str, str]:
+def _headers(request: Request, result: ClickResult) -> dict[str, str]:
     CLICKS.labels(str(result.outcome)).inc()
+    request.annotate(adRequestId=result.claims.request_id, outcome=str(result.outcome))
     return {"X-Click-Counted": "true" if result.counted else "false", "Cache-Control": "no-store"}
 
 
@@ -73,7 +74,7 @@ def follow(request: Request) -> dict:
     except Exception as exc:
         CLICKS.labels(error_outcome(exc)).inc()
         raise
-    response = no_content(request, {"Location": result.redirect_url, **_headers(result)})
+    response = no_content(request, {"Location": result.redirect_url, **_headers(request, result)})
     return {**response, "statusCode": 302}
 
 
@@ -84,7 +85,7 @@ def submit(request: Request) -> dict:
     except Exception as exc:
         CLICKS.labels(error_outcome(exc)).inc()
         raise
-    return no_content(request, _headers(result))
+    return no_content(request, _headers(request, result))
 
 
 handle = router.handler(service="click", max_body_bytes=MAX_CLICK_BODY_BYTES)

@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.aggregation import Rejection, read_events, records_from_request
+from shared_layer.core.aggregation import (
+    Rejection,
+    correlation_ids,
+    read_events,
+    records_from_request,
+)
 from shared_layer.edge.http import Request, Router, json_response
 from shared_layer.edge.settings import env, load_settings, positive, secret, settings_class
 from shared_layer.stores.daily_metrics import EVENTS, REJECTED, DailyMetrics, start_maintenance
@@ -54,6 +59,7 @@ router = Router()
 @router.route("POST", "/")
 def count(request: Request) -> dict:
     records = records_from_request(request.body, request.headers)
+    request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
     today = CLOCK().date()
     intake = read_events(records, STORE.window(today))
     outcome = STORE.count([event for _, event in intake.events], today=today)
@@ -86,4 +92,4 @@ def _report(rejected: list[Rejection], request: Request) -> None:
         )
 
 
-handle = router.handler(service="daily-metrics", max_body_bytes=MAX_BATCH_BYTES, access_log=False)
+handle = router.handler(service="daily-metrics", max_body_bytes=MAX_BATCH_BYTES)

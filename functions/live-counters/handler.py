@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.aggregation import by_partition, read_events, records_from_request
+from shared_layer.core.aggregation import (
+    by_partition,
+    correlation_ids,
+    read_events,
+    records_from_request,
+)
 from shared_layer.edge.http import Request, Router, json_response
 from shared_layer.edge.settings import env, load_settings, positive, settings_class
 from shared_layer.stores.live_counters import DEFAULT_KEEP_DAYS, EVENTS, REJECTED, LiveCounters
@@ -53,6 +58,7 @@ router = Router()
 @router.route("POST", "/")
 def count(request: Request) -> dict:
     records = records_from_request(request.body, request.headers)
+    request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
     intake = read_events(records, COUNTERS.window(CLOCK().date()))
     counted = already = 0
     for piece in by_partition(records, intake):
@@ -81,4 +87,4 @@ def count(request: Request) -> dict:
     return json_response(200, body, request)
 
 
-handle = router.handler(service="live-counters", max_body_bytes=MAX_BATCH_BYTES, access_log=False)
+handle = router.handler(service="live-counters", max_body_bytes=MAX_BATCH_BYTES)

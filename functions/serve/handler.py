@@ -77,9 +77,10 @@ def serve(request: Request) -> dict:
         user_id=bid_request.user_id,
         placement_id=bid_request.placement_id,
         expires_at=int(time.time()) + SETTINGS.click_token_ttl_s,
+        request_id=request.request_id,  # the ad's correlation id, carried into the click
     )
     SERVE_REQUESTS.labels("filled").inc()
     return json_response(200, ad_response(result.bid, result.impression_id, click_url), request)
 
 
-handle = router.handler(service="serve", access_log=False)
+handle = router.handler(service="serve")

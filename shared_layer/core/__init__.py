@@ -16,6 +16,7 @@ __all__ = [
     "clicks",
     "clicktoken",
     "clock",
+    "correlation",
     "errors",
     "events",
     "models",

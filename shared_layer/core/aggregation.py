@@ -30,8 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import BadRequest, ValidationFailed
 from shared_layer.core.events import AdEvent, parse_event
 from shared_layer.core.money import Micros
@@ -46,6 +48,7 @@ __all__ = [
     "Rejection",
     "RejectionReason",
     "by_partition",
+    "correlation_ids",
     "daily_deltas",
     "read_events",
     "records_from_request",
@@ -58,6 +61,10 @@ REJECTION_REASONS: Final[tuple[RejectionReason, ...]] = (
     "in-the-future",  # its day is after tomorrow (UTC): a clock is wrong
     "unknown-campaign",  # no such campaign or ad (decided by the store, not here)
 )
+
+
+_KAFKA_HEADER_PREFIX = "x-kafka-"
+_MAX_LOGGED_IDS = 2_000  # a batch line names at most this many ads
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,8 @@ class KafkaRecord:
     partition: int | None
     offset: int | None
     value: Any
+    # The record's Kafka headers (names lower-case), for the log line: not part of its identity.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +201,18 @@ def records_from_request(body: bytes, headers: Mapping[str, str]) -> list[KafkaR
     9
     """
     if body.lstrip()[:1] != b"[":
+        kafka_headers = {
+            name.removeprefix(_KAFKA_HEADER_PREFIX): value
+            for name, value in headers.items()
+            if name.startswith(_KAFKA_HEADER_PREFIX)
+        }
         return [
             KafkaRecord(
                 topic=headers.get("x-topic", ""),
                 partition=_header_int(headers, "x-kafka-partition"),
                 offset=_header_int(headers, "x-kafka-offset"),
                 value=body,
+                headers=kafka_headers,
             )
         ]
     try:
@@ -292,7 +307,28 @@ def _batch_record(element: Any, index: int) -> KafkaRecord:
     value = element.get("value")
     if element.get("valueEncoding") is not None:
         value = None  # binary: not an event; parse_event names it invalid
-    return KafkaRecord(topic=topic, partition=partition, offset=offset, value=value)
+    headers = element.get("headers")
+    if not isinstance(headers, dict):
+        return KafkaRecord(topic=topic, partition=partition, offset=offset, value=value)
+    named = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    return KafkaRecord(topic, partition, offset, value, MappingProxyType(named))
+
+
+def correlation_ids(records: Iterable[KafkaRecord]) -> list[str]:
+    """The request ids of the ads these records came from (`core.correlation`), in order, for
+    the invocation's log line: one search for an ad's request id finds the batch that counted it.
+
+    >>> correlation_ids([KafkaRecord("clicks", 0, 1, {}, {"x-request-id": "req-1"})])
+    ['req-1']
+    """
+    ids = []
+    for record in records:
+        correlation = Correlation.from_headers(record.headers)
+        if correlation is not None:
+            ids.append(correlation.request_id)
+            if len(ids) == _MAX_LOGGED_IDS:
+                break
+    return ids
 
 
 def _is_int(value: Any) -> bool:

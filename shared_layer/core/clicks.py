@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import AfterValidator, BaseModel, Strict, StringConstraints, model_validator
 
 from shared_layer.core.clicktoken import ClickClaims
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import (
     AdServerError,
     NotFound,
@@ -241,4 +242,6 @@ class RedirectDirectory(Protocol):
 class ClickRecorder(Protocol):
     """Records a click once per impression; True if it was recorded by this call."""
 
-    def record(self, event: AdEvent, ttl_s: int) -> bool: ...
+    def record(
+        self, event: AdEvent, ttl_s: int, correlation: Correlation | None = None
+    ) -> bool: ...

@@ -2,7 +2,8 @@
 
 serve puts a token in the click-tracking URL; click verifies it before it counts anything or
 redirects anyone. The token binds impressionId, adId, campaignId, userId and placementId (the
-click event records where the ad was shown) with an expiry, under
+click event records where the ad was shown), and the serve request id that is the ad's
+correlation id (`core.correlation`; optional, so older tokens still verify), with an expiry, under
 an HMAC-SHA256 signature with a key only our functions hold (an OpenFaaS secret). Whoever changes
 one character gets `InvalidToken`; an old link gets `TokenExpired`. The payload is not
 encrypted: it holds nothing the URL does not already show.
@@ -30,6 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
+from shared_layer.core.correlation import is_request_id
 from shared_layer.core.errors import InvalidToken, TokenExpired
 
 __all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
@@ -37,11 +39,11 @@ __all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
 MIN_KEY_BYTES: Final = 32
 _VERSION: Final = "v1"
 _MAX_CLAIM_CHARS: Final = 128
-# The longest token `sign` can make, so that `verify` never refuses a genuine one: five ids of
-# 128 characters, each at most 6 bytes in the JSON payload (a control character becomes
-# \u00XX; anything else is at most 4 UTF-8 bytes), the keys and a 20-digit expiry, in base64
-# (4 chars per 3 bytes), plus the version and the signature.
-_MAX_PAYLOAD_BYTES: Final = 5 * _MAX_CLAIM_CHARS * 6 + 128
+# The longest token `sign` can make, so that `verify` never refuses a genuine one: six ids of
+# 128 characters (five claims and the request id), each at most 6 bytes in the JSON payload (a
+# control character becomes \u00XX; anything else is at most 4 UTF-8 bytes), the keys and a
+# 20-digit expiry, in base64 (4 chars per 3 bytes), plus the version and the signature.
+_MAX_PAYLOAD_BYTES: Final = 6 * _MAX_CLAIM_CHARS * 6 + 128
 _MAX_TOKEN_CHARS: Final = len("v1.") + (_MAX_PAYLOAD_BYTES * 4 + 2) // 3 + 1 + 43
 _SIGNATURE_CHARS: Final = 43  # 32 bytes in unpadded base64url
 
@@ -56,6 +58,7 @@ class ClickClaims:
     user_id: str
     placement_id: str
     expires_at: int
+    request_id: str | None = None  # the serve request that showed the ad (correlation id)
 
 
 def sign(key: bytes, claims: ClickClaims) -> str:
@@ -74,15 +77,20 @@ def sign(key: bytes, claims: ClickClaims) -> str:
     )
     if not all(0 < len(text) <= _MAX_CLAIM_CHARS for text in texts):
         raise ValueError(f"click token ids must be 1 to {_MAX_CLAIM_CHARS} characters")
+    fields = {
+        "imp": claims.impression_id,
+        "ad": claims.ad_id,
+        "cmp": claims.campaign_id,
+        "usr": claims.user_id,
+        "plc": claims.placement_id,
+        "exp": claims.expires_at,
+    }
+    if claims.request_id is not None:
+        if not is_request_id(claims.request_id):
+            raise ValueError("the click token's request id is not a request id")
+        fields["rid"] = claims.request_id
     payload = json.dumps(
-        {
-            "imp": claims.impression_id,
-            "ad": claims.ad_id,
-            "cmp": claims.campaign_id,
-            "usr": claims.user_id,
-            "plc": claims.placement_id,
-            "exp": claims.expires_at,
-        },
+        fields,
         separators=(",", ":"),
         sort_keys=True,
         ensure_ascii=False,
@@ -144,12 +152,14 @@ def _claims(payload: bytes) -> ClickClaims:
         data = json.loads(payload)
         texts = [data["imp"], data["ad"], data["cmp"], data["usr"], data["plc"]]
         expires_at = data["exp"]
+        request_id = data.get("rid")
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidToken("click token payload is malformed") from exc
     if (
         not all(isinstance(t, str) and 0 < len(t) <= _MAX_CLAIM_CHARS for t in texts)
         or not isinstance(expires_at, int)
         or isinstance(expires_at, bool)
+        or (request_id is not None and not is_request_id(request_id))
     ):
         raise InvalidToken("click token payload is malformed")
-    return ClickClaims(*texts, expires_at=expires_at)
+    return ClickClaims(*texts, expires_at=expires_at, request_id=request_id)

@@ -39,6 +39,7 @@ from shared_layer.core.errors import (
     Unauthorized,
     http_error,
 )
+from shared_layer.edge.metrics import UNMATCHED_ROUTE, observe_request
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -71,6 +72,11 @@ class Request:
     trace_id: str
     traceparent: str  # to send on downstream calls: our trace id, a new span id
     started: float = field(default_factory=time.perf_counter)
+    log_fields: dict[str, Any] = field(default_factory=dict)
+
+    def annotate(self, **fields: Any) -> None:
+        """Add fields to this request's log line (for example the ad's correlation id)."""
+        self.log_fields.update(fields)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
@@ -168,7 +174,7 @@ class Router:
     """Method + path-template dispatch by table (`{name}` matches one path segment)."""
 
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Route, str]] = []
 
     def route(self, method: str, template: str) -> Callable[[Route], Route]:
         pattern = re.compile(
@@ -176,18 +182,19 @@ class Router:
         )
 
         def register(fn: Route) -> Route:
-            self._routes.append((method.upper(), pattern, fn))
+            self._routes.append((method.upper(), pattern, fn, template))
             return fn
 
         return register
 
     def dispatch(self, request: Request) -> Response:
         allowed = []
-        for method, pattern, fn in self._routes:
+        for method, pattern, fn, template in self._routes:
             match = pattern.match(request.path)
             if match is None:
                 continue
             if method == request.method:
+                request.log_fields["route"] = template
                 return fn(request, **match.groupdict())
             allowed.append(method)
         if allowed:
@@ -200,8 +207,10 @@ class Router:
     ) -> Callable[..., Response]:
         """The template's `handle(event, context)` for this router.
 
-        `access_log=False` logs only failed requests (4xx/5xx): for the hot path (serve, bid),
-        where one JSON line per request would cost more than the request itself.
+        Every request gets one JSON log line (requestId, traceparent, function, route, status,
+        latency, and what the route annotated) and is counted in `edge.metrics` by function,
+        route and status. `access_log=False` logs only failed requests (4xx/5xx), for a caller
+        that logs its own line.
         """
         logger = Logger(service=service)
 
@@ -215,17 +224,24 @@ class Router:
             except Exception as exc:
                 response = error_response(exc, request, logger)
             status = response.get("statusCode", 200)
+            elapsed = time.perf_counter() - request.started
+            route = request.log_fields.get("route", UNMATCHED_ROUTE)
+            observe_request(service, route, request.method, status, elapsed)
             if not access_log and status < 400:
                 return response
             logger.info(
                 "request",
                 extra={
                     "requestId": request.request_id,
+                    "traceparent": request.traceparent,
                     "traceId": request.trace_id,
+                    "function": service,
                     "method": request.method,
                     "path": request.path,
                     "status": status,
-                    "ms": round((time.perf_counter() - request.started) * 1000, 3),
+                    "ms": round(elapsed * 1000, 3),
+                    "route": route,
+                    **request.log_fields,
                 },
             )
             return response

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the decisioning path (bid and serve), in the default registry.
+"""Prometheus metrics of every function's requests and of the decisioning path (bid and serve).
 
 Why here and not in each handler: the names, labels and buckets are part of what ops dashboards
 and alerts depend on, so they are declared once, in one place. The template serves the default
@@ -26,8 +26,13 @@ __all__ = [
     "BID_DECISIONS",
     "BID_DECISION_SECONDS",
     "BID_OUTCOMES",
+    "BID_SPEND_MICROS",
+    "FUNCTION_ROUTE_REQUESTS",
+    "FUNCTION_ROUTE_SECONDS",
     "SERVE_OUTCOMES",
     "SERVE_REQUESTS",
+    "UNMATCHED_ROUTE",
+    "observe_request",
 ]
 
 # Sub-millisecond resolution: the decision targets p99 < 50 us, the handler p95 < 5 ms.
@@ -46,6 +51,11 @@ BID_DECISION_SECONDS = Histogram(
     buckets=_FAST_BUCKETS,
 )
 
+BID_SPEND_MICROS = Counter(
+    "bid_spend_micros",
+    "Money charged to campaign budgets by won auctions, in micros (1 unit = 1,000,000)",
+)
+
 SERVE_OUTCOMES: Final = (
     "filled", "no-bid", "bid-timeout", "bid-error", "circuit-open", "invalid",
 )  # fmt: skip
@@ -59,3 +69,27 @@ for _outcome in BID_OUTCOMES:  # every series exists from the start, at zero
     BID_DECISIONS.labels(outcome=_outcome)
 for _outcome in SERVE_OUTCOMES:
     SERVE_REQUESTS.labels(outcome=_outcome)
+
+# Every function's requests, by route template (a closed set per function, never a raw path):
+# edge.http.Router counts each one. The buckets resolve serve's SLO (p95 < 100 ms, p99 < 200 ms).
+UNMATCHED_ROUTE: Final = "unmatched"
+_ROUTE_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5,
+)  # fmt: skip
+FUNCTION_ROUTE_REQUESTS = Counter(
+    "function_route_requests_total",
+    "Requests answered by a function's handler, by route template, method and status code",
+    ["function", "route", "method", "code"],
+)
+FUNCTION_ROUTE_SECONDS = Histogram(
+    "function_route_duration_seconds",
+    "Time in a function's handler per request, by route template",
+    ["function", "route"],
+    buckets=_ROUTE_BUCKETS,
+)
+
+
+def observe_request(function: str, route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its time in the handler."""
+    FUNCTION_ROUTE_REQUESTS.labels(function, route, method, str(status)).inc()
+    FUNCTION_ROUTE_SECONDS.labels(function, route).observe(seconds)

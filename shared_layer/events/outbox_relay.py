@@ -51,6 +51,7 @@ from aws_lambda_powertools import Logger
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
+from shared_layer.core.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
 
 __all__ = ["OutboxRelay", "kafka_producer", "start_relay"]
@@ -95,6 +96,7 @@ class _Entry:
     topic: str
     key: bytes | None
     value: bytes
+    headers: list[tuple[str, bytes]] | None = None  # the ad's correlation (core.correlation)
 
 
 @dataclass
@@ -286,7 +288,11 @@ class OutboxRelay:
         while True:
             try:
                 self._producer.produce(
-                    entry.topic, value=entry.value, key=entry.key, on_delivery=delivered
+                    entry.topic,
+                    value=entry.value,
+                    key=entry.key,
+                    headers=entry.headers,
+                    on_delivery=delivered,
                 )
                 break
             except BufferError:  # the producer's queue is full: let it deliver some first
@@ -355,11 +361,18 @@ def _close(producer: Producer) -> None:
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
+    headers = None
+    request_id = fields.get(b"rid")
+    if request_id:
+        headers = [(REQUEST_ID_HEADER, request_id)]
+        if fields.get(b"tp"):
+            headers.append((TRACEPARENT_HEADER, fields[b"tp"]))
     return _Entry(
         entry_id=entry_id,
         topic=fields[b"topic"].decode(),
         key=fields.get(b"key"),
         value=fields[b"value"],
+        headers=headers,
     )
 
 

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import pybreaker
 import urllib3
-from prometheus_client import Histogram
+from prometheus_client import Enum, Histogram
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
@@ -51,6 +51,7 @@ from shared_layer.core.money import parse_micros, to_json_number
 
 __all__ = [
     "BID_CALL_SECONDS",
+    "BREAKER_STATE",
     "SERVE_PARAMETERS",
     "BidClient",
     "BidResult",
@@ -67,6 +68,12 @@ BID_CALL_SECONDS = Histogram(
     "serve_bid_call_seconds",
     "Time serve waited for bid through the gateway (breaker refusals excluded)",
     buckets=_CALL_BUCKETS,
+)
+
+BREAKER_STATE = Enum(
+    "serve_bid_breaker_state",
+    "State of serve's circuit breaker in front of bid (open: no-fill without calling bid)",
+    states=["closed", "open", "half-open"],
 )
 
 SERVE_PARAMETERS: Final = (
@@ -101,6 +108,15 @@ class _BidFailed(Exception):
     """A call that counts against the breaker (5xx, 429, unreadable answer)."""
 
 
+class _BreakerStateMetric(pybreaker.CircuitBreakerListener):
+    """Keeps `BREAKER_STATE` at the breaker's state, for the dashboard and its alert."""
+
+    def state_change(
+        self, cb: pybreaker.CircuitBreaker, old_state: object, new_state: object
+    ) -> None:
+        BREAKER_STATE.state(str(getattr(new_state, "name", new_state)))
+
+
 class BidClient:
     """POSTs bid requests to bid with a total deadline and a circuit breaker; thread-safe."""
 
@@ -123,6 +139,7 @@ class BidClient:
             reset_timeout=reset_timeout_s,
             throw_new_error_on_trip=False,  # the tripping call keeps its own reason
             name="bid",
+            listeners=[_BreakerStateMetric()],
         )
 
     def call(self, request: BidRequest, *, request_id: str, traceparent: str) -> BidResult:
@@ -248,16 +265,17 @@ def click_tracking_url(
     user_id: str,
     placement_id: str,
     expires_at: int,
+    request_id: str | None = None,
 ) -> str:
     """`base_url` with ``t=<signed token>`` binding the impression, ad, campaign, user,
-    placement and expiry.
+    placement, expiry and (when given) serve's request id, the ad's correlation id.
 
     >>> click_tracking_url("https://ads.example.com/click", b"k" * 32, impression_id="i-1",
     ...     bid=bid, user_id="u-1", placement_id="p-1", expires_at=1_900_000_000)  # doctest: +SKIP
     'https://ads.example.com/click?t=v1.eyJhZCI6...'
     """
     claims = ClickClaims(
-        impression_id, bid.ad_id, bid.campaign_id, user_id, placement_id, expires_at
+        impression_id, bid.ad_id, bid.campaign_id, user_id, placement_id, expires_at, request_id
     )
     separator = "&" if urlsplit(base_url).query else "?"
     return f"{base_url}{separator}t={sign(key, claims)}"

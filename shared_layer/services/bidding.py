@@ -22,6 +22,7 @@ from typing import Literal
 from shared_layer.core.auction import Decision, decide
 from shared_layer.core.budget import ChargeResult, RefusalMemo
 from shared_layer.core.clock import Clock, utc_now
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import UpstreamUnavailable
 from shared_layer.core.models import BidRequest, Campaign
 from shared_layer.core.targeting import ELIGIBILITY_CHECKS
@@ -73,8 +74,9 @@ class Bidder:
     def ready(self) -> bool:
         return self.snapshot.ready()
 
-    def bid(self, request: BidRequest) -> BidOutcome:
-        """The winner charged and its impression recorded, or no decision; errors go up."""
+    def bid(self, request: BidRequest, correlation: Correlation | None = None) -> BidOutcome:
+        """The winner charged and its impression recorded (with `correlation`, the serve
+        request's ids, for the Kafka record's headers), or no decision; errors go up."""
         if not self.snapshot.ready():
             raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
         refused: list[str] = []
@@ -92,7 +94,9 @@ class Bidder:
                 checks=self.checks,
                 on_refused=on_refused,
                 max_attempts=self._max_attempts,
-                record=impression_recorder(request, impression_id, at=self._clock()),
+                record=impression_recorder(
+                    request, impression_id, at=self._clock(), correlation=correlation
+                ),
             )
         except LedgerNotReady:
             self._recovery.ensure()

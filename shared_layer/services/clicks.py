@@ -54,6 +54,7 @@ from shared_layer.core.clicks import (
     location_header,
 )
 from shared_layer.core.clicktoken import ClickClaims, verify
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import NotFound, UpstreamFailed, UpstreamUnavailable
 
 __all__ = ["CLICKS", "ClickTracker"]
@@ -111,5 +112,6 @@ class ClickTracker:
 
     def _record(self, claims: ClickClaims, now: float) -> ClickOutcome:
         event = click_event(claims, datetime.fromtimestamp(now, UTC))
-        recorded = self._recorder.record(event, dedupe_ttl_s(claims, now))
+        ad = Correlation(claims.request_id) if claims.request_id else None  # serve's request
+        recorded = self._recorder.record(event, dedupe_ttl_s(claims, now), ad)
         return ClickOutcome.COUNTED if recorded else ClickOutcome.REPEAT

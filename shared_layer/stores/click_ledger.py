@@ -23,6 +23,7 @@ from typing import Any, Final
 from redis import exceptions as redis_errors
 
 from shared_layer.core.campaign_requests import is_uuid
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import AdServerError, UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.events import AdEvent
 from shared_layer.stores._lua import script
@@ -79,10 +80,10 @@ class RedisClickRecorder:
         self._stream = stream
         self._script = client.register_script(RECORD_SCRIPT)
 
-    def record(self, event: AdEvent, ttl_s: int) -> bool:
+    def record(self, event: AdEvent, ttl_s: int, correlation: Correlation | None = None) -> bool:
         keys = [seen_key(event.impression_id), self._stream]
         try:
-            return bool(self._script(keys=keys, args=[ttl_s, *outbox_fields(event)]))
+            return bool(self._script(keys=keys, args=[ttl_s, *outbox_fields(event, correlation)]))
         except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
             raise UpstreamUnavailable("click store unavailable: could not record in Redis") from exc
         except redis_errors.RedisError as exc:

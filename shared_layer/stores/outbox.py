@@ -6,8 +6,10 @@ impression for good. So the script itself appends the event to the Redis stream
 ``events::outbox``; the charge and its record cannot be separated, and Redis (AOF on) keeps it.
 `shared_layer.events.outbox_relay` drains the stream to Kafka.
 
-Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes); a script
-appends one with ``XADD events::outbox * topic <t> key <k> value <v>`` (`outbox_fields`).
+Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes), and with a
+correlation (`core.correlation`) two more, ``rid`` and ``tp``, that the relay turns into the
+Kafka record's headers; a script appends one with
+``XADD events::outbox * topic <t> key <k> value <v> [rid <r> tp <t>]`` (`outbox_fields`).
 Redis Cluster note: a script must keep its keys in one slot, and the stream is one key; on a
 cluster, shard the outbox (one stream per slot tag) - one Redis is what we run today.
 
@@ -24,6 +26,7 @@ from datetime import datetime
 from typing import Final
 
 from shared_layer.core.auction import Price
+from shared_layer.core.correlation import Correlation
 from shared_layer.core.events import AdEvent
 from shared_layer.core.models import Ad, BidRequest, Campaign
 
@@ -33,13 +36,20 @@ OUTBOX_STREAM: Final = "events::outbox"
 OUTBOX_GROUP: Final = "relay"
 
 
-def outbox_fields(event: AdEvent) -> list[bytes]:
-    """The XADD field/value list of `event`: topic, key, value (for a script's ARGV)."""
-    return [b"topic", event.topic.encode(), b"key", event.key, b"value", event.to_bytes()]
+def outbox_fields(event: AdEvent, correlation: Correlation | None = None) -> list[bytes]:
+    """The XADD field/value list of `event`: topic, key, value, and the correlation's ids."""
+    fields = [b"topic", event.topic.encode(), b"key", event.key, b"value", event.to_bytes()]
+    if correlation is not None:
+        fields += [b"rid", correlation.request_id.encode(), b"tp", correlation.traceparent.encode()]
+    return fields
 
 
 def impression_recorder(
-    request: BidRequest, impression_id: str, *, at: datetime
+    request: BidRequest,
+    impression_id: str,
+    *,
+    at: datetime,
+    correlation: Correlation | None = None,
 ) -> Callable[[Campaign, Ad, Price], list[bytes]]:
     """The auction's `record` step for one bid request: the outbox fields of the impression a
     candidate would make (auction.decide appends them with the charge, only if it succeeds)."""
@@ -57,7 +67,8 @@ def impression_recorder(
                 country=request.country_code,
                 device_type=request.device_type,
                 at=at,
-            )
+            ),
+            correlation,
         )
 
     return record

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client import REGISTRY
 
 from shared_layer.core.models import AdContent, BidRequest, BidResponse
 from shared_layer.services.bid_client import BidClient, NoFillReason
@@ -140,11 +141,25 @@ def test_the_breaker_opens_after_five_failures_and_closes_after_a_good_trial(bid
     result, elapsed = call(client)
     assert result.no_fill is NoFillReason.CIRCUIT_OPEN and elapsed < 0.01
     assert len(bid.seen) == calls_before, "an open circuit must not call bid"
+    assert breaker_metric() == "open"
     bid.delay_s = 0.0
     time.sleep(0.6)
     result, _ = call(client)  # the half-open trial succeeds and closes the circuit
     assert result.no_fill is None
     assert client.breaker.current_state == "closed"
+    assert breaker_metric() == "closed"
+
+
+def breaker_metric() -> str:
+    """The state serve_bid_breaker_state reports (what the dashboard shows)."""
+    states = ("closed", "open", "half-open")
+    values = {
+        state: REGISTRY.get_sample_value(
+            "serve_bid_breaker_state", {"serve_bid_breaker_state": state}
+        )
+        for state in states
+    }
+    return next(state for state, value in values.items() if value == 1.0)
 
 
 def test_a_4xx_or_a_no_bid_does_not_count_towards_opening(bid):

@@ -234,15 +234,17 @@ class Directory:
 class Recorder:
     seen: dict[str, int] = field(default_factory=dict)
     events: list = field(default_factory=list)
+    correlations: list = field(default_factory=list)
     failure: Exception | None = None
 
-    def record(self, event, ttl_s: int) -> bool:
+    def record(self, event, ttl_s: int, correlation=None) -> bool:
         if self.failure is not None:
             raise self.failure
         if event.impression_id in self.seen:
             return False
         self.seen[event.impression_id] = ttl_s
         self.events.append(event)
+        self.correlations.append(correlation)
         return True
 
 

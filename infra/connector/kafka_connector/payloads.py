@@ -13,13 +13,14 @@ is, with these headers:
 | `X-Kafka-<Name>` | each Kafka header whose name and value are printable ASCII |
 | `Content-Type` | CONNECTOR_CONTENT_TYPE |
 
-A batch (functions annotated `com.openfaas.kafka.batch: "true"`) is a JSON array, one element
-per record of one partition, in offset order:
-`{"topic", "partition", "offset", "key", "timestamp", "value"}`. `value` is the JSON the
-record holds, else its UTF-8 text, else base64 with `"valueEncoding": "b64"`; `key` is the
-UTF-8 text, else base64 with `"keyEncoding": "b64"`; both are null when absent. The headers are
-X-Topic, X-Connector, X-Kafka-Partition, X-Kafka-Offset (the first record's),
-X-Kafka-Last-Offset, X-Kafka-Batch-Size and `Content-Type: application/json`.
+A batch (functions annotated `com.openfaas.kafka.batch: "true"`) is a JSON array, one element per
+record of one partition, in offset order: `{"topic", "partition", "offset", "key", "timestamp",
+"value"}`, plus `"headers"` (an object of the record's printable-ASCII Kafka headers, e.g. the ad's
+``x-request-id`` and ``traceparent``) when it has any. `value` is the JSON the record holds, else
+its UTF-8 text, else base64 with `"valueEncoding": "b64"`; `key` is the UTF-8 text, else base64 with
+`"keyEncoding": "b64"`; both are null when absent. The headers are X-Topic, X-Connector,
+X-Kafka-Partition, X-Kafka-Offset (the first record's), X-Kafka-Last-Offset, X-Kafka-Batch-Size and
+`Content-Type: application/json`.
 """
 
 from __future__ import annotations
@@ -69,12 +70,20 @@ def record_headers(record: Record, connector: str, content_type: str) -> dict[st
     ts_type, ts = record.timestamp()
     if ts_type != TIMESTAMP_NOT_AVAILABLE:
         headers["X-Kafka-Timestamp"] = str(ts)
+    for name, value in _text_headers(record):
+        headers.setdefault(f"X-Kafka-{name}", value)
+    return headers
+
+
+def _text_headers(record: Record) -> list[tuple[str, str]]:
+    """The record's Kafka headers that can travel as HTTP header text (name and value)."""
+    text = []
     for name, value in record.headers() or ():
         if value is None or not name or not _printable_ascii(name.encode()):
             continue
         if _printable_ascii(value) and name.replace("-", "").replace("_", "").isalnum():
-            headers.setdefault(f"X-Kafka-{name}", value.decode("ascii"))
-    return headers
+            text.append((name, value.decode("ascii")))
+    return text
 
 
 def batch_headers(records: Sequence[Record], connector: str) -> dict[str, str]:
@@ -136,6 +145,10 @@ def batch_body(records: Sequence[Record]) -> bytes:
                     extra += ',"valueEncoding":"b64"'
         ts_type, ts = r.timestamp()
         ts_json = "null" if ts_type == TIMESTAMP_NOT_AVAILABLE else str(ts)
+        if r.headers():
+            named = dict(_text_headers(r))
+            if named:
+                extra += ',"headers":' + json.dumps(named, separators=(",", ":"))
         parts.append(
             f'{{"topic":{topic_json},"partition":{r.partition()},"offset":{r.offset()},'
             f'"key":{key_json},"timestamp":{ts_json},"value":{value_json}{extra}}}'
