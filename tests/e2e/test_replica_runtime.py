@@ -155,7 +155,11 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
         decisions("up"),
         decisions("down"),
     )
-    desired = prometheus_value(
-        prometheus(platform), f'autoscaler_desired_replicas{{function="{SCALING}"}}'
-    )
-    assert desired == 1
+
+    def desired() -> float:
+        return prometheus_value(
+            prometheus(platform), f'autoscaler_desired_replicas{{function="{SCALING}"}}'
+        )
+
+    # Prometheus scrapes the autoscaler every 5 s: the last decision may not be there yet.
+    assert wait_for(lambda: desired() == 1, timeout_s=15), desired()
