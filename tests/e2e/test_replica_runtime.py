@@ -8,11 +8,14 @@ afterwards:
   flight gets 429 with the product's error body; a request past exec_timeout gets 504 naming
   the function, and the same replica answers the next call; Prometheus has both answers in
   of-watchdog's http_requests_total, labelled with function and replica.
+- runtime-test-idle (com.openfaas.scale.zero, zero-duration 5 s): the autoscaler takes it to
+  zero replicas through the provider (the CE gateway refuses 0) and leaves it there.
 - runtime-test-scaling (capacity, 2 requests in flight per replica, 1 to 3 replicas): a load
   step of 6 callers makes it rise to at least 2 replicas within 30 s; once the load falls to
   one caller it returns to 1 after the test platform's 15 s stabilisation window; every
   response of both loops is a 200 (the scale-in drains); the autoscaler's decision counter,
-  read from Prometheus, shows both directions.
+  read from Prometheus, shows both directions; `make status` shows the requests in flight and
+  the last decision.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.support import wait_for
 STACK = REPO_ROOT / "tests" / "e2e" / "stack.runtime-test.yml"
 LIMITS = "runtime-test-limits"
 SCALING = "runtime-test-scaling"
+IDLE = "runtime-test-idle"
 SCALE_UP_BOUND_S = 30.0  # the issue's bound from the load step to a second replica
 
 
@@ -43,7 +47,7 @@ def deployed(platform) -> Iterator[None]:
         images.build_stack(toolchain.bin_path("faas-cli"), STACK, platform.profile)
     platform.faas_cli("deploy", "-f", str(STACK), "--gateway", platform.gateway)
     try:
-        for name in (LIMITS, SCALING):
+        for name in (LIMITS, SCALING, IDLE):
             orchestrator.wait_available(platform.profile, name)
         yield
     finally:
@@ -131,7 +135,7 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
     with LoadLoop(url, callers=6, max_s=60) as step:
         scaled_out = wait_replicas(status, SCALING, lambda n, ready: ready >= 2, timeout_s=45)
         # Keep the step a little longer so the new replicas serve, then end it.
-        time.sleep(3)
+        during = status_line(platform, SCALING)
     heavy = step.codes
     with LoadLoop(url, callers=1, max_s=90) as trickle:
         # The stabilisation window is 15 s in the test profile, plus the metrics' own range.
@@ -143,6 +147,9 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
     assert scaled_out is not None and scaled_out <= SCALE_UP_BOUND_S, scaled_out
     assert scaled_in is not None, status(SCALING)
     assert set(heavy) == {"200"} and heavy["200"] > 50, heavy
+    # function, replicas, available, in flight, then the autoscaler's state
+    name, _, _, busy, *_ = during.split()
+    assert name == SCALING and int(busy) > 0 and "load-above-target at" in during, during
     assert set(light) == {"200"} and light["200"] > 20, light
 
     def decisions(direction: str) -> float:
@@ -163,3 +170,27 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
 
     # Prometheus scrapes the autoscaler every 5 s: the last decision may not be there yet.
     assert wait_for(lambda: desired() == 1, timeout_s=15), desired()
+    after = status_line(platform, SCALING)
+    assert "load-below-target" in after and "capacity" in after, after
+
+
+def status_line(platform, function: str) -> str:
+    """`make status`'s line for one function."""
+    shown = platform.localplatform("status")
+    lines = [line for line in shown.stdout.splitlines() if line.startswith(f"{function} ")]
+    assert len(lines) == 1, shown.stdout + shown.stderr
+    return lines[0]
+
+
+def test_an_idle_function_that_may_scale_to_zero_goes_to_zero_and_stays(platform, deployed):
+    def status(name: str) -> dict | None:
+        return orchestrator.function_status(platform.profile, name)
+
+    # zero-duration is 5 s; the autoscaler looks every 2 s.
+    took = wait_replicas(status, IDLE, lambda n, ready: n == 0 == ready, timeout_s=30)
+    assert took is not None, status(IDLE)
+    assert provider_replicas(platform, IDLE) == []
+    idle = f'autoscaler_decisions_total{{function="{IDLE}",direction="down",reason="idle"}}'
+    assert wait_for(lambda: prometheus_value(prometheus(platform), idle) >= 1, timeout_s=15)
+    time.sleep(5)  # at zero it stays: waking it is the gateway's job
+    assert (status(IDLE) or {}).get("replicas", 0) == 0, status(IDLE)  # omitempty: absent is 0
