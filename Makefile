@@ -29,7 +29,8 @@ down: venv
 seed: venv
 	$(PLATFORM) --profile dev seed $(if $(COUNT),--count $(COUNT)) $(if $(SEED),--seed $(SEED))
 
-## Each component with pid, address and health; functions with their replicas.
+## Each component with pid, address and health; each function with its replicas, requests in
+## flight and the autoscaler's last decision.
 status: venv
 	$(PLATFORM) --profile dev status
 
@@ -45,6 +46,7 @@ distclean: clean
 test: venv
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
+	cd infra/autoscaler && go test -count=1 ./...
 	$(PLATFORM) test -q -p no:cacheprovider tests
 
 lint: venv

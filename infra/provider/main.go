@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,7 +50,7 @@ func run(o options) error {
 		return err
 	}
 	cleanup := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), p.DrainBound()+30*time.Second)
 		defer cancel()
 		if err := p.Shutdown(ctx); err != nil {
 			log.Printf("shutdown: %v", err)
@@ -94,11 +95,20 @@ func run(o options) error {
 	}
 	stop()
 
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = apiSrv.Shutdown(sctx)
+	// Stop accepting invocations and let the accepted ones finish (each
+	// replica drains within its write_timeout), while the replicas stop:
+	// stopping a replica waits for its in-flight requests first.
+	sctx, cancel := context.WithTimeout(context.Background(), p.DrainBound()+5*time.Second)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = apiSrv.Shutdown(sctx)
+	}()
+	cleanup()
+	wg.Wait()
 	_ = opsSrv.Shutdown(sctx)
 	cancel()
-	cleanup()
 	log.Printf("stopped")
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr

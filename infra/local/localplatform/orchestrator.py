@@ -19,6 +19,7 @@ import requests
 
 from . import demo_data, images, network, secrets, toolchain
 from .component import Component, ComponentError
+from .components.autoscaler import Autoscaler
 from .components.connector import Connector
 from .components.gateway import Gateway
 from .components.kafka import Kafka
@@ -45,6 +46,7 @@ def components(profile: Profile) -> list[Component]:
         Prometheus(profile),
         Provider(profile),
         Gateway(profile),
+        Autoscaler(profile),
         Connector(profile),
     ]
 
@@ -60,9 +62,10 @@ def build(profile: Profile) -> None:
     else:
         say(
             f"of-watchdog {toolchain.OF_WATCHDOG.tag}: cannot be fetched here; "
-            "replicas run in direct mode (see README)"
+            "replicas run in direct mode, the provider does the watchdog's work (see README)"
         )
     say(f"provider: {toolchain.ensure_provider()}")
+    say(f"autoscaler: {toolchain.ensure_autoscaler()}")
     Kafka(profile).fetch()
     say("kafka: jars ready")
     faas_cli = toolchain.bin_path(toolchain.FAAS_CLI.name)
@@ -257,14 +260,41 @@ def function_status(profile: Profile, name: str) -> dict | None:
     return r.json() if r.ok else None
 
 
+DRAIN_BOUND_S = 35.0  # of-watchdog's default write_timeout (30 s), and a little more
+
+
 def stop(profile: Profile) -> None:
     """Stop exactly what was started (recorded pids), keep the data, leave no namespace."""
     for component in reversed(components(profile)):
+        if isinstance(component, Gateway) and component.running():
+            # The gateway has no graceful shutdown: let what it forwarded finish first.
+            wait_for_invocations(profile, DRAIN_BOUND_S)
         if component.stop():
             say(f"{component.name}: stopped")
     for leftover in network.sweep(profile):
         say(f"removed leftover {leftover}")
     network.remove_bridge(profile)
+
+
+def wait_for_invocations(profile: Profile, timeout_s: float) -> None:
+    """Wait (bounded) until no replica serves a request, as the provider reports it."""
+    if not network.inside_host_netns(profile):
+        return  # 127.0.0.1 here is not this profile's provider
+    url = f"http://127.0.0.1:{profile.ports.provider_ops}/replicas"
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while time.monotonic() < deadline:
+        try:
+            busy = sum(r["inflight"] for r in requests.get(url, timeout=2).json())
+        except (requests.RequestException, ValueError, KeyError):
+            return  # no provider (or not in this namespace): nothing to wait for
+        if busy == 0:
+            return
+        if not told:
+            say(f"gateway: waiting for {busy} request(s) in flight to finish")
+            told = True
+        time.sleep(0.1)
+    say(f"gateway: requests still in flight after {timeout_s:.0f}s; stopping anyway")
 
 
 def reset(profile: Profile) -> None:
@@ -292,16 +322,63 @@ def status(profile: Profile) -> int:
         health = "up" if pid and component.healthy() else ("unhealthy" if pid else "down")
         down += health != "up"
         print(f"{component.name:<12} {pid or '-':>8}  {health:<9} {component.address()}")
-    mode = "of-watchdog" if toolchain.bin_path("of-watchdog").exists() else "direct (no watchdog)"
+    mode = (
+        "of-watchdog"
+        if toolchain.bin_path("of-watchdog").exists()
+        else "direct: the provider's proxy does the watchdog's work"
+    )
     print(f"\nreplica runtime: {mode}")
-    for stack in STACKS:
-        for fn in images.read_stack(stack):
-            s = function_status(profile, fn.name) or {}
-            print(
-                f"function {fn.name:<12} replicas {s.get('replicas', '-')}"
-                f"  available {s.get('availableReplicas', '-')}"
-            )
+    print_functions(profile)
     return 1 if down else 0
+
+
+def print_functions(profile: Profile) -> None:
+    """Each function: replicas (desired/available), requests in flight now, and the
+    autoscaler's last decision (or why it holds)."""
+    inflight: dict[str, int] = {}
+    try:
+        url = f"http://127.0.0.1:{profile.ports.provider_ops}/replicas"
+        for replica in requests.get(url, timeout=2).json():
+            fn = replica["function"]
+            inflight[fn] = inflight.get(fn, 0) + replica["inflight"]
+    except (requests.RequestException, ValueError, KeyError):
+        pass
+    scaling = Autoscaler(profile).status()
+    try:
+        deployed = {f["name"]: f for f in _system(profile, "GET", "/system/functions")}
+    except (requests.RequestException, ValueError):
+        deployed = {}
+    declared = [fn.name for stack in STACKS for fn in images.read_stack(stack)]
+    names = declared + sorted(set(deployed) - set(declared))  # test functions, say
+    only = profile.autoscaling.only_prefix
+    print(f"\n{'function':<20} {'replicas':>8} {'available':>9} {'in flight':>9}  autoscaler")
+    for name in names:
+        s = deployed.get(name) or function_status(profile, name) or {}
+        note = describe_scaling(scaling.get(name))
+        if only and not name.startswith(only):
+            note = f"not managed here (this profile autoscales only {only}*)"
+        print(
+            f"{name:<20} {s.get('replicas', '-'):>8} {s.get('availableReplicas', '-'):>9}"
+            f" {inflight.get(name, '-'):>9}  {note}"
+        )
+
+
+def describe_scaling(state: dict | None) -> str:
+    """`rps 12.3 (target 50/replica, 1..5), on-target; last: 1->3 load-above-target at ...`."""
+    if not state:
+        return "not autoscaled"
+    zero = ", zero" if state.get("zero") else ""
+    text = (
+        f"{state['type']} {state['load']:.1f} (target {state['target']:g}/replica,"
+        f" {state['min']}..{state['max']}{zero}), {state['reason']}"
+    )
+    last = state.get("lastDecision")
+    if last:
+        at = last["at"][11:19]
+        text += f"; last: {last['from']}->{last['to']} {last['reason']} at {at} UTC"
+        if last.get("error"):
+            text += f" (failed: {last['error']})"
+    return text
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: str | None = None) -> None:

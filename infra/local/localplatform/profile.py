@@ -31,6 +31,19 @@ class Ports:
     provider: int = 8090
     provider_ops: int = 8091
     connector_health: int = 8095
+    autoscaler: int = 8096
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """How the autoscaler (infra/autoscaler) and the gateway's scale-from-zero behave."""
+
+    # Replicas are removed only after the load has stayed low this long.
+    scale_down_window_s: int = 60
+    # Functions whose name starts with this; empty: every function with scaling labels.
+    only_prefix: str = ""
+    # The gateway wakes a function scaled to zero on its next request.
+    scale_from_zero: bool = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Profile:
     host_netns: str | None = None
     ports: Ports = Ports()
     max_replicas: int = 5
+    autoscaling: Autoscaling = Autoscaling()
 
     @property
     def bridge_ip(self) -> str:
@@ -141,6 +155,13 @@ def test_profile(instance: str = "") -> Profile:
         bridge_cidr=f"10.{63 + n}.0.0/16",
         netns_prefix=f"at{n}-" if n else "adt-",
         host_netns=f"adtest{n}" if n else "adtest",
+        # A short window keeps the scaling test short. Only the runtime test's own functions
+        # are autoscaled, and no function is woken from zero: other e2e tests scale bid by
+        # hand (to 3, and to 0 to prove serve's circuit breaker), which an autoscaler or a
+        # wake-up would undo under them.
+        autoscaling=Autoscaling(
+            scale_down_window_s=15, only_prefix="runtime-test-", scale_from_zero=False
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""The OpenFaaS binaries and our provider, built from pinned Go module versions into .local/bin.
+"""The OpenFaaS binaries, built from pinned Go module versions into .local/bin, and ours
+(provider, autoscaler), built from this repository.
 
 The gateway, faas-cli and of-watchdog are tagged without a `v` (`0.27.14`), which Go cannot
 use as a module version, and `go install MOD@VERSION` also asks the proxy for the module's
@@ -102,8 +103,17 @@ def watchdog_available() -> Path | None:
 
 def ensure_provider() -> Path:
     """Build infra/provider when its sources changed since the last build."""
-    src = REPO_ROOT / "infra" / "provider"
-    out = bin_path("ads-provider")
+    return ensure_go_command(REPO_ROOT / "infra" / "provider", "ads-provider")
+
+
+def ensure_autoscaler() -> Path:
+    """Build infra/autoscaler when its sources changed since the last build."""
+    return ensure_go_command(REPO_ROOT / "infra" / "autoscaler", "ads-autoscaler")
+
+
+def ensure_go_command(src: Path, name: str) -> Path:
+    """Build the Go module in `src` into .local/bin/`name`, unless its sources are unchanged."""
+    out = bin_path(name)
     stamp = out.with_name(out.name + ".pin")
     h = hashlib.sha256()
     for path in sorted(src.rglob("*")):

@@ -112,6 +112,7 @@ func TestBehindGateway(t *testing.T) {
 		"secret_mount_path=" + authDir,
 		"faas_prometheus_host=127.0.0.1",
 		fmt.Sprintf("faas_prometheus_port=%d", promPort),
+		"scale_from_zero=true",
 	}
 	gw.Stdout, gw.Stderr = &gwOut, &gwOut
 	if err := gw.Start(); err != nil {
@@ -154,6 +155,22 @@ func TestBehindGateway(t *testing.T) {
 		})
 		g.expect(http.StatusAccepted, "", "DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: fn})
 		g.expect(http.StatusNotFound, "", "GET", "/system/function/"+fn, nil)
+	})
+
+	t.Run("scaled to zero through the provider, woken by the gateway", func(t *testing.T) {
+		// What the autoscaler does for com.openfaas.scale.zero=true: the CE gateway clamps
+		// scale requests to 1..5, so zero goes to the provider; the gateway's own
+		// scale_from_zero brings the function back on its next request.
+		p := client{t: t, base: in.API.URL, user: user, pass: pass}
+		g.expect(http.StatusAccepted, "", "POST", "/system/functions", types.FunctionDeployment{Service: fn, Image: ref})
+		waitAvailable(t, g, fn, 1, 15*time.Second)
+		p.expect(http.StatusAccepted, "", "POST", "/system/scale-function/"+fn, map[string]any{"serviceName": fn, "replicas": 0})
+		waitAvailable(t, g, fn, 0, 15*time.Second)
+		ga.expect(http.StatusOK, "hello from "+fn+"-", "GET", "/function/"+fn, nil)
+		if st := status(t, g, fn); st.Replicas != 1 || st.AvailableReplicas != 1 {
+			t.Errorf("after the wake-up: %d replicas, %d available", st.Replicas, st.AvailableReplicas)
+		}
+		g.expect(http.StatusAccepted, "", "DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: fn})
 	})
 
 	t.Run("faas-cli", func(t *testing.T) {

@@ -113,8 +113,8 @@ func realPython(t *testing.T) string {
 
 // functionScript is the test function: a tiny http.server on $FUNCTION_PORT
 // that answers /_/ready, echoes $HOSTNAME, dumps its environment and reads
-// its secrets, and logs every invocation on stdout.
-const functionScript = `import json, os, http.server
+// its secrets, sleeps on /sleep/<ms>, and logs every invocation on stdout.
+const functionScript = `import json, os, time, http.server
 port = int(os.environ["FUNCTION_PORT"])
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -153,6 +153,8 @@ class H(http.server.BaseHTTPRequestHandler):
                     return self.reply(200, json.dumps({"value": f.read(), "mode": oct(st.st_mode & 0o777)}), "application/json")
             except OSError as e:
                 return self.reply(404, str(e))
+        if self.path.startswith("/sleep/"):
+            time.sleep(int(self.path[len("/sleep/"):]) / 1000)
         print("invoked " + self.path, flush=True)
         self.reply(200, "hello from " + os.environ.get("HOSTNAME", "?"))
     do_POST = do_GET

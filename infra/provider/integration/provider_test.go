@@ -191,14 +191,39 @@ func TestProviderEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(ops.expect(http.StatusOK, "", "GET", "/sd", nil)), &groups); err != nil {
 			t.Fatal(err)
 		}
-		if len(groups) != 3 {
-			t.Fatalf("/sd has %d groups, want 3 (direct mode: function targets only): %+v", len(groups), groups)
+		// Direct mode: per replica the function's own port and the
+		// provider's of-watchdog page for that replica.
+		if len(groups) != 6 {
+			t.Fatalf("/sd has %d groups, want 6 (3 replicas x function + watchdog): %+v", len(groups), groups)
 		}
+		pages := 0
 		for _, g := range groups {
-			if len(g.Targets) != 1 || !strings.HasSuffix(g.Targets[0], ":8000") || g.Labels["kind"] != "function" ||
-				g.Labels["function_name"] != fn || !strings.HasPrefix(g.Labels["replica"], fn+"-") {
+			if len(g.Targets) != 1 || g.Labels["function_name"] != fn || !strings.HasPrefix(g.Labels["replica"], fn+"-") {
 				t.Errorf("bad target group %+v", g)
+				continue
 			}
+			switch g.Labels["kind"] {
+			case "function":
+				if !strings.HasSuffix(g.Targets[0], ":8000") {
+					t.Errorf("function target %+v", g)
+				}
+			case "watchdog":
+				path := g.Labels["__metrics_path__"]
+				if path != "/replicas/"+g.Labels["replica"]+"/metrics" || "http://"+g.Targets[0] != ops.base {
+					t.Errorf("watchdog target %+v (ops at %s)", g, ops.base)
+					continue
+				}
+				page := ops.expect(http.StatusOK, "", "GET", path, nil)
+				if strings.Contains(page, `http_requests_total{code="200",method="get"}`) && strings.Contains(page, "http_requests_in_flight 0") {
+					pages++
+				}
+			default:
+				t.Errorf("unknown kind %+v", g)
+			}
+		}
+		// The round-robin test above invoked every replica.
+		if pages != 3 {
+			t.Errorf("%d of 3 replica pages show of-watchdog's request metrics", pages)
 		}
 		m := ops.expect(http.StatusOK, "", "GET", "/metrics", nil)
 		for _, want := range []string{

@@ -30,6 +30,9 @@ class Gateway(Component):
             "upstream_timeout": "60s",
             "max_idle_conns": "1024",
             "max_idle_conns_per_host": "1024",
+            # A function at zero replicas (com.openfaas.scale.zero) is scaled to its minimum by
+            # the gateway on its next request, which waits until a replica is ready.
+            "scale_from_zero": "true" if p.autoscaling.scale_from_zero else "false",
         }
         return Command(argv=[str(bin_path(GATEWAY.name))], env=env, cwd=p.state_dir)
 

@@ -1,4 +1,5 @@
-"""Prometheus (Debian's 2.42): scrapes the gateway, the provider and every function replica.
+"""Prometheus (Debian's 2.42): scrapes the gateway, the provider, every function replica, the
+connector and the autoscaler (which also queries it).
 
 Its config is rendered from infra/prometheus/prometheus.yml on every start, so ports always
 match the profile, and checked with `promtool` before the server sees it: a bad config then
@@ -61,6 +62,7 @@ class Prometheus(Component):
             "gateway_metrics_port": p.gateway_metrics,
             "provider_ops_port": p.provider_ops,
             "connector_health_port": p.connector_health,
+            "autoscaler_port": p.autoscaler,
         }
         try:
             return string.Template(TEMPLATE.read_text()).substitute(values)

@@ -30,6 +30,11 @@ class Provider(Component):
         ]
         return Command(argv=argv, cwd=p.state_dir)
 
+    def stop(self, timeout_s: float = 75.0) -> bool:
+        # On SIGTERM every replica first finishes its accepted requests (up to its
+        # write_timeout, 30 s by default), then stops: give it that long and more.
+        return super().stop(timeout_s=timeout_s)
+
     def healthy(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.profile.ports.provider_ops}/healthz"

@@ -1,39 +1,44 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"adserver/provider/internal/naming"
+	"adserver/provider/internal/watchdog"
 )
 
-// invoke wraps the SDK's invocation proxy (which resolves replicas through
-// Supervisor.Resolve, round-robin over ready replicas) with clearer answers
-// for the two common failures: an unknown function (404) and a function
-// with no ready replica yet (503 with the replica count).
-func (h *handlers) invoke(sdkProxy http.HandlerFunc) http.HandlerFunc {
+// invoke serves /function/{name}[/path]: it picks a ready replica with a
+// free in-flight slot (round-robin) and forwards through the watchdog proxy
+// (max_inflight, exec_timeout, metrics). Failures before a replica is
+// chosen get clear answers in the product's error body: an unknown
+// function (404) and a function with no ready replica yet (503).
+func (h *handlers) invoke(p *watchdog.Proxy) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw := mux.Vars(r)["name"]
+		vars := mux.Vars(r)
+		raw := vars["name"]
 		name, err := naming.SplitQualified(raw)
 		if err != nil {
 			w.Header().Set("X-OpenFaaS-Internal", "proxy")
-			httpError(w, http.StatusNotFound, "function %s not found: %v", raw, err)
+			watchdog.WriteError(w, r, http.StatusNotFound, watchdog.CodeNotFound, fmt.Sprintf("function %s not found: %v", raw, err))
 			return
 		}
-		exists, ready, total := h.cfg.Supervisor.Availability(name)
-		if !exists {
+		target, ok := h.cfg.Supervisor.Pick(name)
+		if !ok {
+			exists, ready, total := h.cfg.Supervisor.Availability(name)
 			w.Header().Set("X-OpenFaaS-Internal", "proxy")
-			httpError(w, http.StatusNotFound, "function %s not found", name)
-			return
-		}
-		if ready == 0 {
-			w.Header().Set("X-OpenFaaS-Internal", "proxy")
+			if !exists {
+				watchdog.WriteError(w, r, http.StatusNotFound, watchdog.CodeNotFound, fmt.Sprintf("function %s not found", name))
+				return
+			}
 			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable, "function %s has no ready replica (%d of %d ready); retry shortly", name, ready, total)
+			watchdog.WriteError(w, r, http.StatusServiceUnavailable, watchdog.CodeUnavailable,
+				fmt.Sprintf("function %s has no ready replica (%d of %d ready); retry shortly", name, ready, total))
 			return
 		}
-		sdkProxy(w, r)
+		p.Serve(w, r, target, vars["params"])
 	}
 }
 

@@ -6,7 +6,8 @@
 // its routes in a package-global router (one provider per process, which
 // rules out in-process tests) and exits the process on listen errors. The
 // SDK's pieces are still used where they fit: types, the auth middleware,
-// the invocation proxy and the logs handler.
+// and the logs handler. Invocations go through our own proxy
+// (internal/watchdog), which does of-watchdog's per-replica duties.
 package api
 
 import (
@@ -20,8 +21,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/openfaas/faas-provider/auth"
 	"github.com/openfaas/faas-provider/logs"
-	"github.com/openfaas/faas-provider/proxy"
-	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -29,6 +28,7 @@ import (
 	"adserver/provider/internal/logstore"
 	"adserver/provider/internal/replicas"
 	"adserver/provider/internal/secrets"
+	"adserver/provider/internal/watchdog"
 )
 
 // nameExpression matches the SDK's route expression for function names;
@@ -82,10 +82,7 @@ func NewRouter(cfg Config) http.Handler {
 	r.HandleFunc("/system/namespaces", sys(h.namespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", sys(notImplemented))
 
-	invoke := h.invoke(proxy.NewHandlerFunc(types.FaaSConfig{
-		ReadTimeout:  cfg.UpstreamTimeout,
-		WriteTimeout: cfg.UpstreamTimeout,
-	}, cfg.Supervisor, false))
+	invoke := h.invoke(watchdog.NewProxy(cfg.UpstreamTimeout))
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)

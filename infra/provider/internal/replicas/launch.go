@@ -9,6 +9,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"adserver/provider/internal/images"
+	"adserver/provider/internal/watchdog"
 )
 
 // Ports and paths of the replica contract. The watchdog (or, in direct
@@ -42,6 +43,10 @@ type launch struct {
 	Argv []string
 	Env  []string
 	Dir  string
+	// Watchdog is what the provider's proxy enforces for this replica, read
+	// from the same environment of-watchdog would read it from.
+	Watchdog         watchdog.Config
+	WatchdogProblems []string
 }
 
 // buildLaunch composes the replica environment the way a container image
@@ -107,5 +112,6 @@ func buildLaunch(in launchInput) (launch, error) {
 	for _, k := range keys {
 		list = append(list, k+"="+env[k])
 	}
-	return launch{Argv: argv, Env: list, Dir: in.Manifest.Workdir}, nil
+	wd, problems := watchdog.FromEnv(env)
+	return launch{Argv: argv, Env: list, Dir: in.Manifest.Workdir, Watchdog: wd, WatchdogProblems: problems}, nil
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"adserver/provider/internal/watchdog"
 )
 
 // stopGrace is how long a replica gets between SIGTERM and SIGKILL.
@@ -44,6 +46,7 @@ type replica struct {
 	dir      string
 	launch   launch
 	created  time.Time
+	wd       *watchdog.Replica
 
 	ready    atomic.Bool
 	running  atomic.Bool
@@ -66,6 +69,7 @@ func (r *replica) info() ReplicaInfo {
 	return ReplicaInfo{
 		Function: r.fn, Replica: r.name, ID: r.id, IP: r.ip.String(),
 		Ready: r.ready.Load(), Stopping: r.stopping, PID: r.pgid, Restarts: int(r.restarts.Load()),
+		Inflight: r.wd.Inflight(), MaxInflight: r.wd.Config().MaxInflight,
 	}
 }
 
@@ -111,6 +115,10 @@ func (s *Supervisor) startReplica(f *function, gen int) (*replica, error) {
 		return nil, err
 	}
 	r.launch = l
+	r.wd = watchdog.NewReplica(l.Watchdog)
+	for _, p := range l.WatchdogProblems {
+		log.Printf("function %s: watchdog setting %s", f.name, p)
+	}
 
 	if err := os.MkdirAll(filepath.Join(r.dir, replicaTmpDir), 0o700); err != nil {
 		return nil, err
@@ -291,8 +299,7 @@ func (s *Supervisor) probe(r *replica) {
 		switch {
 		case ok:
 			failures = 0
-			if !r.ready.Load() && r.running.Load() {
-				r.ready.Store(true)
+			if !r.ready.Load() && r.running.Load() && r.markReady() {
 				up := time.Since(time.Unix(0, r.started.Load())).Round(time.Millisecond)
 				log.Printf("function %s: replica %s ready (%s after its process started)", r.fn, r.name, up)
 			}
@@ -309,6 +316,18 @@ func (s *Supervisor) probe(r *replica) {
 	}
 }
 
+// markReady puts the replica into rotation unless it is being stopped (a
+// probe that was in flight when the drain began must not undo it).
+func (r *replica) markReady() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return false
+	}
+	r.ready.Store(true)
+	return true
+}
+
 func probeOnce(c *http.Client, target string) bool {
 	resp, err := c.Get(target)
 	if err != nil {
@@ -318,13 +337,29 @@ func probeOnce(c *http.Client, target string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// stopReplica removes a replica from rotation, stops its process group
-// (SIGTERM, then SIGKILL after 5 s), deletes its namespace and veth, frees
-// its address and directory, and removes it from f.
+// stopReplica takes a replica out of rotation, lets it finish the requests
+// it accepted (up to write_timeout, as of-watchdog drains), stops its
+// process group (SIGTERM, then SIGKILL after 5 s), deletes its namespace and
+// veth, frees its address and directory, and removes it from f.
 func (s *Supervisor) stopReplica(f *function, r *replica) {
-	r.ready.Store(false)
 	r.mu.Lock()
 	r.stopping = true
+	r.ready.Store(false)
+	r.mu.Unlock()
+	// Barrier: a Pick that saw the replica ready holds f.mu for reading
+	// until it has taken its in-flight slot; after this, none can start.
+	f.mu.Lock()
+	f.mu.Unlock() //nolint:staticcheck // an empty critical section on purpose
+	if n := r.wd.Inflight(); n > 0 {
+		drain := r.wd.Config().Drain()
+		started := time.Now()
+		if r.wd.WaitIdle(drain) {
+			log.Printf("function %s: replica %s drained %d request(s) in %s", r.fn, r.name, n, time.Since(started).Round(time.Millisecond))
+		} else {
+			log.Printf("function %s: replica %s still had %d request(s) after write_timeout %s; stopping it anyway", r.fn, r.name, r.wd.Inflight(), drain)
+		}
+	}
+	r.mu.Lock()
 	pgid := r.pgid
 	r.mu.Unlock()
 	r.stopOnce.Do(func() { close(r.stopCh) })

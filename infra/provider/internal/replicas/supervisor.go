@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net/url"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,6 +28,7 @@ import (
 	"adserver/provider/internal/netns"
 	"adserver/provider/internal/secrets"
 	"adserver/provider/internal/state"
+	"adserver/provider/internal/watchdog"
 )
 
 var (
@@ -422,41 +423,87 @@ func (s *Supervisor) Availability(name string) (bool, int, int) {
 	return true, ready, len(f.replicas)
 }
 
-// Resolve implements the faas-provider proxy.BaseURLResolver: it returns the
-// next ready replica of the function, round-robin. The name may carry the
-// gateway's ".openfaas-fn" suffix.
-func (s *Supervisor) Resolve(qualified string) (url.URL, error) {
-	name, err := naming.SplitQualified(qualified)
-	if err != nil {
-		return url.URL{}, err
-	}
+// Pick chooses the replica for one invocation and takes an in-flight slot
+// on it: round-robin over the ready replicas, skipping those at
+// max_inflight. When every ready replica is full, it returns the one
+// round-robin chose with Acquired false (the proxy answers 429 and counts
+// it there, as that replica's of-watchdog would). ok is false when the
+// function does not exist or has no ready replica.
+func (s *Supervisor) Pick(name string) (watchdog.Target, bool) {
 	f := s.lookup(name)
 	if f == nil {
-		return url.URL{}, fmt.Errorf("function %s not found", name)
+		return watchdog.Target{}, false
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ready := 0
-	for _, r := range f.replicas {
-		if r.ready.Load() {
-			ready++
-		}
+	n := len(f.replicas)
+	if n == 0 {
+		return watchdog.Target{}, false
 	}
-	if ready == 0 {
-		return url.URL{}, fmt.Errorf("function %s has no ready replica", name)
-	}
-	k := int(f.rr.Add(1) % uint64(ready))
-	for _, r := range f.replicas {
+	start := int(f.rr.Add(1) % uint64(n))
+	var first *replica
+	for i := 0; i < n; i++ {
+		r := f.replicas[(start+i)%n]
 		if !r.ready.Load() {
 			continue
 		}
-		if k == 0 {
-			return url.URL{Scheme: "http", Host: r.hostPort}, nil
+		if first == nil {
+			first = r
 		}
-		k--
+		if r.wd.TryAcquire() {
+			return r.target(true), true
+		}
 	}
-	// A replica became unready between the two passes.
-	return url.URL{}, fmt.Errorf("function %s has no ready replica", name)
+	if first == nil {
+		return watchdog.Target{}, false
+	}
+	return first.target(false), true
+}
+
+func (r *replica) target(acquired bool) watchdog.Target {
+	return watchdog.Target{Function: r.fn, Replica: r.name, HostPort: r.hostPort, State: r.wd, Acquired: acquired}
+}
+
+// ReplicaMetrics serves the of-watchdog metrics page of one replica
+// (including one being drained); false if no such replica exists.
+func (s *Supervisor) ReplicaMetrics(replicaName string) (http.Handler, bool) {
+	for _, f := range s.snapshot() {
+		f.mu.RLock()
+		for _, r := range f.replicas {
+			if r.name == replicaName {
+				f.mu.RUnlock()
+				return r.wd.MetricsHandler(), true
+			}
+		}
+		f.mu.RUnlock()
+	}
+	return nil, false
+}
+
+// DrainBound is the longest any current replica may take to drain
+// (its write_timeout); shutdown waits at least this long for invocations.
+func (s *Supervisor) DrainBound() time.Duration {
+	var longest time.Duration
+	for _, f := range s.snapshot() {
+		f.mu.RLock()
+		for _, r := range f.replicas {
+			if d := r.wd.Config().Drain(); d > longest {
+				longest = d
+			}
+		}
+		f.mu.RUnlock()
+	}
+	return longest
+}
+
+func (s *Supervisor) snapshot() []*function {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fns := make([]*function, 0, len(s.fns))
+	for _, f := range s.fns {
+		fns = append(fns, f)
+	}
+	return fns
 }
 
 // ReplicaInfo describes one replica for service discovery and tests.
@@ -470,6 +517,10 @@ type ReplicaInfo struct {
 	Stopping bool
 	PID      int
 	Restarts int
+	// Inflight is the number of invocations the replica is serving;
+	// MaxInflight its max_inflight (0: no cap).
+	Inflight    int
+	MaxInflight int
 }
 
 // Replicas lists every replica of every function, sorted by function and name.

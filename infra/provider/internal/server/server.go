@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -94,9 +95,9 @@ func New(cfg Config) (*Provider, error) {
 		}
 		log.Printf("replicas run behind of-watchdog %s (port 8080, metrics on 8081)", cfg.Watchdog)
 	} else {
-		log.Printf("WARNING: --watchdog is empty: replicas run WITHOUT of-watchdog (direct mode): " +
-			"the template server listens on 8080 itself (FUNCTION_PORT), there are no watchdog metrics on 8081 " +
-			"and no watchdog timeouts or max_inflight")
+		log.Printf("replicas run without of-watchdog (direct mode): the template server listens on 8080 itself " +
+			"(FUNCTION_PORT); the provider's proxy does the watchdog's work (max_inflight, exec_timeout, " +
+			"drain within write_timeout, of-watchdog metrics per replica at /replicas/<replica>/metrics on the ops port)")
 	}
 
 	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs")} {
@@ -189,6 +190,18 @@ func New(cfg Config) (*Provider, error) {
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ops.Handle("GET /sd", sd.Handler(sup))
+	ops.HandleFunc("GET /replicas", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(replicaList(sup.Replicas()))
+	})
+	ops.HandleFunc("GET /replicas/{replica}/metrics", func(w http.ResponseWriter, r *http.Request) {
+		h, ok := sup.ReplicaMetrics(r.PathValue("replica"))
+		if !ok {
+			http.Error(w, "no such replica", http.StatusNotFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK\n")) })
 	p.ops = ops
 	return p, nil
@@ -218,6 +231,32 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	p.logs.Close()
 	return err
 }
+
+// replicaJSON is one replica in GET /replicas on the ops port (make status).
+type replicaJSON struct {
+	Function    string `json:"function"`
+	Replica     string `json:"replica"`
+	IP          string `json:"ip"`
+	Ready       bool   `json:"ready"`
+	Stopping    bool   `json:"stopping"`
+	Inflight    int    `json:"inflight"`
+	MaxInflight int    `json:"maxInflight"`
+	Restarts    int    `json:"restarts"`
+}
+
+func replicaList(rs []replicas.ReplicaInfo) []replicaJSON {
+	out := make([]replicaJSON, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, replicaJSON{
+			Function: r.Function, Replica: r.Replica, IP: r.IP, Ready: r.Ready, Stopping: r.Stopping,
+			Inflight: r.Inflight, MaxInflight: r.MaxInflight, Restarts: r.Restarts,
+		})
+	}
+	return out
+}
+
+// DrainBound is how long shutdown should let invocations finish.
+func (p *Provider) DrainBound() time.Duration { return p.sup.DrainBound() }
 
 func buildSHA() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
