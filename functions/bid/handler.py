@@ -91,6 +91,7 @@ def bid(request: Request) -> dict:
     metrics.BID_DECISIONS.labels(outcome.label).inc()
     if outcome.decision is None:
         return no_content(request)
+    metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
     body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
     return json_response(200, body, request)
 

@@ -26,6 +26,7 @@ __all__ = [
     "BID_DECISIONS",
     "BID_DECISION_SECONDS",
     "BID_OUTCOMES",
+    "BID_SPEND_MICROS",
     "SERVE_OUTCOMES",
     "SERVE_REQUESTS",
 ]
@@ -45,6 +46,12 @@ BID_DECISION_SECONDS = Histogram(
     "Time in the auction (ranking and Redis charges) per bid request",
     buckets=_FAST_BUCKETS,
 )
+
+BID_SPEND_MICROS = Counter(
+    "bid_spend_micros_total",
+    "Money charged to budgets by winning bids, in micros (spend per minute on the dashboards)",
+)
+"""No campaign label (ids are unbounded); per-campaign spend is in PostgreSQL daily_metrics."""
 
 SERVE_OUTCOMES: Final = (
     "filled", "no-bid", "bid-timeout", "bid-error", "circuit-open", "invalid",
