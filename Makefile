@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv seed lock
+.PHONY: up down status clean distclean test lint bench venv seed lock dashboard dashboards
 
 venv: .venv/.installed
 .venv/.installed: requirements/dev.lock
@@ -48,6 +48,15 @@ test: venv
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
 	$(PLATFORM) test -q -p no:cacheprovider tests
+
+## A Prometheus graph link for every dashboard panel's query (Grafana does not run here).
+PROMETHEUS_URL ?= http://127.0.0.1:9090
+dashboard: venv
+	$(PY) infra/grafana/build_dashboards.py --links $(PROMETHEUS_URL)
+
+## Regenerate infra/grafana/dashboards/*.json from infra/grafana/panels.py (commit the result).
+dashboards: venv
+	$(PY) infra/grafana/build_dashboards.py
 
 lint: venv
 	.venv/bin/ruff check .

@@ -8,6 +8,8 @@ cached in Redis, today's live counters) in shared_layer.services.reports. Needs
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+
 from shared_layer.core.analytics import canonical_campaign_id, parse_date_range, report_body
 from shared_layer.core.clock import utc_now
 from shared_layer.core.errors import NotFound
@@ -24,6 +26,7 @@ from shared_layer.edge.settings import (
 from shared_layer.services.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
+from shared_layer.stores.store_health import StoreProbe
 
 
 @settings_class
@@ -40,9 +43,13 @@ class AnalyticsSettings:
 
 SETTINGS = load_settings(AnalyticsSettings)
 CLOCK = utc_now  # what "today" (UTC) is; tests replace it
+# Reads may be tried once more.
+REDIS = connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=1)
+DATABASE = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
+REGISTRY.register(StoreProbe(REDIS, DATABASE))  # store_up{store}: the ops alerts' view of both
 REPORTS = CampaignReports(
-    connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=1),  # reads: once more
-    Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password),
+    REDIS,
+    DATABASE,
     clock=lambda: CLOCK(),
     cache_ttl_s=SETTINGS.cache_ttl_s,
     cache_grace_s=SETTINGS.cache_grace_s,

@@ -52,9 +52,10 @@ BID_DECISION_SECONDS = Histogram(
 )
 
 BID_SPEND_MICROS = Counter(
-    "bid_spend_micros",
-    "Money charged to campaign budgets by won auctions, in micros (1 unit = 1,000,000)",
+    "bid_spend_micros_total",
+    "Money charged to budgets by winning bids, in micros (spend per minute on the dashboards)",
 )
+"""No campaign label (ids are unbounded); per-campaign spend is in PostgreSQL daily_metrics."""
 
 SERVE_OUTCOMES: Final = (
     "filled", "no-bid", "bid-timeout", "bid-error", "circuit-open", "invalid",

@@ -15,4 +15,5 @@ __all__ = [
     "live_counters",
     "outbox",
     "postgres",
+    "store_health",
 ]
