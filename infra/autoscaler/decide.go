@@ -20,6 +20,13 @@ const (
 	ReasonNoMetrics   = "no-metrics"        // Prometheus did not answer: hold
 )
 
+// MovingReasons are the reasons a decision that changes the replica count can give (in either
+// direction). The autoscaler starts each of these series at zero for every function it manages,
+// so that the first decision is an increase a dashboard can see (a counter born at 1 shows none).
+var MovingReasons = []string{
+	ReasonLoadAbove, ReasonLoadBelow, ReasonBelowMin, ReasonAboveMax, ReasonAtMax, ReasonIdle,
+}
+
 // Recommendation is what the load asked for at one moment.
 type Recommendation struct {
 	At       time.Time

@@ -156,6 +156,11 @@ func (s *Scaler) decide(ctx context.Context, fn function, p Policy, problems []s
 	if st == nil {
 		st = &FunctionState{lastActive: now}
 		s.state[fn.Name] = st
+		for _, direction := range []string{"up", "down"} {
+			for _, reason := range MovingReasons {
+				s.decisions.WithLabelValues(fn.Name, direction, reason).Add(0)
+			}
+		}
 	}
 	s.mu.Unlock()
 

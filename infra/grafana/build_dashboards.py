@@ -155,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         for dashboard in spec.DASHBOARDS:
             print(f"# {dashboard.title}")
             for title, query in spec.prom_queries(dashboard):
-                pending = f"  [needs the {query.pending} branch]" if query.pending else ""
                 label = f" ({query.legend})" if query.legend else ""
-                print(f"{title}{label}{pending}\n  {graph_link(args.links, query.expr)}")
+                print(f"{title}{label}\n  {graph_link(args.links, query.expr)}")
             for title, sql in spec.sql_queries(dashboard):
                 print(f"{title}  [PostgreSQL, not Prometheus]\n  {sql.sql}")
             print()

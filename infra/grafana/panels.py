@@ -18,16 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RUNTIME_BRANCH = "runtime"
-"""Queries marked `pending=RUNTIME_BRANCH` read metrics only that branch exports (of-watchdog's
-per-replica http_* metrics served by the provider, the autoscaler's decisions)."""
-
 
 @dataclass(frozen=True)
 class PromQuery:
     expr: str
     legend: str = ""
-    pending: str | None = None  # the branch that brings the metric, while it is not merged
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,6 @@ class SqlQuery:
     """A query for the PostgreSQL data source (today's daily_metrics rows, exact per campaign)."""
 
     sql: str
-    pending: str | None = None
 
 
 Query = PromQuery | SqlQuery
@@ -253,7 +247,6 @@ AUTOSCALING = Dashboard(
                 PromQuery(
                     "max by (function) (autoscaler_desired_replicas)",
                     "{{function}}",
-                    pending=RUNTIME_BRANCH,
                 ),
             ),
         ),
@@ -264,7 +257,6 @@ AUTOSCALING = Dashboard(
                 PromQuery(
                     "sum by (function_name, replica) (http_requests_in_flight)",
                     "{{replica}}",
-                    pending=RUNTIME_BRANCH,
                 ),
             ),
         ),
@@ -275,7 +267,6 @@ AUTOSCALING = Dashboard(
                 PromQuery(
                     "sum by (function_name, replica) (rate(http_requests_total[1m]))",
                     "{{replica}}",
-                    pending=RUNTIME_BRANCH,
                 ),
             ),
             unit="reqps",
@@ -284,7 +275,7 @@ AUTOSCALING = Dashboard(
             "Latency per function at the replicas: p50 / p95 / p99",
             "of-watchdog's http_request_duration_seconds (the replica's own time, no gateway).",
             tuple(
-                PromQuery(q.expr, q.legend, pending=RUNTIME_BRANCH)
+                PromQuery(q.expr, q.legend)
                 for q in _quantiles(
                     "http_request_duration_seconds", "function_name", legend="{{function_name}}"
                 )
@@ -299,7 +290,6 @@ AUTOSCALING = Dashboard(
             PromQuery(
                 "sum by (function, direction, reason) "
                 "(increase(autoscaler_decisions_total[1m])) > 0",
-                pending=RUNTIME_BRANCH,
             ),
             "{{function}} scaled {{direction}} ({{reason}})",
             "orange",

@@ -1,23 +1,22 @@
 """Every dashboard query and every recording rule answers on the test platform's Prometheus.
 
 After a short, bounded load through the gateway (ads served and clicked, a few no-fills,
-analytics reports, one scale-out and back of noop), each Prometheus query of each dashboard in
+analytics reports, one scale-out and back of noop, a load step that makes the autoscaler scale
+out an autoscaled test function), each Prometheus query of each dashboard in
 infra/grafana/panels.py must return at least one series on the real Prometheus that scrapes this
 platform, each SQL query of the business dashboard at least one row on its PostgreSQL, and each
 recording rule of infra/prometheus/rules/ at least one series. The rule files must be loaded and
 healthy.
-
-Queries marked `pending="runtime"` read metrics that only the runtime branch exports
-(of-watchdog's per-replica http_* metrics, the autoscaler's decisions). They are listed apart:
-on this branch they must still be empty, so the day those metrics exist here (the merge),
-`test_pending_queries_are_still_empty_here` fails and names the marks to remove.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from localplatform import orchestrator, secrets
+from localplatform import images, orchestrator, secrets, toolchain
 from localplatform.components.postgres import connect
 from tests.e2e.test_bid_support import (
     GATEWAY,
@@ -37,6 +36,7 @@ from tests.e2e.test_bid_support import (
     scale,
     unique_placement,
 )
+from tests.scaling import LoadLoop
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT / "infra" / "grafana"))
 import panels  # noqa: E402
 
 PROMETHEUS_URL = PROFILE.host_env()["PROMETHEUS_URL"]
+RUNTIME_STACK = ROOT / "tests" / "e2e" / "stack.runtime-test.yml"
+SCALED = "runtime-test-scaling"  # scaled on requests in flight, 1 to 3 replicas
 RULE_FILES = sorted((ROOT / "infra" / "prometheus" / "rules").glob("*.yml"))
 SERVED = 120  # ads asked for; a bounded load, sequential enough for 2 shared cores
 TRANSIENT_NO_FILL = {"bid-timeout", "bid-error", "circuit-open"}
@@ -53,8 +55,6 @@ ALL_PROM = [
     for dashboard in panels.DASHBOARDS
     for title, query in panels.prom_queries(dashboard)
 ]
-LIVE_PROM = [entry for entry in ALL_PROM if entry[2].pending is None]
-PENDING_PROM = [entry for entry in ALL_PROM if entry[2].pending is not None]
 SQL = [
     (dashboard.uid, title, query)
     for dashboard in panels.DASHBOARDS
@@ -69,15 +69,17 @@ RECORDED = [
 ]
 
 
-def query(expr: str) -> list[dict]:
-    r = requests.get(f"{PROMETHEUS_URL}/api/v1/query", params={"query": expr}, timeout=10)
+def query(expr: str, at: float | None = None) -> list[dict]:
+    """The instant query's series, now or at the Unix time `at`."""
+    params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+    r = requests.get(f"{PROMETHEUS_URL}/api/v1/query", params=params, timeout=10)
     assert r.status_code == 200, f"{expr}: {r.status_code} {r.text}"
     return r.json()["data"]["result"]
 
 
-def series_within(expr: str, timeout_s: float = 45.0) -> list[dict]:
+def series_within(expr: str, timeout_s: float = 45.0, at: float | None = None) -> list[dict]:
     """The query's series as soon as there is one (rules and rate windows need a few scrapes)."""
-    return wait_for(lambda: query(expr), timeout_s=timeout_s, interval_s=2.0) or []
+    return wait_for(lambda: query(expr, at), timeout_s=timeout_s, interval_s=2.0) or []
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Load:
     campaign_id: str
     filled: int  # ads served for it (each one an impression charged)
     clicked: int
+    scaled_out_at: float = 0.0  # Unix time by which Prometheus had the autoscaler's scale-out
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +146,36 @@ def loaded(platform) -> Iterator[Load]:
         scale("noop", 1)
     load = Load(campaign_id, sum(f for f, _ in outcomes), sum(c for _, c in outcomes))
     assert load.filled >= SERVED // 10 and load.clicked > 0, load
-    yield load
+    with autoscaled(platform) as scaled_out_at:
+        yield dataclasses.replace(load, scaled_out_at=scaled_out_at)
     requests.delete(
         f"{GATEWAY}/function/campaigns/{campaign_id}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
+
+
+@contextmanager
+def autoscaled(platform) -> Iterator[float]:
+    """The test autoscaler manages only runtime-test-* functions: deploy one, and load it until
+    the autoscaler has scaled it out (its decisions and desired replicas then have series).
+    Yields the time by which Prometheus had scraped the scale-out."""
+    with pytest.MonkeyPatch.context() as mp:  # built here, inside the test namespace, offline
+        mp.setenv("UV_OFFLINE", "1")
+        images.build_stack(toolchain.bin_path("faas-cli"), RUNTIME_STACK, platform.profile)
+    deploy = ("-f", str(RUNTIME_STACK), "--filter", SCALED, "--gateway", platform.gateway)
+    platform.faas_cli("deploy", *deploy)
+    try:
+        orchestrator.wait_available(platform.profile, SCALED)
+        up = f'sum(autoscaler_decisions_total{{function="{SCALED}",direction="up"}})'
+        # The series start at 0 (so the first decision is an increase): wait until Prometheus
+        # has scraped that, then step the load.
+        assert series_within(f"{up} == 0"), "the autoscaler does not manage the test function"
+        with LoadLoop(f"{GATEWAY}/function/{SCALED}?ms=200", callers=6, max_s=60):
+            assert series_within(f"{up} >= 1", timeout_s=50), "the autoscaler did not scale out"
+        yield time.time()
+    finally:
+        platform.faas_cli("remove", *deploy, check=False)
 
 
 def test_prometheus_loaded_every_rule_file_and_every_rule_is_healthy(loaded):
@@ -167,10 +194,12 @@ def test_each_recording_rule_has_a_series(loaded, record):
 
 
 @pytest.mark.parametrize(
-    ("dashboard", "title", "prom"), LIVE_PROM, ids=[f"{d}:{t}:{q.legend}" for d, t, q in LIVE_PROM]
+    ("dashboard", "title", "prom"), ALL_PROM, ids=[f"{d}:{t}:{q.legend}" for d, t, q in ALL_PROM]
 )
 def test_each_panel_query_has_a_series(loaded, dashboard, title, prom):
-    assert series_within(prom.expr), f"{dashboard} / {title}: no series for {prom.expr}"
+    # A decision is an event: its annotation is looked at just after it, as a graph shows it.
+    at = loaded.scaled_out_at + 5 if "autoscaler_decisions_total" in prom.expr else None
+    assert series_within(prom.expr, at=at), f"{dashboard} / {title}: no series for {prom.expr}"
 
 
 def test_the_load_reached_prometheus(loaded):
@@ -229,12 +258,3 @@ def test_our_campaign_is_on_the_business_table_with_its_numbers(loaded):
 
     rows = wait_for(ours, timeout_s=10)
     assert rows, f"{loaded} not on the table with its impressions and clicks"
-
-
-@pytest.mark.skipif(not PENDING_PROM, reason="no query waits for another branch")
-def test_pending_queries_are_still_empty_here(loaded):
-    """Marked pending = the metric does not exist on this branch; once it does, unmark it."""
-    now_answering = [(d, t, q.expr) for d, t, q in PENDING_PROM if query(q.expr)]
-    assert not now_answering, (
-        f"these queries answer now: remove their pending= mark in panels.py: {now_answering}"
-    )
