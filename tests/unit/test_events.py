@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared_layer.core import events as events_module
 from shared_layer.core.errors import ValidationFailed
 from shared_layer.core.events import (
     CLICKS_TOPIC,
@@ -151,3 +152,37 @@ def test_what_is_not_an_event_object_is_refused(raw):
 def test_uppercase_ids_are_read_in_canonical_form():
     data = {**impression().to_json(), "campaignId": CAMPAIGN.upper()}
     assert parse_event(data).campaign_id == CAMPAIGN
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=300)
+    | st.sampled_from(["US", "us", "2025-11-29T14:30:45.123Z", "2025-11-29T14:30:45", CAMPAIGN]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+FIELDS = sorted(impression(country="US", device_type="mobile").to_json())
+
+
+def _outcome(parse, raw: bytes):
+    try:
+        return parse(raw)
+    except ValidationFailed:
+        return "refused"
+
+
+@given(
+    changes=st.dictionaries(st.sampled_from([*FIELDS, "extra"]), JSON_VALUES, max_size=3),
+    dropped=st.sets(st.sampled_from(FIELDS), max_size=2),
+)
+def test_the_fast_decoder_accepts_exactly_what_the_careful_reader_accepts(changes, dropped):
+    """The msgspec pass is only a shortcut: for any event JSON, well-formed or not, it gives
+    the event the careful reader gives, or leaves the decision to it."""
+    data = {**impression(country="US", device_type="mobile").to_json(), **changes}
+    raw = json.dumps({k: v for k, v in data.items() if k not in dropped}).encode()
+    assert _outcome(parse_event, raw) == _outcome(events_module._parse_carefully, raw)
