@@ -46,7 +46,7 @@ docker build -t ads/kafka-connector:0.1.0 infra/connector
 docker build -f infra/sql/Dockerfile -t ads/migrations:0.1.0 .
 mkdir -p template && cp -r templates/. template/
 "$faas_cli" build -f stack.yml
-images+=($(python3 -c 'import yaml; print(" ".join(f["image"] for f in yaml.safe_load(open("stack.yml"))["functions"].values()))'))
+images+=($(.venv/bin/python -c 'import yaml; print(" ".join(f["image"] for f in yaml.safe_load(open("stack.yml"))["functions"].values()))'))
 for image in "${images[@]}"; do kind load docker-image --name "$cluster" "$image"; done
 
 step "Redis, PostgreSQL (CloudNativePG Cluster) and Kafka (Strimzi) in namespace ads"

@@ -198,6 +198,20 @@ def test_docker_compose_file_is_valid() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_compose_services_pin_images_and_start_in_order() -> None:
+    services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    for name, service in services.items():
+        image = service["image"]
+        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+        assert tag and tag != "latest", f"{name}: image {image} has no pinned tag"
+        for dependency in service.get("depends_on", []):
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+    # The migrations wait for a healthy database; topics for a healthy broker.
+    assert services["migrations"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["kafka-topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["postgres"] and "healthcheck" in services["kafka"]
+
+
 def test_compose_prometheus_config_loads() -> None:
     result = subprocess.run(
         ["promtool", "check", "config", str(REPO_ROOT / "infra" / "compose" / "prometheus.yml")],
