@@ -22,7 +22,7 @@ import pg8000.native
 
 from localplatform import migrations
 
-CONNECT_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 120.0  # how long to wait for the server; MIGRATIONS_WAIT_S overrides
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def connect_when_ready(
 
 def main() -> int:
     target = Target.from_env(os.environ)
-    conn = connect_when_ready(target)
+    conn = connect_when_ready(target, float(os.environ.get("MIGRATIONS_WAIT_S", CONNECT_TIMEOUT_S)))
     try:
         applied = migrations.apply(conn)
     except migrations.MigrationError as exc:
