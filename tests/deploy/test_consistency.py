@@ -326,7 +326,8 @@ def test_published_ports_reach_what_kind_cluster_yaml_maps(resources: list[Resou
     assert mappings == {31112: 8080, 31090: 9090, 31300: 3000}
     missing = set(mappings) - set(node_ports)
     assert not missing, f"kind maps node ports no Service opens: {missing}"
-    assert kind["nodes"][0]["image"].startswith("kindest/node:v1.33.")
+    image = kind["nodes"][0]["image"]
+    assert re.fullmatch(r"kindest/node:v1\.33\.\d+@sha256:[0-9a-f]{64}", image), image
 
 
 def test_autoscaling_keeps_to_the_scale_labels(
