@@ -4,7 +4,8 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv seed lock dashboard dashboards
+.PHONY: up down status clean distclean test lint bench venv seed lock dashboard dashboards \
+	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 venv: .venv/.installed
 .venv/.installed: requirements/dev.lock
@@ -43,7 +44,7 @@ distclean: clean
 	rm -rf .local .venv build template
 
 ## The whole test suite against real services started for it in their own namespace.
-test: venv
+test: venv deploy-tools
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
@@ -65,3 +66,69 @@ lint: venv
 ## Benchmarks: print figures, assert nothing.
 bench: up
 	$(PY) -m tests.benchmarks.run
+
+## What tests/deploy needs, pinned (faas-cli, the operators' CRDs); cached, so fast when present.
+deploy-tools: venv
+	$(PY) -m localplatform.deploy_tools
+
+# ---- Kubernetes (kind) and Docker Compose: need Docker, which the local platform does not ----
+KIND_CLUSTER := adserver
+export KIND_CLUSTER
+# Secret files docker-compose.yml reads (from .local/dev/secrets, as the local platform).
+COMPOSE_SECRETS := postgres-password grafana-admin-password
+# $(call need,tool,where to get it): fail with a clear message when a tool is missing.
+need = @command -v $(1) >/dev/null 2>&1 || { echo "FAILED: $(1) is not installed: $(2)" >&2; exit 1; }
+DOCKER_HINT := install Docker (https://docs.docker.com/engine/install/)
+KIND_HINT := install kind (https://kind.sigs.k8s.io/docs/user/quick-start/\#installation)
+KUBECTL_HINT := install kubectl (https://kubernetes.io/docs/tasks/tools/)
+HELM_HINT := install helm 3 (https://helm.sh/docs/intro/install/)
+
+## Create the kind cluster of kind-cluster.yaml (ports 8080, 9090, 3000 on 127.0.0.1).
+kind-up:
+	$(call need,docker,$(DOCKER_HINT))
+	$(call need,kind,$(KIND_HINT))
+	@echo "==> kind: cluster $(KIND_CLUSTER) from kind-cluster.yaml"
+	@kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) \
+		&& echo "==> kind: $(KIND_CLUSTER) exists already" \
+		|| kind create cluster --name $(KIND_CLUSTER) --config kind-cluster.yaml
+
+# What deploying to the kind cluster needs on this machine.
+cluster-tools:
+	$(call need,docker,$(DOCKER_HINT))
+	$(call need,kind,$(KIND_HINT))
+	$(call need,kubectl,$(KUBECTL_HINT))
+	$(call need,helm,$(HELM_HINT))
+
+## Install everything on it with OpenFaaS CE (Helm chart), images ads/kafka-connector:0.1.0,
+## ads/migrations:0.1.0 and the functions built locally (infra/k8s/deploy.sh says each step).
+kind-deploy: cluster-tools deploy-tools
+	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with OpenFaaS (infra/k8s/deploy.sh openfaas)"
+	kubectl config use-context kind-$(KIND_CLUSTER)
+	infra/k8s/deploy.sh openfaas
+
+## The fully open-source path instead: Knative Serving and Eventing (README: Run on Knative).
+knative-deploy: cluster-tools deploy-tools
+	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with Knative (infra/k8s/deploy.sh knative)"
+	kubectl config use-context kind-$(KIND_CLUSTER)
+	infra/k8s/deploy.sh knative
+
+## Delete the kind cluster and everything in it (secret files in .local/k8s/secrets stay).
+kind-down:
+	$(call need,kind,$(KIND_HINT))
+	@echo "==> kind: deleting cluster $(KIND_CLUSTER)"
+	kind delete cluster --name $(KIND_CLUSTER)
+
+## The backing services in Docker (docker-compose.yml); the secret files they read first.
+compose-up: venv
+	$(call need,docker,$(DOCKER_HINT))
+	@docker compose version >/dev/null 2>&1 || { echo "FAILED: the Docker Compose plugin is missing (docker compose)" >&2; exit 1; }
+	@echo "==> compose: secret files in .local/dev/secrets ($(COMPOSE_SECRETS))"
+	@$(PY) -c 'import sys; from localplatform import profile, secrets; [secrets.ensure_secret(profile.DEV, n, 32) for n in sys.argv[1:]]' $(COMPOSE_SECRETS)
+	@echo "==> compose: PostgreSQL :15432, Redis :16379, Kafka :19092, Prometheus :19090, Grafana :3000; migrations once"
+	docker compose up -d --build
+	@echo "==> functions of make up use them with: set -a; . infra/compose/functions.env; set +a; make up"
+
+## Stop the compose services (volumes stay; `docker compose down -v` removes them).
+compose-down:
+	$(call need,docker,$(DOCKER_HINT))
+	docker compose down

@@ -4,7 +4,8 @@ Both aggregation functions (daily-metrics: PostgreSQL; live-counters: Redis) rec
 thing: either a batch, a JSON array of one partition's records in offset order
 (``{"topic", "partition", "offset", "key", "timestamp", "value"}``, infra/connector), or one
 record per call (the event as the body, its place in ``X-Topic`` / ``X-Kafka-Partition`` /
-``X-Kafka-Offset`` headers). `records_from_request` turns either into `KafkaRecord`s: the Kafka
+``X-Kafka-Offset`` headers, or, from Knative's KafkaSource, in the CloudEvent's ``ce-source``
+and ``ce-id``). `records_from_request` turns either into `KafkaRecord`s: the Kafka
 metadata stays at this edge.
 
 `read_events` then sorts the records into events to count and rejections. A record that is not
@@ -26,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -201,6 +203,8 @@ def records_from_request(body: bytes, headers: Mapping[str, str]) -> list[KafkaR
     9
     """
     if body.lstrip()[:1] != b"[":
+        if "x-topic" not in headers and "ce-source" in headers:
+            return [_cloudevent_record(body, headers)]
         kafka_headers = {
             name.removeprefix(_KAFKA_HEADER_PREFIX): value
             for name, value in headers.items()
@@ -367,6 +371,28 @@ def correlation_ids(records: Iterable[KafkaRecord]) -> list[str]:
             if len(ids) == _MAX_LOGGED_IDS:
                 break
     return ids
+
+
+# Knative's KafkaSource sends one record per request as a binary-mode CloudEvent:
+# ce-source "/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>",
+# ce-id "partition:<p>/offset:<o>" (knative.dev/docs/eventing/sources/kafka-source).
+_CE_SOURCE = re.compile(r"^/apis/v1/namespaces/[^/]+/kafkasources/[^#]+#(?P<topic>.+)$")
+_CE_ID = re.compile(r"^partition:(?P<partition>\d+)/offset:(?P<offset>\d+)$")
+
+
+def _cloudevent_record(body: bytes, headers: Mapping[str, str]) -> KafkaRecord:
+    """One record from a KafkaSource CloudEvent: its topic and place come from ce-source and
+    ce-id instead of the connector's X-Topic / X-Kafka-* headers."""
+    source = _CE_SOURCE.match(headers.get("ce-source", ""))
+    place = _CE_ID.match(headers.get("ce-id", ""))
+    if not source or not place:
+        raise BadRequest("a CloudEvent from a KafkaSource needs ce-source (#topic) and ce-id")
+    return KafkaRecord(
+        topic=source.group("topic"),
+        partition=int(place.group("partition")),
+        offset=int(place.group("offset")),
+        value=body,
+    )
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:

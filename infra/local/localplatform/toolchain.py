@@ -80,7 +80,7 @@ def ensure(binary: GoBinary) -> Path:
     pin = f"{binary.module}@{binary.version}"
     if out.exists() and stamp.exists() and stamp.read_text().strip() == pin:
         return out
-    source = _download(binary)
+    source = download(binary)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"build-{binary.name}-") as tmp:
         work = Path(tmp) / "src"
@@ -128,7 +128,8 @@ def ensure_go_command(src: Path, name: str) -> Path:
     return out
 
 
-def _download(binary: GoBinary) -> Path:
+def download(binary: GoBinary) -> Path:
+    """The module's source directory in the module cache, after checking its pinned hash."""
     env = {"GONOSUMDB": binary.module} if binary.skip_sumdb else {}
     result = _go(
         ["mod", "download", "-json", f"{binary.module}@{binary.version}"],
