@@ -30,6 +30,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -111,8 +112,7 @@ def text_of(driver: WebDriver, css: str) -> str:
 def sign_in(driver: WebDriver) -> None:
     driver.get(CONSOLE)
     field = wait(driver, lambda d: d.find_element(By.ID, "token"), what="the sign-in form")
-    field.send_keys(token())
-    driver.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+    field.send_keys(token(), Keys.ENTER)  # the keyboard is enough
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody"), what="the list")
 
 
@@ -163,6 +163,8 @@ def test_the_console_page_and_assets_carry_strict_headers():
     etag = {"If-None-Match": asset.headers["ETag"]}
     again = requests.get(GATEWAY + scripts[0], headers=etag, timeout=10)
     assert again.status_code == 304
+    # Without the trailing slash it is the same page (its asset paths are absolute).
+    assert requests.get(CONSOLE.rstrip("/"), timeout=10).text == page.text
     missing = requests.get(f"{GATEWAY}/function/console/assets/nope.js", timeout=10)
     assert missing.status_code == 404 and set(missing.json()) == {"error", "message", "requestId"}
     # The APIs the page calls still refuse a request without the token.
@@ -188,12 +190,26 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     row = f'#campaigns tr[data-campaign-id="{markup_id}"]'
     wait(driver, lambda d: text_of(d, f"{row} .campaign-name") == MARKUP_NAME, what="the list row")
     assert driver.find_elements(By.CSS_SELECTOR, "#campaigns img") == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "console-list.png"))
+    sort = driver.find_element(By.CSS_SELECTOR, "#campaigns thead th:first-child button")
+    sort.send_keys(Keys.ENTER)
+    first = "#campaigns thead th:first-child"
+    wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, first).get_attribute("aria-sort") == "descending",
+    )
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text  # noqa: B018
 
     # Create a campaign with an ad through the form; the API's 400 shows next to its field.
     driver.find_element(By.CSS_SELECTOR, "a.button[href='#/campaigns/new']").click()
     wait(driver, lambda d: d.find_elements(By.ID, "campaign-name"), what="the form")
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')]"
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)"
+    )
+    assert unlabelled == [], unlabelled
     fill(driver, "campaign-name", "Console launch")
     fill(driver, "campaign-advertiserId", advertiser)
     fill(driver, "campaign-cpmBid", "0")
@@ -217,6 +233,7 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     assert "greater than 0" in error
     assert driver.find_element(By.ID, "campaign-cpmBid").get_attribute("aria-invalid") == "true"
     assert text_of(driver, "#campaign-dailyBudget-error") == ""
+    driver.save_screenshot(str(ARTIFACTS / "console-form-error.png"))
     fill(driver, "campaign-cpmBid", "20000")
     driver.find_element(By.ID, "save").click()
     wait(driver, lambda d: "#/campaigns/" in d.current_url and text_of(d, "#campaign-name"))
@@ -272,7 +289,6 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     assert lines[0] == "date,impressions,clicks,ctr,spend,cpc,cpm"
     assert lines[-1].split(",")[:3] == ["total", "2", "1"] and len(lines) == len(days) + 2
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "console-campaign.png"
     driver.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
@@ -281,6 +297,15 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     wait(driver, lambda d: d.execute_script("return document.documentElement.scrollWidth") <= 400)
     driver.save_screenshot(str(phone))
     driver.set_window_size(1280, 1400)
+
+    # Edit: the form comes back filled in; a new name is saved.
+    driver.find_element(By.CSS_SELECTOR, f"a.button[href='#/campaigns/{campaign_id}/edit']").click()
+    wait(driver, lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"))
+    assert driver.find_element(By.ID, "campaign-cpmBid").get_attribute("value") == "20000"
+    fill(driver, "campaign-name", "Console launch, renamed")
+    driver.find_element(By.ID, "save").click()
+    wait(driver, lambda d: text_of(d, "#campaign-name") == "Console launch, renamed")
+    wait(driver, lambda d: d.find_elements(By.ID, "toggle-status"), what="the pause button")
 
     # Pause: the page says so, and serve stops returning the campaign.
     driver.find_element(By.ID, "toggle-status").click()

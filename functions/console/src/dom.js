@@ -34,7 +34,7 @@ export function mount(el, ...children) {
   return el;
 }
 
-/** A labelled form control: <div><label for=id>…</label><input id=id …><p id=id-error></p></div>. */
+/** A labelled form control: label, control, optional hint, and the slot for its error message. */
 export function field(label, control, { hint, name } = {}) {
   const id = control.id;
   const error = h("p", { class: "field-error", id: `${id}-error`, role: "status" });
@@ -45,8 +45,8 @@ export function field(label, control, { hint, name } = {}) {
     "div",
     { class: "field" },
     h("label", { for: id }, label),
-    hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null,
     control,
+    hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null,
     error,
   );
 }
