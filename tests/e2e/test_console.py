@@ -142,6 +142,14 @@ def serve(placement: str) -> requests.Response:
     return requests.get(SERVE, params={"userId": user, "placementId": placement}, timeout=10)
 
 
+def shown(value: float) -> str:
+    """A ratio as the page writes it (en-US, 2 to 4 decimals): 20000.0 -> "20,000.00"."""
+    text = f"{value:,.4f}"
+    while text.endswith("0") and len(text.split(".")[1]) > 2:
+        text = text[:-1]
+    return text
+
+
 def served(placement: str) -> requests.Response | None:
     """An ad for the placement, once bid's snapshot has the new campaign (None until then)."""
     r = serve(placement)
@@ -268,6 +276,9 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
         "impressions": f"{expected['totalImpressions']:,}",
         "clicks": f"{expected['totalClicks']:,}",
         "spend": f"{expected['totalSpend']:,.2f}",
+        "ctr": f"{shown(expected['ctr'])} %",
+        "cpc": shown(expected["cpc"]),
+        "cpm": shown(expected["cpm"]),
     }
     totals = "#report-totals td[data-total='{}']"
     wait(
