@@ -2,7 +2,9 @@
 
 `http` (request ids, trace context, routing table, JSON and error bodies), `settings` (typed,
 frozen settings read once from the environment and secret files), `metrics` (the Prometheus
-metrics of the bid and serve handlers). Handlers import this layer and the services they run.
+metrics of the bid and serve handlers), `static_site` (a built web page and its hashed assets,
+served with a strict Content-Security-Policy: the console). Handlers import this layer and the
+services they run.
 """
 
-__all__ = ["http", "metrics", "settings"]
+__all__ = ["http", "metrics", "settings", "static_site"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +68,16 @@ def platform() -> Platform:
     r = requests.get(f"{p.gateway}/healthz", timeout=5)
     assert r.ok, "the test platform is not running: run the suite with `make test`"
     return p
+
+
+_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the files tests left for a reviewer (screenshots) in `<test state>/artifacts/`."""
+    artifacts = PROFILES[os.environ.get("ADS_PROFILE", "test")].state_dir / "artifacts"
+    fresh = [p for p in sorted(artifacts.glob("*")) if p.stat().st_mtime >= _STARTED]
+    if fresh:
+        terminalreporter.write_sep("-", "artifacts for review")
+        for path in fresh:
+            terminalreporter.write_line(str(path))

@@ -9,6 +9,12 @@ changed after it is complete, so a running replica is never touched by a rebuild
 resolves the tag at deploy time, as a cluster resolves a tag to a digest.
 
 `image.json` in the directory tells the provider how to run it (fprocess, workdir, env).
+
+A function with a `package.json` (the console) has a web bundle: at build time, as the template's
+Dockerfile does in its assets stage, `npm ci` installs exactly what package-lock.json pins (from
+the shared npm cache under `.local/cache/npm`) and `npm run build` writes `function/dist/`; then
+node_modules is removed. Nothing built is committed, and a local node_modules or dist is never
+part of a build context's digest.
 """
 
 from __future__ import annotations
@@ -98,12 +104,17 @@ def shrinkwrap(faas_cli: Path, stack_file: Path, root: Path = REPO_ROOT) -> None
         )
 
 
+# What a developer's own `npm ci && npm run build` leaves in a function's folder: built at image
+# build time instead, so never part of a build context.
+_NOT_IN_CONTEXT = ("function/node_modules/", "function/dist/")
+
+
 def digest(context: Path) -> str:
     """Content hash of a build context: paths and bytes of every file, in sorted order."""
     h = hashlib.sha256()
     for path in sorted(p for p in context.rglob("*") if p.is_file()):
         rel = path.relative_to(context).as_posix()
-        if "__pycache__" in rel:
+        if "__pycache__" in rel or rel.startswith(_NOT_IN_CONTEXT):
             continue
         h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -134,6 +145,10 @@ def _build_into(final: Path, context: Path, fn: Function) -> None:
     try:
         app = final / "app"
         shutil.copytree(context, app)
+        for leftover in _NOT_IN_CONTEXT:
+            shutil.rmtree(app / leftover, ignore_errors=True)
+        if (app / "function" / "package.json").exists():
+            _bundle_web_assets(app / "function", fn)
         venv = final / "venv"
         _uv("venv", "--quiet", "--python", sys.executable, str(venv))
         python = venv / "bin" / "python"
@@ -163,6 +178,33 @@ def _build_into(final: Path, context: Path, fn: Function) -> None:
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+
+
+def _bundle_web_assets(function_dir: Path, fn: Function) -> None:
+    """`npm ci` (lockfile only, shared cache, no scripts) and `npm run build`, then drop
+    node_modules: the image keeps only what the build wrote (function/dist/)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ImageBuildError(
+            f"{fn.name}: has a package.json but npm is not installed "
+            "(Debian: apt-get install nodejs npm; bash .ci/run installs them)"
+        )
+    env = {
+        **os.environ,
+        "npm_config_cache": str(shared_dir() / "cache" / "npm"),
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+    }
+    for args in (["ci", "--prefer-offline", "--ignore-scripts"], ["run", "build"]):
+        result = subprocess.run(
+            [npm, *args], cwd=function_dir, capture_output=True, text=True, env=env
+        )
+        if result.returncode != 0:
+            raise ImageBuildError(
+                f"{fn.name}: npm {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
+    shutil.rmtree(function_dir / "node_modules")
 
 
 def _uv(*args: str) -> None:

@@ -104,6 +104,8 @@ def start(profile: Profile) -> None:
         f"  log in      faas-cli login --gateway {profile.gateway_url} -u {user} "
         f"--password-stdin < {password_file}\n"
         f"  try         curl -s {profile.gateway_url}/function/noop\n"
+        f"  console     {profile.gateway_url}/function/console/  (sign in with the token in "
+        f"{profile.secrets_dir / 'campaigns-admin-token'})\n"
         f"  prometheus  http://127.0.0.1:{profile.ports.prometheus}\n"
         "  status      make status\n",
         flush=True,

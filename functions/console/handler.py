@@ -1,0 +1,31 @@
+"""console: the advertiser console, a single-page web app, and nothing else.
+
+The page (dist/index.html) and its content-hashed assets are bundled from src/ when the image is
+built (build.mjs, esbuild; see README.md) and served from memory with a strict
+Content-Security-Policy. The page itself talks to the campaigns and analytics APIs through the
+same gateway with the admin token the user signs in with; this function holds no token, reads
+no store and keeps no state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared_layer.edge.http import Request, Router
+from shared_layer.edge.static_site import StaticSite
+
+SITE = StaticSite.load(Path(__file__).resolve().parent / "dist")
+router = Router()
+
+
+@router.route("GET", "/")
+def page(request: Request) -> dict:
+    return SITE.page(request)
+
+
+@router.route("GET", "/assets/{name}")
+def asset(request: Request, name: str) -> dict:
+    return SITE.asset(request, name)
+
+
+handle = router.handler(service="console", access_log=False)

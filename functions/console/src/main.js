@@ -1,0 +1,89 @@
+// The console's entry point: sign-in, hash routes (#/, #/campaigns/new, #/campaigns/<id>,
+// #/campaigns/<id>/edit) and the nav. Hash routes keep every page under the one URL the
+// function serves, and carry no secret: the token stays in sessionStorage.
+import "./style.css";
+import { session } from "./api.js";
+import { h, mount } from "./dom.js";
+import { campaignPage } from "./views/campaign.js";
+import { campaignForm } from "./views/form.js";
+import { campaignList } from "./views/list.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+let cleanup = null;
+
+const ROUTES = [
+  [/^#?\/?$/, () => campaignList(main)],
+  [/^#\/campaigns\/new$/, () => campaignForm(main, null)],
+  [/^#\/campaigns\/([0-9a-fA-F-]{36})\/edit$/, (id) => campaignForm(main, id)],
+  [/^#\/campaigns\/([0-9a-fA-F-]{36})$/, (id) => campaignPage(main, id)],
+];
+
+function route() {
+  if (cleanup) cleanup();
+  cleanup = null;
+  if (!session.token) {
+    nav.hidden = true;
+    signIn();
+    return;
+  }
+  nav.hidden = false;
+  for (const [pattern, view] of ROUTES) {
+    const match = pattern.exec(location.hash);
+    if (match) {
+      cleanup = view(...match.slice(1)) || null;
+      main.focus({ preventScroll: true });
+      return;
+    }
+  }
+  mount(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the campaigns")));
+}
+
+function signIn(reason = "") {
+  const input = h("input", {
+    id: "token",
+    name: "token",
+    type: "password",
+    autocomplete: "off",
+    required: true,
+    spellcheck: "false",
+  });
+  const form = h(
+    "form",
+    {
+      class: "card sign-in",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const token = input.value.trim();
+        if (!token) return;
+        session.signIn(token);
+        input.value = "";
+        route();
+      },
+    },
+    h("h1", {}, "Sign in"),
+    reason ? h("p", { class: "alert", role: "alert" }, reason) : null,
+    h("label", { for: "token" }, "Admin token"),
+    h("p", { class: "hint", id: "token-hint" }, "The campaigns-admin-token secret. It is kept in this tab only."),
+    input,
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+  );
+  input.setAttribute("aria-describedby", "token-hint");
+  mount(main, form);
+  input.focus();
+}
+
+window.addEventListener("console:unauthorized", () => {
+  session.signOut();
+  if (cleanup) cleanup();
+  cleanup = null;
+  nav.hidden = true;
+  signIn("The token was refused. Sign in again.");
+});
+document.getElementById("sign-out").addEventListener("click", () => {
+  session.signOut();
+  location.hash = "#/";
+  route();
+});
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,157 @@
+// Create or edit a campaign with its targeting rules and ads. The API validates; its 400
+// names each bad field ("cpmBid: …", "ads.0.imageUrl: …"), and each message is shown next to
+// the control it concerns (aria-invalid, aria-describedby), the rest above the form.
+import { api } from "../api.js";
+import { field, h, mount, nextId } from "../dom.js";
+
+const RULE_TYPES = ["country", "device_type", "interest", "age_range", "placement"];
+
+export function campaignForm(main, id) {
+  let alive = true;
+  const controls = {};
+  const rules = [];
+  const ads = [];
+  const summary = h("div", { class: "alert", role: "alert", id: "form-errors", tabindex: "-1", hidden: true });
+  const ruleList = h("div", { class: "rows", id: "rules" });
+  const adList = h("div", { class: "rows", id: "ads" });
+  const submit = h("button", { type: "submit", class: "primary", id: "save" }, id ? "Save changes" : "Create campaign");
+
+  function input(name, label, attrs = {}, hint) {
+    const control = h("input", { id: `campaign-${name}`, name, spellcheck: "false", ...attrs });
+    controls[name] = control;
+    return field(label, control, { hint, name });
+  }
+
+  const status = h("select", { id: "campaign-status", name: "status" }, h("option", { value: "active" }, "Active"), h("option", { value: "paused" }, "Paused"));
+  controls.status = status;
+  const form = h("form", { novalidate: true, class: "card campaign-form", onsubmit: save },
+    summary,
+    input("name", "Name", { required: true, maxlength: 255 }),
+    input("advertiserId", "Advertiser ID", { required: true, value: uuid() }, "A UUID; a new one is filled in for you."),
+    id ? null : field("Status", status, { name: "status" }),
+    h("div", { class: "grid" },
+      input("cpmBid", "CPM bid", { required: true, inputmode: "decimal" }, "Per thousand impressions, up to 4 decimals."),
+      input("dailyBudget", "Daily budget", { required: true, inputmode: "decimal" }),
+      input("lifetimeBudget", "Lifetime budget", { inputmode: "decimal" }, "Optional; not below the daily budget.")),
+    h("fieldset", {}, h("legend", {}, "Targeting rules"), h("p", { class: "hint" }, "No rules: every request is eligible."), ruleList,
+      h("button", { type: "button", id: "add-rule", onclick: () => addRule() }, "Add a rule")),
+    h("fieldset", {}, h("legend", {}, "Ads"), adList,
+      h("button", { type: "button", id: "add-ad", onclick: () => addAd() }, "Add an ad")),
+    h("div", { class: "actions" }, submit, h("a", { class: "button", href: id ? `#/campaigns/${id}` : "#/" }, "Cancel")));
+
+  mount(main, h("p", {}, h("a", { href: id ? `#/campaigns/${id}` : "#/" }, "← Back")), h("h1", {}, id ? "Edit campaign" : "New campaign"), form);
+
+  function addRule(rule = { ruleType: "country", ruleValue: "" }) {
+    const type = h("select", { id: nextId("rule-type") }, RULE_TYPES.map((t) => h("option", { value: t, selected: t === rule.ruleType }, t)));
+    const value = h("input", { id: nextId("rule-value"), value: rule.ruleValue, spellcheck: "false" });
+    const entry = { type, value };
+    const el = h("div", { class: "row" }, field("Type", type), field("Value", value),
+      h("button", { type: "button", class: "link", onclick: () => { rules.splice(rules.indexOf(entry), 1); el.remove(); } }, "Remove rule"));
+    entry.el = el;
+    rules.push(entry);
+    ruleList.append(el);
+  }
+
+  function addAd(ad = { title: "", imageUrl: "", redirectUrl: "" }) {
+    const title = h("input", { id: nextId("ad-title"), value: ad.title, maxlength: 255 });
+    const imageUrl = h("input", { id: nextId("ad-image"), value: ad.imageUrl, type: "url", spellcheck: "false" });
+    const redirectUrl = h("input", { id: nextId("ad-redirect"), value: ad.redirectUrl, type: "url", spellcheck: "false" });
+    const entry = { id: ad.id, controls: { title, imageUrl, redirectUrl } };
+    const el = h("div", { class: "row" }, field("Ad title", title), field("Image URL", imageUrl), field("Landing page URL", redirectUrl),
+      h("button", { type: "button", class: "link", onclick: () => { ads.splice(ads.indexOf(entry), 1); el.remove(); } }, "Remove ad"));
+    entry.el = el;
+    ads.push(entry);
+    adList.append(el);
+  }
+
+  function body() {
+    const data = {
+      name: controls.name.value.trim(),
+      advertiserId: controls.advertiserId.value.trim(),
+      cpmBid: number(controls.cpmBid.value),
+      dailyBudget: number(controls.dailyBudget.value),
+      targetingRules: rules.map((r) => ({ ruleType: r.type.value, ruleValue: r.value.value.trim() })),
+      ads: ads.map((a) => ({ ...(a.id ? { id: a.id } : {}), title: a.controls.title.value.trim(), imageUrl: a.controls.imageUrl.value.trim(), redirectUrl: a.controls.redirectUrl.value.trim() })),
+    };
+    const lifetime = controls.lifetimeBudget.value.trim();
+    data.lifetimeBudget = lifetime === "" ? null : number(lifetime);
+    if (!id) data.status = status.value;
+    return data;
+  }
+
+  // The control a field path of the API's message names, if the form has one.
+  function controlFor(path) {
+    const [head, index, leaf] = path.split(".");
+    if (head === "targetingRules" && rules[index]) return leaf === "ruleType" ? rules[index].type : rules[index].value;
+    if (head === "ads" && ads[index]) return ads[index].controls[leaf] || ads[index].controls.title;
+    return controls[head] || null;
+  }
+
+  function clearErrors() {
+    summary.hidden = true;
+    summary.replaceChildren();
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+  }
+
+  function showErrors(error) {
+    const problems = error.problems.length ? error.problems : [{ path: "", message: error.message }];
+    const elsewhere = [];
+    let first = null;
+    for (const { path, message } of problems) {
+      const control = path ? controlFor(path) : null;
+      if (!control) { elsewhere.push(path ? `${path}: ${message}` : message); continue; }
+      control.setAttribute("aria-invalid", "true");
+      const slot = document.getElementById(`${control.id}-error`);
+      slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
+      first = first || control;
+    }
+    const lines = elsewhere.length ? elsewhere : [`${problems.length} field(s) need attention; see the messages next to them.`];
+    mount(summary, h("strong", {}, "The campaign was not saved."), h("ul", {}, lines.map((l) => h("li", {}, l))));
+    summary.hidden = false;
+    (first || summary).focus?.();
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    clearErrors();
+    submit.disabled = true;
+    try {
+      const saved = id ? await api.replace(id, body()) : await api.create(body());
+      if (alive) location.hash = `#/campaigns/${saved.id}`;
+    } catch (error) {
+      if (alive) showErrors(error);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  if (id) {
+    api.campaign(id).then((c) => {
+      if (!alive) return;
+      for (const key of ["name", "advertiserId", "cpmBid", "dailyBudget"]) controls[key].value = String(c[key]);
+      controls.lifetimeBudget.value = c.lifetimeBudget === null ? "" : String(c.lifetimeBudget);
+      c.targetingRules.forEach(addRule);
+      c.ads.forEach(addAd);
+    }).catch(showErrors);
+  } else {
+    addAd();
+  }
+  return () => { alive = false; };
+}
+
+// A decimal as a JSON number when it is one; anything else goes as typed, so the API says why.
+function number(text) {
+  const t = text.trim();
+  if (t === "") return null;
+  return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t;
+}
+
+// A random UUID (v4) without crypto.randomUUID, which plain-HTTP pages other than localhost lack.
+function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}

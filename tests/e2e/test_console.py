@@ -1,0 +1,366 @@
+"""The advertiser console in a real browser (Debian's chromium and chromium-driver, Selenium).
+
+Through the test gateway, as an advertiser would: sign in with the admin token; find campaigns
+by advertiser; create a campaign with an ad through the form (after the API's validation error
+showed next to its field); serve ads for it and click one through its tracking URL; watch the
+campaign page show the impressions and the click without a reload; check that the charts and
+the table give the same totals as analytics; pause it and see serve stop returning it. A
+campaign named like markup renders as text. Throughout: no console error, no request that
+leaves the gateway, and the Content-Security-Policy on every console response.
+
+A screenshot of the campaign page is written to `<test state>/artifacts/console-campaign.png`
+(for instance .local/test-5/artifacts/); the session's summary prints where.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from localplatform import secrets
+from tests.e2e.test_bid_support import GATEWAY, PROFILE, campaign_body, unique_placement
+from tests.support import wait_for
+
+CONSOLE = f"{GATEWAY}/function/console/"
+CAMPAIGNS = f"{GATEWAY}/function/campaigns"
+ANALYTICS = f"{GATEWAY}/function/analytics"
+SERVE = f"{GATEWAY}/function/serve"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = PROFILE.state_dir / "artifacts"
+MARKUP_NAME = "<img src=x onerror=alert(1)>"
+
+
+def token() -> str:
+    return secrets.read(PROFILE, "campaigns-admin-token")
+
+
+def admin(method: str, url: str, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token()}"}
+    return requests.request(method, url, headers=headers, timeout=15, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[WebDriver]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(
+            f"the browser test needs Debian's chromium and chromium-driver ({', '.join(missing)}"
+            " missing): apt-get install chromium chromium-driver (bash .ci/run installs them)",
+            pytrace=False,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # root inside the test namespace
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1400",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.implicitly_wait(0)
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    yield driver
+    driver.quit()
+
+
+def wait(driver: WebDriver, condition, timeout_s: float = 15, what: str = ""):
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition)
+    except TimeoutException:
+        raise AssertionError(f"timed out waiting for {what or condition}") from None
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    """The text of the first match ("" when none): the page re-renders as numbers arrive."""
+    try:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        return found[0].text if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def sign_in(driver: WebDriver) -> None:
+    driver.get(CONSOLE)
+    field = wait(driver, lambda d: d.find_element(By.ID, "token"), what="the sign-in form")
+    field.send_keys(token(), Keys.ENTER)  # the keyboard is enough
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody"), what="the list")
+
+
+def show_advertiser(driver: WebDriver, advertiser: str) -> None:
+    driver.get(CONSOLE + "#/")
+    box = wait(driver, lambda d: d.find_element(By.ID, "filter-advertiser"), what="filters")
+    box.clear()
+    box.send_keys(advertiser)
+    driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+
+
+def fill(driver: WebDriver, element_id: str, value: str) -> None:
+    element = driver.find_element(By.ID, element_id)
+    element.clear()
+    element.send_keys(value)
+
+
+def report(campaign_id: str, start: str, end: str) -> dict:
+    query = {"startDate": start, "endDate": end}
+    r = admin("GET", f"{ANALYTICS}/campaign/{campaign_id}", params=query)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def serve(placement: str) -> requests.Response:
+    user = f"console-{uuid.uuid4().hex[:8]}"
+    return requests.get(SERVE, params={"userId": user, "placementId": placement}, timeout=10)
+
+
+def shown(value: float) -> str:
+    """A ratio as the page writes it (en-US, 2 to 4 decimals): 20000.0 -> "20,000.00"."""
+    text = f"{value:,.4f}"
+    while text.endswith("0") and len(text.split(".")[1]) > 2:
+        text = text[:-1]
+    return text
+
+
+def served(placement: str) -> requests.Response | None:
+    """An ad for the placement, once bid's snapshot has the new campaign (None until then)."""
+    r = serve(placement)
+    return r if r.status_code == 200 else None
+
+
+def test_the_console_page_and_assets_carry_strict_headers():
+    page = requests.get(CONSOLE, timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
+    assert page.headers["Cache-Control"] == "no-cache"
+    assert "<script>" not in page.text and " style=" not in page.text  # nothing inline
+    scripts = [part.split('"')[1] for part in page.text.split("src=")[1:]]
+    assert scripts and all(s.startswith("/function/console/assets/main-") for s in scripts)
+    asset = requests.get(GATEWAY + scripts[0], timeout=10)
+    assert asset.status_code == 200 and "immutable" in asset.headers["Cache-Control"]
+    assert asset.headers["Content-Security-Policy"] == csp
+    etag = {"If-None-Match": asset.headers["ETag"]}
+    again = requests.get(GATEWAY + scripts[0], headers=etag, timeout=10)
+    assert again.status_code == 304
+    # Without the trailing slash it is the same page (its asset paths are absolute).
+    assert requests.get(CONSOLE.rstrip("/"), timeout=10).text == page.text
+    missing = requests.get(f"{GATEWAY}/function/console/assets/nope.js", timeout=10)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "message", "requestId"}
+    # The APIs the page calls still refuse a request without the token.
+    assert requests.get(f"{CAMPAIGNS}/", timeout=10).status_code == 401
+
+
+def test_an_advertiser_runs_a_campaign_in_the_console(browser):
+    driver = browser
+    advertiser = str(uuid.uuid4())
+    placement = unique_placement("console")
+    markup = campaign_body(cpm="1", daily="10", rules=[("placement", unique_placement("x"))])
+    markup.update(advertiserId=advertiser, name=MARKUP_NAME, status="paused")
+    r = admin("POST", f"{CAMPAIGNS}/", json=markup)
+    assert r.status_code == 201, r.text
+    markup_id = r.json()["id"]
+
+    sign_in(driver)
+    assert "token" not in driver.current_url.lower() and token() not in driver.current_url
+    assert console_errors(driver) == []  # the page loads and lists without an error
+
+    # The list: the advertiser's campaign, its name as text (no image, no alert).
+    show_advertiser(driver, advertiser)
+    row = f'#campaigns tr[data-campaign-id="{markup_id}"]'
+    wait(driver, lambda d: text_of(d, f"{row} .campaign-name") == MARKUP_NAME, what="the list row")
+    assert driver.find_elements(By.CSS_SELECTOR, "#campaigns img") == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "console-list.png"))
+    sort = driver.find_element(By.CSS_SELECTOR, "#campaigns thead th:first-child button")
+    sort.send_keys(Keys.ENTER)
+    first = "#campaigns thead th:first-child"
+    wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, first).get_attribute("aria-sort") == "descending",
+    )
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+
+    # Create a campaign with an ad through the form; the API's 400 shows next to its field.
+    driver.find_element(By.CSS_SELECTOR, "a.button[href='#/campaigns/new']").click()
+    wait(driver, lambda d: d.find_elements(By.ID, "campaign-name"), what="the form")
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')]"
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)"
+    )
+    assert unlabelled == [], unlabelled
+    fill(driver, "campaign-name", "Console launch")
+    fill(driver, "campaign-advertiserId", advertiser)
+    fill(driver, "campaign-cpmBid", "0")
+    fill(driver, "campaign-dailyBudget", "100000")
+    driver.find_element(By.ID, "add-rule").click()
+    Select(driver.find_elements(By.CSS_SELECTOR, "#rules select")[0]).select_by_value("placement")
+    driver.find_elements(By.CSS_SELECTOR, "#rules input")[0].send_keys(placement)
+    ad_inputs = driver.find_elements(By.CSS_SELECTOR, "#ads input")
+    for element, value in zip(
+        ad_inputs,
+        ["Console ad", "https://cdn.example.com/console.png", "https://example.com/console"],
+        strict=True,
+    ):
+        element.send_keys(value)
+    driver.find_element(By.ID, "save").click()
+    error = wait(
+        driver,
+        lambda d: text_of(d, "#campaign-cpmBid-error"),
+        what="the cpmBid error next to its field",
+    )
+    assert "greater than 0" in error
+    assert driver.find_element(By.ID, "campaign-cpmBid").get_attribute("aria-invalid") == "true"
+    assert text_of(driver, "#campaign-dailyBudget-error") == ""
+    driver.save_screenshot(str(ARTIFACTS / "console-form-error.png"))
+    fill(driver, "campaign-cpmBid", "20000")
+    driver.find_element(By.ID, "save").click()
+    wait(driver, lambda d: "#/campaigns/" in d.current_url and text_of(d, "#campaign-name"))
+    campaign_id = driver.current_url.rsplit("/", 1)[-1]
+    assert text_of(driver, "#campaign-name") == "Console launch"
+    assert text_of(driver, "#campaign-status") == "active"
+    wait(driver, lambda d: text_of(d, "#live-impressions") == "0", what="today's numbers")
+    driver.execute_script("window.__sameDocument = 'yes'")
+
+    # Serve two ads for it and click one through its tracking URL.
+    ads = [wait_for(lambda: served(placement), 10) for _ in range(2)]
+    assert [a.status_code for a in ads] == [200, 200], [a.text for a in ads]
+    assert {a.json()["campaignId"] for a in ads} == {campaign_id}
+    click = requests.get(ads[0].json()["clickTrackingUrl"], allow_redirects=False, timeout=10)
+    assert click.status_code == 302, click.text
+
+    # The page shows them within a few seconds, without a reload.
+    wait(
+        driver,
+        lambda d: (text_of(d, "#live-impressions"), text_of(d, "#live-clicks")) == ("2", "1"),
+        timeout_s=20,
+        what="2 impressions and 1 click on the live panel",
+    )
+    assert driver.execute_script("return window.__sameDocument") == "yes"
+
+    # Charts and table: the same totals as analytics for the same range.
+    start = driver.find_element(By.ID, "report-start").get_attribute("value")
+    end = driver.find_element(By.ID, "report-end").get_attribute("value")
+    expected = report(campaign_id, start, end)["summary"]
+    assert (expected["totalImpressions"], expected["totalClicks"]) == (2, 1)
+    wanted = {
+        "impressions": f"{expected['totalImpressions']:,}",
+        "clicks": f"{expected['totalClicks']:,}",
+        "spend": f"{expected['totalSpend']:,.2f}",
+        "ctr": f"{shown(expected['ctr'])} %",
+        "cpc": shown(expected["cpc"]),
+        "cpm": shown(expected["cpm"]),
+    }
+    totals = "#report-totals td[data-total='{}']"
+    wait(
+        driver,
+        lambda d: all(text_of(d, totals.format(k)) == v for k, v in wanted.items()),
+        what=f"table totals {wanted}",
+    )
+    for key, value in wanted.items():
+        assert text_of(driver, f"[data-chart-total='{key}']") == value, key
+    days = driver.find_elements(By.CSS_SELECTOR, "#report-table tbody tr")
+    assert len(days) == len(report(campaign_id, start, end)["dailyMetrics"])
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#charts canvas")) == 6
+
+    # The CSV download holds the same days and totals.
+    driver.find_element(By.ID, "download-csv").click()
+    csv_file = wait_for(lambda: next(iter(driver.downloads.glob("*.csv")), None), 10)
+    assert csv_file is not None, "no CSV downloaded"
+    lines = csv_file.read_text().splitlines()
+    assert lines[0] == "date,impressions,clicks,ctr,spend,cpc,cpm"
+    assert lines[-1].split(",")[:3] == ["total", "2", "1"] and len(lines) == len(days) + 2
+
+    shot = ARTIFACTS / "console-campaign.png"
+    driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    phone = ARTIFACTS / "console-campaign-phone.png"
+    driver.set_window_size(390, 900)
+    wait(driver, lambda d: d.execute_script("return document.documentElement.scrollWidth") <= 400)
+    driver.save_screenshot(str(phone))
+    driver.set_window_size(1280, 1400)
+
+    # Edit: the form comes back filled in; a new name is saved.
+    driver.find_element(By.CSS_SELECTOR, f"a.button[href='#/campaigns/{campaign_id}/edit']").click()
+    wait(driver, lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"))
+    assert driver.find_element(By.ID, "campaign-cpmBid").get_attribute("value") == "20000"
+    fill(driver, "campaign-name", "Console launch, renamed")
+    driver.find_element(By.ID, "save").click()
+    wait(driver, lambda d: text_of(d, "#campaign-name") == "Console launch, renamed")
+    wait(driver, lambda d: d.find_elements(By.ID, "toggle-status"), what="the pause button")
+
+    # Pause: the page says so, and serve stops returning the campaign.
+    driver.find_element(By.ID, "toggle-status").click()
+    wait(driver, lambda d: text_of(d, "#campaign-status") == "paused", what="paused status")
+    assert admin("GET", f"{CAMPAIGNS}/{campaign_id}").json()["status"] == "paused"
+
+    def not_served() -> bool:
+        r = serve(placement)
+        return r.status_code == 204 or r.json().get("campaignId") != campaign_id
+
+    assert wait_for(not_served, 10, 0.3), "serve still returns the paused campaign"
+
+    # The markup-named campaign's own page renders its name as text too.
+    driver.get(f"{CONSOLE}#/campaigns/{markup_id}")
+    wait(driver, lambda d: text_of(d, "#campaign-name") == MARKUP_NAME, what="the heading")
+    assert driver.find_elements(By.CSS_SELECTOR, "main img") == []
+
+    # The one error the console saw is the 400 the form was meant to provoke.
+    errors = console_errors(driver)
+    assert [e["source"] for e in errors] == ["network"], errors
+    assert "/function/campaigns/ " in errors[0]["message"] and "400" in errors[0]["message"]
+    assert_every_request_stayed_on_the_gateway(driver)
+    for cid in (campaign_id, markup_id):
+        admin("DELETE", f"{CAMPAIGNS}/{cid}")
+
+
+def console_errors(driver: WebDriver) -> list[dict]:
+    """Errors the page's console recorded since the last call (script errors, CSP violations,
+    failed requests)."""
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def assert_every_request_stayed_on_the_gateway(driver: WebDriver) -> None:
+    gateway = urlsplit(GATEWAY)
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    assert urls, "the performance log recorded no request"
+    # Only requests that go over the network count: the browser's own chrome:// pages (the
+    # new tab it starts with) and the page's data: and blob: URLs never leave it.
+    network = [u for u in urls if urlsplit(u).scheme in ("http", "https", "ws", "wss")]
+    assert any(u.startswith(CONSOLE) for u in network), network
+    elsewhere = [u for u in network if urlsplit(u).netloc != gateway.netloc]
+    assert elsewhere == [], elsewhere
+    assert not any(token() in u for u in urls), "the token appeared in a URL"
