@@ -42,6 +42,7 @@ REQUESTS: dict[str, tuple[str, str, str, int]] = {
     "campaigns": ("GET", "/", "", 401),  # no admin token
     "daily-metrics": ("POST", "/", "[1", 400),  # a batch that is not JSON
     "live-counters": ("POST", "/", "[1", 400),
+    "console": ("GET", "/assets/missing.js", "", 404),  # the page is bundled; no such asset
 }
 
 
@@ -85,7 +86,9 @@ def test_template_image_runs_the_watchdog_in_http_mode_as_a_non_root_user() -> N
     text = TEMPLATE_DOCKERFILE.read_text()
     refs = base_images(TEMPLATE_DOCKERFILE)
     assert refs[0].startswith("ghcr.io/openfaas/of-watchdog:0.11.6@"), refs
-    assert refs[1].startswith("python:3.11-slim"), refs
+    assert refs[1].startswith("node:20-bookworm-slim@"), refs  # the console's bundle stage
+    assert refs[-1].startswith("python:3.11-slim"), refs  # the image itself
+    assert "COPY --from=assets /src/dist/ function/dist/" in text
     assert "COPY --from=watchdog /fwatchdog /usr/bin/fwatchdog" in text
     env = dict(re.findall(r'(?:^ENV |^\s+)(\w+)="([^"]*)"', text, flags=re.M))
     assert env["mode"] == "http"
