@@ -126,12 +126,19 @@ class OutboxRelay:
         claim_idle_s: float = 30.0,
         claim_every_s: float = 2.0,
         retry_after_s: float = 1.0,
+        stuck_after_s: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
         self._new_producer = new_producer
         self._producer = new_producer()
         self._fatal: KafkaError | None = None
+        # A producer whose messages keep timing out for this long without one delivery is
+        # replaced too: after a broker restart librdkafka can stay stuck (seen in CI: timeouts
+        # for minutes with the broker back). A copy it did deliver is harmless downstream.
+        self._stuck_after_s = stuck_after_s
+        self._progress_at = clock()  # the producer's start or its last delivery
+        self._stuck = False
         self.stream = stream
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -165,7 +172,7 @@ class OutboxRelay:
             self._produce(entry)
         self._producer.poll(0.01 if self._state.in_flight else 0)
         self._confirm_delivered()
-        if self._fatal is not None:
+        if self._fatal is not None or self._stuck:
             self._replace_producer()
         return len(entries)
 
@@ -282,6 +289,7 @@ class OutboxRelay:
                 return  # a report of a replaced producer: the entry was produced again
             if err is None:
                 self._state.delivered.append((entry.entry_id, entry.topic))
+                self._progress_at = self._clock()
             else:
                 self._failed(entry, err)
 
@@ -308,6 +316,11 @@ class OutboxRelay:
         self._failures += 1
         if err.fatal() or err.code() == KafkaError._FATAL:  # the code may come without the flag
             self._fatal = err
+        elif (
+            err.code() == KafkaError._MSG_TIMED_OUT
+            and self._clock() - self._progress_at >= self._stuck_after_s
+        ):
+            self._stuck = True
         elif self._failures in (1, 10, 100) or self._failures % 1000 == 0:
             _LOGGER.warning(
                 "outbox relay: Kafka did not confirm events; producing them again",
@@ -316,10 +329,12 @@ class OutboxRelay:
         self._state.retry.append((self._clock() + self._retry_after_s, entry))
 
     def _replace_producer(self) -> None:
-        """After a fatal error: a new producer, and everything in flight is produced again
-        (at once; event ids make a copy that did reach Kafka harmless downstream)."""
+        """After a fatal error, or a producer that delivered nothing for `stuck_after_s` while
+        its messages timed out: a new producer, and everything in flight is produced again (at
+        once; event ids make a copy that did reach Kafka harmless downstream)."""
+        why = "fatal Kafka producer error" if self._fatal is not None else "producer stuck"
         _LOGGER.error(
-            "outbox relay: fatal Kafka producer error; starting a new producer",
+            f"outbox relay: {why}; starting a new producer",
             extra={"error": str(self._fatal), "inFlight": len(self._state.in_flight)},
         )
         PRODUCER_RESTARTS.inc()
@@ -327,6 +342,7 @@ class OutboxRelay:
         self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
         self._state.in_flight.clear()
         old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        self._stuck, self._progress_at = False, now
         _close(old)
 
     def _confirm_delivered(self) -> None:

@@ -236,6 +236,35 @@ class FailsFatally(Producer):
         return super().produce(*args, **kwargs)
 
 
+def test_a_producer_that_delivers_nothing_while_its_messages_time_out_is_replaced(
+    client, stream, topic
+):
+    """After a broker restart librdkafka can stay stuck: messages time out for minutes with the
+    broker back. The relay then replaces the producer, as after a fatal error."""
+    expected = record_events(client, stream, topic, 12)
+    stuck = Producer(
+        {
+            "bootstrap.servers": f"127.0.0.1:{free_port()}",  # nothing answers there
+            "enable.idempotence": True,
+            "message.timeout.ms": 300,
+        }
+    )
+    producers = iter([stuck, kafka_producer(BROKERS)])
+    worker = OutboxRelay(
+        client, lambda: next(producers), stream=stream, retry_after_s=0.1, stuck_after_s=1.0
+    )
+    restarts_before = PRODUCER_RESTARTS._value.get()
+
+    def replaced() -> bool:
+        worker.run_once()
+        return PRODUCER_RESTARTS._value.get() == restarts_before + 1
+
+    assert wait_for(replaced, timeout_s=15, interval_s=0.05)
+    assert worker.drain(timeout_s=30)
+    assert client.xlen(stream) == 0
+    assert sorted(consume_ids(topic, len(expected))) == sorted(expected)
+
+
 def test_after_a_fatal_producer_error_a_new_producer_delivers_every_entry(client, stream, topic):
     expected = record_events(client, stream, topic, 30)
     # The first producer never reaches Kafka (its messages stay in flight), then turns fatal.
