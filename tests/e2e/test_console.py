@@ -179,6 +179,14 @@ def test_the_console_page_and_assets_carry_strict_headers():
     assert requests.get(f"{CAMPAIGNS}/", timeout=10).status_code == 401
 
 
+def complete_download(folder: Path) -> Path | None:
+    """The downloaded CSV once Chrome has written it (the file can appear empty first)."""
+    for path in folder.glob("*.csv"):
+        if path.stat().st_size > 0:
+            return path
+    return None
+
+
 def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     driver = browser
     advertiser = str(uuid.uuid4())
@@ -294,7 +302,7 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
 
     # The CSV download holds the same days and totals.
     driver.find_element(By.ID, "download-csv").click()
-    csv_file = wait_for(lambda: next(iter(driver.downloads.glob("*.csv")), None), 10)
+    csv_file = wait_for(lambda: complete_download(driver.downloads), 10)
     assert csv_file is not None, "no CSV downloaded"
     lines = csv_file.read_text().splitlines()
     assert lines[0] == "date,impressions,clicks,ctr,spend,cpc,cpm"
