@@ -67,6 +67,7 @@ __all__ = [
     "LEDGER_READY_KEY",
     "LedgerNotReady",
     "RedisBudgetLedger",
+    "campaign_slot_tag",
     "daily_spent_key",
     "lifetime_spent_key",
 ]
@@ -79,14 +80,23 @@ LEDGER_READY_KEY: Final = "budget::ledger::ready"
 CHARGE_SCRIPT: Final = script("budget_charge.lua")
 
 
+def campaign_slot_tag(campaign_id: str) -> str:
+    """``{<campaignId>}``: the Redis Cluster hash tag of every key one charge touches.
+
+    Every per-campaign key a charge script reads or writes is built with this tag, so that all
+    of them land in one hash slot, as a multi-key script requires.
+    """
+    return f"{{{campaign_id}}}"
+
+
 def daily_spent_key(campaign_id: str, day: date) -> str:
     """``budget::spent::{<campaignId>}::<yyyy-mm-dd>``: micros spent on that UTC day."""
-    return f"budget::spent::{{{campaign_id}}}::{day.isoformat()}"
+    return f"budget::spent::{campaign_slot_tag(campaign_id)}::{day.isoformat()}"
 
 
 def lifetime_spent_key(campaign_id: str) -> str:
     """``budget::spent::{<campaignId>}::lifetime``: micros spent in the campaign's lifetime."""
-    return f"budget::spent::{{{campaign_id}}}::lifetime"
+    return f"budget::spent::{campaign_slot_tag(campaign_id)}::lifetime"
 
 
 _OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
