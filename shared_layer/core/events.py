@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
@@ -75,9 +74,11 @@ def click_event_id(impression_id: str) -> str:
     return str(uuid.uuid5(_CLICK_NAMESPACE, impression_id))
 
 
-@dataclass(frozen=True, slots=True)
-class AdEvent:
+class AdEvent(msgspec.Struct, frozen=True):
     """One impression or click, as it travels through Kafka (money in micros).
+
+    A frozen msgspec Struct rather than a dataclass: the aggregation functions make one per
+    event, and a Struct is built in C (a tenth of a frozen dataclass's time).
 
     `price_micros` is what the impression was charged (0 for a click); `bid_cpm_micros` is the
     winning CPM bid (the seed's ``bidPrice``). `timestamp` is timezone-aware UTC; its UTC date is
@@ -154,7 +155,9 @@ class AdEvent:
             device_type=device_type,
             at=at,
         )
-        return replace(shown, event_id=click_event_id(impression_id), event_type="click")
+        return msgspec.structs.replace(
+            shown, event_id=click_event_id(impression_id), event_type="click"
+        )
 
     @property
     def topic(self) -> str:
@@ -197,17 +200,22 @@ class AdEvent:
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_TEXT)]
 
 
+# An id as `to_json` writes it (lower-case canonical form); any other spelling of a UUID is left
+# to the careful reader, which accepts and canonicalises it.
+_Uuid = Annotated[str, msgspec.Meta(pattern="^" + _CANONICAL_UUID.pattern)]
+
+
 class WireEvent(msgspec.Struct, frozen=True):
     """The JSON shape `to_json` writes, as msgspec checks it in the decoding pass."""
 
-    eventId: uuid.UUID  # parsed in C; written back in canonical form
+    eventId: _Uuid
     timestamp: datetime
     eventType: EventType
     userId: _Text
-    campaignId: uuid.UUID
-    adId: uuid.UUID
+    campaignId: _Uuid
+    adId: _Uuid
     placementId: _Text
-    impressionId: uuid.UUID
+    impressionId: _Uuid
     priceMicros: Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
     bidPrice: Decimal = Decimal(0)  # decoded from the JSON number's text: exact
     country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")] | None = None
@@ -242,12 +250,12 @@ def event_from_wire(wire: WireEvent) -> AdEvent:
     if moment.tzinfo is not UTC or moment.microsecond % 1000:
         moment = _utc(moment)
     return AdEvent(
-        event_id=str(wire.eventId),
+        event_id=wire.eventId,
         event_type=wire.eventType,
         timestamp=moment,
-        impression_id=str(wire.impressionId),
-        campaign_id=str(wire.campaignId),
-        ad_id=str(wire.adId),
+        impression_id=wire.impressionId,
+        campaign_id=wire.campaignId,
+        ad_id=wire.adId,
         user_id=wire.userId,
         placement_id=wire.placementId,
         bid_cpm_micros=int(scaled),

@@ -106,14 +106,15 @@ for _action in ("created", "dropped"):
 # exist or belongs to another campaign (the foreign keys would fail the whole batch).
 _COUNT_BATCH: Final = """
 WITH input AS (
-  SELECT * FROM unnest(
+  -- The day an event counts for is the UTC date of its time (AdEvent.day).
+  SELECT u.*, CAST(u.occurred_at AS date) AS day FROM unnest(
     CAST(:event_id AS uuid[]), CAST(:event_type AS varchar[]), CAST(:campaign_id AS uuid[]),
     CAST(:ad_id AS uuid[]), CAST(:user_id AS varchar[]), CAST(:placement_id AS varchar[]),
     CAST(:bid_micros AS bigint[]), CAST(:price_micros AS bigint[]),
-    CAST(:occurred_at AS timestamp[]), CAST(:day AS date[]), CAST(:impression_id AS uuid[]),
+    CAST(:occurred_at AS timestamp[]), CAST(:impression_id AS uuid[]),
     CAST(:country AS varchar[]), CAST(:device_type AS varchar[])
-  ) AS e(event_id, event_type, campaign_id, ad_id, user_id, placement_id, bid_micros,
-         price_micros, occurred_at, day, impression_id, country, device_type)
+  ) AS u(event_id, event_type, campaign_id, ad_id, user_id, placement_id, bid_micros,
+         price_micros, occurred_at, impression_id, country, device_type)
 ),
 known AS (
   SELECT e.* FROM input e JOIN ads a ON a.id = e.ad_id AND a.campaign_id = e.campaign_id
@@ -344,7 +345,6 @@ def _batch_params(events: Sequence[AdEvent], today: date) -> dict[str, Any]:
         "price_micros": _plain_array(str(e.price_micros) for e in events),
         # UTC wall time: the column is TIMESTAMP (without time zone) holding UTC.
         "occurred_at": _plain_array(_utc_wall_time(e) for e in events),
-        "day": _plain_array(e.day.isoformat() for e in events),
         "impression_id": _plain_array(e.impression_id for e in events),
         "country": _text_array(e.country for e in events),
         "device_type": _text_array(e.device_type for e in events),
