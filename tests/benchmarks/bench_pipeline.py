@@ -288,7 +288,8 @@ def latency(db: Database, brokers: str, ads: dict[str, str]) -> None:
     )
 
 
-def main() -> None:
+def main() -> str:
+    """Prints the figures; returns the summary line `make bench` repeats at its end."""
     profile = current()
     env = profile.host_env()
     brokers = env["KAFKA_BROKERS"]
@@ -310,6 +311,10 @@ def main() -> None:
             f"bare consumer e2e {bare:,.0f} events/s (pipeline {pipeline / bare:.2f} of it)"
         )
         latency(db, brokers, ads)
+        return (
+            f"pipeline {pipeline:,.0f} events/s end to end (median of {ROUNDS}; target >= 20,000), "
+            f"{pipeline / bare:.2f} of a bare consumer on the same records"
+        )
     finally:
         db.run(
             "UPDATE campaigns SET status = 'ended' WHERE id = ANY(CAST(:ids AS uuid[]))",

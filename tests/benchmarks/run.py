@@ -32,14 +32,19 @@ def machine() -> str:
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     print(f"machine: {machine()}\n", flush=True)
+    summary: list[str] = []
     for path in sorted(Path(__file__).parent.glob("bench_*.py")):
         name = path.stem
         if wanted and name not in wanted:
             continue
         module = importlib.import_module(f"tests.benchmarks.{name}")
         print(f"== {name}: {(module.__doc__ or '').strip().splitlines()[0]}", flush=True)
-        module.main()
+        line = module.main()
+        if isinstance(line, str):
+            summary.append(f"  {name}: {line}")
         print(flush=True)
+    if summary:  # the two speed targets side by side, from this one run
+        print("== summary", *summary, sep="\n", flush=True)
     return 0
 
 
