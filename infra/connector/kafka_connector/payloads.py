@@ -34,6 +34,7 @@ import msgspec
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode
+_encode_headers = msgspec.json.Encoder().encode
 
 
 class Record(Protocol):
@@ -152,7 +153,7 @@ def batch_body(records: Sequence[Record]) -> bytes:
         if r.headers():
             named = dict(_text_headers(r))
             if named:
-                extra += ',"headers":' + json.dumps(named, separators=(",", ":"))
+                extra += ',"headers":' + _encode_headers(named).decode()
         parts.append(
             f'{{"topic":{topic_json},"partition":{r.partition()},"offset":{r.offset()},'
             f'"key":{key_json},"timestamp":{ts_json},"value":{value_json}{extra}}}'
