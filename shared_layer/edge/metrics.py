@@ -29,6 +29,10 @@ __all__ = [
     "BID_SPEND_MICROS",
     "FUNCTION_ROUTE_REQUESTS",
     "FUNCTION_ROUTE_SECONDS",
+    "OPENRTB_NOTICES",
+    "OPENRTB_OUTCOMES",
+    "OPENRTB_REQUESTS",
+    "OPENRTB_SECONDS",
     "SERVE_OUTCOMES",
     "SERVE_REQUESTS",
     "UNMATCHED_ROUTE",
@@ -66,10 +70,30 @@ SERVE_REQUESTS = Counter(
     "serve_requests_total", "Ad requests answered, by outcome (fill or no-fill reason)", ["outcome"]
 )
 
+OPENRTB_OUTCOMES: Final = ("bid", "no-bid", "invalid", "error")
+"""openrtb: bid (at least one impression won and was charged), no-bid (204), invalid (4xx),
+error (5xx)."""
+
+OPENRTB_REQUESTS = Counter(
+    "openrtb_requests_total", "OpenRTB BidRequests answered, by outcome", ["outcome"]
+)
+OPENRTB_SECONDS = Histogram(
+    "openrtb_request_seconds",
+    "Time from decoding an OpenRTB BidRequest to its answer (every impression's auction)",
+    buckets=_FAST_BUCKETS,
+)
+OPENRTB_NOTICES = Counter(
+    "openrtb_notices_total",
+    "Win and billing notices, by kind and outcome (recorded, repeat, refused, error)",
+    ["kind", "outcome"],
+)
+
 for _outcome in BID_OUTCOMES:  # every series exists from the start, at zero
     BID_DECISIONS.labels(outcome=_outcome)
 for _outcome in SERVE_OUTCOMES:
     SERVE_REQUESTS.labels(outcome=_outcome)
+for _outcome in OPENRTB_OUTCOMES:
+    OPENRTB_REQUESTS.labels(outcome=_outcome)
 
 # Every function's requests, by route template (a closed set per function, never a raw path):
 # edge.http.Router counts each one. The buckets resolve serve's SLO (p95 < 100 ms, p99 < 200 ms).

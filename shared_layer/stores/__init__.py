@@ -13,6 +13,7 @@ __all__ = [
     "click_ledger",
     "daily_metrics",
     "live_counters",
+    "openrtb_notices",
     "outbox",
     "postgres",
     "store_health",
