@@ -3,9 +3,10 @@
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
 script in Redis, `stores.budget_ledger`); the charge IS the impression: the same script appends the
 impression event to the outbox (`stores.outbox`), which this replica's relay (`events.outbox_relay`)
-drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible or every
-budget refuses; 400/413 for bad input (nothing charged); 503 when Redis cannot confirm a charge
-(serve then answers no fill).
+drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible, every
+budget, pacing curve or frequency cap refuses, or every bid is below the placement's floor (the
+``X-No-Bid-Reason`` header says which); 400/413 for bad input (nothing charged); 503 when Redis
+cannot confirm a charge (serve then answers no fill).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared_layer.services.budget_recovery import BudgetRecovery
 from shared_layer.services.campaign_snapshot import CampaignSnapshot
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.placement_floors import PlacementFloorStore
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
 
@@ -43,7 +45,7 @@ class BidSettings:
 
 
 SETTINGS = load_settings(BidSettings)
-CLOCK = utc_now  # the UTC day boundary of the daily budgets; tests replace it
+CLOCK = utc_now  # the day boundaries of the daily budgets and pacing; tests replace it
 # A charge is not idempotent: no automatic retries on the ledger's connection.
 LEDGER = RedisBudgetLedger(
     connect(SETTINGS.redis_url, timeout_s=SETTINGS.ledger_timeout_s, retries=0),
@@ -51,14 +53,11 @@ LEDGER = RedisBudgetLedger(
 )
 DATABASE = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
 REDIS = connect(SETTINGS.redis_url, timeout_s=5, connect_timeout_s=2)
-SNAPSHOT = CampaignSnapshot(REDIS, CampaignStore(DATABASE), ttl_s=SETTINGS.snapshot_ttl_s)
+_store, _floors = CampaignStore(DATABASE), PlacementFloorStore(DATABASE)
+SNAPSHOT = CampaignSnapshot(REDIS, _store, ttl_s=SETTINGS.snapshot_ttl_s, floor_source=_floors)
 # After Redis lost its data, spend is rebuilt from PostgreSQL before anything is charged again.
-RECOVERY = BudgetRecovery(
-    REDIS,
-    DATABASE,
-    KafkaPipelineProgress(SETTINGS.kafka_brokers, SETTINGS.pipeline_group),
-    clock=lambda: CLOCK(),
-)
+PROGRESS = KafkaPipelineProgress(SETTINGS.kafka_brokers, SETTINGS.pipeline_group)
+RECOVERY = BudgetRecovery(REDIS, DATABASE, PROGRESS, clock=lambda: CLOCK())
 RECOVERY.ensure()
 try:
     SNAPSHOT.load()
@@ -91,7 +90,7 @@ def bid(request: Request) -> dict:
         metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
     metrics.BID_DECISIONS.labels(outcome.label).inc()
     if outcome.decision is None:
-        return no_content(request)
+        return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
     metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
     body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
     return json_response(200, body, request)
