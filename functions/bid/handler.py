@@ -3,9 +3,10 @@
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
 script in Redis, `stores.budget_ledger`); the charge IS the impression: the same script appends the
 impression event to the outbox (`stores.outbox`), which this replica's relay (`events.outbox_relay`)
-drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible or every
-budget refuses; 400/413 for bad input (nothing charged); 503 when Redis cannot confirm a charge
-(serve then answers no fill).
+drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible, every
+budget, pacing curve or frequency cap refuses, or every bid is below the placement's floor (the
+``X-No-Bid-Reason`` header says which); 400/413 for bad input (nothing charged); 503 when Redis
+cannot confirm a charge (serve then answers no fill).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from shared_layer.edge.http import Request, Router, json_response, no_content
 from shared_layer.edge.settings import load_settings
 
 SETTINGS = load_settings(BidderSettings)
-CLOCK = utc_now  # the UTC day boundary of the daily budgets; tests replace it
+CLOCK = utc_now  # the day boundaries of the daily budgets and pacing; tests replace it
 RUNTIME = start_bidder(SETTINGS, clock=lambda: CLOCK())
 LEDGER, SNAPSHOT, RELAY, BIDDER = RUNTIME.ledger, RUNTIME.snapshot, RUNTIME.relay, RUNTIME.bidder
 router = Router()
@@ -49,7 +50,7 @@ def bid(request: Request) -> dict:
         metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
     metrics.BID_DECISIONS.labels(outcome.label).inc()
     if outcome.decision is None:
-        return no_content(request)
+        return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
     metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
     body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
     return json_response(200, body, request)

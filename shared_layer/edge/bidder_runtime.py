@@ -27,6 +27,7 @@ from shared_layer.services.budget_recovery import BudgetRecovery
 from shared_layer.services.campaign_snapshot import CampaignSnapshot
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_store import CampaignStore
+from shared_layer.stores.placement_floors import PlacementFloorStore
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
 
@@ -63,7 +64,10 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
     database = Database.from_url(settings.database_url, password=settings.postgres_password)
     redis_client = connect(settings.redis_url, timeout_s=5, connect_timeout_s=2)
     snapshot = CampaignSnapshot(
-        redis_client, CampaignStore(database), ttl_s=settings.snapshot_ttl_s
+        redis_client,
+        CampaignStore(database),
+        ttl_s=settings.snapshot_ttl_s,
+        floor_source=PlacementFloorStore(database),
     )
     # After Redis lost its data, spend is rebuilt from PostgreSQL before anything is charged.
     recovery = BudgetRecovery(

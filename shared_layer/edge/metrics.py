@@ -44,9 +44,12 @@ _FAST_BUCKETS: Final = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 )  # fmt: skip
 
-BID_OUTCOMES: Final = ("bid", "no-candidate", "budget-exhausted", "invalid", "error")
+BID_OUTCOMES: Final = (
+    "bid", "no-candidate", "budget-exhausted", "below-floor", "invalid", "error",
+)  # fmt: skip
 """bid: a campaign won and was charged; no-candidate: nothing eligible; budget-exhausted: every
-eligible campaign's budget refused; invalid: bad input (4xx); error: our fault or Redis (5xx)."""
+eligible campaign's budget (or pacing curve, or frequency cap) refused; below-floor: every eligible
+bid was below the placement's floor; invalid: bad input (4xx); error: our fault or Redis (5xx)."""
 
 BID_DECISIONS = Counter("bid_decisions_total", "Bid requests answered, by outcome", ["outcome"])
 BID_DECISION_SECONDS = Histogram(
