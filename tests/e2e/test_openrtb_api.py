@@ -117,6 +117,20 @@ def test_what_nothing_matches_is_a_204_for_the_client(campaign, client):
     assert spent(campaign_id) == before
 
 
+def test_a_floor_just_below_our_bid_is_cleared_and_one_just_above_is_not(campaign, client):
+    placement, campaign_id = campaign
+    [result] = run_client(client, [wanted(placement, campaign_id, bidfloor=1499.999999)])
+    assert [bid["price"] for bid in result["bids"]] == [1500.0]
+    before = spent(campaign_id)
+    above = _body(placement, imp=[_imp(placement, bidfloor=1500.000001)])
+    r = requests.post(OPENRTB, json=above, timeout=10)
+    assert r.status_code == 204 or all(
+        bid["cid"] != campaign_id and bid["price"] >= 1500.000001
+        for bid in r.json()["seatbid"][0]["bid"]
+    ), r.text
+    assert spent(campaign_id) == before
+
+
 def test_our_campaign_does_not_win_outside_its_targeting(campaign, client):
     placement, campaign_id = campaign
     before = spent(campaign_id)
@@ -135,12 +149,16 @@ def _body(placement: str, **changes) -> dict:
     }
     return {
         "id": "py-1",
-        "imp": [{"id": "1", "tagid": placement, "banner": {"w": 300, "h": 250}}],
+        "imp": [_imp(placement)],
         "site": {"id": "site-e2e"},
         "device": device,
         "user": {"id": "ortb-user-2", "yob": changes.pop("yob", 1990)},
         **changes,
     }
+
+
+def _imp(placement: str, **changes) -> dict:
+    return {"id": "1", "tagid": placement, "banner": {"w": 300, "h": 250}, **changes}
 
 
 def _valid(placement: str) -> dict:
