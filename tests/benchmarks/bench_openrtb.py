@@ -20,8 +20,9 @@ import uuid
 
 import requests
 
-from localplatform import orchestrator, secrets
+from localplatform import orchestrator
 from localplatform.profile import PROFILES
+from tests.benchmarks.bench_serve import admin, create_campaign
 from tests.benchmarks.loadgen import OpenLoopResult, open_loop
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "dev")]
@@ -30,13 +31,6 @@ ROUND_S = 5
 ROUNDS = 3
 LOADGEN_CPU = 1
 PLACEMENT = f"bench-openrtb-{uuid.uuid4().hex[:8]}"
-
-
-def _admin(method: str, path: str, **kwargs) -> requests.Response:
-    token = secrets.read(PROFILE, "campaigns-admin-token")
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"{PROFILE.gateway_url}/function/campaigns{path}"
-    return requests.request(method, url, headers=headers, timeout=10, **kwargs)
 
 
 def bid_request() -> bytes:
@@ -62,25 +56,7 @@ def bid_request() -> bytes:
 def main() -> None:
     for name in ("noop", "openrtb", "campaigns"):
         orchestrator.wait_available(PROFILE, name)
-    created = _admin(
-        "POST",
-        "/",
-        json={
-            "advertiserId": "00000000-0000-4000-8000-00000000be9c",
-            "name": f"benchmark {PLACEMENT}",
-            "cpmBid": 5000,
-            "dailyBudget": 1_000_000_000,
-            "targetingRules": [{"ruleType": "placement", "ruleValue": PLACEMENT}],
-            "ads": [
-                {
-                    "title": "Benchmark",
-                    "imageUrl": "https://cdn.example.com/bench.png",
-                    "redirectUrl": "https://example.com/bench",
-                }
-            ],
-        },
-    )
-    campaign = created.json()["id"] if created.status_code == 201 else None
+    campaign = create_campaign(PLACEMENT, PROFILE)
     openrtb, noop = (
         f"{PROFILE.gateway_url}/function/openrtb",
         f"{PROFILE.gateway_url}/function/noop",
@@ -123,7 +99,7 @@ def main() -> None:
             )
     finally:
         if campaign is not None:
-            _admin("DELETE", f"/{campaign}")
+            admin("DELETE", f"/{campaign}", PROFILE)
 
 
 if __name__ == "__main__":
