@@ -125,7 +125,7 @@ def test_a_campaign_refuses_unknown_time_zones_and_bad_frequency_caps() -> None:
     base = _campaign().model_dump(by_alias=True)
     with pytest.raises(ValidationFailed, match="timeZone: must be an IANA time zone"):
         parse(Campaign, {**base, "timeZone": "Mars/Olympus"})
-    with pytest.raises(ValidationFailed, match="frequencyCap.impressions"):
+    with pytest.raises(ValidationFailed, match=r"frequencyCap\.impressions"):
         parse(Campaign, {**base, "frequencyCap": {"impressions": 0, "windowSeconds": 3600}})
     capped = parse(Campaign, {**base, "frequencyCap": {"impressions": 3, "windowSeconds": 86400}})
     assert capped.frequency_cap is not None and capped.frequency_cap.impressions == 3
