@@ -49,6 +49,7 @@ __all__ = [
     "CampaignDay",
     "PacingMemo",
     "campaign_day",
+    "day_in_zone",
     "elapsed_share",
     "expected_spend",
     "pacing_limit",
@@ -91,9 +92,14 @@ def campaign_day(campaign: Campaign, now: datetime) -> CampaignDay:
     ... # doctest: +SKIP
     datetime.date(2026, 12, 2)
     """
+    return day_in_zone(campaign.time_zone, now)
+
+
+def day_in_zone(zone_name: str, now: datetime) -> CampaignDay:
+    """The day `now` falls in, in the time zone `zone_name` (an IANA name)."""
     if now.tzinfo is None:
         raise ValueError("the clock must return timezone-aware datetimes")
-    return _bounds(campaign.time_zone, now.astimezone(_zone(campaign.time_zone)).date())
+    return _bounds(zone_name, now.astimezone(_zone(zone_name)).date())
 
 
 def elapsed_share(campaign: Campaign, now: datetime) -> tuple[int, int]:
