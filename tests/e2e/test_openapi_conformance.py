@@ -82,7 +82,7 @@ CONFIG = SchemathesisConfig.from_dict(
                     "428",
                     "429",
                     "5xx",
-                ]  # fmt: skip
+                ]
             },
         },
     }
