@@ -14,6 +14,7 @@ __all__ = [
     "daily_metrics",
     "live_counters",
     "outbox",
+    "placement_floors",
     "postgres",
     "store_health",
 ]
