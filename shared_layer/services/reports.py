@@ -124,8 +124,7 @@ class CampaignReports:
         self._clock = clock
         self._ttl = cache_ttl_s
         self._grace = cache_grace_s
-        self._ledger = RedisBudgetLedger(redis_client, clock=clock)
-        self._campaigns = CampaignCache(redis_client)
+        self._pacing_reads: tuple[CampaignCache, RedisBudgetLedger] | None = None  # on first use
         self._store = CampaignStore(db)
 
     def pacing(self, campaign_id: str) -> dict[str, Any] | None:
@@ -133,15 +132,19 @@ class CampaignReports:
         day, from the budget ledger) and ``expectedSpendNow`` (its curve); None when the
         campaign or its spend cannot be read (the report still answers)."""
         now = self._clock()
+        if self._pacing_reads is None:
+            ledger = RedisBudgetLedger(self._redis, clock=self._clock)
+            self._pacing_reads = (CampaignCache(self._redis), ledger)
+        cache, ledger = self._pacing_reads
         try:
-            campaign = self._campaigns.read([campaign_id]).get(campaign_id)
+            campaign = cache.read([campaign_id]).get(campaign_id)
             if campaign is None:
                 record = self._store.get(campaign_id)
                 campaign = record.campaign if record is not None else None
             if campaign is None:
                 return None
             day = campaign_day(campaign, now).day
-            spent_today, _lifetime = self._ledger.spent(campaign_id, day)
+            spent_today, _lifetime = ledger.spent(campaign_id, day)
         except AdServerError as exc:
             _LOG.warning("pacing of %s not read: %s", campaign_id, exc)
             return None

@@ -15,6 +15,7 @@ __all__ = [
     "live_counters",
     "openrtb_notices",
     "outbox",
+    "placement_floors",
     "postgres",
     "store_health",
 ]

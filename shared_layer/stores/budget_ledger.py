@@ -56,6 +56,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from datetime import UTC, date
@@ -117,6 +118,10 @@ def frequency_key(campaign_id: str, user_id: str) -> str:
 
 
 _OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
+# A frequency cap's ZSET member must be unique per charge: this process's random prefix and a
+# counter (cheaper than random bytes per charge, unique across processes and restarts).
+_MEMBER_PREFIX: Final = os.urandom(6).hex() + "-"
+_MEMBER_COUNTER: Final = itertools.count()
 
 
 class RedisBudgetLedger:
@@ -182,7 +187,7 @@ class RedisBudgetLedger:
             0 if cap is None else cap.impressions,
             0 if cap is None else cap.window_seconds * 1000,
             int(now.timestamp() * 1000),
-            os.urandom(8).hex() if cap is not None else "",
+            f"{_MEMBER_PREFIX}{next(_MEMBER_COUNTER)}" if cap is not None else "",
             *record,
         ]
         try:
