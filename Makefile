@@ -48,6 +48,7 @@ test: venv deploy-tools
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
+	cd tests/e2e/openrtb_client && go mod download  # the e2e OpenRTB client's modules, before the netns
 	$(PLATFORM) test -q -p no:cacheprovider tests
 
 ## A Prometheus graph link for every dashboard panel's query (Grafana does not run here).

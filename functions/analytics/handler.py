@@ -70,6 +70,7 @@ def campaign_report(request: Request, campaign_id: str) -> dict:
         raise NotFound(f"campaign {campaign_id[:100]} does not exist")
     data = REPORTS.read(canonical, date_range)
     body = report_body(canonical, date_range, data.counts, data.missing)
+    body["pacing"] = REPORTS.pacing(canonical)
     return json_response(200, body, request, {"Cache-Control": "no-store"})
 
 

@@ -7,17 +7,11 @@ route needs ``Authorization: Bearer <campaigns-admin-token>``.
 
 from __future__ import annotations
 
-from shared_layer.core.campaign_requests import (
-    campaign_json,
-    parse_bulk,
-    parse_campaign,
-    parse_list_query,
-)
+from shared_layer.core.campaign_requests import parse_bulk, parse_campaign, parse_list_query
+from shared_layer.edge.floor_routes import add_floor_routes
 from shared_layer.edge.http import Request, Router, json_response, no_content, require_bearer
 from shared_layer.edge.settings import env, load_settings, min_length, secret, settings_class
 from shared_layer.services.campaign_admin import CampaignWriteThrough
-from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
 
@@ -33,12 +27,15 @@ class CampaignsSettings:
 SETTINGS = load_settings(CampaignsSettings)
 _database = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
 _redis = connect(SETTINGS.redis_url, timeout_s=2, connect_timeout_s=1)
-CAMPAIGNS = CampaignWriteThrough(CampaignStore(_database), CampaignCache(_redis))
+CAMPAIGNS = CampaignWriteThrough.connected(_database, _redis)
 router = Router()
 
 
 def _authorized(request: Request) -> None:
     require_bearer(request, SETTINGS.admin_token, "campaigns")
+
+
+add_floor_routes(router, CAMPAIGNS, _authorized)  # before /{campaign_id}, which would match
 
 
 @router.route("POST", "/bulk")
@@ -53,21 +50,21 @@ def create(request: Request) -> dict:
     _authorized(request)
     record = CAMPAIGNS.create(parse_campaign(request.body))
     location = {"Location": f"/function/campaigns/{record.campaign.id}"}
-    return json_response(201, campaign_json(record), request, location)
+    return json_response(201, CAMPAIGNS.view(record), request, location)
 
 
 @router.route("GET", "/")
 def list_campaigns(request: Request) -> dict:
     _authorized(request)
     page = CAMPAIGNS.store.list(**parse_list_query(request.query))
-    body = {"items": [campaign_json(r) for r in page.items], "nextCursor": page.next_cursor}
+    body = {"items": CAMPAIGNS.view_many(page.items), "nextCursor": page.next_cursor}
     return json_response(200, body, request)
 
 
 @router.route("GET", "/{campaign_id}")
 def read(request: Request, campaign_id: str) -> dict:
     _authorized(request)
-    return json_response(200, campaign_json(CAMPAIGNS.store.require(campaign_id)), request)
+    return json_response(200, CAMPAIGNS.view(CAMPAIGNS.store.require(campaign_id)), request)
 
 
 @router.route("PUT", "/{campaign_id}")
@@ -75,19 +72,19 @@ def replace(request: Request, campaign_id: str) -> dict:
     _authorized(request)
     CAMPAIGNS.store.require(campaign_id)  # an unknown id is a 404 even when the body is also wrong
     record = CAMPAIGNS.replace(campaign_id, parse_campaign(request.body))
-    return json_response(200, campaign_json(record), request)
+    return json_response(200, CAMPAIGNS.view(record), request)
 
 
 @router.route("POST", "/{campaign_id}/pause")
 def pause(request: Request, campaign_id: str) -> dict:
     _authorized(request)
-    return json_response(200, campaign_json(CAMPAIGNS.set_status(campaign_id, "paused")), request)
+    return json_response(200, CAMPAIGNS.view(CAMPAIGNS.set_status(campaign_id, "paused")), request)
 
 
 @router.route("POST", "/{campaign_id}/resume")
 def resume(request: Request, campaign_id: str) -> dict:
     _authorized(request)
-    return json_response(200, campaign_json(CAMPAIGNS.set_status(campaign_id, "active")), request)
+    return json_response(200, CAMPAIGNS.view(CAMPAIGNS.set_status(campaign_id, "active")), request)
 
 
 @router.route("DELETE", "/{campaign_id}")

@@ -21,5 +21,7 @@ __all__ = [
     "events",
     "models",
     "money",
+    "notice_token",
+    "openrtb",
     "targeting",
 ]

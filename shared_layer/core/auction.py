@@ -5,10 +5,14 @@ Three steps, each replaceable on its own:
 1. `build_index` once per campaign snapshot (the bid function rebuilds it when the snapshot
    changes), `rank(index, request)` per request: the eligible campaigns, highest CPM first, ties
    broken by campaign id (ascending), lazily.
-2. ONE pricing step, `PricingStep` (`first_price` today: the winner pays its own CPM bid;
-   floors per placement and second price slot in here later).
+2. ONE pricing step, `PricingStep` (`first_price` by default: the winner pays its own CPM bid),
+   under the placement's `PlacementFloor`: a candidate whose CPM is below the effective floor
+   (the placement's or the request's `floor_micros`, whichever is higher) does not win, and
+   with ``second-price`` clearing the winner pays `clearing_price`: max(the next eligible
+   bid, the floor) + 1 micro of CPM, never more than its own bid.
 3. `decide` tries the ranked candidates in order against the `BudgetLedger` until one charge
-   succeeds; a refused charge (budget spent) falls through to the next candidate.
+   succeeds; a refused charge (budget spent, ahead of its pacing curve, the user's frequency
+   cap reached) falls through to the next candidate.
 
 Why this index (bitsets over CPM rank), measured in tests/benchmarks/bench_decision.py:
 campaigns are sorted once by (-CPM, id); the campaign at rank r is bit N-1-r of Python integers
@@ -53,6 +57,7 @@ from shared_layer.core.models import (
     BidRequest,
     BidResponse,
     Campaign,
+    PlacementFloor,
     RuleType,
 )
 from shared_layer.core.money import Micros, impression_price
@@ -70,7 +75,9 @@ __all__ = [
     "Recorder",
     "build_index",
     "choose_ad",
+    "clearing_price",
     "decide",
+    "effective_floor",
     "first_price",
     "rank",
 ]
@@ -83,10 +90,20 @@ _VALUE_TYPES: Final[tuple[RuleType, ...]] = ("country", "device_type", "placemen
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """What the winner bids (its CPM, for the response) and is charged for this impression."""
+    """What the winner bids (its CPM, for the response) and is charged for this impression.
+
+    `clearing_cpm_micros` is the CPM the charge was computed from (the bid itself at first
+    price; `clearing_price` at second price): what an exchange is told the winner pays.
+    """
 
     bid_cpm_micros: Micros
     charge_micros: Micros
+    clearing_cpm_micros: Micros | None = None
+
+    @property
+    def cleared_cpm_micros(self) -> Micros:
+        """The clearing CPM (the bid when none was set)."""
+        return self.bid_cpm_micros if self.clearing_cpm_micros is None else self.clearing_cpm_micros
 
 
 PricingStep = Callable[[Campaign, BidRequest], "Price | None"]
@@ -103,6 +120,30 @@ def first_price(campaign: Campaign, request: BidRequest) -> Price | None:
     Price(bid_cpm_micros=2500000, charge_micros=2500)
     """
     return Price(campaign.cpm_micros, impression_price(campaign.cpm_micros))
+
+
+NO_FLOOR: Final = PlacementFloor(placement_id="-", floor_cpm_micros=0)
+"""A placement without a configured floor: first price, floor 0."""
+
+
+def effective_floor(placement: PlacementFloor, request: BidRequest) -> Micros:
+    """The floor CPM a bid must reach: the placement's or the request's, whichever is higher."""
+    return max(placement.floor_cpm_micros, request.floor_micros)
+
+
+def clearing_price(
+    winner_cpm_micros: Micros, runner_up_cpm_micros: Micros | None, floor_cpm_micros: Micros
+) -> Price:
+    """Second price: max(runner-up bid, floor) + 1 micro of CPM, capped at the winner's bid.
+
+    The charge is that CPM / 1000 rounded down as for any impression (money.impression_price),
+    and at least one micro. Requires the winner's bid to reach the floor (the auction checks).
+
+    >>> clearing_price(5_000_000, 3_000_000, 1_000_000)
+    Price(bid_cpm_micros=5000000, charge_micros=3000, clearing_cpm_micros=3000001)
+    """
+    cpm = min(winner_cpm_micros, max(runner_up_cpm_micros or 0, floor_cpm_micros) + 1)
+    return Price(winner_cpm_micros, max(1, impression_price(cpm)), cpm)
 
 
 class AuctionIndex:
@@ -279,32 +320,56 @@ def decide(
     on_refused: Callable[[Campaign, ChargeResult], None] | None = None,
     max_attempts: int | None = None,
     record: Recorder | None = None,
+    placement: PlacementFloor = NO_FLOOR,
+    on_below_floor: Callable[[Campaign, Micros], None] | None = None,
 ) -> Decision | None:
     """Run the auction: the best eligible campaign whose budget accepts the charge, or None.
 
     Candidates are tried in rank order; the first successful charge wins, so a campaign whose
     budget is spent never blocks the next one, and no campaign that could pay is passed over for
     a lower CPM. `on_refused` learns of each refusal (the bid function can then skip a campaign
-    whose daily budget is spent until the next UTC day). `max_attempts` bounds the ledger calls
-    per request; when reached, the answer is no bid. Ledger errors propagate (the caller answers
-    no bid or 503). `record` makes the event of a candidate's impression, which the ledger
-    appends to the event outbox in the same atomic step as the charge (budget.BudgetLedger).
+    whose daily budget is spent until the next day, or one ahead of its pacing curve until it
+    caught up). `max_attempts` bounds the ledger calls per request; when reached, the answer is
+    no bid. Ledger errors propagate (the caller answers no bid or 503). `record` makes the event
+    of a candidate's impression, which the ledger appends to the event outbox in the same atomic
+    step as the charge (budget.BudgetLedger); the ledger also gets the request's user for the
+    campaign's frequency cap.
+
+    `placement` is the request's placement's floor and clearing rule: the first candidate whose
+    CPM is below the effective floor ends the auction (every later one bids less), and
+    `on_below_floor` learns of it with the floor. At ``second-price`` the winner's price is
+    `clearing_price` against the next eligible candidate (the next one ranked that passed the
+    checks, whether or not its own charge would succeed).
     """
+    floor = effective_floor(placement, request)
+    second_price = placement.clearing == "second-price"
+    candidates = rank(index, request, checks)
     attempts = 0
-    for campaign in rank(index, request, checks):
-        price = pricing(campaign, request)
-        if price is None:
-            continue
-        ad = choose_ad(campaign, request)
-        fields = record(campaign, ad, price) if record is not None else ()
-        charge = ledger.charge(campaign, price.charge_micros, fields)
-        if charge.charged:
-            return Decision(campaign, ad, price, charge)
-        if on_refused is not None:
-            on_refused(campaign, charge)
-        attempts += 1
-        if max_attempts is not None and attempts >= max_attempts:
+    campaign = next(candidates, None)
+    while campaign is not None:
+        if campaign.cpm_micros < floor:
+            if on_below_floor is not None:
+                on_below_floor(campaign, floor)
             return None
+        following = None
+        if second_price:  # the runner-up is looked for only where it sets the price
+            following = next(candidates, None)
+            runner_up = following.cpm_micros if following is not None else None
+            price: Price | None = clearing_price(campaign.cpm_micros, runner_up, floor)
+        else:
+            price = pricing(campaign, request)
+        if price is not None:
+            ad = choose_ad(campaign, request)
+            fields = record(campaign, ad, price) if record is not None else ()
+            charge = ledger.charge(campaign, price.charge_micros, fields, user_id=request.user_id)
+            if charge.charged:
+                return Decision(campaign, ad, price, charge)
+            if on_refused is not None:
+                on_refused(campaign, charge)
+            attempts += 1
+            if max_attempts is not None and attempts >= max_attempts:
+                return None
+        campaign = following if second_price else next(candidates, None)
     return None
 
 

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from shared_layer.core.clock import Clock, utc_day, utc_now
+from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.models import Campaign
 from shared_layer.core.money import Micros
+from shared_layer.core.pacing import campaign_day
 
 __all__ = [
+    "BUDGET_REFUSALS",
     "BudgetLedger",
     "ChargeOutcome",
     "ChargeResult",
@@ -47,6 +49,14 @@ class ChargeOutcome(enum.Enum):
     DAILY_BUDGET_EXHAUSTED = 1
     LIFETIME_BUDGET_EXHAUSTED = 2
     LEDGER_NOT_READY = 3  # the script's answer only; `charge` raises LedgerNotReady for it
+    PACED = 4  # ahead of its pacing curve (core.pacing): may bid again once the curve caught up
+    FREQUENCY_CAPPED = 5  # this user had the cap's impressions in the window: others may bid
+
+
+BUDGET_REFUSALS = frozenset(
+    {ChargeOutcome.DAILY_BUDGET_EXHAUSTED, ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED}
+)
+"""Refusals that hold for the rest of the campaign's day (the refusal memo keeps these only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +102,17 @@ class BudgetLedger(Protocol):
     """The seam the bid function charges through."""
 
     def charge(
-        self, campaign: Campaign, price_micros: Micros, record: Sequence[bytes] = ()
+        self,
+        campaign: Campaign,
+        price_micros: Micros,
+        record: Sequence[bytes] = (),
+        *,
+        user_id: str | None = None,
     ) -> ChargeResult:
         """Charge `price_micros` to `campaign` if both budgets allow it; never partially.
+
+        In the same step the campaign's pacing may refuse (``PACED``) and, for `user_id`, its
+        frequency cap (``FREQUENCY_CAPPED``); a capped impression is recorded for the cap.
 
         `record` (outbox fields, `stores.outbox.outbox_fields`) is the event of this impression:
         when given, it is appended to the event outbox in the same atomic step as the charge, and
@@ -106,8 +124,10 @@ class BudgetLedger(Protocol):
 class RefusalMemo:
     """Campaigns whose budget refused a charge today, skipped without asking Redis again.
 
-    Spend only grows within a UTC day, so a refusal holds until the day, a budget or the CPM
-    changes: those are part of the key, so a new day or an edited campaign asks Redis again.
+    Spend only grows within the campaign's day, so a budget refusal holds until the day, a
+    budget, the CPM or the time zone changes: those are part of the key, so a new day or an
+    edited campaign asks Redis again. Pacing and frequency refusals are not kept here (they pass
+    with time or with another user; core.pacing.PacingMemo keeps the former).
     `eligible` is an auction eligibility check; `remember` is the auction's `on_refused`. Per
     process and bounded (forgotten wholesale past `max_entries`: Redis is asked again).
     """
@@ -115,16 +135,19 @@ class RefusalMemo:
     def __init__(self, clock: Clock = utc_now, max_entries: int = 100_000) -> None:
         self._clock = clock
         self._max = max_entries
-        self._refused: set[tuple[str, int, int | None, int, date]] = set()
+        self._refused: set[tuple[str, int, int | None, int, str, date]] = set()
 
-    def _key(self, campaign: Campaign) -> tuple[str, int, int | None, int, date]:
+    def _key(self, campaign: Campaign) -> tuple[str, int, int | None, int, str, date]:
         budgets = (campaign.daily_budget_micros, campaign.lifetime_budget_micros)
-        return (campaign.id, *budgets, campaign.cpm_micros, utc_day(self._clock))
+        day = campaign_day(campaign, self._clock()).day
+        return (campaign.id, *budgets, campaign.cpm_micros, campaign.time_zone, day)
 
     def eligible(self, campaign: Campaign, request: object) -> bool:
-        return self._key(campaign) not in self._refused
+        return not self._refused or self._key(campaign) not in self._refused
 
     def remember(self, campaign: Campaign, charge: ChargeResult) -> None:
+        if charge.outcome not in BUDGET_REFUSALS:
+            return
         if len(self._refused) >= self._max:
             self._refused.clear()
         self._refused.add(self._key(campaign))

@@ -45,8 +45,14 @@ from shared_layer.core.models import (
     Ad,
     Campaign,
     CampaignStatus,
+    Clearing,
+    FrequencyCap,
     HttpUrl,
+    Label,
+    Pacing,
+    PlacementFloor,
     TargetingRule,
+    TimeZoneName,
     Title,
     parse,
 )
@@ -59,13 +65,17 @@ __all__ = [
     "BulkRequest",
     "CampaignRecord",
     "CampaignRequest",
+    "FloorRequest",
+    "LiveSpend",
     "campaign_json",
     "check_storable",
     "decode_cursor",
     "encode_cursor",
+    "floor_json",
     "is_uuid",
     "parse_bulk",
     "parse_campaign",
+    "parse_floor",
     "parse_list_query",
 ]
 
@@ -102,6 +112,7 @@ def _money(*, step: int, places: int, minimum: int, maximum: int) -> BeforeValid
 
 
 CpmBid = Annotated[int, _money(step=_CPM_STEP, places=4, minimum=MIN_CPM_MICROS, maximum=_MAX_CPM)]
+FloorCpm = Annotated[int, _money(step=_CPM_STEP, places=4, minimum=0, maximum=_MAX_CPM)]
 Budget = Annotated[int, _money(step=_BUDGET_STEP, places=2, minimum=0, maximum=_MAX_BUDGET)]
 
 
@@ -133,7 +144,9 @@ class CampaignRequest(_Request):
     """A campaign as the API takes it (POST /, PUT /{id}, each item of POST /bulk).
 
     ``status`` may be active or paused (ended is reached only by DELETE); on PUT it may be left
-    out to keep the current one.
+    out to keep the current one. ``pacing`` (asap, even, frontloaded), ``timeZone`` (IANA, the
+    campaign's day for its daily budget and pacing) and ``frequencyCap`` default to asap, UTC
+    and none, also on PUT (a replace).
     """
 
     id: Uuid | None = None
@@ -147,6 +160,9 @@ class CampaignRequest(_Request):
         default=(), max_length=MAX_RULES_PER_CAMPAIGN
     )
     ads: tuple[AdRequest, ...] = Field(default=(), max_length=MAX_ADS_PER_CAMPAIGN)
+    pacing: Pacing = "asap"
+    time_zone: TimeZoneName = "UTC"
+    frequency_cap: FrequencyCap | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignRequest:
@@ -184,7 +200,53 @@ class CampaignRequest(_Request):
             lifetime_budget_micros=self.lifetime_budget,
             targeting_rules=tuple(TargetingRule(rule_type=t, rule_value=v) for t, v in rules),
             ads=tuple(ads),
+            pacing=self.pacing,
+            time_zone=self.time_zone,
+            frequency_cap=self.frequency_cap,
         )
+
+
+class FloorRequest(_Request):
+    """PUT /floors/{placementId}: ``{"floorCpm": 1.50, "clearing": "second-price"}``.
+
+    ``floorCpm`` is a CPM like ``cpmBid`` (at most 4 decimals, 0 allowed); ``clearing``
+    defaults to first-price.
+    """
+
+    floor_cpm: FloorCpm
+    clearing: Clearing = "first-price"
+
+    def to_floor(self, placement_id: str) -> PlacementFloor:
+        return PlacementFloor(
+            placement_id=placement_id, floor_cpm_micros=self.floor_cpm, clearing=self.clearing
+        )
+
+
+class _PlacementPath(_Request):
+    placement_id: Label
+
+
+def parse_floor(placement_id: str, body: bytes | str) -> PlacementFloor:
+    """Validate a placement id from the path and a floor from the body; 400 otherwise.
+
+    >>> parse_floor("placement-001", b'{"floorCpm": 1.5}').floor_cpm_micros
+    1500000
+    """
+    parse(_PlacementPath, {"placementId": placement_id})
+    data = _load_json(body, 64 * 1024)
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", ["body"])
+    return parse(FloorRequest, data).to_floor(placement_id)
+
+
+def floor_json(floor: PlacementFloor, updated_at: datetime) -> dict[str, Any]:
+    """The API's view of a placement floor (money as a decimal number)."""
+    return {
+        "placementId": floor.placement_id,
+        "floorCpm": to_json_number(floor.floor_cpm_micros),
+        "clearing": floor.clearing,
+        "updatedAt": _iso(updated_at),
+    }
 
 
 class BulkRequest(_Request):
@@ -263,9 +325,22 @@ class CampaignRecord:
     updated_at: datetime
 
 
-def campaign_json(record: CampaignRecord) -> dict[str, Any]:
-    """The API's view of a campaign (camelCase, money as decimal numbers)."""
+@dataclass(frozen=True, slots=True)
+class LiveSpend:
+    """A campaign's spend today (its own day) and what its pacing curve allows by now."""
+
+    spent_today_micros: Micros
+    expected_spend_now_micros: Micros
+
+
+def campaign_json(record: CampaignRecord, live: LiveSpend | None = None) -> dict[str, Any]:
+    """The API's view of a campaign (camelCase, money as decimal numbers).
+
+    `live` (from the budget ledger) fills ``spentToday`` and ``expectedSpendNow``; without it
+    (Redis unreachable) both are null.
+    """
     c = record.campaign
+    cap = c.frequency_cap
     return {
         "id": c.id,
         "advertiserId": c.advertiser_id,
@@ -278,6 +353,13 @@ def campaign_json(record: CampaignRecord) -> dict[str, Any]:
         ),
         "targetingRules": [r.model_dump(mode="json") for r in c.targeting_rules],
         "ads": [ad.model_dump(mode="json") for ad in c.ads],
+        "pacing": c.pacing,
+        "timeZone": c.time_zone,
+        "frequencyCap": None if cap is None else cap.model_dump(mode="json"),
+        "spentToday": None if live is None else to_json_number(live.spent_today_micros),
+        "expectedSpendNow": (
+            None if live is None else to_json_number(live.expected_spend_now_micros)
+        ),
         "createdAt": _iso(record.created_at),
         "updatedAt": _iso(record.updated_at),
     }

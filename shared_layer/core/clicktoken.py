@@ -23,20 +23,16 @@ Example::
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Final
 
 from shared_layer.core.correlation import is_request_id
 from shared_layer.core.errors import InvalidToken, TokenExpired
+from shared_layer.core.signed_token import MIN_KEY_BYTES, check_key, open_token, seal
 
 __all__ = ["MIN_KEY_BYTES", "ClickClaims", "sign", "verify"]
 
-MIN_KEY_BYTES: Final = 32
 _VERSION: Final = "v1"
 _MAX_CLAIM_CHARS: Final = 128
 # The longest token `sign` can make, so that `verify` never refuses a genuine one: six ids of
@@ -45,7 +41,6 @@ _MAX_CLAIM_CHARS: Final = 128
 # 20-digit expiry, in base64 (4 chars per 3 bytes), plus the version and the signature.
 _MAX_PAYLOAD_BYTES: Final = 6 * _MAX_CLAIM_CHARS * 6 + 128
 _MAX_TOKEN_CHARS: Final = len("v1.") + (_MAX_PAYLOAD_BYTES * 4 + 2) // 3 + 1 + 43
-_SIGNATURE_CHARS: Final = 43  # 32 bytes in unpadded base64url
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +62,7 @@ def sign(key: bytes, claims: ClickClaims) -> str:
     >>> sign(b"k" * 32, ClickClaims("imp-1", "ad-1", "c-1", "u-1", "p-1", 1_900_000_000))[:3]
     'v1.'
     """
-    _check_key(key)
+    check_key(key, "click token")
     texts = (
         claims.impression_id,
         claims.ad_id,
@@ -95,8 +90,7 @@ def sign(key: bytes, claims: ClickClaims) -> str:
         sort_keys=True,
         ensure_ascii=False,
     )
-    signed = f"{_VERSION}.{_encode(payload.encode())}"
-    return f"{signed}.{_encode(_mac(key, signed))}"
+    return seal(key, _VERSION, payload.encode(), kind="click token")
 
 
 def verify(key: bytes, token: str, now: float) -> ClickClaims:
@@ -106,44 +100,11 @@ def verify(key: bytes, token: str, now: float) -> ClickClaims:
     genuine one at or after its expiry. The signature is compared in constant time and checked
     before the payload is parsed, so nothing an attacker wrote is interpreted unsigned.
     """
-    _check_key(key)
-    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or not token.isascii():
-        raise InvalidToken("click token is malformed")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != _VERSION or len(parts[2]) != _SIGNATURE_CHARS:
-        raise InvalidToken("click token is malformed")
-    signed = f"{parts[0]}.{parts[1]}"
-    signature = _decode(parts[2])
-    if not hmac.compare_digest(signature, _mac(key, signed)):
-        raise InvalidToken("click token signature does not match")
-    claims = _claims(_decode(parts[1]))
+    payload = open_token(key, _VERSION, token, max_chars=_MAX_TOKEN_CHARS, kind="click token")
+    claims = _claims(payload)
     if now >= claims.expires_at:
         raise TokenExpired("click token has expired")
     return claims
-
-
-def _check_key(key: bytes) -> None:
-    if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"a click token key must be at least {MIN_KEY_BYTES} bytes")
-
-
-def _mac(key: bytes, signed: str) -> bytes:
-    return hmac.new(key, signed.encode("ascii"), hashlib.sha256).digest()
-
-
-def _encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _decode(text: str) -> bytes:
-    try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidToken("click token is malformed") from exc
-    # Only the canonical encoding is accepted: one token, one spelling.
-    if _encode(decoded) != text:
-        raise InvalidToken("click token is malformed")
-    return decoded
 
 
 def _claims(payload: bytes) -> ClickClaims:

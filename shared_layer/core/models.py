@@ -28,6 +28,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self, TypeAlias, TypeVar, get_args
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -57,7 +58,11 @@ __all__ = [
     "BidResponse",
     "Campaign",
     "CampaignStatus",
+    "Clearing",
     "DeviceType",
+    "FrequencyCap",
+    "Pacing",
+    "PlacementFloor",
     "RuleType",
     "TargetingRule",
     "UserAttributes",
@@ -69,6 +74,8 @@ RULE_TYPES: Final[tuple[RuleType, ...]] = get_args(RuleType)
 DeviceType: TypeAlias = Literal["mobile", "desktop", "tablet", "ctv"]
 DEVICE_TYPES: Final[tuple[DeviceType, ...]] = get_args(DeviceType)
 CampaignStatus: TypeAlias = Literal["active", "paused", "ended"]
+Pacing: TypeAlias = Literal["asap", "even", "frontloaded"]
+Clearing: TypeAlias = Literal["first-price", "second-price"]
 
 MIN_TARGETED_AGE: Final = 13
 MAX_TARGETED_AGE: Final = 120
@@ -76,6 +83,9 @@ MAX_REQUEST_AGE: Final = 150
 MAX_LIST_ITEMS: Final = 50
 MAX_RULES_PER_CAMPAIGN: Final = 1_000
 MAX_ADS_PER_CAMPAIGN: Final = 50
+MAX_FREQUENCY_IMPRESSIONS: Final = 1_000
+MIN_FREQUENCY_WINDOW_S: Final = 60
+MAX_FREQUENCY_WINDOW_S: Final = 30 * 24 * 3600
 # The largest valid /bid body is about 7 KB (40 KB if every character is \u-escaped).
 MAX_BID_REQUEST_BYTES: Final = 64 * 1024
 # The smallest CPM whose impression still costs at least one micro (see money.impression_price).
@@ -188,6 +198,45 @@ def _parse_age_range(value: str) -> tuple[int, int]:
     return low, high
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone name such as Europe/Paris or UTC") from exc
+    return value
+
+
+TimeZoneName = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=64), AfterValidator(_time_zone)
+]
+
+
+class FrequencyCap(_Model):
+    """At most `impressions` impressions of the campaign per user in any `window_seconds`.
+
+    A sliding window, counted in the same atomic Redis step as the charge
+    (stores/budget_charge.lua): ``{"impressions": 3, "windowSeconds": 86400}`` is 3 per 24 h.
+    """
+
+    impressions: Annotated[StrictInt, Field(ge=1, le=MAX_FREQUENCY_IMPRESSIONS)]
+    window_seconds: Annotated[
+        StrictInt, Field(ge=MIN_FREQUENCY_WINDOW_S, le=MAX_FREQUENCY_WINDOW_S)
+    ]
+
+
+class PlacementFloor(_Model):
+    """A placement's floor price (a CPM in micros) and how its auction clears.
+
+    A bid below the effective floor (this one or the request's, whichever is higher) does not
+    win. ``second-price``: the winner pays max(the next eligible bid, the floor) + 1 micro of
+    CPM, never more than its own bid (`core.auction.clearing_price`).
+    """
+
+    placement_id: Label
+    floor_cpm_micros: Annotated[StrictInt, Field(ge=0, le=MAX_MICROS)] = 0
+    clearing: Clearing = "first-price"
+
+
 class Ad(_Model):
     """A creative of a campaign; `redirect_url` is the only place a click may send a user."""
 
@@ -205,6 +254,9 @@ class Campaign(_Model):
     that type; with rules of a type, at least one must match. `targeting` and `age_ranges` give
     the rules pre-grouped for the auction.
 
+    `pacing` spreads the daily budget over the campaign's day in `time_zone` (core.pacing; the
+    daily budget's day is that day too); `frequency_cap` limits impressions per user.
+
     Invariants checked here: CPM at least 0.001 (so an impression costs at least one micro),
     budgets not negative, lifetime budget (when set) not below the daily one, every ad belongs to
     this campaign.
@@ -221,6 +273,9 @@ class Campaign(_Model):
         default=(), max_length=MAX_RULES_PER_CAMPAIGN
     )
     ads: tuple[Ad, ...] = Field(default=(), max_length=MAX_ADS_PER_CAMPAIGN)
+    pacing: Pacing = "asap"
+    time_zone: TimeZoneName = "UTC"
+    frequency_cap: FrequencyCap | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -259,6 +314,9 @@ class BidRequest(_Model):
 
     A request without a country (device, age) matches only campaigns unrestricted on it.
     Interests match exactly (case-sensitive); purchaseHistory is carried for later use.
+    `floor_micros` is a floor CPM set by the caller in code (the OpenRTB endpoint sets it from
+    ``imp.bidfloor``), not part of the /bid JSON: the effective floor is the higher of it and
+    the placement's (core.auction).
     """
 
     user_id: Id
@@ -266,6 +324,14 @@ class BidRequest(_Model):
     country_code: CountryCode | None = None
     device_type: DeviceType | None = None
     user_attributes: UserAttributes = Field(default_factory=UserAttributes)
+    floor_micros: Annotated[StrictInt, Field(ge=0, le=MAX_MICROS)] = Field(default=0, exclude=True)
+
+    @field_validator("floor_micros", mode="before")
+    @classmethod
+    def _floor_not_from_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.mode == "json":
+            raise ValueError("is not part of the /bid body (placement floors are set by the API)")
+        return value
 
     @cached_property
     def interests(self) -> frozenset[str]:

@@ -29,6 +29,10 @@ __all__ = [
     "BID_SPEND_MICROS",
     "FUNCTION_ROUTE_REQUESTS",
     "FUNCTION_ROUTE_SECONDS",
+    "OPENRTB_NOTICES",
+    "OPENRTB_OUTCOMES",
+    "OPENRTB_REQUESTS",
+    "OPENRTB_SECONDS",
     "SERVE_OUTCOMES",
     "SERVE_REQUESTS",
     "UNMATCHED_ROUTE",
@@ -40,9 +44,12 @@ _FAST_BUCKETS: Final = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 )  # fmt: skip
 
-BID_OUTCOMES: Final = ("bid", "no-candidate", "budget-exhausted", "invalid", "error")
+BID_OUTCOMES: Final = (
+    "bid", "no-candidate", "budget-exhausted", "below-floor", "invalid", "error",
+)  # fmt: skip
 """bid: a campaign won and was charged; no-candidate: nothing eligible; budget-exhausted: every
-eligible campaign's budget refused; invalid: bad input (4xx); error: our fault or Redis (5xx)."""
+eligible campaign's budget (or pacing curve, or frequency cap) refused; below-floor: every eligible
+bid was below the placement's floor; invalid: bad input (4xx); error: our fault or Redis (5xx)."""
 
 BID_DECISIONS = Counter("bid_decisions_total", "Bid requests answered, by outcome", ["outcome"])
 BID_DECISION_SECONDS = Histogram(
@@ -66,10 +73,30 @@ SERVE_REQUESTS = Counter(
     "serve_requests_total", "Ad requests answered, by outcome (fill or no-fill reason)", ["outcome"]
 )
 
+OPENRTB_OUTCOMES: Final = ("bid", "no-bid", "invalid", "error")
+"""openrtb: bid (at least one impression won and was charged), no-bid (204), invalid (4xx),
+error (5xx)."""
+
+OPENRTB_REQUESTS = Counter(
+    "openrtb_requests_total", "OpenRTB BidRequests answered, by outcome", ["outcome"]
+)
+OPENRTB_SECONDS = Histogram(
+    "openrtb_request_seconds",
+    "Time from decoding an OpenRTB BidRequest to its answer (every impression's auction)",
+    buckets=_FAST_BUCKETS,
+)
+OPENRTB_NOTICES = Counter(
+    "openrtb_notices_total",
+    "Win and billing notices, by kind and outcome (recorded, repeat, refused, error)",
+    ["kind", "outcome"],
+)
+
 for _outcome in BID_OUTCOMES:  # every series exists from the start, at zero
     BID_DECISIONS.labels(outcome=_outcome)
 for _outcome in SERVE_OUTCOMES:
     SERVE_REQUESTS.labels(outcome=_outcome)
+for _outcome in OPENRTB_OUTCOMES:
+    OPENRTB_REQUESTS.labels(outcome=_outcome)
 
 # Every function's requests, by route template (a closed set per function, never a raw path):
 # edge.http.Router counts each one. The buckets resolve serve's SLO (p95 < 100 ms, p99 < 200 ms).

@@ -12,5 +12,6 @@ __all__ = [
     "campaign_admin",
     "campaign_snapshot",
     "clicks",
+    "openrtb",
     "reports",
 ]

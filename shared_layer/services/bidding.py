@@ -1,11 +1,13 @@
 """The bid use case: one auction over this replica's snapshot, charged and recorded atomically.
 
 `Bidder.bid` runs `core.auction.decide` with the ledger (`stores.budget_ledger`), the eligibility
-checks plus the refusal memo (campaigns whose budget refused today are skipped without asking
-Redis), and the impression recorder (`stores.outbox`): the winning charge appends its impression
-event to the outbox in the same Lua step. One impression id per request: at most one candidate
-is charged. When the ledger turns out to have lost its data, the rebuild from PostgreSQL is
-started before the error goes up (serve answers no fill meanwhile).
+checks plus two memos (campaigns whose budget refused today, and campaigns ahead of their pacing
+curve until it caught up, are skipped without asking Redis), the request's placement floor
+from the snapshot (`PlacementFloor`: floor and first or second price), and the impression
+recorder (`stores.outbox`): the winning charge appends its impression event to the outbox in the
+same Lua step, where pacing and the frequency cap are checked too. One impression id per
+request: at most one candidate is charged. When the ledger turns out to have lost its data, the
+rebuild from PostgreSQL is started before the error goes up (serve answers no fill meanwhile).
 
 Example::
 
@@ -19,12 +21,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from shared_layer.core.auction import Decision, decide
-from shared_layer.core.budget import ChargeResult, RefusalMemo
+from shared_layer.core.auction import NO_FLOOR, Decision, decide
+from shared_layer.core.budget import ChargeOutcome, ChargeResult, RefusalMemo
 from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import UpstreamUnavailable
 from shared_layer.core.models import BidRequest, Campaign
+from shared_layer.core.money import Micros, format_micros
+from shared_layer.core.pacing import PacingMemo
 from shared_layer.core.targeting import ELIGIBILITY_CHECKS
 from shared_layer.services.budget_recovery import BudgetRecovery
 from shared_layer.services.campaign_snapshot import CampaignSnapshot
@@ -43,12 +47,25 @@ class BidOutcome:
     decision: Decision | None
     impression_id: str
     refused: tuple[str, ...]
+    below_floor_micros: Micros | None = None  # the floor that stopped the auction, if one did
 
     @property
-    def label(self) -> Literal["bid", "budget-exhausted", "no-candidate"]:
+    def label(self) -> Literal["bid", "budget-exhausted", "below-floor", "no-candidate"]:
         if self.decision is not None:
             return "bid"
-        return "budget-exhausted" if self.refused else "no-candidate"
+        if self.refused:
+            return "budget-exhausted"
+        return "below-floor" if self.below_floor_micros is not None else "no-candidate"
+
+    @property
+    def reason(self) -> str | None:
+        """Why nothing was bid, for people (the bid function's ``X-No-Bid-Reason``)."""
+        if self.decision is not None:
+            return None
+        if self.below_floor_micros is not None and not self.refused:
+            floor = format_micros(self.below_floor_micros)
+            return f"below-floor: every eligible bid is below the floor CPM {floor}"
+        return self.label
 
 
 class Bidder:
@@ -69,7 +86,8 @@ class Bidder:
         self._clock = clock
         self._max_attempts = max_attempts
         self.refusals = RefusalMemo(clock=clock)
-        self.checks = (*ELIGIBILITY_CHECKS, self.refusals.eligible)
+        self.paced = PacingMemo(clock=clock)
+        self.checks = (*ELIGIBILITY_CHECKS, self.refusals.eligible, self.paced.eligible)
 
     def ready(self) -> bool:
         return self.snapshot.ready()
@@ -80,10 +98,14 @@ class Bidder:
         if not self.snapshot.ready():
             raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
         refused: list[str] = []
+        below: list[Micros] = []
 
         def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
             refused.append(campaign.id)
-            self.refusals.remember(campaign, charge)
+            if charge.outcome is ChargeOutcome.PACED:
+                self.paced.remember(campaign, charge.daily_spent_micros)
+            else:
+                self.refusals.remember(campaign, charge)
 
         impression_id = str(uuid.uuid4())
         try:
@@ -97,8 +119,10 @@ class Bidder:
                 record=impression_recorder(
                     request, impression_id, at=self._clock(), correlation=correlation
                 ),
+                placement=self.snapshot.floors.get(request.placement_id, NO_FLOOR),
+                on_below_floor=lambda _campaign, floor: below.append(floor),
             )
         except LedgerNotReady:
             self._recovery.ensure()
             raise
-        return BidOutcome(decision, impression_id, tuple(refused))
+        return BidOutcome(decision, impression_id, tuple(refused), below[0] if below else None)

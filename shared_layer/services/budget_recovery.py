@@ -11,7 +11,11 @@ script therefore refuses while ``budget::ledger::ready`` is missing, and this mo
    outbox in Redis is empty and the Kafka connector's group has committed every impression
    (lag 0 on the `impressions` topic). Nothing new can be charged meanwhile, so this converges;
 3. it writes each campaign's lifetime spend and today's spend from PostgreSQL into the ledger
-   keys and sets the ready key, in one MULTI/EXEC.
+   keys and sets the ready key, in one MULTI/EXEC. "Today" is the campaign's day
+   (core.pacing.campaign_day): daily_metrics' UTC day for UTC campaigns, the sum of the
+   impressions in events_log since the campaign's local midnight for the others. That spend is
+   also the whole of the pacing state (the curve is a function of time), so pacing resumes
+   where it was.
 
 Spend that Redis had charged but whose events were lost with it (still in the outbox when
 Redis died) is lost to both records alike: the rebuilt ledger can only be at or below what was
@@ -28,15 +32,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import redis
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.clock import Clock, utc_day, utc_now
+from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.money import MICROS_PER_UNIT, Micros
+from shared_layer.core.pacing import day_in_zone
 from shared_layer.events.pipeline_progress import PipelineProgress
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
@@ -47,15 +52,26 @@ from shared_layer.stores.budget_ledger import (
 from shared_layer.stores.outbox import OUTBOX_STREAM
 from shared_layer.stores.postgres import Database
 
-__all__ = ["REBUILD_LOCK_KEY", "BudgetRecovery", "spend_snapshot"]
+__all__ = ["REBUILD_LOCK_KEY", "BudgetRecovery", "campaign_spend", "spend_snapshot"]
 
 REBUILD_LOCK_KEY: Final = "budget::ledger::rebuild-lock"
 _LOGGER = Logger(service="budget-recovery")
 
 _SPEND_BY_CAMPAIGN: Final = """
-SELECT c.id::text, c.lifetime_spent, m.spend
+SELECT c.id::text, c.lifetime_spent, m.spend, c.time_zone
 FROM campaigns c
 LEFT JOIN daily_metrics m ON m.campaign_id = c.id AND m.date = CAST(:today AS date)
+"""
+# Spend of campaigns in other time zones on their own day: their impressions in events_log
+# between the local midnights (UTC timestamps), the partitions of those UTC days only.
+_SPEND_IN_LOCAL_DAY: Final = """
+SELECT b.id::text, COALESCE(SUM(e.price), 0)
+FROM unnest(CAST(:ids AS uuid[]), CAST(CAST(:starts AS text[]) AS timestamp[]),
+            CAST(CAST(:ends AS text[]) AS timestamp[])) AS b(id, since, until)
+LEFT JOIN events_log e ON e.campaign_id = b.id AND e.event_type = 'impression'
+  AND e.timestamp >= b.since AND e.timestamp < b.until
+  AND e.day BETWEEN CAST(b.since AS date) AND CAST(b.until AS date)
+GROUP BY b.id
 """
 
 
@@ -120,19 +136,18 @@ class BudgetRecovery:
         return self._redis.xlen(OUTBOX_STREAM) == 0 and self._progress.drained()
 
     def _write_ledger(self) -> int:
-        today = utc_day(self._clock)
-        rows = self._db.run(_SPEND_BY_CAMPAIGN, today=today.isoformat())
+        now = self._clock()
+        spend = campaign_spend(self._db, now)
         pipe = self._redis.pipeline(transaction=True)
-        for campaign_id, lifetime, spent_today in rows:
-            pipe.set(lifetime_spent_key(campaign_id), _micros(lifetime))
-            daily = _micros(spent_today)
+        for campaign_id, (day, daily, lifetime) in spend.items():
+            pipe.set(lifetime_spent_key(campaign_id), lifetime)
             if daily:
-                pipe.set(daily_spent_key(campaign_id, today), daily, ex=self._ttl)
+                pipe.set(daily_spent_key(campaign_id, day), daily, ex=self._ttl)
             else:
-                pipe.delete(daily_spent_key(campaign_id, today))
+                pipe.delete(daily_spent_key(campaign_id, day))
         pipe.set(LEDGER_READY_KEY, self._clock().isoformat())
         pipe.execute()
-        return len(rows)
+        return len(spend)
 
     def _rebuild_quietly(self) -> None:
         pause = 1.0
@@ -151,6 +166,36 @@ def _micros(amount: Decimal | None) -> Micros:
     if amount is None:
         return 0
     return int(Decimal(amount) * MICROS_PER_UNIT)
+
+
+def campaign_spend(database: Database, now: datetime) -> dict[str, tuple[date, Micros, Micros]]:
+    """campaign id -> (its current day, spent on that day, lifetime spend) from PostgreSQL."""
+    today = now.astimezone(UTC).date()
+    rows = database.run(_SPEND_BY_CAMPAIGN, today=today.isoformat())
+    spend: dict[str, tuple[date, Micros, Micros]] = {}
+    local: dict[str, tuple[date, datetime, datetime]] = {}
+    for campaign_id, lifetime, spent_today, zone in rows:
+        if zone == "UTC":
+            spend[campaign_id] = (today, _micros(spent_today), _micros(lifetime))
+        else:
+            bounds = day_in_zone(zone, now)
+            local[campaign_id] = (bounds.day, bounds.start, bounds.end)
+            spend[campaign_id] = (bounds.day, 0, _micros(lifetime))
+    if local:
+        ids = list(local)
+        for campaign_id, spent in database.run(
+            _SPEND_IN_LOCAL_DAY,
+            ids=ids,
+            starts=[_naive_utc(local[i][1]) for i in ids],
+            ends=[_naive_utc(local[i][2]) for i in ids],
+        ):
+            day, _, lifetime = spend[campaign_id]
+            spend[campaign_id] = (day, _micros(spent), lifetime)
+    return spend
+
+
+def _naive_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def spend_snapshot(database: Database, day: date) -> dict[str, tuple[Micros, Micros]]:

@@ -30,6 +30,11 @@ Only active campaigns (with ads) are ever in the index: paused and ended ones ar
 request sees either the old or the new index, never a half-built one. When Redis or PostgreSQL
 is down, the last index keeps serving while the refresher reconnects with backoff.
 
+The placement floors (`floors`, placement id -> `PlacementFloor`) are read from PostgreSQL
+(`floor_source`) on every load and reload that is not an incremental change: a floor change
+bumps the version and notifies `*` (services.campaign_admin), which is such a reload. If
+PostgreSQL cannot be read then, the last floors stay in force and the next reload tries again.
+
 Give it a Redis client whose socket timeout allows a full load (a few seconds), not the budget
 ledger's short-timeout client.
 
@@ -46,15 +51,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 from redis import exceptions as redis_errors
 
 from shared_layer.core.auction import AuctionIndex, build_index
 from shared_layer.core.errors import AdServerError
-from shared_layer.core.models import Campaign
+from shared_layer.core.models import Campaign, PlacementFloor
 from shared_layer.stores.campaign_cache import (
     BULK_MESSAGE,
     CHANGES_CHANNEL,
@@ -64,7 +70,14 @@ from shared_layer.stores.campaign_cache import (
     parse_entry,
 )
 
-__all__ = ["CampaignSnapshot"]
+__all__ = ["CampaignSnapshot", "FloorSource"]
+
+
+class FloorSource(Protocol):
+    """Where the placement floors come from (stores.placement_floors.PlacementFloorStore)."""
+
+    def floors(self) -> list[PlacementFloor]: ...
+
 
 _LOG = logging.getLogger(__name__)
 _DEBOUNCE_S: Final = 0.03
@@ -94,8 +107,11 @@ class CampaignSnapshot:
         clock: Callable[[], float] = time.monotonic,
         ttl_s: float = 300.0,
         poll_interval_s: float = 0.25,
+        floor_source: FloorSource | None = None,
     ) -> None:
         self._redis = redis_client
+        self._floor_source = floor_source
+        self._floors: Mapping[str, PlacementFloor] = MappingProxyType({})
         self._cache = CampaignCache(redis_client)
         self._store = store
         self._clock = clock
@@ -114,6 +130,11 @@ class CampaignSnapshot:
     def index(self) -> AuctionIndex:
         """The current auction index (immutable; replaced as a whole on every reload)."""
         return self._index
+
+    @property
+    def floors(self) -> Mapping[str, PlacementFloor]:
+        """Placement id -> its floor and clearing rule (placements without one are absent)."""
+        return self._floors
 
     @property
     def version(self) -> int:
@@ -165,6 +186,7 @@ class CampaignSnapshot:
             else:
                 parsed = self._read(sorted(ids))
             index = build_index(c for _, c in parsed.values())
+            self._load_floors()
             self._parsed = parsed
             self._index = index  # the one reference swap readers see
             self._version = version
@@ -197,6 +219,16 @@ class CampaignSnapshot:
             for campaign in fetched:
                 parsed[campaign.id] = (entry_json(campaign).encode(), campaign)
         return parsed
+
+    def _load_floors(self) -> None:
+        if self._floor_source is None:
+            return
+        try:
+            floors = self._floor_source.floors()
+        except AdServerError as exc:
+            _LOG.warning("placement floors not reloaded (%s); keeping the last ones", exc)
+            return
+        self._floors = MappingProxyType({f.placement_id: f for f in floors})
 
     # --- refreshing ---
 

@@ -53,7 +53,12 @@ from shared_layer.core.analytics import (
     plan_days,
 )
 from shared_layer.core.clock import Clock, utc_day, utc_now
-from shared_layer.core.errors import NotFound, UpstreamUnavailable
+from shared_layer.core.errors import AdServerError, NotFound, UpstreamUnavailable
+from shared_layer.core.money import to_json_number
+from shared_layer.core.pacing import campaign_day, expected_spend
+from shared_layer.stores.budget_ledger import RedisBudgetLedger
+from shared_layer.stores.campaign_cache import CampaignCache
+from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.live_counters import stats_key
 from shared_layer.stores.postgres import Database
 
@@ -119,6 +124,38 @@ class CampaignReports:
         self._clock = clock
         self._ttl = cache_ttl_s
         self._grace = cache_grace_s
+        self._pacing_reads: tuple[CampaignCache, RedisBudgetLedger] | None = None  # on first use
+        self._store = CampaignStore(db)
+
+    def pacing(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign's pacing now: mode, time zone, daily budget, ``spentToday`` (its own
+        day, from the budget ledger) and ``expectedSpendNow`` (its curve); None when the
+        campaign or its spend cannot be read (the report still answers)."""
+        now = self._clock()
+        if self._pacing_reads is None:
+            ledger = RedisBudgetLedger(self._redis, clock=self._clock)
+            self._pacing_reads = (CampaignCache(self._redis), ledger)
+        cache, ledger = self._pacing_reads
+        try:
+            campaign = cache.read([campaign_id]).get(campaign_id)
+            if campaign is None:
+                record = self._store.get(campaign_id)
+                campaign = record.campaign if record is not None else None
+            if campaign is None:
+                return None
+            day = campaign_day(campaign, now).day
+            spent_today, _lifetime = ledger.spent(campaign_id, day)
+        except AdServerError as exc:
+            _LOG.warning("pacing of %s not read: %s", campaign_id, exc)
+            return None
+        return {
+            "pacing": campaign.pacing,
+            "timeZone": campaign.time_zone,
+            "day": day.isoformat(),
+            "dailyBudget": to_json_number(campaign.daily_budget_micros),
+            "spentToday": to_json_number(spent_today),
+            "expectedSpendNow": to_json_number(expected_spend(campaign, now)),
+        }
 
     def read(self, campaign_id: str, date_range: DateRange) -> ReportData:
         """The counts of `campaign_id` (a canonical UUID) for every day of `date_range`.

@@ -13,7 +13,9 @@ __all__ = [
     "click_ledger",
     "daily_metrics",
     "live_counters",
+    "openrtb_notices",
     "outbox",
+    "placement_floors",
     "postgres",
     "store_health",
 ]

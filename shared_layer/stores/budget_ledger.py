@@ -21,22 +21,31 @@ Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
     analytics::{campaignId}::{date}          seed: analytics cache (1 h)
     stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
     kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
-    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that UTC day (TTL 3 days)
+    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that day of the campaign
+                                             (its time zone's date; UTC by default; TTL 3 days)
     budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
+    frequency::{<campaignId>}::<userId>       ours: the user's impression times (ms) of that
+                                             campaign within its frequency cap's window (ZSET)
     budget::ledger::ready                    ours: the ledger is complete (set at its rebuild)
     events::outbox                           ours: events recorded with their charge (outbox.py)
 
-In our two keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are a Redis
-Cluster hash tag, which puts both keys of one campaign in the same slot, as a script touching
-both requires. The daily key keeps a few days for reconciliation, then expires.
+In our per-campaign keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are
+a Redis Cluster hash tag (`campaign_slot_tag`), which puts every key of one campaign in the same
+slot, as a script touching them requires. The daily key keeps a few days for reconciliation,
+then expires; a frequency key expires with its window.
+
+The same script applies the campaign's pacing (`core.pacing.pacing_limit`: the most the day's
+spend may reach now; over it the outcome is ``PACED``) and its frequency cap (``FREQUENCY_CAPPED``
+when the user already had that many impressions in the window; a charged impression adds its
+time). So no concurrent request can pass either between the check and the charge.
 
 A ledger that lost its data (Redis restarted without its AOF, or flushed) would see every
 campaign as unspent. So every charge first checks ``budget::ledger::ready``: without it the
 script refuses (`LedgerNotReady`, a 503: no ad is charged, serve answers no fill) until
 `budget_recovery` has rebuilt the spend from PostgreSQL's event-built record and set the key.
 
-The day is the UTC date of an injectable clock, so the daily budget starts afresh at 00:00 UTC
-and tests can move time.
+The day is the campaign's date in its time zone (`core.pacing.campaign_day`, UTC unless the
+campaign says otherwise) at an injectable clock, so tests can move time.
 
 Example::
 
@@ -47,17 +56,20 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date
 from typing import Any, Final
 
 from redis import exceptions as redis_errors
 
 from shared_layer.core.budget import ChargeOutcome, ChargeResult
-from shared_layer.core.clock import Clock, utc_day, utc_now
+from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.models import Campaign
 from shared_layer.core.money import Micros
+from shared_layer.core.pacing import campaign_day, pacing_limit
 from shared_layer.stores._lua import script
 from shared_layer.stores.outbox import OUTBOX_STREAM
 
@@ -69,6 +81,7 @@ __all__ = [
     "RedisBudgetLedger",
     "campaign_slot_tag",
     "daily_spent_key",
+    "frequency_key",
     "lifetime_spent_key",
 ]
 
@@ -99,7 +112,16 @@ def lifetime_spent_key(campaign_id: str) -> str:
     return f"budget::spent::{campaign_slot_tag(campaign_id)}::lifetime"
 
 
+def frequency_key(campaign_id: str, user_id: str) -> str:
+    """``frequency::{<campaignId>}::<userId>``: the user's impression times for the campaign."""
+    return f"frequency::{campaign_slot_tag(campaign_id)}::{user_id}"
+
+
 _OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
+# A frequency cap's ZSET member must be unique per charge: this process's random prefix and a
+# counter (cheaper than random bytes per charge, unique across processes and restarts).
+_MEMBER_PREFIX: Final = os.urandom(6).hex() + "-"
+_MEMBER_COUNTER: Final = itertools.count()
 
 
 class RedisBudgetLedger:
@@ -128,25 +150,44 @@ class RedisBudgetLedger:
         self._script = redis_client.register_script(CHARGE_SCRIPT)
 
     def charge(
-        self, campaign: Campaign, price_micros: Micros, record: Sequence[bytes] = ()
+        self,
+        campaign: Campaign,
+        price_micros: Micros,
+        record: Sequence[bytes] = (),
+        *,
+        user_id: str | None = None,
     ) -> ChargeResult:
         """Charge one impression's price to both of the campaign's budgets, or to neither;
-        with `record`, the impression event joins the outbox in the same atomic step."""
+        with `record`, the impression event joins the outbox in the same atomic step.
+
+        The campaign's pacing and (given the `user_id` the impression is for) its frequency cap
+        are checked in that same step; a refusal charges and records nothing.
+        """
         if price_micros <= 0:
             raise ValueError("a charge must be positive")
-        day = utc_day(self._clock)
+        now = self._clock()
+        day = campaign_day(campaign, now).day
         lifetime_budget = campaign.lifetime_budget_micros
+        limit = pacing_limit(campaign, now, price_micros)
+        cap = campaign.frequency_cap if user_id is not None else None
         keys = [
             daily_spent_key(campaign.id, day),
             lifetime_spent_key(campaign.id),
             OUTBOX_STREAM,
             LEDGER_READY_KEY,
         ]
+        if cap is not None:
+            keys.append(frequency_key(campaign.id, user_id or ""))
         args = [
             price_micros,
             campaign.daily_budget_micros,
             -1 if lifetime_budget is None else lifetime_budget,
             self._ttl,
+            -1 if limit is None else limit,
+            0 if cap is None else cap.impressions,
+            0 if cap is None else cap.window_seconds * 1000,
+            int(now.timestamp() * 1000),
+            f"{_MEMBER_PREFIX}{next(_MEMBER_COUNTER)}" if cap is not None else "",
             *record,
         ]
         try:
@@ -166,13 +207,21 @@ class RedisBudgetLedger:
 
     def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
         """(spent on `day`, spent in the lifetime) in micros; `day` defaults to today (UTC)."""
-        on_day = day if day is not None else utc_day(self._clock)
-        keys = [daily_spent_key(campaign_id, on_day), lifetime_spent_key(campaign_id)]
+        on_day = day if day is not None else self._clock().astimezone(UTC).date()
+        return self.spent_many([(campaign_id, on_day)])[0]
+
+    def spent_many(self, days: Sequence[tuple[str, date]]) -> list[tuple[Micros, Micros]]:
+        """(spent on the day, lifetime spend) for each (campaign id, day), in one MGET."""
+        if not days:
+            return []
+        keys = [
+            k for cid, day in days for k in (daily_spent_key(cid, day), lifetime_spent_key(cid))
+        ]
         try:
-            daily, lifetime = self._client.mget(keys)
+            values = self._client.mget(keys)
         except redis_errors.RedisError as exc:
             raise _upstream_error("read", exc) from exc
-        return int(daily or 0), int(lifetime or 0)
+        return [(int(values[i] or 0), int(values[i + 1] or 0)) for i in range(0, len(values), 2)]
 
 
 class LedgerNotReady(UpstreamUnavailable):

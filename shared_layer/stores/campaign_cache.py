@@ -125,6 +125,18 @@ class CampaignCache:
             version = int(self._call(lambda k=keys, a=args: self._write(keys=k, args=a), "write"))
         return version
 
+    def announce(self) -> int:
+        """Bump the version and notify `*` without changing an entry: every bid replica reloads
+        its snapshot (the placement floors change this way). Returns the new version."""
+
+        def write() -> int:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(VERSION_KEY)
+            pipe.publish(self._channel, BULK_MESSAGE)
+            return int(pipe.execute()[0])
+
+        return int(self._call(write, "write"))
+
     # --- reads (the bid function's snapshot) ---
 
     def version(self) -> int:

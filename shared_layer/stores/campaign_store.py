@@ -43,7 +43,7 @@ from shared_layer.core.campaign_requests import (
     is_uuid,
 )
 from shared_layer.core.errors import Conflict, NotFound, ValidationFailed
-from shared_layer.core.models import Ad, Campaign, CampaignStatus, TargetingRule
+from shared_layer.core.models import Ad, Campaign, CampaignStatus, FrequencyCap, TargetingRule
 from shared_layer.core.money import Micros, parse_micros, to_decimal
 from shared_layer.stores.postgres import Database
 
@@ -58,7 +58,8 @@ class Page:
 
 _COLUMNS: Final = (
     "id::text, advertiser_id::text, name, status, cpm_bid, daily_budget, lifetime_budget, "
-    "created_at, updated_at"
+    "created_at, updated_at, pacing, time_zone, frequency_cap_impressions, "
+    "frequency_cap_window_seconds"
 )
 
 
@@ -150,11 +151,14 @@ class CampaignStore:
         with self._db.transaction() as conn:
             current = _lock(conn, campaign.id)
             status = current if keep_status else campaign.status
+            cap = campaign.frequency_cap
             conn.run(
                 "UPDATE campaigns SET advertiser_id = CAST(:advertiser AS uuid), name = :name, "
                 "status = :status, cpm_bid = :cpm, daily_budget = :daily, "
-                "lifetime_budget = :lifetime, updated_at = now() AT TIME ZONE 'UTC' "
-                "WHERE id = CAST(:id AS uuid)",
+                "lifetime_budget = :lifetime, pacing = :pacing, time_zone = :zone, "
+                "frequency_cap_impressions = CAST(:cap_count AS integer), "
+                "frequency_cap_window_seconds = CAST(:cap_window AS integer), "
+                "updated_at = now() AT TIME ZONE 'UTC' WHERE id = CAST(:id AS uuid)",
                 id=campaign.id,
                 advertiser=campaign.advertiser_id,
                 name=campaign.name,
@@ -162,6 +166,10 @@ class CampaignStore:
                 cpm=to_decimal(campaign.cpm_micros),
                 daily=to_decimal(campaign.daily_budget_micros),
                 lifetime=_optional_decimal(campaign.lifetime_budget_micros),
+                pacing=campaign.pacing,
+                zone=campaign.time_zone,
+                cap_count=cap.impressions if cap else None,
+                cap_window=cap.window_seconds if cap else None,
             )
             conn.run(
                 "DELETE FROM campaign_targeting_rules WHERE campaign_id = CAST(:id AS uuid)",
@@ -238,9 +246,12 @@ def _insert(conn: Any, campaigns: Sequence[Campaign]) -> None:
         return
     conn.run(
         "INSERT INTO campaigns (id, advertiser_id, name, status, cpm_bid, daily_budget, "
-        "lifetime_budget) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
+        "lifetime_budget, pacing, time_zone, frequency_cap_impressions, "
+        "frequency_cap_window_seconds) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
         "CAST(:advertisers AS uuid[]), CAST(:names AS text[]), CAST(:statuses AS text[]), "
-        "CAST(:cpms AS numeric[]), CAST(:dailies AS numeric[]), CAST(:lifetimes AS numeric[]))",
+        "CAST(:cpms AS numeric[]), CAST(:dailies AS numeric[]), CAST(:lifetimes AS numeric[]), "
+        "CAST(:pacings AS text[]), CAST(:zones AS text[]), CAST(:cap_counts AS integer[]), "
+        "CAST(:cap_windows AS integer[]))",
         ids=[c.id for c in campaigns],
         advertisers=[c.advertiser_id for c in campaigns],
         names=[c.name for c in campaigns],
@@ -248,6 +259,12 @@ def _insert(conn: Any, campaigns: Sequence[Campaign]) -> None:
         cpms=[to_decimal(c.cpm_micros) for c in campaigns],
         dailies=[to_decimal(c.daily_budget_micros) for c in campaigns],
         lifetimes=[_optional_decimal(c.lifetime_budget_micros) for c in campaigns],
+        pacings=[c.pacing for c in campaigns],
+        zones=[c.time_zone for c in campaigns],
+        cap_counts=[c.frequency_cap.impressions if c.frequency_cap else None for c in campaigns],
+        cap_windows=[
+            c.frequency_cap.window_seconds if c.frequency_cap else None for c in campaigns
+        ],
     )
     _insert_rules(conn, campaigns)
     ads = [ad for c in campaigns for ad in c.ads]
@@ -329,7 +346,12 @@ def _assemble(conn: Any, rows: list[list[Any]]) -> list[CampaignRecord]:
             Ad(id=ad_id, campaign_id=cid, title=title, image_url=image, redirect_url=redirect)
         )
     records = []
-    for cid, advertiser, name, status, cpm, daily, lifetime, created, updated in rows:
+    for row in rows:
+        cid, advertiser, name, status, cpm, daily, lifetime, created, updated = row[:9]
+        pacing, zone, cap_count, cap_window = row[9:13]
+        cap = None
+        if cap_count is not None:
+            cap = FrequencyCap(impressions=cap_count, window_seconds=cap_window)
         campaign = Campaign(
             id=cid,
             advertiser_id=advertiser,
@@ -340,6 +362,9 @@ def _assemble(conn: Any, rows: list[list[Any]]) -> list[CampaignRecord]:
             lifetime_budget_micros=None if lifetime is None else parse_micros(lifetime),
             targeting_rules=tuple(rules[cid]),
             ads=tuple(ads[cid]),
+            pacing=pacing,
+            time_zone=zone,
+            frequency_cap=cap,
         )
         records.append(CampaignRecord(campaign, created, updated))
     return records

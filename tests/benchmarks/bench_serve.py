@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import requests
 
 from localplatform import orchestrator, secrets
-from localplatform.profile import DEV
+from localplatform.profile import DEV, Profile
 from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.loadgen import OpenLoopResult, open_loop
 
@@ -56,25 +56,26 @@ def rated_rate(label: str, url: str) -> float:
     return good
 
 
-def _admin(method: str, path: str, **kwargs) -> requests.Response:
-    token = secrets.read(DEV, "campaigns-admin-token")
+def admin(method: str, path: str, profile: Profile = DEV, **kwargs) -> requests.Response:
+    """The campaigns API of `profile`'s platform, with its admin token."""
+    token = secrets.read(profile, "campaigns-admin-token")
     return requests.request(
         method,
-        f"{DEV.gateway_url}/function/campaigns{path}",
+        f"{profile.gateway_url}/function/campaigns{path}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
         **kwargs,
     )
 
 
-def create_campaign() -> str | None:
+def create_campaign(placement: str = PLACEMENT, profile: Profile = DEV) -> str | None:
     """A campaign only the benchmark's placement sees, with a budget it cannot spend."""
     body = {
         "advertiserId": "00000000-0000-4000-8000-00000000be9c",
-        "name": f"benchmark {PLACEMENT}",
+        "name": f"benchmark {placement}",
         "cpmBid": 5000,
         "dailyBudget": 1_000_000_000,
-        "targetingRules": [{"ruleType": "placement", "ruleValue": PLACEMENT}],
+        "targetingRules": [{"ruleType": "placement", "ruleValue": placement}],
         "ads": [
             {
                 "title": "Benchmark",
@@ -84,7 +85,7 @@ def create_campaign() -> str | None:
         ],
     }
     try:
-        r = _admin("POST", "/", json=body)
+        r = admin("POST", "/", profile, json=body)
     except (OSError, requests.RequestException) as exc:
         print(f"  (no benchmark campaign: {exc}; serve fills from whatever is active)")
         return None
@@ -140,7 +141,7 @@ def main() -> str | None:
         return None
     finally:
         if campaign is not None:
-            _admin("DELETE", f"/{campaign}")
+            admin("DELETE", f"/{campaign}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ REQUESTS: dict[str, tuple[str, str, str, int]] = {
     "noop": ("GET", "/", "", 200),
     "serve": ("GET", "/", "", 400),  # no userId / placementId
     "bid": ("POST", "/", "{", 400),  # not JSON
+    "openrtb": ("POST", "/", "{", 400),  # not a BidRequest
     "click": ("GET", "/", "", 400),  # no token
     "analytics": ("GET", "/campaign/c-1?startDate=2026-01-01&endDate=2026-01-02", "", 401),
     "campaigns": ("GET", "/", "", 401),  # no admin token

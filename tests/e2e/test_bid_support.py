@@ -171,9 +171,10 @@ _SNAPSHOT_VERSION = re.compile(r"^campaign_snapshot_version (\S+)$", re.MULTILIN
 
 
 def snapshot_versions() -> dict[str, float]:
-    """Each bid replica's loaded campaigns::version, from its own metrics (port 8000)."""
+    """Each auction replica's (bid, openrtb) loaded campaigns::version, from its metrics."""
     versions = {}
-    for replica, ip in replicas("bid").items():
+    auction_replicas = {**replicas("bid"), **replicas("openrtb")}
+    for replica, ip in auction_replicas.items():
         try:
             text = requests.get(f"http://{ip}:8000/metrics", timeout=2).text
         except requests.RequestException:

@@ -185,3 +185,24 @@ def process_worker(
         return
     charged, ambiguous = tally.snapshot()
     results.put(("ok", (dict(charged), dict(ambiguous))))
+
+
+def frequency_worker(
+    port: int, campaign_json: str, now_iso: str, seed: int, start: Any, results: Any
+) -> None:
+    """One worker process of the frequency cap test: 40 tries for the one hot user, then one
+    impression for each of 5 users of its own; reports how many of each were charged."""
+    campaign = Campaign.model_validate_json(campaign_json)
+    ledger = RedisBudgetLedger(ledger_client(port), FixedClock(datetime.fromisoformat(now_iso)))
+    price = campaign.cpm_micros // 1000
+    start.wait()
+    try:
+        hot = sum(ledger.charge(campaign, price, user_id="hot-user").charged for _ in range(40))
+        others = {
+            f"user-{seed}-{n}": ledger.charge(campaign, price, user_id=f"user-{seed}-{n}").charged
+            for n in range(5)
+        }
+    except Exception as exc:  # reported to the test, which fails with it
+        results.put(("error", repr(exc)))
+        return
+    results.put(("ok", (hot, others)))

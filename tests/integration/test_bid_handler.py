@@ -37,6 +37,7 @@ PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
 class FixedSnapshot:
     def __init__(self, campaigns: list[Campaign]) -> None:
         self.index = build_index(campaigns)
+        self.floors: dict[str, object] = {}  # no placement floors
 
     def ready(self) -> bool:
         return True

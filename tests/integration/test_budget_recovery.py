@@ -147,3 +147,35 @@ def test_one_replica_rebuilds_at_a_time(client, db):
     client.delete(REBUILD_LOCK_KEY)  # that replica died and its lock expired
     assert recovery.rebuild(timeout_s=5) is True
     assert client.exists(LEDGER_READY_KEY)
+
+
+def test_a_campaign_in_another_time_zone_gets_the_spend_of_its_own_day_back(client, db):
+    """New York's day of 3 March 2031 began at 05:00 UTC: the impressions of its day are summed
+    from events_log, the one of the evening before is not (pacing resumes from this spend)."""
+    target = campaign(new_id(), cpmBid=2, dailyBudget=10, timeZone="America/New_York")
+    db.run(
+        "INSERT INTO campaigns (id, name, advertiser_id, status, cpm_bid, daily_budget, "
+        "lifetime_spent, time_zone, pacing) VALUES (CAST(:id AS uuid), 'recovery', "
+        "CAST(:adv AS uuid), 'active', 2, 10, 4.5, 'America/New_York', 'even')",
+        id=target.id,
+        adv=target.advertiser_id,
+    )
+    db.run("SELECT events_log_create_partition(CAST('2031-03-03' AS date))")
+    for hour in (4, 6, 11):  # 23:00 on 2 March, 01:00 and 06:00 on 3 March in New York
+        moment = f"2031-03-03 {hour:02d}:00:00"
+        db.run(
+            "INSERT INTO events_log (event_id, event_type, campaign_id, ad_id, user_id, "
+            "placement_id, timestamp, day, price) VALUES (CAST(:event AS uuid), 'impression', "
+            "CAST(:campaign AS uuid), CAST(:ad AS uuid), 'u', 'p', CAST(:at AS timestamp), "
+            "CAST(CAST(:at AS timestamp) AS date), 1.5)",
+            event=new_id(),
+            campaign=target.id,
+            ad=new_id(),
+            at=moment,
+        )
+    pipeline = Pipeline()
+    pipeline.count_everything()
+    recovery = BudgetRecovery(client, db, pipeline.progress, clock=FixedClock(NOW), poll_s=0.1)
+    assert recovery.rebuild(timeout_s=30) is True
+    ledger = RedisBudgetLedger(client, FixedClock(NOW))
+    assert ledger.spent(target.id, NOW.date()) == (3_000_000, 4_500_000)

@@ -107,12 +107,19 @@ class InMemoryLedger:
     def __init__(self, spent: dict[str, tuple[int, int]] | None = None) -> None:
         self.spent: dict[str, tuple[int, int]] = dict(spent or {})
         self.calls: list[str] = []
+        self.prices: list[int] = []  # the price of each charge asked for, in order
         self.records: list[Sequence[bytes]] = []  # outbox fields of charged impressions
 
     def charge(
-        self, campaign: Campaign, price_micros: int, record: Sequence[bytes] = ()
+        self,
+        campaign: Campaign,
+        price_micros: int,
+        record: Sequence[bytes] = (),
+        *,
+        user_id: str | None = None,
     ) -> ChargeResult:
         self.calls.append(campaign.id)
+        self.prices.append(price_micros)
         daily, lifetime = self.spent.get(campaign.id, (0, 0))
         outcome = self.would_accept(campaign, price_micros)
         if outcome is ChargeOutcome.CHARGED:

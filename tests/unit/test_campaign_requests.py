@@ -11,11 +11,13 @@ import pytest
 from shared_layer.core.campaign_requests import (
     MAX_BULK_CAMPAIGNS,
     CampaignRecord,
+    LiveSpend,
     campaign_json,
     decode_cursor,
     encode_cursor,
     parse_bulk,
     parse_campaign,
+    parse_floor,
     parse_list_query,
 )
 from shared_layer.core.errors import InvalidSettings, PayloadTooLarge, ValidationFailed
@@ -145,6 +147,46 @@ def test_campaign_json_writes_money_as_decimal_numbers():
     assert (out["cpmBid"], out["dailyBudget"], out["lifetimeBudget"]) == (2.5012, 100, None)
     assert out["createdAt"] == "2025-11-29T14:30:45.123Z"
     assert json.loads(json.dumps(out)) == out
+
+
+def test_pacing_time_zone_and_frequency_cap_reach_the_campaign_and_its_json():
+    raw = body(
+        pacing="even",
+        timeZone="Europe/Paris",
+        frequencyCap={"impressions": 3, "windowSeconds": 86400},
+    )
+    campaign = parse_campaign(raw).to_campaign()
+    assert (campaign.pacing, campaign.time_zone) == ("even", "Europe/Paris")
+    moment = datetime(2025, 11, 29, 14, 30, 45, 123000)
+    out = campaign_json(CampaignRecord(campaign, moment, moment), LiveSpend(41_200_000, 45_000_000))
+    assert out["frequencyCap"] == {"impressions": 3, "windowSeconds": 86400}
+    assert (out["pacing"], out["spentToday"], out["expectedSpendNow"]) == ("even", 41.2, 45)
+    plain = campaign_json(CampaignRecord(parse_campaign(body()).to_campaign(), moment, moment))
+    assert (plain["pacing"], plain["timeZone"], plain["frequencyCap"]) == ("asap", "UTC", None)
+    assert plain["spentToday"] is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"pacing": "fast"}, "pacing"),
+        ({"timeZone": "Nowhere/Land"}, "timeZone"),
+        ({"frequencyCap": {"impressions": 3}}, "frequencyCap.windowSeconds"),
+        ({"frequencyCap": {"impressions": 3, "windowSeconds": 1}}, "frequencyCap.windowSeconds"),
+    ],
+)
+def test_bad_pacing_fields_are_a_400_naming_the_field(overrides, field):
+    with pytest.raises(ValidationFailed, match=field):
+        parse_campaign(body(**overrides))
+
+
+def test_a_floor_is_a_cpm_with_a_clearing_rule():
+    floor = parse_floor("placement-001", b'{"floorCpm": 1.25, "clearing": "second-price"}')
+    assert (floor.floor_cpm_micros, floor.clearing) == (1_250_000, "second-price")
+    assert parse_floor("p", b'{"floorCpm": 0}').clearing == "first-price"
+    for bad in (b'{"floorCpm": -1}', b'{"floorCpm": 1.00001}', b'{"clearing": "vickrey"}', b"[]"):
+        with pytest.raises(ValidationFailed):
+            parse_floor("p", bad)
 
 
 def test_cursors_round_trip_and_garbage_is_a_400():

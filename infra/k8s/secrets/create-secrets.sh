@@ -53,6 +53,7 @@ secret ads connector-gateway-auth basic-auth-user=basic-auth-user basic-auth-pas
 secret ads postgres-password postgres-password=postgres-password
 secret ads campaigns-admin-token campaigns-admin-token=campaigns-admin-token
 secret ads click-signing-key click-signing-key=click-signing-key
+secret ads openrtb-notice-key openrtb-notice-key=openrtb-notice-key
 # The `adserver` role's password for CloudNativePG's initdb: the same file as postgres-password.
 secret ads ads-postgres-credentials --type=kubernetes.io/basic-auth username=literal:adserver password=postgres-password
 # Grafana's admin login.

@@ -1,0 +1,232 @@
+"""POST /function/openrtb through the gateway, checked by a real OpenRTB client: a Go program on
+the Prebid project's openrtb types (tests/e2e/openrtb_client) builds the BidRequests, parses
+each BidResponse and validates every field it reads, and fires every win and billing notice
+twice. Here: the ledger in Redis moved exactly once per bid, malformed BidRequests and forged
+notices are refused and move nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from localplatform import toolchain
+from shared_layer.stores.openrtb_notices import RedisNoticeLog
+from tests.e2e.test_bid_support import (
+    GATEWAY,
+    Campaigns,
+    campaign_body,
+    redis_client,
+    spent,
+    unique_placement,
+)
+
+OPENRTB = f"{GATEWAY}/function/openrtb"
+CLIENT_SOURCE = Path(__file__).parent / "openrtb_client"
+CPM = "1500"  # per the isolation rule of test_bid_support: far above other suites' campaigns
+CHARGE = 1_500_000  # one impression at a CPM of 1500: 1.5 units
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    placement = unique_placement("ortb")
+    rules = [("placement", placement), ("country", "US"), ("device_type", "mobile")]
+    rules.append(("age_range", "25-45"))
+    campaign_id = Campaigns().create(
+        campaign_body(cpm=CPM, daily="500", lifetime="600", rules=rules)
+    )
+    return placement, campaign_id
+
+
+@pytest.fixture(scope="module")
+def client() -> Path:
+    return toolchain.ensure_go_command(CLIENT_SOURCE, "openrtb-client")
+
+
+def run_client(client: Path, cases: list[dict]) -> list[dict]:
+    run = subprocess.run(
+        [str(client)],
+        input=json.dumps({"endpoint": OPENRTB, "cases": cases}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, f"the OpenRTB client found problems:\n{run.stderr}"
+    return json.loads(run.stdout)
+
+
+def wanted(placement: str, campaign_id: str, **changes) -> dict:
+    case = {
+        "name": "match",
+        "tagid": placement,
+        "siteId": "site-e2e",
+        "country": "USA",
+        "devicetype": 4,  # AdCOM: phone
+        "userId": "ortb-user-1",
+        "yob": 1990,
+        "bidfloor": 1.25,
+        "formats": [[300, 250], [320, 50]],
+        "tmax": 500,
+        "expect": "bid",
+        "campaignId": campaign_id,
+    }
+    return {**case, **changes}
+
+
+def test_a_real_openrtb_client_gets_valid_bids_and_its_repeated_notices_charge_once(
+    campaign, client
+):
+    placement, campaign_id = campaign
+    before = spent(campaign_id)
+    results = run_client(
+        client,
+        [
+            wanted(placement, campaign_id, notices=True, clearingPrice=1200.5),
+            wanted(placement, campaign_id, name="two imps", imps=2, notices=True),
+            wanted(placement, campaign_id, name="app", siteId="", appId="app-e2e"),
+        ],
+    )
+    bids = [bid for result in results for bid in result["bids"]]
+    assert [len(r["bids"]) for r in results] == [1, 2, 1]
+    # Each bid charged its impression once, at the bid; eight notices per bid moved nothing.
+    assert spent(campaign_id) == (before[0] + 4 * CHARGE, before[1] + 4 * CHARGE)
+    assert {bid["price"] for bid in bids} == {1500.0}
+    notices = RedisNoticeLog(redis_client())
+    first = bids[0]["id"]
+    assert notices.read(first, "win")["auctionPriceMicros"] == 1_200_500_000
+    assert notices.read(first, "bill")["chargeMicros"] == CHARGE
+    assert all(len(r["notices"]) == 4 * len(r["bids"]) for r in results if r["name"] != "app")
+
+
+def test_what_nothing_matches_is_a_204_for_the_client(campaign, client):
+    placement, campaign_id = campaign
+    before = spent(campaign_id)
+    run_client(
+        client,
+        [
+            # Campaigns of other suites may be untargeted; these requests exclude any winner.
+            wanted(
+                placement, "", name="not banner-able currency", expect="nobid", bidfloorcur="EUR"
+            ),
+        ],
+    )
+    assert spent(campaign_id) == before
+
+
+def test_a_floor_just_below_our_bid_is_cleared_and_one_just_above_is_not(campaign, client):
+    placement, campaign_id = campaign
+    [result] = run_client(client, [wanted(placement, campaign_id, bidfloor=1499.999999)])
+    assert [bid["price"] for bid in result["bids"]] == [1500.0]
+    before = spent(campaign_id)
+    above = _body(placement, imp=[_imp(placement, bidfloor=1500.000001)])
+    r = requests.post(OPENRTB, json=above, timeout=10)
+    assert r.status_code == 204 or all(
+        bid["cid"] != campaign_id and bid["price"] >= 1500.000001
+        for bid in r.json()["seatbid"][0]["bid"]
+    ), r.text
+    assert spent(campaign_id) == before
+
+
+def test_our_campaign_does_not_win_outside_its_targeting(campaign, client):
+    placement, campaign_id = campaign
+    before = spent(campaign_id)
+    for changes in ({"country": "FRA"}, {"devicetype": 2}, {"yob": 1950}):
+        r = requests.post(OPENRTB, json=_body(placement, **changes), timeout=10)
+        assert r.status_code == 204 or all(
+            bid["cid"] != campaign_id for bid in r.json()["seatbid"][0]["bid"]
+        ), (changes, r.text)
+    assert spent(campaign_id) == before
+
+
+def _body(placement: str, **changes) -> dict:
+    device = {
+        "devicetype": changes.pop("devicetype", 4),
+        "geo": {"country": changes.pop("country", "USA")},
+    }
+    return {
+        "id": "py-1",
+        "imp": [_imp(placement)],
+        "site": {"id": "site-e2e"},
+        "device": device,
+        "user": {"id": "ortb-user-2", "yob": changes.pop("yob", 1990)},
+        **changes,
+    }
+
+
+def _imp(placement: str, **changes) -> dict:
+    return {"id": "1", "tagid": placement, "banner": {"w": 300, "h": 250}, **changes}
+
+
+def _valid(placement: str) -> dict:
+    return _body(placement)
+
+
+IMP = {"id": "1", "tagid": "@placement", "banner": {}}
+MALFORMED = [
+    ("not JSON", b'{"id": "x", "imp": ['),
+    ("empty body", b""),
+    ("a JSON array", b"[]"),
+    ("no imp", {"imp": []}),
+    ("imp id a number", {"imp": [{**IMP, "id": 1}]}),
+    ("bidfloor as text", {"imp": [{**IMP, "bidfloor": "1"}]}),
+    ("alpha-2 country", {"device": {"geo": {"country": "US"}}}),
+    ("site and app", {"app": {"id": "a"}}),
+    ("yob in the future", {"user": {"id": "u", "yob": 3000}}),
+    # A valid first impression for our campaign and a broken second: nothing is charged at all.
+    ("second imp without placement", {"site": {}, "imp": [IMP, {"id": "2", "banner": {}}]}),
+    ("duplicate imp ids", {"imp": [IMP, IMP]}),
+]
+
+
+def _malformed(placement: str, changes: bytes | dict) -> bytes:
+    if isinstance(changes, bytes):
+        return changes
+    return json.dumps({**_valid(placement), **changes}).replace("@placement", placement).encode()
+
+
+@pytest.mark.parametrize(("label", "changes"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_bid_request_is_a_400_that_moves_no_money(campaign, label, changes):
+    placement, campaign_id = campaign
+    before = spent(campaign_id)
+    r = requests.post(
+        OPENRTB,
+        data=_malformed(placement, changes),
+        headers={"Content-Type": "application/json", "X-Request-Id": "ortb-bad-1"},
+        timeout=10,
+    )
+    assert r.status_code == 400, (label, r.status_code, r.text[:300])
+    body = r.json()
+    assert set(body) == {"error", "message", "requestId"} and body["requestId"] == "ortb-bad-1"
+    assert body["error"] == "INVALID_REQUEST" and body["message"]
+    assert spent(campaign_id) == before
+
+
+def test_forged_and_unusable_notices_are_refused_and_record_nothing(campaign):
+    placement, campaign_id = campaign
+    r = requests.post(OPENRTB, json=_valid(placement), timeout=10)
+    assert r.status_code == 200, r.text
+    [bid] = r.json()["seatbid"][0]["bid"]
+    after_bid = spent(campaign_id)
+    win = bid["nurl"]
+    token = parse_qs(urlsplit(win).query)["t"][0]
+    notices = RedisNoticeLog(redis_client())
+    refused = [
+        (win.replace("${AUCTION_PRICE}", "1"), None),  # sanity: the genuine one, last
+        (win.replace(token, token[:-2] + ("AA" if not token.endswith("AA") else "BB")), 400),
+        (win.replace("t=", "x="), 400),
+        (win, 400),  # ${AUCTION_PRICE} not substituted
+        (win.replace("${AUCTION_PRICE}", "1600"), 400),  # above our bid of 1500
+        (win.replace("${AUCTION_PRICE}", "1e3"), 400),
+    ]
+    for url, status in refused[1:]:
+        answer = requests.get(url, timeout=10)
+        assert answer.status_code == status, (url, answer.text)
+        assert set(answer.json()) == {"error", "message", "requestId"}
+    assert notices.read(bid["id"], "win") is None
+    genuine = requests.get(refused[0][0], timeout=10)
+    assert genuine.status_code == 204 and genuine.headers["X-Notice-Recorded"] == "true"
+    assert spent(campaign_id) == after_bid

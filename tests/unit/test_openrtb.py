@@ -1,0 +1,207 @@
+"""core.openrtb: an OpenRTB 2.6 BidRequest decoded strictly and mapped to our auction's request;
+core.notice_token: win and billing notices nobody can forge."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from shared_layer.core import clicktoken, notice_token
+from shared_layer.core.errors import InvalidToken, TokenExpired, ValidationFailed
+from shared_layer.core.openrtb import (
+    ALPHA3_TO_ALPHA2,
+    DEVICE_TYPES_BY_ADCOM,
+    OpenRtbBid,
+    auction_price_micros,
+    bid_response,
+    decode_bid_request,
+    floor_micros,
+    to_auction_requests,
+)
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def request(**changes) -> dict:
+    body = {
+        "id": "req-1",
+        "imp": [
+            {
+                "id": "1",
+                "tagid": "placement-1",
+                "banner": {"format": [{"w": 300, "h": 250}, {"w": 728, "h": 90}]},
+                "bidfloor": 0.5,
+                "bidfloorcur": "USD",
+                "ext": {"prebid": {"anything": True}},
+            }
+        ],
+        "site": {"id": "site-1", "domain": "news.example.com"},
+        "device": {"devicetype": 4, "geo": {"country": "DEU"}, "ua": "Mozilla/5.0"},
+        "user": {"id": "user-1", "yob": 1990, "keywords": "tech,games"},
+        "tmax": 120,
+        "regs": {"gdpr": 1},
+    }
+    body.update(changes)
+    return body
+
+
+def slots(body: dict) -> list:
+    return list(to_auction_requests(decode_bid_request(json.dumps(body).encode()), now=NOW))
+
+
+def test_a_banner_impression_maps_every_field_to_our_targeting():
+    [slot] = slots(request())
+    ours = slot.request
+    assert (slot.imp_id, slot.w, slot.h) == ("1", 300, 250)
+    assert ours.user_id == "user-1" and ours.placement_id == "placement-1"
+    assert ours.country_code == "DE" and ours.device_type == "mobile"
+    assert ours.age == 36 and ours.interests == {"tech", "games"}
+    assert ours.floor_micros == 500_000
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [
+        ({"user": {"buyeruid": "buyer-9"}}, "user_id", "buyer-9"),
+        ({"user": None}, "user_id", "anon:req-1"),
+        ({"imp": [{"id": "1", "banner": {}}]}, "placement_id", "site-1"),
+        (
+            {"imp": [{"id": "1", "banner": {}}], "site": None, "app": {"id": "app-7"}},
+            "placement_id",
+            "app-7",
+        ),
+        ({"device": {"devicetype": 2}}, "device_type", "desktop"),
+        ({"device": {"devicetype": 5}}, "device_type", "tablet"),
+        ({"device": {"devicetype": 3}}, "device_type", "ctv"),
+        ({"device": {"devicetype": 7}}, "device_type", "ctv"),
+        ({"device": {"devicetype": 6}}, "device_type", None),
+        ({"device": {"devicetype": 99}}, "device_type", None),
+        ({"device": None}, "country_code", None),
+        ({"device": {"geo": {"country": "XKX"}}}, "country_code", "XK"),
+        ({"user": {"id": "u", "kwarray": ["a", "b", "a", ""]}}, "interests", frozenset({"a", "b"})),
+    ],
+)
+def test_the_mapping_table(changes, field, expected):
+    [slot] = slots(request(**changes))
+    assert getattr(slot.request, field) == expected
+
+
+def test_the_country_table_is_all_of_iso_3166_1():
+    assert len(ALPHA3_TO_ALPHA2) == 250  # 249 codes and Kosovo's XKX
+    assert all(len(a3) == 3 and a3.isupper() for a3 in ALPHA3_TO_ALPHA2)
+    assert len(set(ALPHA3_TO_ALPHA2.values())) == len(ALPHA3_TO_ALPHA2)  # one to one
+    samples = {"USA": "US", "GBR": "GB", "FRA": "FR", "JPN": "JP", "BRA": "BR", "ZAF": "ZA"}
+    assert all(ALPHA3_TO_ALPHA2[a3] == a2 for a3, a2 in samples.items())
+    assert set(DEVICE_TYPES_BY_ADCOM) == {1, 2, 3, 4, 5, 7}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"imp": [{"id": "1", "banner": {}, "tagid": "p"}], "test": 1},
+        {"cur": ["EUR"]},
+        {"imp": [{"id": "1", "video": {"mimes": ["video/mp4"]}, "tagid": "p"}]},
+        {"imp": [{"id": "1", "banner": {}, "tagid": "p", "bidfloor": 1, "bidfloorcur": "EUR"}]},
+    ],
+    ids=["test request", "no USD", "no banner", "floor in EUR"],
+)
+def test_what_we_do_not_bid_on_is_no_slot_not_an_error(changes):
+    assert slots(request(**changes)) == []
+
+
+BAD = [
+    ("not JSON", b"{", "not valid JSON"),
+    ("no imp", {"imp": []}, "$.imp"),
+    ("no id", {"id": ""}, "$.id"),
+    ("imp id a number", {"imp": [{"id": 1, "banner": {}}]}, "$.imp[0].id"),
+    ("floor as text", {"imp": [{"id": "1", "banner": {}, "bidfloor": "1"}]}, "bidfloor"),
+    ("negative floor", {"imp": [{"id": "1", "banner": {}, "bidfloor": -1}]}, "bidfloor"),
+    (
+        "duplicate imp ids",
+        {"imp": [{"id": "1", "banner": {}}, {"id": "1", "banner": {}}]},
+        "unique",
+    ),
+    ("site and app", {"app": {"id": "a"}}, "not both"),
+    ("alpha-2 country", {"device": {"geo": {"country": "US"}}}, "alpha-3"),
+    ("future yob", {"user": {"id": "u", "yob": 2030}}, "user.yob"),
+    ("no placement", {"imp": [{"id": "1", "banner": {}}], "site": {}}, "tagid"),
+    ("devicetype text", {"device": {"devicetype": "4"}}, "devicetype"),
+    ("tmax zero", {"tmax": 0}, "tmax"),
+    ("banner width 0", {"imp": [{"id": "1", "banner": {"w": 0, "h": 5}}]}, "banner.w"),
+    ("21 imps", {"imp": [{"id": str(n), "banner": {}} for n in range(21)]}, "$.imp"),
+]
+
+
+@pytest.mark.parametrize(("label", "changes", "names"), BAD, ids=[b[0] for b in BAD])
+def test_a_malformed_bid_request_is_a_400_naming_what_is_wrong(label, changes, names):
+    body = changes if isinstance(changes, bytes) else json.dumps(request(**changes)).encode()
+    with pytest.raises(ValidationFailed) as failure:
+        list(to_auction_requests(decode_bid_request(body), now=NOW))
+    assert failure.value.status == 400
+    assert names in str(failure.value), str(failure.value)
+
+
+def test_floors_round_up_to_a_whole_micro():
+    assert floor_micros(1.25) == 1_250_000
+    assert floor_micros(0.0000001) == 1
+    assert floor_micros(0.0) == 0
+
+
+def test_the_response_echoes_the_request_and_carries_every_field_an_exchange_reads():
+    decoded = decode_bid_request(json.dumps(request()).encode())
+    bid = OpenRtbBid(
+        "bid-1", "1", 2_500_000, "ad-1", "c-1", "https://shop.example.com/x", "<a></a>",
+        "https://n/win", "https://n/bill", 300, 250,
+    )  # fmt: skip
+    body = bid_response(decoded, [bid], "ads")
+    assert body["id"] == "req-1" and body["cur"] == "USD"
+    [out] = body["seatbid"][0]["bid"]
+    assert out["price"] == 2.5 and out["impid"] == "1" and out["adomain"] == ["shop.example.com"]
+    assert out["crid"] == "ad-1" and (out["w"], out["h"]) == (300, 250)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [(None, "substitute"), ("${AUCTION_PRICE}", "substitute"), ("1e3", "plain"), ("-1", "plain"),
+     ("2.6", "above our bid"), ("abc", "plain")],
+)  # fmt: skip
+def test_an_auction_price_that_cannot_be_ours_is_a_400(text, message):
+    with pytest.raises(ValidationFailed, match=message):
+        auction_price_micros(text, cpm_micros=2_500_000)
+
+
+def test_the_auction_price_is_rounded_down_to_micros():
+    assert auction_price_micros("1.2345678", cpm_micros=2_000_000) == 1_234_567
+    assert auction_price_micros("2.5", cpm_micros=2_500_000) == 2_500_000
+
+
+KEY = b"n" * 32
+CLAIMS = notice_token.NoticeClaims("bid-1", "1", "c-1", "a-1", 2_500_000, 2_500, 2_000_000_000)
+
+
+def test_a_notice_token_round_trips():
+    assert notice_token.verify(KEY, notice_token.sign(KEY, CLAIMS), now=time.time()) == CLAIMS
+
+
+def test_a_changed_character_or_another_key_is_a_forgery():
+    token = notice_token.sign(KEY, CLAIMS)
+    payload = token.split(".")[1]
+    flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    for forged in (token.replace(payload, flipped), token[:-1] + "x", token + "x", "n1.a.b", ""):
+        with pytest.raises(InvalidToken):
+            notice_token.verify(KEY, forged, now=time.time())
+    with pytest.raises(InvalidToken):
+        notice_token.verify(b"m" * 32, token, now=time.time())
+
+
+def test_an_expired_notice_is_a_410_and_a_click_token_is_no_notice():
+    token = notice_token.sign(KEY, CLAIMS)
+    with pytest.raises(TokenExpired) as expired:
+        notice_token.verify(KEY, token, now=CLAIMS.expires_at)
+    assert expired.value.status == 410
+    click = clicktoken.sign(KEY, clicktoken.ClickClaims("i", "a", "c", "u", "p", 2_000_000_000))
+    with pytest.raises(InvalidToken):
+        notice_token.verify(KEY, click, now=time.time())

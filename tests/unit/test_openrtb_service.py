@@ -1,0 +1,117 @@
+"""services.openrtb with doubles of our own seams (the Bidder, the notice log): every impression
+is mapped before any is charged, tmax stops further auctions, a failure after a win keeps the
+win, and a notice is verified before it is recorded."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from shared_layer.core.auction import Decision, Price
+from shared_layer.core.budget import ChargeOutcome, ChargeResult
+from shared_layer.core.correlation import Correlation
+from shared_layer.core.errors import InvalidToken, UpstreamUnavailable, ValidationFailed
+from shared_layer.services.bidding import BidOutcome
+from shared_layer.services.openrtb import NoticeConfig, OpenRtbBidder
+from tests.unit.auction_fixtures import make_campaign
+
+CAMPAIGN = make_campaign("c-1", cpm_micros=2_500_000)
+CONFIG = NoticeConfig(
+    notice_base_url="https://ads.example.com/function/openrtb",
+    notice_key=b"n" * 32,
+    click_base_url="https://ads.example.com/function/click",
+    click_key=b"k" * 32,
+)
+CORRELATION = Correlation("req-1", "00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+
+
+class FakeBidder:
+    """Wins every auction at the campaign's CPM, or raises `fail_on` at that call."""
+
+    def __init__(self, fail_on: int | None = None, delay_s: float = 0.0) -> None:
+        self.requests: list = []
+        self.fail_on, self.delay_s = fail_on, delay_s
+
+    def bid(self, request, correlation=None) -> BidOutcome:
+        self.requests.append(request)
+        if self.fail_on == len(self.requests):
+            raise UpstreamUnavailable("budget ledger unavailable")
+        time.sleep(self.delay_s)
+        charge = ChargeResult(ChargeOutcome.CHARGED, 2_500, 2_500)
+        decision = Decision(CAMPAIGN, CAMPAIGN.ads[0], Price(2_500_000, 2_500), charge)
+        return BidOutcome(decision, str(uuid.uuid4()), ())
+
+
+class FakeNotices:
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def record(self, kind, claims, *, auction_price_micros, at) -> bool:
+        first = (claims.bid_id, kind) not in self.seen
+        self.seen.setdefault((claims.bid_id, kind), auction_price_micros)
+        return first
+
+
+def body(imps: int = 1, **changes) -> bytes:
+    request = {
+        "id": "r-1",
+        "imp": [
+            {"id": str(n), "tagid": "p-1", "banner": {"w": 300, "h": 250}} for n in range(imps)
+        ],
+        "site": {"id": "s-1"},
+        "tmax": 1000,
+    }
+    return json.dumps({**request, **changes}).encode()
+
+
+def test_every_banner_imp_gets_a_bid_with_signed_notices_and_a_click_url():
+    bidder, notices = FakeBidder(), FakeNotices()
+    openrtb = OpenRtbBidder(bidder, notices, CONFIG)
+    outcome = openrtb.bid(body(imps=2), CORRELATION, started=time.perf_counter())
+    bids = outcome.body["seatbid"][0]["bid"]
+    assert (outcome.slots, outcome.bids, [b["impid"] for b in bids]) == (2, 2, ["0", "1"])
+    assert "https://ads.example.com/function/click?t=v1." in bids[0]["adm"]
+    win = bids[0]["nurl"].replace("${AUCTION_PRICE}", "2.1")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(win).query).items()}
+    assert openrtb.notice("win", query) is True and openrtb.notice("win", query) is False
+    assert notices.seen[(bids[0]["id"], "win")] == 2_100_000
+
+
+def test_a_bad_second_imp_charges_nothing_for_the_first():
+    bidder = FakeBidder()
+    bad = body(imps=2, site={})  # no tagid on the second imp, no site id
+    bad = bad.replace(b'"tagid": "p-1", "banner": {"w": 300, "h": 250}}]', b'"banner": {}}]')
+    with pytest.raises(ValidationFailed, match="imp\\[1\\]"):
+        OpenRtbBidder(bidder, FakeNotices(), CONFIG).bid(
+            bad, CORRELATION, started=time.perf_counter()
+        )
+    assert bidder.requests == []
+
+
+def test_tmax_stops_further_auctions():
+    bidder = FakeBidder(delay_s=0.03)
+    openrtb = OpenRtbBidder(bidder, FakeNotices(), CONFIG)
+    outcome = openrtb.bid(body(imps=5, tmax=50), CORRELATION, started=time.perf_counter())
+    assert 1 <= outcome.bids < 5 and len(bidder.requests) == outcome.bids
+
+
+def test_a_failure_after_a_win_answers_the_win_and_before_any_raises():
+    openrtb = OpenRtbBidder(FakeBidder(fail_on=2), FakeNotices(), CONFIG)
+    assert openrtb.bid(body(imps=3), CORRELATION, started=time.perf_counter()).bids == 1
+    with pytest.raises(UpstreamUnavailable):
+        OpenRtbBidder(FakeBidder(fail_on=1), FakeNotices(), CONFIG).bid(
+            body(), CORRELATION, started=time.perf_counter()
+        )
+
+
+def test_a_notice_without_a_genuine_token_records_nothing():
+    notices = FakeNotices()
+    openrtb = OpenRtbBidder(FakeBidder(), notices, CONFIG)
+    for query in ({}, {"t": "n1.x.y", "price": "1"}, {"t": "", "price": "1"}):
+        with pytest.raises(InvalidToken):
+            openrtb.notice("bill", query)
+    assert notices.seen == {}
