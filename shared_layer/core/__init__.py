@@ -21,5 +21,6 @@ __all__ = [
     "events",
     "models",
     "money",
+    "reconciliation",
     "targeting",
 ]
