@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
@@ -56,13 +57,19 @@ class DayReconciliation:
 
 
 def reconcile_day(
-    redis_client: Any, database: Database, day: date, *, today: date
+    redis_client: Any,
+    database: Database,
+    day: date,
+    *,
+    today: date,
+    only: Collection[str] | None = None,
 ) -> DayReconciliation:
-    """The day's figures from every source; see the module docstring."""
+    """The day's figures from every source (of the campaigns in `only`, if given); see the
+    module docstring."""
     with database.transaction(read_only=True) as conn:
         metrics = {r[0]: r[1:] for r in conn.run(_METRICS, day=day.isoformat()) or []}
         logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
-    campaigns = sorted(set(metrics) | set(logged))
+    campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
     keys = [LEDGER_READY_KEY, READY_KEY]
     for campaign in campaigns:
         keys.append(daily_spent_key(campaign, day))

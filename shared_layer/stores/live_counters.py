@@ -73,6 +73,7 @@ __all__ = [
     "READY_KEY",
     "REBUILD_SCRIPT",
     "REJECTED",
+    "RESENT",
     "Applied",
     "CounterPlan",
     "DaySnapshot",
@@ -105,6 +106,10 @@ REJECTED = Counter(
     "live_counters_rejected_total",
     "Records live-counters did not count, by reason",
     ["reason"],
+)
+RESENT = Counter(
+    "live_counters_resent_total",
+    "Events above their partition's watermark whose id was counted already (produced again)",
 )
 BATCH_SECONDS = Histogram(
     "live_counters_batch_seconds",
@@ -337,6 +342,7 @@ class LiveCounters:
             if step == 0:
                 before = int(watermark)
         BATCH_SECONDS.observe(time.perf_counter() - started)
+        RESENT.inc(resent)
         return Applied(counted, already, before, ready=ready, resent=resent)
 
     def ready(self) -> bool:

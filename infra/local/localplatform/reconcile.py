@@ -7,6 +7,7 @@ difference (shared_layer.services.reconciliation). Exit code 1 when there is one
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 
 import redis
@@ -37,8 +38,11 @@ def run(profile: Profile, argv: list[str]) -> int:
     return 1 if report.differences else 0
 
 
-def check(profile: Profile, day: date | None = None) -> DayReconciliation:
-    """Reconcile `day` (default today, UTC) on the profile's platform (host-side addresses)."""
+def check(
+    profile: Profile, day: date | None = None, only: Collection[str] | None = None
+) -> DayReconciliation:
+    """Reconcile `day` (default today, UTC) on the profile's platform (host-side addresses),
+    every campaign or those in `only`."""
     env = profile.host_env()
     today = datetime.now(UTC).date()
     database = Database.from_url(
@@ -46,7 +50,7 @@ def check(profile: Profile, day: date | None = None) -> DayReconciliation:
     )
     client = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=10)
     try:
-        return reconcile_day(client, database, day or today, today=today)
+        return reconcile_day(client, database, day or today, today=today, only=only)
     finally:
         database.close()
         client.close()
