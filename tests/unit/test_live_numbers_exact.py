@@ -9,9 +9,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from localplatform.reconcile import print_report
 from shared_layer.core.reconciliation import CampaignFigures, differences
 from shared_layer.events.outbox_relay import CrashAfterAcks
+from shared_layer.services.reconciliation import DayReconciliation
 from shared_layer.stores.live_counters import (
     LOST_AT_KEY,
     READY_KEY,
@@ -92,3 +95,17 @@ def test_the_crash_seam_kills_once_per_token_after_enough_acks(tmp_path, monkeyp
     assert kills == [signal.SIGKILL] and not list(tmp_path.iterdir())  # the token was taken
     seam.acknowledged(10)
     assert kills == [signal.SIGKILL]  # no token left: no second crash
+
+
+def test_reconcile_prints_each_record_and_every_difference():
+    figures = CampaignFigures(
+        "c-1",
+        impressions={"daily_metrics": 3, "live": 4, "events": 3},
+        spend={"ledger": 1_500_000, "daily_metrics": 1_500_000, "live": None, "events": 1_500_000},
+    )
+    report = DayReconciliation(DAY, [figures], differences([figures]), ["a note"])
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    assert "c-1" in text and "1.50" in text and "a note" in text
+    assert "1 differences:" in text and "c-1 impressions: daily_metrics 3, live 4, events 3" in text

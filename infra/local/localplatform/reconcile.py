@@ -7,6 +7,7 @@ difference (shared_layer.services.reconciliation). Exit code 1 when there is one
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 
@@ -22,6 +23,7 @@ from shared_layer.stores.postgres import Database
 from . import secrets
 from .profile import Profile
 
+_SHORT = {"daily_metrics": "pg", "live": "live", "events": "log", "ledger": "ledger"}
 _SOURCES = {
     "impressions": ("daily_metrics", "live", "events"),
     "clicks": ("daily_metrics", "live", "events"),
@@ -34,7 +36,8 @@ def run(profile: Profile, argv: list[str]) -> int:
     options.add_argument("--date", type=date.fromisoformat, default=None, help="UTC day (today)")
     day = options.parse_args(argv).date
     report = check(profile, day)
-    print_report(report, Console())
+    # A pipe or a CI log is not a terminal: give the table room instead of rich's 80 columns.
+    print_report(report, Console(width=None if sys.stdout.isatty() else 160))
     return 1 if report.differences else 0
 
 
@@ -61,7 +64,7 @@ def print_report(report: DayReconciliation, console: Console) -> None:
     table.add_column("campaign", no_wrap=True)
     for metric in METRICS:
         for source in _SOURCES[metric]:
-            table.add_column(f"{metric}\n{source}", justify="right")
+            table.add_column(f"{metric}\n{_SHORT[source]}", justify="right")
     wrong = {(d.campaign_id, d.metric) for d in report.differences}
     for figures in report.campaigns:
         cells = [figures.campaign_id]
@@ -77,6 +80,7 @@ def print_report(report: DayReconciliation, console: Console) -> None:
                 cells.append(f"[{style}]{text}[/]" if style else text)
         table.add_row(*cells)
     console.print(table)
+    console.print("pg: daily_metrics; live: live counters; log: events_log (x price for spend)")
     for note in report.notes:
         console.print(f"note: {note}")
     if not report.differences:
