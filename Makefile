@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv seed lock dashboard dashboards \
+.PHONY: up down status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 venv: .venv/.installed
@@ -29,6 +29,11 @@ down: venv
 ## Demo campaigns through the campaigns API (COUNT=300 by default; SEED=n for another set).
 seed: venv
 	$(PLATFORM) --profile dev seed $(if $(COUNT),--count $(COUNT)) $(if $(SEED),--seed $(SEED))
+
+## Today's numbers (or DATE=yyyy-mm-dd) per campaign from the budget ledger, daily_metrics, the
+## live counters and events_log; prints every difference and exits 1 if there is one.
+reconcile: venv
+	$(PLATFORM) --profile dev reconcile $(if $(DATE),--date $(DATE))
 
 ## Each component with pid, address and health; each function with its replicas, requests in
 ## flight and the autoscaler's last decision.

@@ -69,7 +69,7 @@ def campaign_report(request: Request, campaign_id: str) -> dict:
     if canonical is None:
         raise NotFound(f"campaign {campaign_id[:100]} does not exist")
     data = REPORTS.read(canonical, date_range)
-    body = report_body(canonical, date_range, data.counts, data.missing)
+    body = report_body(canonical, date_range, data.counts, data.missing, data.source)
     body["pacing"] = REPORTS.pacing(canonical)
     return json_response(200, body, request, {"Cache-Control": "no-store"})
 

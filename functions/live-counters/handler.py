@@ -1,11 +1,11 @@
 """live-counters: today's impressions, clicks and spend per campaign, live in Redis.
 
-Subscribed to `impressions` and `clicks` through the connector (stack.yml `topic` annotation, batch
-mode). Each partition's events are added to the seed's `stats::*::{campaignId}::{date}` counters by
-one Lua script that also moves the partition's offset watermark
-(`kafka::offset::{topic}::{partition}`), so records delivered again are not counted again
-(shared_layer.stores.live_counters). Invalid records and days outside the live window are skipped
-and counted in `live_counters_rejected_total`. 200 with the counts; 503 when Redis is unavailable.
+Subscribed to `impressions` and `clicks` (connector, batch mode). One Lua script per partition
+adds the events to the seed's `stats::*::{campaignId}::{date}` counters past the partition's
+offset watermark, each event id once within the dedupe window (shared_layer.stores.live_counters).
+A batch that finds the counters lost (Redis lost its data) starts their rebuild from PostgreSQL
+(services.live_counters_recovery). Records set aside count in `live_counters_rejected_total`.
+200 with the counts; 503 when Redis is unavailable.
 """
 
 from __future__ import annotations
@@ -22,8 +22,16 @@ from shared_layer.core.aggregation import (
     records_from_request,
 )
 from shared_layer.edge.http import Request, Router, json_response
-from shared_layer.edge.settings import env, load_settings, positive, settings_class
-from shared_layer.stores.live_counters import DEFAULT_KEEP_DAYS, EVENTS, REJECTED, LiveCounters
+from shared_layer.edge.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.services.live_counters_recovery import LiveCountersRecovery
+from shared_layer.stores.live_counters import (
+    DEFAULT_DEDUPE_S,
+    DEFAULT_KEEP_DAYS,
+    EVENTS,
+    REJECTED,
+    LiveCounters,
+)
+from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # 1,000 records of up to 16 KiB each
@@ -35,22 +43,27 @@ class LiveCountersSettings:
     redis_url: str = env("REDIS_URL")
     keep_days: int = env("LIVE_COUNTERS_KEEP_DAYS", default=DEFAULT_KEEP_DAYS, check=positive)
     redis_timeout_s: float = env("LIVE_COUNTERS_REDIS_TIMEOUT_S", default=5.0, check=positive)
+    dedupe_s: int = env("LIVE_COUNTERS_DEDUPE_S", default=DEFAULT_DEDUPE_S, check=positive)
+    database_url: str = env("DATABASE_URL")
+    postgres_password: str | None = secret("postgres-password", default=None)
 
 
 SETTINGS = load_settings(LiveCountersSettings)
 CLOCK: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 (tests replace it)
 LOGGER = Logger(service="live-counters")
-# Retrying a script whose answer was lost is harmless: the watermark makes it count once.
-COUNTERS = LiveCounters(
-    connect(
-        SETTINGS.redis_url,
-        timeout_s=SETTINGS.redis_timeout_s,
-        connect_timeout_s=2,
-        retries=3,  # the watermark makes a repeated script harmless
-        backoff=True,
-        name="live-counters",
-    ),
-    keep_days=SETTINGS.keep_days,
+REDIS = connect(
+    SETTINGS.redis_url,
+    timeout_s=SETTINGS.redis_timeout_s,
+    connect_timeout_s=2,
+    retries=3,  # the watermark and the seen ids make a repeated script harmless
+    backoff=True,
+    name="live-counters",
+)
+COUNTERS = LiveCounters(REDIS, keep_days=SETTINGS.keep_days, dedupe_s=SETTINGS.dedupe_s)
+RECOVERY = LiveCountersRecovery(
+    REDIS,
+    Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=2),
+    COUNTERS,
 )
 router = Router()
 
@@ -67,6 +80,8 @@ def count(request: Request) -> dict:
         )
         counted += applied.counted
         already += applied.already_counted
+        if not applied.ready:  # Redis lost the counters: today's are rebuilt from PostgreSQL
+            RECOVERY.ensure()
     already += intake.repeated
     EVENTS.labels("counted").inc(counted)
     EVENTS.labels("already-counted").inc(already)
@@ -78,13 +93,8 @@ def count(request: Request) -> dict:
             LOGGER.warning(
                 "record set aside", extra={"requestId": request.request_id, **rejection.to_log()}
             )
-    body = {
-        "received": intake.received,
-        "counted": counted,
-        "alreadyCounted": already,
-        "rejected": len(intake.rejected),
-    }
-    return json_response(200, body, request)
+    body = {"received": intake.received, "counted": counted, "alreadyCounted": already}
+    return json_response(200, {**body, "rejected": len(intake.rejected)}, request)
 
 
 handle = router.handler(service="live-counters", max_body_bytes=MAX_BATCH_BYTES)

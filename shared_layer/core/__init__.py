@@ -23,5 +23,6 @@ __all__ = [
     "money",
     "notice_token",
     "openrtb",
+    "reconciliation",
     "targeting",
 ]

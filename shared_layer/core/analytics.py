@@ -306,8 +306,10 @@ def report_body(
     date_range: DateRange,
     counts: Mapping[date, DayCounts],
     missing: Collection[date] = (),
+    source: str = "postgres",
 ) -> dict[str, Any]:
-    """The response: every day of the range (zeros where `counts` has none) except `missing`."""
+    """The response: every day of the range (zeros where `counts` has none) except `missing`;
+    `source` says where today's numbers came from ("live" counters or "postgres")."""
     skipped = set(missing)
     daily = []
     total = ZERO
@@ -333,4 +335,5 @@ def report_body(
         "dailyMetrics": daily,
         "partial": bool(skipped),
         "missingDates": sorted(d.isoformat() for d in skipped),
+        "source": source,
     }

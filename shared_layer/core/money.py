@@ -31,6 +31,7 @@ __all__ = [
     "MICROS_PER_UNIT",
     "Micros",
     "format_micros",
+    "from_decimal",
     "impression_price",
     "parse_micros",
     "to_decimal",
@@ -92,6 +93,21 @@ def to_decimal(micros: Micros) -> Decimal:
     Decimal('0.002500')
     """
     return Decimal(micros).scaleb(-_PLACES)
+
+
+def from_decimal(amount: Decimal | None) -> Micros:
+    """A PostgreSQL DECIMAL(18, 6) amount as exact micros (None, SQL's NULL: 0).
+
+    >>> from_decimal(Decimal("1.000250")), from_decimal(None)
+    (1000250, 0)
+    """
+    if amount is None:
+        return 0
+    scaled = Decimal(amount).scaleb(_PLACES)
+    micros = int(scaled)
+    if micros != scaled:
+        raise ValueError(f"{amount} is not a whole number of micros")
+    return micros
 
 
 def format_micros(micros: Micros, *, min_places: int = 2) -> str:

@@ -22,7 +22,13 @@ disagree with Redis. So the script itself appends the event to the Redis stream
    and produces them.
 
 An entry can therefore reach Kafka twice (a relay died after delivery, before its XACK), never
-zero times. Event ids make the second copy harmless: events_log counts an event id once.
+zero times. Event ids make the second copy harmless: events_log counts an event id once, and
+live-counters sets each id seen for its dedupe window.
+
+Fault injection (tests only, `CrashAfterAcks`): with ``OUTBOX_RELAY_KILL_AFTER_ACKS=N`` and
+``OUTBOX_RELAY_KILL_TOKENS=<dir>`` in a replica's environment, its relay SIGKILLs its own
+process between Kafka's acknowledgement and the XDEL, once it has seen N acknowledgements and
+can take (delete) a token file from the directory: one crash per token, whoever takes it.
 
 Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes); a script
 appends one with ``XADD events::outbox * topic <t> key <k> value <v>`` (`outbox_fields`).
@@ -38,12 +44,14 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -54,7 +62,7 @@ from prometheus_client import Counter, Gauge
 from shared_layer.core.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
 
-__all__ = ["OutboxRelay", "kafka_producer", "start_relay"]
+__all__ = ["CrashAfterAcks", "OutboxRelay", "kafka_producer", "start_relay"]
 
 RELAYED = Counter("outbox_relayed_total", "Outbox events confirmed by Kafka", ["topic"])
 DELIVERY_FAILURES = Counter(
@@ -88,6 +96,40 @@ def kafka_producer(brokers: str, **overrides: Any) -> Producer:
         **overrides,
     }
     return Producer(config)
+
+
+@dataclass
+class CrashAfterAcks:
+    """The test seam: die like a killed replica between Kafka's ack and the XDEL (see above)."""
+
+    after_acks: int
+    tokens: Path
+    acks: int = 0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> CrashAfterAcks | None:
+        """The seam when the test profile's two variables are set, else None (production)."""
+        after, tokens = environ.get(_KILL_AFTER_ACKS), environ.get(_KILL_TOKENS)
+        if not after or not tokens:
+            return None
+        return cls(after_acks=int(after), tokens=Path(tokens))
+
+    def acknowledged(self, count: int) -> None:
+        self.acks += count
+        if self.acks < self.after_acks:
+            return
+        for token in sorted(self.tokens.glob("*")):
+            try:
+                token.unlink()
+            except FileNotFoundError:  # another replica took it
+                continue
+            _LOGGER.warning("outbox relay: crashing after Kafka's ack (test fault injection)")
+            os.kill(os.getpid(), signal.SIGKILL)
+            return
+
+
+_KILL_AFTER_ACKS = "OUTBOX_RELAY_KILL_AFTER_ACKS"
+_KILL_TOKENS = "OUTBOX_RELAY_KILL_TOKENS"
 
 
 @dataclass
@@ -128,8 +170,10 @@ class OutboxRelay:
         retry_after_s: float = 1.0,
         stuck_after_s: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
+        crash: CrashAfterAcks | None = None,
     ) -> None:
         self._redis = client
+        self._crash = crash
         self._new_producer = new_producer
         self._producer = new_producer()
         self._fatal: KafkaError | None = None
@@ -350,6 +394,8 @@ class OutboxRelay:
         if not done:
             return
         ids = [entry_id for entry_id, _ in done]
+        if self._crash is not None:
+            self._crash.acknowledged(len(ids))
         try:
             pipe = self._redis.pipeline(transaction=False)
             pipe.xack(self.stream, self.group, *ids)
@@ -395,6 +441,8 @@ def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
 def start_relay(redis_url: str, brokers: str, **options: Any) -> OutboxRelay:
     """A relay for this replica on its own Redis connection, started (call once per process)."""
     client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    # The one read of the environment here: the test profile's fault seam, off unless set.
+    options.setdefault("crash", CrashAfterAcks.from_environment(os.environ))
     relay = OutboxRelay(client, lambda: kafka_producer(brokers), **options)
     relay.start()
     return relay

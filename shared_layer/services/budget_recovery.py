@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -43,6 +42,7 @@ from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.money import MICROS_PER_UNIT, Micros
 from shared_layer.core.pacing import day_in_zone
 from shared_layer.events.pipeline_progress import PipelineProgress
+from shared_layer.services.background import Retried
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     LEDGER_READY_KEY,
@@ -96,18 +96,16 @@ class BudgetRecovery:
         self._lock_ttl_s = lock_ttl_s
         self._poll_s = poll_s
         self._ttl = daily_key_ttl_seconds
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
+        self._background = Retried(
+            self.rebuild,
+            name="budget-recovery",
+            logger=_LOGGER,
+            failure="budget ledger rebuild failed; retrying",
+        )
 
     def ensure(self) -> None:
         """Start a background rebuild unless one runs in this process (cheap to call often)."""
-        with self._guard:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._thread = threading.Thread(
-                target=self._rebuild_quietly, name="budget-recovery", daemon=True
-            )
-            self._thread.start()
+        self._background.ensure()
 
     def rebuild(self, timeout_s: float = 600.0) -> bool:
         """Rebuild now if needed. True once the ledger is ready; False if another replica holds
@@ -148,17 +146,6 @@ class BudgetRecovery:
         pipe.set(LEDGER_READY_KEY, self._clock().isoformat())
         pipe.execute()
         return len(spend)
-
-    def _rebuild_quietly(self) -> None:
-        pause = 1.0
-        while True:
-            try:
-                if self.rebuild():
-                    return
-            except Exception:  # Redis, PostgreSQL or Kafka away: try again shortly
-                _LOGGER.exception("budget ledger rebuild failed; retrying")
-            time.sleep(pause)
-            pause = min(pause * 2, 10.0)
 
 
 def _micros(amount: Decimal | None) -> Micros:

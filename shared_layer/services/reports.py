@@ -4,7 +4,9 @@ today from the live counters.
 Per request, whatever the range (up to 366 days), at most:
 
 1. ONE Redis round trip: an MGET of the day cache (``analytics::{campaignId}::{date}`` for every
-   closed day) and today's three live counters (``stats::*::{campaignId}::{today}``);
+   closed day), today's three live counters (``stats::*::{campaignId}::{today}``) and their
+   ready key (``stats::live::ready``: absent after Redis lost its data, until the counters are
+   rebuilt from PostgreSQL; today is then read from PostgreSQL, ``source: "postgres"``);
 2. ONE SQL statement: the campaign and its daily_metrics rows for the closed days the cache did
    not have (a LEFT JOIN, so an unknown campaign is no row at all: 404). Skipped when every
    closed day was cached and the campaign is known to exist (a cached day or a live counter
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from prometheus_client import Counter
 from redis import exceptions as redis_errors
@@ -59,10 +61,10 @@ from shared_layer.core.pacing import campaign_day, expected_spend
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import stats_key
+from shared_layer.stores.live_counters import READY_KEY, stats_key
 from shared_layer.stores.postgres import Database
 
-__all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData"]
+__all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Source"]
 
 CACHE_TTL_S: Final = 3600  # the seed's analytics cache: 1 hour
 CACHE_GRACE_S: Final = 600  # a day is cached only once it has been over for 10 minutes
@@ -88,23 +90,29 @@ _DEGRADED = Counter(
 )
 for _result in ("hit", "miss"):
     _CACHE_LOOKUPS.labels(result=_result)
-for _store in ("redis", "postgres"):
+for _store in ("redis", "postgres", "live-counters"):
     _DEGRADED.labels(store=_store)
+
+
+Source = Literal["live", "postgres"]
 
 
 @dataclass(frozen=True)
 class ReportData:
-    """The counts per day (days absent here are zeros) and the days that could not be read."""
+    """The counts per day (days absent here are zeros), the days that could not be read, and
+    where today's numbers came from ("postgres" also when the range has no today)."""
 
     counts: dict[date, DayCounts]
     missing: tuple[date, ...] = ()
+    source: Source = "postgres"
 
 
 @dataclass(frozen=True)
 class _RedisView:
     cached: dict[date, DayCounts]
-    today: DayCounts | None  # None: Redis could not be read
+    today: DayCounts | None  # None: Redis could not be read, or its counters are not ready
     available: bool
+    known: bool = False  # a live counter is not zero: the campaign exists
 
 
 class CampaignReports:
@@ -167,14 +175,16 @@ class CampaignReports:
         view = self._read_redis(campaign_id, plan)
         counts = dict(view.cached)
         misses = [d for d in plan.closed if d not in view.cached]
+        source: Source = "postgres"
         if plan.today is not None:
             if view.today is not None:
                 counts[plan.today] = view.today
+                source = "live"
             else:
-                misses.append(plan.today)  # Redis down: today's row from PostgreSQL
-        known = bool(view.cached) or (view.today is not None and view.today != ZERO)
+                misses.append(plan.today)  # Redis down or not rebuilt: from PostgreSQL
+        known = bool(view.cached) or view.known
         if not misses and known:
-            return ReportData(counts)
+            return ReportData(counts, source=source)
         try:
             rows = self._read_database(campaign_id, misses)
         except UpstreamUnavailable as exc:
@@ -185,7 +195,7 @@ class CampaignReports:
                     "range; try again shortly"
                 ) from exc
             _LOG.warning("PostgreSQL unavailable: report for %s is partial", campaign_id)
-            return ReportData(counts, tuple(sorted(misses)))
+            return ReportData(counts, tuple(sorted(misses)), source)
         if rows is None:
             raise NotFound(f"campaign {campaign_id} does not exist")
         fetched = {day: rows.get(day, ZERO) for day in misses}
@@ -199,7 +209,7 @@ class CampaignReports:
                     if day != plan.today and cacheable(day, now, self._grace)
                 },
             )
-        return ReportData(counts)
+        return ReportData(counts, source=source)
 
     def _read_redis(self, campaign_id: str, plan: DayPlan) -> _RedisView:
         keys = [cache_key(campaign_id, day) for day in plan.closed]
@@ -208,11 +218,14 @@ class CampaignReports:
                 stats_key(kind, campaign_id, plan.today)
                 for kind in ("impressions", "clicks", "spend")
             ]
+            keys.append(READY_KEY)
         if not keys:
             return _RedisView({}, None, True)
         try:
             values = self._redis.mget(keys)
-            today = _live_counts(values[len(plan.closed) :]) if plan.today is not None else None
+            today = None
+            if plan.today is not None:
+                today = _live_counts(values[len(plan.closed) : len(plan.closed) + 3])
         except (redis_errors.RedisError, ValueError) as exc:
             _DEGRADED.labels(store="redis").inc()
             _LOG.warning("Redis unavailable for analytics (%s): reading PostgreSQL only", exc)
@@ -224,7 +237,11 @@ class CampaignReports:
                 cached[day] = entry
         _CACHE_LOOKUPS.labels(result="hit").inc(len(cached))
         _CACHE_LOOKUPS.labels(result="miss").inc(len(plan.closed) - len(cached))
-        return _RedisView(cached, today, True)
+        known = today is not None and today != ZERO
+        if today is not None and values[-1] is None:  # lost and not rebuilt yet
+            _DEGRADED.labels(store="live-counters").inc()
+            today = None
+        return _RedisView(cached, today, True, known)
 
     def _read_database(
         self, campaign_id: str, days: Sequence[date]

@@ -36,10 +36,11 @@ def database() -> Database:
     return Database.from_url(url, password=password(profile), size=4)
 
 
-def redis_client() -> redis.Redis:
+def redis_client(db: int = CAMPAIGN_TEST_REDIS_DB, timeout_s: float = 5) -> redis.Redis:
+    """The test platform's Redis, database `db` (each module that writes keeps to its own)."""
     url = os.environ.get("REDIS_URL", PROFILES["test"].host_env()["REDIS_URL"])
     base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return redis.Redis.from_url(f"{base}/{CAMPAIGN_TEST_REDIS_DB}", socket_timeout=5)
+    return redis.Redis.from_url(f"{base}/{db}", socket_timeout=timeout_s)
 
 
 def new_id() -> str:

@@ -27,9 +27,11 @@ import redis
 
 from localplatform.profile import PROFILES
 from shared_layer.core.events import AdEvent
+from shared_layer.services.live_counters_recovery import LiveCountersRecovery
 from shared_layer.stores.live_counters import LiveCounters, offset_key, stats_key
 from tests.support import FakeKafkaRecord, free_port
 
+from .campaign_support import database
 from .test_daily_metrics_handler import load_function, post
 
 LIVE_COUNTERS_TEST_DB = 8
@@ -186,6 +188,7 @@ def test_each_day_has_its_own_counters(client, counters, topic):
 def handler(client: redis.Redis) -> ModuleType:
     module = load_function("live-counters")
     module.COUNTERS = LiveCounters(client, keep_days=module.SETTINGS.keep_days)
+    module.RECOVERY = LiveCountersRecovery(client, database(), module.COUNTERS)
     return module
 
 

@@ -31,7 +31,7 @@ from shared_layer.core.analytics import ZERO, DateRange, DayCounts, cache_key, r
 from shared_layer.core.errors import NotFound, UpstreamUnavailable
 from shared_layer.services.reports import CampaignReports
 from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import stats_key
+from shared_layer.stores.live_counters import READY_KEY, stats_key
 from shared_layer.stores.postgres import Database
 from tests.support import free_port
 
@@ -131,6 +131,7 @@ def make_campaign(
 
 
 def set_live_counters(r: redis.Redis, campaign_id: str, day: date, counts: DayCounts) -> None:
+    r.set(READY_KEY, "test")  # the counters are whole (no loss to rebuild from)
     r.set(stats_key("impressions", campaign_id, day), counts.impressions)
     r.set(stats_key("clicks", campaign_id, day), counts.clicks)
     r.set(stats_key("spend", campaign_id, day), counts.spend_micros)
@@ -202,7 +203,7 @@ def test_today_comes_from_the_live_counters_and_days_to_come_are_zero(store, db,
     campaign_id = make_campaign(store, db, {TODAY: (999, 999, "9.990000")})
     set_live_counters(r, campaign_id, TODAY, DayCounts(40, 1, 100_000))
     data = reports.read(campaign_id, DateRange(TODAY - timedelta(1), TODAY + timedelta(2)))
-    assert data.counts[TODAY] == DayCounts(40, 1, 100_000)
+    assert data.counts[TODAY] == DayCounts(40, 1, 100_000) and data.source == "live"
     assert data.counts.get(TODAY + timedelta(1), ZERO) == ZERO
     assert data.counts.get(TODAY + timedelta(2), ZERO) == ZERO
     assert data.missing == ()

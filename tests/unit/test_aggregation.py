@@ -26,7 +26,7 @@ from shared_layer.core.aggregation import (
 )
 from shared_layer.core.errors import BadRequest
 from shared_layer.core.events import AdEvent
-from shared_layer.stores.live_counters import offset_key, plan, stats_key
+from shared_layer.stores.live_counters import LOST_AT_KEY, READY_KEY, offset_key, plan, stats_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body
@@ -253,18 +253,30 @@ def test_the_plan_counts_each_record_once_into_the_seed_keys():
     [call] = plan("impressions", 5, [(10, a), (11, free), (12, c)], last_offset=13, keep_days=3)
     assert call.keys == (
         offset_key("impressions", 5),
+        READY_KEY,
+        LOST_AT_KEY,
         stats_key("spend", a.campaign_id, TODAY),
         stats_key("impressions", a.campaign_id, TODAY),
         stats_key("clicks", a.campaign_id, TODAY),
     )
     expiry = int(datetime(2025, 12, 2, tzinfo=UTC).timestamp())  # 3 days after the day began
-    assert call.args == (13, expiry, expiry, expiry, "10,3,2,2500;11,3,0,0;12,4,0,0;")
+    records = f"10,{a.event_id},5,4,2500;11,{free.event_id},5,0,0;12,{c.event_id},6,0,0;"
+    # the watermark's move, the dedupe window, the ids' lifetime until a rebuild, the expiries
+    assert call.args == (13, 600, 86_400, expiry, expiry, expiry, records)
     assert call.records == 3
+
+
+def test_the_plan_keeps_each_event_id_for_the_dedupe_window_it_is_given():
+    a = impression("a", 10)
+    [call] = plan("impressions", 0, [(1, a)], last_offset=1, keep_days=3, dedupe_s=90_000)
+    assert call.args[1:3] == (90_000, 90_000)  # never shorter than the window while lost
+    assert f",{a.event_id}," in call.args[-1]
 
 
 def test_a_plan_with_nothing_to_count_still_moves_the_watermark():
     [call] = plan("clicks", 0, [], last_offset=41, keep_days=3)
-    assert call.keys == ("kafka::offset::clicks::0",) and call.args == (41, "")
+    assert call.keys == ("kafka::offset::clicks::0", READY_KEY, LOST_AT_KEY)
+    assert call.args == (41, 600, 86_400, "")
 
 
 def test_spend_beyond_exact_lua_integers_is_cut_into_calls_in_offset_order():
@@ -276,7 +288,7 @@ def test_spend_beyond_exact_lua_integers_is_cut_into_calls_in_offset_order():
     for call in calls:
         records = [r.split(",") for r in call.args[-1].split(";") if r]
         assert sum(int(price) for *_, price in records) < 2**53
-        for _offset, _count, spend_key, price in records:
+        for _offset, _event_id, _count, spend_key, price in records:
             per_key[call.keys[int(spend_key) - 1]] += int(price)
     assert [c.args[0] for c in calls] == [108, 117, 200]  # each moves to its last record
     assert sum(c.records for c in calls) == 20

@@ -1,6 +1,8 @@
-"""python -m localplatform [--profile dev|test] build|start|up|stop|down|status|clean|test|seed.
+"""python -m localplatform [--profile dev|test] build|start|up|stop|down|status|clean|test|seed|
+reconcile.
 
 `seed [--count N] [--seed S]` loads demo campaigns through the campaigns API.
+`reconcile [--date YYYY-MM-DD]` compares a day's numbers in every record (exit 1 on a difference).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ import argparse
 import subprocess
 import sys
 
-from . import demo_data, network, orchestrator
+from . import demo_data, network, orchestrator, reconcile
 from .profile import PROFILES, current
 
 # Commands that talk to the services over 127.0.0.1 must run in the profile's host namespace;
 # stopping needs only the recorded pids, so it works even if that namespace is gone.
-NEEDS_HOST_NETNS = {"start", "up", "status", "seed"}
+NEEDS_HOST_NETNS = {"start", "up", "status", "seed", "reconcile"}
+TAKES_OPTIONS = {"seed", "reconcile"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
     parser.add_argument(
         "command",
-        choices=["build", "start", "up", "stop", "down", "status", "clean", "test", "seed"],
+        choices=[
+            "build",
+            "start",
+            "up",
+            "stop",
+            "down",
+            "status",
+            "clean",
+            "test",
+            "seed",
+            "reconcile",
+        ],
     )
     parser.add_argument(
         "args", nargs=argparse.REMAINDER, help="pytest arguments for `test`; `seed` options"
@@ -40,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the {profile.name} platform is not running (no namespace {profile.host_netns})")
             return 1
         cmd = [sys.executable, "-m", "localplatform", "--profile", profile.name, ns.command]
-        cmd += ns.args if ns.command == "seed" else []
+        cmd += ns.args if ns.command in TAKES_OPTIONS else []
         return subprocess.run(network.in_host_netns(profile, cmd)).returncode
     if ns.command == "build":
         orchestrator.build(profile)
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         seeding = options.parse_args(ns.args)
         created = demo_data.seed(profile, seeding.count, seed=seeding.seed)
         print(f"==> demo data: {created} campaigns created through the campaigns API")
+    elif ns.command == "reconcile":
+        return reconcile.run(profile, ns.args)
     return 0
 
 
