@@ -132,13 +132,17 @@ class LogExport:
         self.bucket_ok = True
         return None
 
-    def run(self, now: datetime, *, limit: int | None = None) -> RunReport:
-        """Export the pending closed hours, oldest first (at most `limit` of them)."""
+    def run(self, now: datetime, *, within_s: float | None = None) -> RunReport:
+        """Export the pending closed hours, oldest first; with `within_s`, start no hour after
+        that many seconds (the rest is left for the next run)."""
         pending = self._pending(now)
         exported: list[ExportedHour] = []
         failed: list[tuple[ExportHour, str]] = []
         busy: list[ExportHour] = []
-        for hour in pending[:limit]:
+        stop_at = None if within_s is None else timer.monotonic() + within_s
+        for hour in pending:
+            if stop_at is not None and timer.monotonic() >= stop_at:
+                break
             try:
                 done = self.ledger.export(hour, lambda events, h=hour: self._write(h, events))
             except (UpstreamUnavailable, UpstreamFailed) as exc:

@@ -152,10 +152,15 @@ def test_every_record_of_every_hour_is_exported_exactly_once(db, counter, campai
     )
     function.CLOCK = lambda: at(LOAD_DAY, 4) + GRACE  # 00:00-04:00 are closed, 04:00 is not
 
-    status, report = call(function, "POST", "/run")
+    exported = []
+    while True:  # a call starts hours for a few seconds: call again until nothing is left
+        status, report = call(function, "POST", "/run")
+        assert status == 200 and report["failed"] == []
+        exported += report["exported"]
+        if report["pendingBefore"] == len(report["exported"]):
+            break
 
-    assert status == 200 and report["failed"] == []
-    assert len(report["exported"]) == 8
+    assert len(exported) == 8
     hours = hours_of(LOAD_DAY, range(4))
     assert assert_exactly_once(db, function.BUCKET, prefix, hours) >= sum(
         s + c for s, c in load.values()
