@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
+.PHONY: up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 venv: .venv/.installed
@@ -39,6 +39,10 @@ reconcile: venv
 ## flight and the autoscaler's last decision.
 status: venv
 	$(PLATFORM) --profile dev status
+
+## The log-level export's hours: exported, failed (with the error) and pending, lag per type.
+export-status: venv
+	$(PY) -m localplatform.export_status --profile dev
 
 ## Stop and remove the platform's state (data, logs, secrets); keep built binaries and images.
 clean: venv

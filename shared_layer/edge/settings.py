@@ -33,6 +33,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -43,7 +44,9 @@ __all__ = [
     "DEFAULT_SECRETS_DIR",
     "SECRETS_DIR_VARIABLE",
     "at_least",
+    "ends_with",
     "env",
+    "iso_date",
     "load_settings",
     "min_length",
     "one_of",
@@ -156,6 +159,23 @@ def one_of(*choices: object) -> Check:
         return None if value in choices else f"must be one of {', '.join(map(str, choices))}"
 
     return check
+
+
+def ends_with(suffix: str) -> Check:
+    """Empty, or ending with `suffix` (a key prefix that names a folder: "exports/")."""
+
+    def check(value: str) -> str | None:
+        return None if value == "" or value.endswith(suffix) else f"must end with {suffix!r}"
+
+    return check
+
+
+def iso_date(value: str) -> str | None:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return "must be a date, YYYY-MM-DD"
+    return None
 
 
 def min_length(minimum: int) -> Check:

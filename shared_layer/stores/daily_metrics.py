@@ -20,7 +20,9 @@ upserted in (campaign, day) order so that two batches never wait for each other 
 A deadlock or serialisation failure PostgreSQL still reports is a 503: try again.
 
 Retention (`DailyMetrics.maintain`) runs the SQL function ``events_log_maintain`` (migration
-0005): partitions for the retention window and a few days ahead, expired days dropped; and
+0005, guarded by 0009): partitions for the retention window and a few days ahead, expired days
+dropped unless the log-level export has not written and verified them (then kept, with the
+reason in `Maintenance.kept` and a warning in the log); and
 ``spent_today`` is brought back to today's daily_metrics spend where it differs (after a UTC
 midnight: 0 for campaigns with no spend yet on the new day).
 
@@ -87,7 +89,9 @@ MAINTENANCE = Counter(
     "events_log_maintenance_total", "Runs of the events_log retention job", ["outcome"]
 )
 PARTITIONS_CHANGED = Counter(
-    "events_log_partitions_total", "events_log day partitions created or dropped", ["action"]
+    "events_log_partitions_total",
+    "events_log day partitions created, dropped, or kept past retention (not exported yet)",
+    ["action"],
 )
 LAST_MAINTENANCE = Gauge(
     "events_log_maintenance_last_success_timestamp_seconds",
@@ -99,7 +103,7 @@ for _reason in REJECTION_REASONS:
     REJECTED.labels(_reason)
 for _outcome in ("ok", "error"):
     MAINTENANCE.labels(_outcome)
-for _action in ("created", "dropped"):
+for _action in ("created", "dropped", "kept"):
     PARTITIONS_CHANGED.labels(_action)
 
 # Steps 1-3 of the module docstring, in one statement. `known` drops events whose ad does not
@@ -174,7 +178,8 @@ SELECT
 """
 
 _MAINTAIN: Final = """
-SELECT action, partition_day FROM events_log_maintain(CAST(:today AS date), :retention, :ahead)
+SELECT action, partition_day, reason
+FROM events_log_maintain(CAST(:today AS date), :retention, :ahead)
 """
 _PARTITION_DAYS: Final = """
 SELECT to_date(substr(c.relname, 12), 'YYYYMMDD')
@@ -212,11 +217,13 @@ class CountOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Maintenance:
-    """What one run of the retention job changed."""
+    """What one run of the retention job changed; `kept`: expired days it refused to drop
+    because they are not exported and verified yet (migration 0009), with the reason."""
 
     created: tuple[date, ...]
     dropped: tuple[date, ...]
     spent_today_reset: int
+    kept: tuple[tuple[date, str], ...] = ()
 
 
 class DailyMetrics:
@@ -281,11 +288,15 @@ class DailyMetrics:
             self._partition_days = frozenset(r[0] for r in days)
         MAINTENANCE.labels("ok").inc()
         LAST_MAINTENANCE.set_to_current_time()
-        created = tuple(day for action, day in rows if action == "created")
-        dropped = tuple(day for action, day in rows if action == "dropped")
+        created = tuple(day for action, day, _ in rows if action == "created")
+        dropped = tuple(day for action, day, _ in rows if action == "dropped")
+        kept = tuple((day, reason) for action, day, reason in rows if action == "kept")
         PARTITIONS_CHANGED.labels("created").inc(len(created))
         PARTITIONS_CHANGED.labels("dropped").inc(len(dropped))
-        return Maintenance(created=created, dropped=dropped, spent_today_reset=len(drifted))
+        PARTITIONS_CHANGED.labels("kept").inc(len(kept))
+        return Maintenance(
+            created=created, dropped=dropped, spent_today_reset=len(drifted), kept=kept
+        )
 
     def _ensure_partitions(self, days: Iterable[date], today: date) -> None:
         """Every day of a batch has its partition before the insert (else it would fail)."""
@@ -398,6 +409,11 @@ def start_maintenance(
                             "dropped": [d.isoformat() for d in report.dropped],
                             "spentTodayReset": report.spent_today_reset,
                         },
+                    )
+                for day, reason in report.kept:
+                    logger.warning(
+                        "events_log day kept past retention: not exported and verified",
+                        extra={"day": day.isoformat(), "reason": reason},
                     )
             except Exception as exc:  # keep the schedule alive whatever happened
                 logger.warning("events_log maintenance failed", extra={"error": repr(exc)})

@@ -44,6 +44,7 @@ REQUESTS: dict[str, tuple[str, str, str, int]] = {
     "daily-metrics": ("POST", "/", "[1", 400),  # a batch that is not JSON
     "live-counters": ("POST", "/", "[1", 400),
     "console": ("GET", "/assets/missing.js", "", 404),  # the page is bundled; no such asset
+    "export": ("GET", "/status", "", 401),  # no admin token
 }
 
 
@@ -138,6 +139,7 @@ def _function_env(secrets_dir: Path) -> dict[str, str]:
         "KAFKA_BROKERS": closed,
         "GATEWAY_URL": f"http://{closed}",
         "CLICK_BASE_URL": f"http://{closed}/function/click",
+        "S3_ENDPOINT_URL": f"http://{closed}",
     }
 
 

@@ -54,6 +54,10 @@ secret ads postgres-password postgres-password=postgres-password
 secret ads campaigns-admin-token campaigns-admin-token=campaigns-admin-token
 secret ads click-signing-key click-signing-key=click-signing-key
 secret ads openrtb-notice-key openrtb-notice-key=openrtb-notice-key
+# The log-level export's S3 credentials: put your bucket's access key files in DIR first (a
+# generated value is refused by S3, and the export then stops at start saying so).
+secret ads export-s3-access-key-id export-s3-access-key-id=export-s3-access-key-id
+secret ads export-s3-secret-access-key export-s3-secret-access-key=export-s3-secret-access-key
 # The `adserver` role's password for CloudNativePG's initdb: the same file as postgres-password.
 secret ads ads-postgres-credentials --type=kubernetes.io/basic-auth username=literal:adserver password=postgres-password
 # Grafana's admin login.

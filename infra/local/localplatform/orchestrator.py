@@ -28,6 +28,7 @@ from .components.postgres import Postgres
 from .components.prometheus import Prometheus
 from .components.provider import Provider
 from .components.redis import Redis
+from .components.s3 import S3
 from .profile import REPO_ROOT, Profile
 
 STACKS = (REPO_ROOT / "stack.yml", REPO_ROOT / "stack.baseline.yml")
@@ -45,6 +46,7 @@ def components(profile: Profile) -> list[Component]:
         Redis(profile),
         Kafka(profile),
         Prometheus(profile),
+        S3(profile),
         Provider(profile),
         Gateway(profile),
         Autoscaler(profile),

@@ -32,6 +32,7 @@ class Ports:
     provider_ops: int = 8091
     connector_health: int = 8095
     autoscaler: int = 8096
+    s3: int = 9000  # moto's S3 server (the log-level export's bucket), MinIO's usual port
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class Profile:
             "GATEWAY_URL": f"http://{ip}:{p.gateway}",
             # What a user's browser follows: the gateway as published on this machine.
             "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
+            "S3_ENDPOINT_URL": self.s3_endpoint_url,
+            # The test platform's export runs only when a test asks (POST /run): its hours
+            # and its bucket then change only under the tests that look at them.
+            "EXPORT_INTERVAL_S": "0" if self.name == "test" else "60",
         }
 
     def host_env(self) -> dict[str, str]:
@@ -120,7 +125,13 @@ class Profile:
             "KAFKA_BROKERS": f"127.0.0.1:{p.kafka}",
             "GATEWAY_URL": self.gateway_url,
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
+            "S3_ENDPOINT_URL": self.s3_endpoint_url,
         }
+
+    @property
+    def s3_endpoint_url(self) -> str:
+        """moto's S3 server listens on the bridge address, which the host has too."""
+        return f"http://{self.bridge_ip}:{self.ports.s3}"
 
     def ensure_dirs(self) -> None:
         for d in (self.bin_dir, self.run_dir, self.log_dir, self.data_dir, self.images_dir):
