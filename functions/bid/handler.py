@@ -28,7 +28,7 @@ from shared_layer.services.campaign_snapshot import CampaignSnapshot
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
+from shared_layer.stores.redis_connection import connect, key_layout
 
 
 @settings_class
@@ -45,10 +45,8 @@ class BidSettings:
 SETTINGS = load_settings(BidSettings)
 CLOCK = utc_now  # the UTC day boundary of the daily budgets; tests replace it
 # A charge is not idempotent: no automatic retries on the ledger's connection.
-LEDGER = RedisBudgetLedger(
-    connect(SETTINGS.redis_url, timeout_s=SETTINGS.ledger_timeout_s, retries=0),
-    clock=lambda: CLOCK(),
-)
+LEDGER_REDIS = connect(SETTINGS.redis_url, timeout_s=SETTINGS.ledger_timeout_s, retries=0)
+LEDGER = RedisBudgetLedger(LEDGER_REDIS, lambda: CLOCK(), shards=key_layout(SETTINGS.redis_url))
 DATABASE = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
 REDIS = connect(SETTINGS.redis_url, timeout_s=5, connect_timeout_s=2)
 SNAPSHOT = CampaignSnapshot(REDIS, CampaignStore(DATABASE), ttl_s=SETTINGS.snapshot_ttl_s)
@@ -58,6 +56,7 @@ RECOVERY = BudgetRecovery(
     DATABASE,
     KafkaPipelineProgress(SETTINGS.kafka_brokers, SETTINGS.pipeline_group),
     clock=lambda: CLOCK(),
+    shards=key_layout(SETTINGS.redis_url),
 )
 RECOVERY.ensure()
 try:

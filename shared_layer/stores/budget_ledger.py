@@ -10,37 +10,43 @@ budget (when there is one); then both are increased by price, otherwise neither.
 same rule runs as ONE Lua script (`CHARGE_SCRIPT`), so that the check and both increments are a
 single atomic step: concurrent bids from any number of replicas can never overspend.
 
-Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
+Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys"); ``{shard<k>of<n>}`` is the
+Redis Cluster hash tag of the campaign's shard (`stores.shards`; braces literal)::
 
-    campaign::{campaignId}                   seed: campaign cache (JSON, 5 min)
-    campaigns::all                           seed: active campaign ids
-    campaigns::all::built                    ours: the set above is complete (an empty set and
+    {campaigns}::campaign::<campaignId>      seed's campaign::{campaignId}: cache (JSON, 5 min)
+    {campaigns}::all                         seed's campaigns::all: active campaign ids
+    {campaigns}::all::built                  ours: the set above is complete (an empty set and
                                              a flushed cache look alike in Redis otherwise)
-    campaigns::version                       ours: INCR on every campaign change
+    {campaigns}::version                     ours: INCR on every campaign change
     campaigns::changes                       ours: pub/sub channel, message = campaign id or *
     analytics::{campaignId}::{date}          seed: analytics cache (1 h)
     stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
     kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
-    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that UTC day (TTL 3 days)
-    budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
-    budget::ledger::ready                    ours: the ledger is complete (set at its rebuild)
-    events::outbox                           ours: events recorded with their charge (outbox.py)
+    budget::spent::{shard<k>of<n>}::<campaignId>::<yyyy-mm-dd>  ours: micros spent on that UTC
+                                                               day (TTL 3 days)
+    budget::spent::{shard<k>of<n>}::<campaignId>::lifetime      ours: micros spent since the
+                                                               campaign began
+    budget::ledger::ready::{shard<k>of<n>}   ours: the shard's ledger is complete (set at its
+                                             rebuild)
+    events::outbox::{shard<k>of<n>}          ours: events recorded with their charge (outbox.py)
+    click::seen::{shard<k>of<n>}::<impressionId>   ours: the click of an impression is counted
 
-In our two keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are a Redis
-Cluster hash tag, which puts both keys of one campaign in the same slot, as a script touching
-both requires. The daily key keeps a few days for reconciliation, then expires.
+Every key one charge touches carries its campaign's shard tag (`campaign_slot_tag`), so on a
+Redis Cluster they are all in one hash slot, as a multi-key script requires. The daily key keeps
+a few days for reconciliation, then expires. One Redis server has one shard (``{shard0of1}``).
 
-A ledger that lost its data (Redis restarted without its AOF, or flushed) would see every
-campaign as unspent. So every charge first checks ``budget::ledger::ready``: without it the
-script refuses (`LedgerNotReady`, a 503: no ad is charged, serve answers no fill) until
-`budget_recovery` has rebuilt the spend from PostgreSQL's event-built record and set the key.
+A ledger that lost its data (Redis restarted without its AOF, or flushed, or a cluster master
+lost with its replica) would see every campaign as unspent. So every charge first checks its
+shard's ready key: without it the script refuses (`LedgerNotReady`, a 503: no ad is charged,
+serve answers no fill) until `budget_recovery` has rebuilt the spend from PostgreSQL's
+event-built record and set the key.
 
 The day is the UTC date of an injectable clock, so the daily budget starts afresh at 00:00 UTC
 and tests can move time.
 
 Example::
 
-    ledger = RedisBudgetLedger(redis.Redis(retry=Retry(NoBackoff(), 0)), clock=utc_now)
+    ledger = RedisBudgetLedger(connect(url, retries=0), clock=utc_now, shards=key_layout(url))
     result = ledger.charge(campaign, impression_price(campaign.cpm_micros))
     if result.charged: ...   # serve the ad; otherwise try the next candidate
 """
@@ -59,44 +65,52 @@ from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.models import Campaign
 from shared_layer.core.money import Micros
 from shared_layer.stores._lua import script
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_stream
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = [
     "CHARGE_SCRIPT",
     "DAILY_KEY_TTL_SECONDS",
-    "LEDGER_READY_KEY",
+    "LEDGER_READY_PREFIX",
     "LedgerNotReady",
     "RedisBudgetLedger",
     "campaign_slot_tag",
     "daily_spent_key",
+    "ledger_ready_key",
     "lifetime_spent_key",
 ]
 
 DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
-LEDGER_READY_KEY: Final = "budget::ledger::ready"
+LEDGER_READY_PREFIX: Final = "budget::ledger::ready"
 
 # The budget rule (core.budget.check_charge) as one atomic script; its KEYS and ARGV are
 # described at the top of the file.
 CHARGE_SCRIPT: Final = script("budget_charge.lua")
 
 
-def campaign_slot_tag(campaign_id: str) -> str:
-    """``{<campaignId>}``: the Redis Cluster hash tag of every key one charge touches.
+def campaign_slot_tag(campaign_id: str, shards: Shards = SINGLE) -> str:
+    """``{shard<k>of<n>}::<campaignId>``: the tagged campaign part of every key one charge touches.
 
-    Every per-campaign key a charge script reads or writes is built with this tag, so that all
-    of them land in one hash slot, as a multi-key script requires.
+    Every per-campaign key a charge script reads or writes is built with this, so that all of
+    them land in one hash slot with the shard's outbox stream and ready key, as a multi-key
+    script on a Redis Cluster requires; the campaign id keeps the keys of two campaigns apart.
     """
-    return f"{{{campaign_id}}}"
+    return shards.campaign(campaign_id)
 
 
-def daily_spent_key(campaign_id: str, day: date) -> str:
-    """``budget::spent::{<campaignId>}::<yyyy-mm-dd>``: micros spent on that UTC day."""
-    return f"budget::spent::{campaign_slot_tag(campaign_id)}::{day.isoformat()}"
+def daily_spent_key(campaign_id: str, day: date, shards: Shards = SINGLE) -> str:
+    """``budget::spent::{shard<k>of<n>}::<campaignId>::<yyyy-mm-dd>``: micros spent that UTC day."""
+    return f"budget::spent::{campaign_slot_tag(campaign_id, shards)}::{day.isoformat()}"
 
 
-def lifetime_spent_key(campaign_id: str) -> str:
-    """``budget::spent::{<campaignId>}::lifetime``: micros spent in the campaign's lifetime."""
-    return f"budget::spent::{campaign_slot_tag(campaign_id)}::lifetime"
+def lifetime_spent_key(campaign_id: str, shards: Shards = SINGLE) -> str:
+    """``budget::spent::{shard<k>of<n>}::<campaignId>::lifetime``: micros spent in its lifetime."""
+    return f"budget::spent::{campaign_slot_tag(campaign_id, shards)}::lifetime"
+
+
+def ledger_ready_key(shards: Shards, shard: int, prefix: str = LEDGER_READY_PREFIX) -> str:
+    """``budget::ledger::ready::{shard<k>of<n>}``: shard `shard`'s ledger is complete."""
+    return f"{prefix}::{shards.tag(shard)}"
 
 
 _OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
@@ -121,10 +135,16 @@ class RedisBudgetLedger:
         clock: Clock = utc_now,
         *,
         daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+        shards: Shards = SINGLE,
+        outbox_prefix: str = OUTBOX_PREFIX,
+        ready_prefix: str = LEDGER_READY_PREFIX,
     ) -> None:
         self._clock = clock
         self._client = redis_client
         self._ttl = daily_key_ttl_seconds
+        self._shards = shards
+        self._outbox_prefix = outbox_prefix
+        self._ready_prefix = ready_prefix
         self._script = redis_client.register_script(CHARGE_SCRIPT)
 
     def charge(
@@ -136,11 +156,12 @@ class RedisBudgetLedger:
             raise ValueError("a charge must be positive")
         day = utc_day(self._clock)
         lifetime_budget = campaign.lifetime_budget_micros
+        shard = self._shards.of(campaign.id)
         keys = [
-            daily_spent_key(campaign.id, day),
-            lifetime_spent_key(campaign.id),
-            OUTBOX_STREAM,
-            LEDGER_READY_KEY,
+            daily_spent_key(campaign.id, day, self._shards),
+            lifetime_spent_key(campaign.id, self._shards),
+            outbox_stream(self._shards, shard, self._outbox_prefix),
+            ledger_ready_key(self._shards, shard, self._ready_prefix),
         ]
         args = [
             price_micros,
@@ -158,16 +179,20 @@ class RedisBudgetLedger:
         return ChargeResult(_OUTCOMES[int(outcome)], int(daily), int(lifetime))
 
     def ready(self) -> bool:
-        """Whether the ledger is complete (False after Redis lost its data, until rebuilt)."""
-        try:
-            return bool(self._client.exists(LEDGER_READY_KEY))
+        """Whether every shard's ledger is complete (False after Redis lost data, until rebuilt)."""
+        keys = [ledger_ready_key(self._shards, k, self._ready_prefix) for k in self._shards.all()]
+        try:  # one EXISTS per key: on a cluster the keys are in different slots
+            return all(self._client.exists(key) for key in keys)
         except redis_errors.RedisError as exc:
             raise _upstream_error("read", exc) from exc
 
     def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
         """(spent on `day`, spent in the lifetime) in micros; `day` defaults to today (UTC)."""
         on_day = day if day is not None else utc_day(self._clock)
-        keys = [daily_spent_key(campaign_id, on_day), lifetime_spent_key(campaign_id)]
+        keys = [
+            daily_spent_key(campaign_id, on_day, self._shards),
+            lifetime_spent_key(campaign_id, self._shards),
+        ]
         try:
             daily, lifetime = self._client.mget(keys)
         except redis_errors.RedisError as exc:
