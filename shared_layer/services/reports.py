@@ -56,6 +56,7 @@ from shared_layer.core.clock import Clock, utc_day, utc_now
 from shared_layer.core.errors import NotFound, UpstreamUnavailable
 from shared_layer.stores.live_counters import stats_key
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import read_many
 
 __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData"]
 
@@ -174,7 +175,7 @@ class CampaignReports:
         if not keys:
             return _RedisView({}, None, True)
         try:
-            values = self._redis.mget(keys)
+            values = read_many(self._redis, keys)  # slots differ on a Redis Cluster
             today = _live_counts(values[len(plan.closed) :]) if plan.today is not None else None
         except (redis_errors.RedisError, ValueError) as exc:
             _DEGRADED.labels(store="redis").inc()

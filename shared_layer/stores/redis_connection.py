@@ -36,7 +36,14 @@ from redis.retry import Retry
 
 from shared_layer.stores.shards import Shards
 
-__all__ = ["CLUSTER_SCHEMES", "DEFAULT_CLUSTER_SHARDS", "connect", "is_cluster", "key_layout"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "DEFAULT_CLUSTER_SHARDS",
+    "connect",
+    "is_cluster",
+    "key_layout",
+    "read_many",
+]
 
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
 DEFAULT_CLUSTER_SHARDS: Final = 16
@@ -84,6 +91,17 @@ def connect(
     if is_cluster(url):
         return _cluster(url, options)
     return redis.Redis.from_url(_without_shards(url), **options)
+
+
+def read_many(client: Any, keys: list[str]) -> list[Any]:
+    """MGET where the keys may lie in different hash slots (not atomic across slots).
+
+    One round trip on one server; on a cluster, redis-py's ``mget_nonatomic`` sends one MGET
+    per slot (a plain MGET across slots is refused there). For reads that need no snapshot of
+    several keys, such as cached report days.
+    """
+    many = getattr(client, "mget_nonatomic", None)
+    return list(many(keys)) if many is not None else list(client.mget(keys))
 
 
 def _cluster(url: str, options: dict[str, Any]) -> RedisCluster:

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from datetime import date as D
 from decimal import Decimal
 from typing import Any
 
@@ -33,10 +34,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from localplatform.components.redis_cluster import RedisClusterNode, cluster_ok, cluster_url
 from localplatform.profile import PROFILES
+from shared_layer.core.analytics import DateRange, DayCounts, cache_key
 from shared_layer.core.events import AdEvent, parse_event
 from shared_layer.core.models import Campaign
 from shared_layer.events.outbox_relay import start_relay
 from shared_layer.services.budget_recovery import BudgetRecovery
+from shared_layer.services.campaign_admin import CampaignWriteThrough
+from shared_layer.services.campaign_snapshot import CampaignSnapshot
+from shared_layer.services.reports import CampaignReports
 from shared_layer.stores.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
@@ -56,10 +61,13 @@ from .budget_ledger_support import (
     charge_from_processes,
     charge_until_refused,
 )
-from .campaign_support import campaign, new_id
+from .campaign_support import campaign, campaign_request, new_id
 from .test_budget_ledger import expected_impressions, few_impression_campaigns
 from .test_budget_recovery import NOW, Pipeline, stored_campaign
+from .test_campaign_snapshot import indexed, reloads
 from .test_outbox import consume_ids
+from .test_reports import NOW as REPORT_NOW
+from .test_reports import TODAY, Clock, make_campaign, set_live_counters
 
 PROFILE = PROFILES["test"]
 URL = cluster_url(shards=16)
@@ -312,3 +320,37 @@ def _restart(node: RedisClusterNode) -> None:
     node.start()
     node.wait_healthy()
     assert wait_for(lambda: cluster_ok(node.port), timeout_s=30)
+
+
+def test_a_report_reads_cached_days_and_live_counters_across_slots(cluster: Any, db) -> None:
+    store = CampaignStore(db)
+    campaign_id = make_campaign(store, db, {D(2025, 3, 1): (1000, 25, "2.500000")})
+    set_live_counters(cluster, campaign_id, TODAY, DayCounts(40, 1, 100_000))
+    reports = CampaignReports(
+        cluster, db, clock=Clock(REPORT_NOW), cache_ttl_s=3600, cache_grace_s=600
+    )
+    days = DateRange(D(2025, 3, 1), TODAY)
+    for _ in range(2):  # from PostgreSQL and cached, then from the cache
+        data = reports.read(campaign_id, days)
+        assert data.counts[D(2025, 3, 1)] == DayCounts(1000, 25, 2_500_000)
+        assert data.counts[TODAY] == DayCounts(40, 1, 100_000) and data.missing == ()
+    assert cluster.exists(cache_key(campaign_id, D(2025, 3, 1)))
+
+
+def test_a_bid_replicas_snapshot_follows_changes_by_notification_on_the_cluster(
+    cluster: Any, db
+) -> None:
+    store = CampaignStore(db)
+    admin = CampaignWriteThrough(store, CampaignCache(cluster))
+    snapshot = CampaignSnapshot(cluster, store, poll_interval_s=1.0)
+    try:
+        snapshot.load()
+        snapshot.start()
+        incremental = reloads("change")
+        made = admin.create(campaign_request(new_id())).campaign
+        assert wait_for(lambda: made.id in indexed(snapshot), timeout_s=10)
+        admin.set_status(made.id, "paused")
+        assert wait_for(lambda: made.id not in indexed(snapshot), timeout_s=10)
+        assert reloads("change") >= incremental + 2  # applied by id, as notified
+    finally:
+        snapshot.stop()
