@@ -56,7 +56,7 @@ from prometheus_client import Counter, Gauge
 
 from shared_layer.core.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_PREFIX, outbox_stream, outbox_streams
-from shared_layer.stores.redis_connection import connect, key_layout
+from shared_layer.stores.redis_connection import REDIS_ERRORS, connect, key_layout
 from shared_layer.stores.shards import SINGLE
 
 __all__ = ["OutboxRelay", "OutboxRelays", "kafka_producer", "start_relay"]
@@ -224,7 +224,7 @@ class OutboxRelay:
             try:
                 self.run_once()
                 pause = 0.1
-            except redis.RedisError as exc:  # Redis away: nothing to read; try again soon
+            except REDIS_ERRORS as exc:  # Redis away: nothing to read; try again soon
                 _LOGGER.warning("outbox relay: Redis unavailable", extra={"error": str(exc)})
                 self._group_ready = False
                 self._stop.wait(pause)

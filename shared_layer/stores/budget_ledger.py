@@ -57,8 +57,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Final
 
-from redis import exceptions as redis_errors
-
 from shared_layer.core.budget import ChargeOutcome, ChargeResult
 from shared_layer.core.clock import Clock, utc_day, utc_now
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
@@ -66,6 +64,7 @@ from shared_layer.core.models import Campaign
 from shared_layer.core.money import Micros
 from shared_layer.stores._lua import script
 from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_stream
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS
 from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = [
@@ -172,7 +171,7 @@ class RedisBudgetLedger:
         ]
         try:
             outcome, daily, lifetime = self._script(keys=keys, args=args)
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise _upstream_error("charge", exc) from exc
         if int(outcome) == ChargeOutcome.LEDGER_NOT_READY.value:
             raise LedgerNotReady("the budget ledger is being rebuilt from PostgreSQL")
@@ -183,7 +182,7 @@ class RedisBudgetLedger:
         keys = [ledger_ready_key(self._shards, k, self._ready_prefix) for k in self._shards.all()]
         try:  # one EXISTS per key: on a cluster the keys are in different slots
             return all(self._client.exists(key) for key in keys)
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise _upstream_error("read", exc) from exc
 
     def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
@@ -195,7 +194,7 @@ class RedisBudgetLedger:
         ]
         try:
             daily, lifetime = self._client.mget(keys)
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise _upstream_error("read", exc) from exc
         return int(daily or 0), int(lifetime or 0)
 
@@ -207,7 +206,7 @@ class LedgerNotReady(UpstreamUnavailable):
     code = "LEDGER_REBUILDING"
 
 
-def _upstream_error(action: str, exc: redis_errors.RedisError) -> Exception:
-    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+def _upstream_error(action: str, exc: Exception) -> Exception:
+    if isinstance(exc, UNREACHABLE_ERRORS):
         return UpstreamUnavailable(f"budget ledger unavailable: could not {action} in Redis")
     return UpstreamFailed(f"budget ledger error: Redis refused to {action}")

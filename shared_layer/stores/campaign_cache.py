@@ -48,6 +48,7 @@ from shared_layer.core.errors import (
 )
 from shared_layer.core.models import Campaign
 from shared_layer.stores._lua import script
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS
 
 __all__ = [
     "ACTIVE_SET_KEY",
@@ -256,9 +257,9 @@ class CampaignCache:
     def _call(self, operation: Any, action: str) -> Any:
         try:
             return operation()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except UNREACHABLE_ERRORS as exc:
             raise UpstreamUnavailable(f"campaign cache unavailable: could not {action}") from exc
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise UpstreamFailed(f"campaign cache error: Redis refused to {action}") from exc
 
 

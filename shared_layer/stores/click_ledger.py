@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from redis import exceptions as redis_errors
-
 from shared_layer.core.campaign_requests import is_uuid
 from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import AdServerError, UpstreamFailed, UpstreamUnavailable
@@ -32,6 +30,7 @@ from shared_layer.stores._lua import script
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_fields, outbox_stream
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS
 from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = ["RECORD_SCRIPT", "RedisClickRecorder", "RegisteredAdUrls", "seen_key"]
@@ -96,7 +95,7 @@ class RedisClickRecorder:
         ]
         try:
             return bool(self._script(keys=keys, args=[ttl_s, *outbox_fields(event, correlation)]))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except UNREACHABLE_ERRORS as exc:
             raise UpstreamUnavailable("click store unavailable: could not record in Redis") from exc
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise UpstreamFailed("click store error: Redis refused to record the click") from exc

@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import redis
+from redis import exceptions as redis_errors
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
@@ -39,6 +40,8 @@ from shared_layer.stores.shards import Shards
 __all__ = [
     "CLUSTER_SCHEMES",
     "DEFAULT_CLUSTER_SHARDS",
+    "REDIS_ERRORS",
+    "UNREACHABLE_ERRORS",
     "connect",
     "is_cluster",
     "key_layout",
@@ -47,6 +50,20 @@ __all__ = [
 
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
 DEFAULT_CLUSTER_SHARDS: Final = 16
+
+REDIS_ERRORS: Final = (redis_errors.RedisError, redis_errors.RedisClusterException)
+"""What redis-py raises for a command that failed. On a cluster that includes
+RedisClusterException (SlotNotCoveredError while a failover is under way, for one), which is
+not a RedisError: catch this tuple, not RedisError alone."""
+
+UNREACHABLE_ERRORS: Final = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    redis_errors.RedisClusterException,
+)
+"""The failures that mean "Redis cannot answer now" (503), not "Redis refused" (a bug)."""
 
 
 def is_cluster(url: str) -> bool:
