@@ -32,7 +32,7 @@ from shared_layer.services.clicks import CLICKS, ClickTracker
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls
 from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
+from shared_layer.stores.redis_connection import connect, key_layout
 
 
 @settings_class
@@ -55,7 +55,7 @@ TRACKER = ClickTracker(
         CampaignCache(_redis),
         Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=4),
     ),
-    RedisClickRecorder(_redis),
+    RedisClickRecorder(_redis, shards=key_layout(SETTINGS.redis_url)),
 )
 RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
 router = Router()

@@ -29,7 +29,7 @@ from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.placement_floors import PlacementFloorStore
 from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
+from shared_layer.stores.redis_connection import connect, key_layout
 
 __all__ = ["BidderRuntime", "BidderSettings", "start_bidder"]
 
@@ -58,8 +58,11 @@ class BidderRuntime:
 def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
     """Connect, rebuild the ledger if Redis lost it, load the snapshot, start the relay."""
     # A charge is not idempotent: no automatic retries on the ledger's connection.
+    shards = key_layout(settings.redis_url)
     ledger = RedisBudgetLedger(
-        connect(settings.redis_url, timeout_s=settings.ledger_timeout_s, retries=0), clock=clock
+        connect(settings.redis_url, timeout_s=settings.ledger_timeout_s, retries=0),
+        clock=clock,
+        shards=shards,
     )
     database = Database.from_url(settings.database_url, password=settings.postgres_password)
     redis_client = connect(settings.redis_url, timeout_s=5, connect_timeout_s=2)
@@ -75,6 +78,7 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
         database,
         KafkaPipelineProgress(settings.kafka_brokers, settings.pipeline_group),
         clock=clock,
+        shards=shards,
     )
     recovery.ensure()
     try:

@@ -3,10 +3,12 @@
 Why: bid charges a budget and click accepts a click in one Lua script each. If the event were
 handed to a Kafka producer afterwards, a replica that died in between (or with the event still
 in its producer's buffer) would lose a charged impression for good, and PostgreSQL's spend would
-disagree with Redis. So the script itself appends the event to the Redis stream
-``events::outbox``; the charge and its record cannot be separated, and Redis (AOF on) keeps it.
+disagree with Redis. So the script itself appends the event to the outbox stream of its
+campaign's shard (``events::outbox::{shard<k>of<n>}``, `stores.outbox`); the charge and its
+record cannot be separated, and Redis (AOF on) keeps it.
 
-`OutboxRelay`, a thread in each replica of those functions, drains the stream to Kafka:
+`OutboxRelay`, a thread per shard in each replica of those functions (`start_relay` starts one
+for every shard's stream, `OutboxRelays`), drains its stream to Kafka:
 
 1. ``XREADGROUP`` (group ``relay``, one consumer per replica) hands it new entries; each is
    produced with the idempotent producer (acks=all) to the entry's topic, keyed as recorded.
@@ -31,13 +33,14 @@ process between Kafka's acknowledgement and the XDEL, once it has seen N acknowl
 can take (delete) a token file from the directory: one crash per token, whoever takes it.
 
 Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes); a script
-appends one with ``XADD events::outbox * topic <t> key <k> value <v>`` (`outbox_fields`).
-Redis Cluster note: a script must keep its keys in one slot, and the stream is one key; on a
-cluster, shard the outbox (one stream per slot tag) - one Redis is what we run today.
+appends one with ``XADD <stream> * topic <t> key <k> value <v>`` (`outbox_fields`).
+Why a relay per shard rather than one XREADGROUP over every stream: on a Redis Cluster the
+streams live in different slots (on different masters), and one command may only name keys of
+one slot; a relay per stream also keeps one slow master from holding up the others.
 
 Example::
 
-    RELAY = start_relay(settings.redis_url, settings.kafka_brokers)   # once, at import
+    RELAYS = start_relay(settings.redis_url, settings.kafka_brokers)  # once, at import
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
 from shared_layer.core.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
-from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
+from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_PREFIX, outbox_stream, outbox_streams
+from shared_layer.stores.redis_connection import REDIS_ERRORS, connect, key_layout
+from shared_layer.stores.shards import SINGLE
 
-__all__ = ["CrashAfterAcks", "OutboxRelay", "kafka_producer", "start_relay"]
+__all__ = ["CrashAfterAcks", "OutboxRelay", "OutboxRelays", "kafka_producer", "start_relay"]
 
 RELAYED = Counter("outbox_relayed_total", "Outbox events confirmed by Kafka", ["topic"])
 DELIVERY_FAILURES = Counter(
@@ -74,7 +79,9 @@ CLAIMED = Counter(
 PRODUCER_RESTARTS = Counter(
     "outbox_producer_restarts_total", "Kafka producers replaced after a fatal producer error"
 )
-BACKLOG = Gauge("outbox_backlog", "Entries in the outbox stream not yet confirmed by Kafka")
+BACKLOG = Gauge(
+    "outbox_backlog", "Entries in a shard's outbox stream not yet confirmed by Kafka", ["stream"]
+)
 
 _LOGGER = Logger(service="outbox")
 
@@ -157,10 +164,10 @@ class OutboxRelay:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Any,
         new_producer: Callable[[], Producer],
         *,
-        stream: str = OUTBOX_STREAM,
+        stream: str = outbox_stream(SINGLE, 0),
         group: str = OUTBOX_GROUP,
         consumer: str | None = None,
         batch_size: int = 500,
@@ -223,7 +230,9 @@ class OutboxRelay:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"outbox-relay {self.stream}", daemon=True
+        )
         self._thread.start()
         atexit.register(self.stop)
 
@@ -259,7 +268,7 @@ class OutboxRelay:
             try:
                 self.run_once()
                 pause = 0.1
-            except redis.RedisError as exc:  # Redis away: nothing to read; try again soon
+            except REDIS_ERRORS as exc:  # Redis away: nothing to read; try again soon
                 _LOGGER.warning("outbox relay: Redis unavailable", extra={"error": str(exc)})
                 self._group_ready = False
                 self._stop.wait(pause)
@@ -410,7 +419,7 @@ class OutboxRelay:
             RELAYED.labels(topic).inc()
 
     def _update_backlog(self) -> None:
-        BACKLOG.set(self._redis.xlen(self.stream))
+        BACKLOG.labels(self.stream).set(self._redis.xlen(self.stream))
 
 
 def _close(producer: Producer) -> None:
@@ -438,11 +447,38 @@ def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
     )
 
 
-def start_relay(redis_url: str, brokers: str, **options: Any) -> OutboxRelay:
-    """A relay for this replica on its own Redis connection, started (call once per process)."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+class OutboxRelays:
+    """One relay per shard's outbox stream, started and stopped together (`start_relay`)."""
+
+    def __init__(self, relays: list[OutboxRelay]) -> None:
+        self.relays = relays
+
+    def start(self) -> None:
+        for relay in self.relays:
+            relay.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        for relay in self.relays:
+            relay.stop(timeout_s)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Run every relay until nothing it read waits for Kafka (tests, shutdown)."""
+        return all(relay.drain(timeout_s) for relay in self.relays)
+
+
+def start_relay(
+    redis_url: str, brokers: str, *, outbox_prefix: str = OUTBOX_PREFIX, **options: Any
+) -> OutboxRelays:
+    """A relay for each shard's stream on this replica, on one Redis connection pool (a cluster
+    client on a cluster URL), started (call once per process)."""
+    client = connect(redis_url, timeout_s=5, connect_timeout_s=2)
     # The one read of the environment here: the test profile's fault seam, off unless set.
     options.setdefault("crash", CrashAfterAcks.from_environment(os.environ))
-    relay = OutboxRelay(client, lambda: kafka_producer(brokers), **options)
-    relay.start()
-    return relay
+    relays = OutboxRelays(
+        [
+            OutboxRelay(client, lambda: kafka_producer(brokers), stream=stream, **options)
+            for stream in outbox_streams(key_layout(redis_url), outbox_prefix)
+        ]
+    )
+    relays.start()
+    return relays

@@ -2,20 +2,25 @@
 
 Why: Redis is the hot ledger (budget.py), PostgreSQL the record computed from impression events
 (daily_metrics, campaigns.lifetime_spent). If Redis comes back empty (restarted without its
-AOF, flushed, replaced), every campaign would look unspent and bid would overspend. The charge
-script therefore refuses while ``budget::ledger::ready`` is missing, and this module rebuilds:
+AOF, flushed, replaced, a cluster master lost with its replica), every campaign would look
+unspent and bid would overspend. The charge script therefore refuses while the ready key of the
+campaign's shard (``budget::ledger::ready::{shard<k>of<n>}``, `stores.shards`) is missing, and
+this module rebuilds:
 
 1. one replica takes the rebuild lock (``budget::ledger::rebuild-lock``, refreshed while it
    works; a replica that dies lets it expire and another takes over);
-2. it waits until every impression already recorded has been counted in PostgreSQL: the event
-   outbox in Redis is empty and the Kafka connector's group has committed every impression
-   (lag 0 on the `impressions` topic). Nothing new can be charged meanwhile, so this converges;
-3. it writes each campaign's lifetime spend and today's spend from PostgreSQL into the ledger
-   keys and sets the ready key, in one MULTI/EXEC. "Today" is the campaign's day
-   (core.pacing.campaign_day): daily_metrics' UTC day for UTC campaigns, the sum of the
-   impressions in events_log since the campaign's local midnight for the others. That spend is
-   also the whole of the pacing state (the curve is a function of time), so pacing resumes
-   where it was.
+2. it waits until every impression already recorded has been counted in PostgreSQL: every
+   shard's event outbox in Redis is empty and the Kafka connector's group has committed every
+   impression (lag 0 on the `impressions` topic). Nothing new can be charged meanwhile (in the
+   shards that are not ready), so this converges;
+3. per shard that is not ready, it writes each of the shard's campaigns' lifetime spend and
+   today's spend from PostgreSQL into the ledger keys and sets the shard's ready key, in one
+   MULTI/EXEC (all keys of a shard share a hash slot, so this holds on a Redis Cluster too).
+   Shards that stayed ready (a cluster that lost one master's data) are left alone. "Today" is
+   the campaign's day (core.pacing.campaign_day): daily_metrics' UTC day for UTC campaigns, the
+   sum of the impressions in events_log since the campaign's local midnight for the others.
+   That spend is also the whole of the pacing state (the curve is a function of time), so
+   pacing resumes where it was.
 
 Spend that Redis had charged but whose events were lost with it (still in the outbox when
 Redis died) is lost to both records alike: the rebuilt ledger can only be at or below what was
@@ -23,7 +28,8 @@ really delivered, so budgets are never overspent because of a rebuild.
 
 Example::
 
-    recovery = BudgetRecovery(redis_client, database, KafkaPipelineProgress(brokers, group))
+    recovery = BudgetRecovery(client, database, KafkaPipelineProgress(brokers, group),
+                              shards=key_layout(url))
     recovery.ensure()            # starts a background rebuild if the ledger is not ready
 """
 
@@ -45,12 +51,14 @@ from shared_layer.events.pipeline_progress import PipelineProgress
 from shared_layer.services.background import Retried
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
-    LEDGER_READY_KEY,
+    LEDGER_READY_PREFIX,
     daily_spent_key,
+    ledger_ready_key,
     lifetime_spent_key,
 )
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_streams
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = ["REBUILD_LOCK_KEY", "BudgetRecovery", "campaign_spend", "spend_snapshot"]
 
@@ -88,8 +96,14 @@ class BudgetRecovery:
         lock_ttl_s: int = 30,
         poll_s: float = 0.5,
         daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+        shards: Shards = SINGLE,
+        outbox_prefix: str = OUTBOX_PREFIX,
+        ready_prefix: str = LEDGER_READY_PREFIX,
     ) -> None:
         self._redis = client
+        self._shards = shards
+        self._streams = outbox_streams(shards, outbox_prefix)
+        self._ready_keys = [ledger_ready_key(shards, k, ready_prefix) for k in shards.all()]
         self._db = database
         self._progress = progress
         self._clock = clock
@@ -110,42 +124,52 @@ class BudgetRecovery:
     def rebuild(self, timeout_s: float = 600.0) -> bool:
         """Rebuild now if needed. True once the ledger is ready; False if another replica holds
         the lock or the pipeline did not drain within `timeout_s`."""
-        if self._redis.exists(LEDGER_READY_KEY):
+        if not self._unready():
             return True
         token = uuid.uuid4().hex
         if not self._redis.set(REBUILD_LOCK_KEY, token, nx=True, ex=self._lock_ttl_s):
             return False
         try:
             deadline = time.monotonic() + timeout_s
-            while not self._drained():
+            while not self._drained(self._unready()):
                 if time.monotonic() > deadline:
                     _LOGGER.warning("budget ledger not rebuilt: the event pipeline did not drain")
                     return False
                 self._redis.set(REBUILD_LOCK_KEY, token, xx=True, ex=self._lock_ttl_s)
                 time.sleep(self._poll_s)
-            campaigns = self._write_ledger()
+            campaigns = self._write_ledger(self._unready())
             _LOGGER.info("budget ledger rebuilt from PostgreSQL", extra={"campaigns": campaigns})
             return True
         finally:
             if self._redis.get(REBUILD_LOCK_KEY) == token.encode():
                 self._redis.delete(REBUILD_LOCK_KEY)
 
-    def _drained(self) -> bool:
-        return self._redis.xlen(OUTBOX_STREAM) == 0 and self._progress.drained()
+    def _unready(self) -> list[int]:
+        """The shards whose ready key is missing (one EXISTS each: different slots)."""
+        return [k for k in self._shards.all() if not self._redis.exists(self._ready_keys[k])]
 
-    def _write_ledger(self) -> int:
-        now = self._clock()
-        spend = campaign_spend(self._db, now)
-        pipe = self._redis.pipeline(transaction=True)
-        for campaign_id, (day, daily, lifetime) in spend.items():
-            pipe.set(lifetime_spent_key(campaign_id), lifetime)
-            if daily:
-                pipe.set(daily_spent_key(campaign_id, day), daily, ex=self._ttl)
-            else:
-                pipe.delete(daily_spent_key(campaign_id, day))
-        pipe.set(LEDGER_READY_KEY, self._clock().isoformat())
-        pipe.execute()
-        return len(spend)
+    def _drained(self, shards: list[int]) -> bool:
+        outboxes_empty = all(self._redis.xlen(self._streams[k]) == 0 for k in shards)
+        return outboxes_empty and self._progress.drained()
+
+    def _write_ledger(self, shards: list[int]) -> int:
+        spend = campaign_spend(self._db, self._clock())
+        by_shard: dict[int, list[str]] = {shard: [] for shard in shards}
+        for campaign_id in spend:
+            by_shard.get(self._shards.of(campaign_id), []).append(campaign_id)
+        for shard, campaign_ids in by_shard.items():
+            pipe = self._redis.pipeline(transaction=True)
+            for campaign_id in campaign_ids:
+                day, daily, lifetime = spend[campaign_id]
+                pipe.set(lifetime_spent_key(campaign_id, self._shards), lifetime)
+                daily_key = daily_spent_key(campaign_id, day, self._shards)
+                if daily:
+                    pipe.set(daily_key, daily, ex=self._ttl)
+                else:
+                    pipe.delete(daily_key)
+            pipe.set(self._ready_keys[shard], self._clock().isoformat())
+            pipe.execute()
+        return sum(len(campaign_ids) for campaign_ids in by_shard.values())
 
 
 def _micros(amount: Decimal | None) -> Micros:

@@ -56,7 +56,6 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
-from redis import exceptions as redis_errors
 
 from shared_layer.core.auction import AuctionIndex, build_index
 from shared_layer.core.errors import AdServerError
@@ -69,6 +68,7 @@ from shared_layer.stores.campaign_cache import (
     entry_json,
     parse_entry,
 )
+from shared_layer.stores.redis_connection import REDIS_ERRORS
 
 __all__ = ["CampaignSnapshot", "FloorSource"]
 
@@ -317,7 +317,7 @@ class CampaignSnapshot:
                     if self._cache.version() != self._version:
                         self._reload(full=False, reason="version")
                 backoff = 0.1
-            except (AdServerError, redis_errors.RedisError, OSError) as exc:
+            except (AdServerError, *REDIS_ERRORS, OSError) as exc:
                 _FAILURES.inc()
                 _LOG.warning("campaign snapshot refresh failed (%s); keeping the last index", exc)
                 pubsub = _close(pubsub)
@@ -340,6 +340,6 @@ def _close(pubsub: Any) -> None:
     if pubsub is not None:
         try:
             pubsub.close()
-        except (redis_errors.RedisError, OSError):
+        except (*REDIS_ERRORS, OSError):
             pass
     return None

@@ -24,11 +24,13 @@ from shared_layer.core.money import from_decimal
 from shared_layer.core.reconciliation import CampaignFigures, Difference, differences
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
-    LEDGER_READY_KEY,
     daily_spent_key,
+    ledger_ready_key,
 )
 from shared_layer.stores.live_counters import READY_KEY, STAT_KINDS, stats_key
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import read_many
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = ["DayReconciliation", "reconcile_day"]
 
@@ -63,6 +65,7 @@ def reconcile_day(
     *,
     today: date,
     only: Collection[str] | None = None,
+    shards: Shards = SINGLE,
 ) -> DayReconciliation:
     """The day's figures from every source (of the campaigns in `only`, if given); see the
     module docstring."""
@@ -70,13 +73,16 @@ def reconcile_day(
         metrics = {r[0]: r[1:] for r in conn.run(_METRICS, day=day.isoformat()) or []}
         logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
     campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
-    keys = [LEDGER_READY_KEY, READY_KEY]
+    ready_keys = [ledger_ready_key(shards, k) for k in shards.all()]
+    keys = [READY_KEY, *ready_keys]
     for campaign in campaigns:
-        keys.append(daily_spent_key(campaign, day))
+        keys.append(daily_spent_key(campaign, day, shards))
         keys += [stats_key(kind, campaign, day) for kind in STAT_KINDS]
-    values = redis_client.mget(keys) if campaigns else [None, None]
+    values = read_many(redis_client, keys)  # one MGET per slot on a Redis Cluster
+    first = 1 + len(ready_keys)
     ledger_kept = (today - day).days * 86_400 < DAILY_KEY_TTL_SECONDS - 86_400
-    ledger_ready, live_ready = values[0] is not None and ledger_kept, values[1] is not None
+    live_ready = values[0] is not None
+    ledger_ready = ledger_kept and all(v is not None for v in values[1:first])
     live_compared = day == today and live_ready
     notes = []
     if not ledger_kept:
@@ -89,7 +95,7 @@ def reconcile_day(
         notes.append("the live counters are being rebuilt: analytics serves today from PostgreSQL")
     figures = []
     for n, campaign in enumerate(campaigns):
-        ledger, *live = values[2 + 4 * n : 6 + 4 * n]
+        ledger, *live = values[first + 4 * n : first + 4 + 4 * n]
         pg = metrics.get(campaign, (0, 0, None))
         log = logged.get(campaign, (0, 0, None))
         live_values = [int(v or 0) if live_compared else None for v in live]

@@ -41,7 +41,6 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from prometheus_client import Counter
-from redis import exceptions as redis_errors
 
 from shared_layer.core.analytics import (
     ZERO,
@@ -63,6 +62,7 @@ from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.live_counters import READY_KEY, stats_key
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import REDIS_ERRORS, read_many
 
 __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Source"]
 
@@ -222,11 +222,11 @@ class CampaignReports:
         if not keys:
             return _RedisView({}, None, True)
         try:
-            values = self._redis.mget(keys)
+            values = read_many(self._redis, keys)  # slots differ on a Redis Cluster
             today = None
             if plan.today is not None:
                 today = _live_counts(values[len(plan.closed) : len(plan.closed) + 3])
-        except (redis_errors.RedisError, ValueError) as exc:
+        except (*REDIS_ERRORS, ValueError) as exc:
             _DEGRADED.labels(store="redis").inc()
             _LOG.warning("Redis unavailable for analytics (%s): reading PostgreSQL only", exc)
             return _RedisView({}, None, False)
@@ -271,7 +271,7 @@ class CampaignReports:
             for day, day_counts in days.items():
                 pipe.set(cache_key(campaign_id, day), cache_entry(day_counts), ex=self._ttl)
             pipe.execute()
-        except redis_errors.RedisError as exc:  # the report is right; only the cache is cold
+        except REDIS_ERRORS as exc:  # the report is right; only the cache is cold
             _LOG.warning("could not fill the analytics cache for %s: %s", campaign_id, exc)
 
 

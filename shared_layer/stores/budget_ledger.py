@@ -10,46 +10,52 @@ budget (when there is one); then both are increased by price, otherwise neither.
 same rule runs as ONE Lua script (`CHARGE_SCRIPT`), so that the check and both increments are a
 single atomic step: concurrent bids from any number of replicas can never overspend.
 
-Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys")::
+Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys"); ``{shard<k>of<n>}`` is the
+Redis Cluster hash tag of the campaign's shard (`stores.shards`; braces literal)::
 
-    campaign::{campaignId}                   seed: campaign cache (JSON, 5 min)
-    campaigns::all                           seed: active campaign ids
-    campaigns::all::built                    ours: the set above is complete (an empty set and
+    {campaigns}::campaign::<campaignId>      seed's campaign::{campaignId}: cache (JSON, 5 min)
+    {campaigns}::all                         seed's campaigns::all: active campaign ids
+    {campaigns}::all::built                  ours: the set above is complete (an empty set and
                                              a flushed cache look alike in Redis otherwise)
-    campaigns::version                       ours: INCR on every campaign change
+    {campaigns}::version                     ours: INCR on every campaign change
     campaigns::changes                       ours: pub/sub channel, message = campaign id or *
     analytics::{campaignId}::{date}          seed: analytics cache (1 h)
     stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
     kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
-    budget::spent::{<campaignId>}::<yyyy-mm-dd>   ours: micros spent on that day of the campaign
-                                             (its time zone's date; UTC by default; TTL 3 days)
-    budget::spent::{<campaignId>}::lifetime       ours: micros spent since the campaign began
-    frequency::{<campaignId>}::<userId>       ours: the user's impression times (ms) of that
-                                             campaign within its frequency cap's window (ZSET)
-    budget::ledger::ready                    ours: the ledger is complete (set at its rebuild)
-    events::outbox                           ours: events recorded with their charge (outbox.py)
+    budget::spent::{shard<k>of<n>}::<campaignId>::<yyyy-mm-dd>  ours: micros spent on that day
+                                             of the campaign (its time zone's date; UTC by
+                                             default; TTL 3 days)
+    budget::spent::{shard<k>of<n>}::<campaignId>::lifetime      ours: micros spent since the
+                                                               campaign began
+    frequency::{shard<k>of<n>}::<campaignId>::<userId>   ours: the user's impression times (ms)
+                                             of that campaign within its frequency cap's window
+    budget::ledger::ready::{shard<k>of<n>}   ours: the shard's ledger is complete (set at its
+                                             rebuild)
+    events::outbox::{shard<k>of<n>}          ours: events recorded with their charge (outbox.py)
+    click::seen::{shard<k>of<n>}::<impressionId>   ours: the click of an impression is counted
 
-In our per-campaign keys the braces are literal: ``budget::spent::{c-1}::2025-11-29``. They are
-a Redis Cluster hash tag (`campaign_slot_tag`), which puts every key of one campaign in the same
-slot, as a script touching them requires. The daily key keeps a few days for reconciliation,
-then expires; a frequency key expires with its window.
+Every key one charge touches carries its campaign's shard tag (`campaign_slot_tag`), so on a
+Redis Cluster they are all in one hash slot, as a multi-key script requires. The daily key keeps
+a few days for reconciliation, then expires; a frequency key expires with its window. One Redis
+server has one shard (``{shard0of1}``).
 
 The same script applies the campaign's pacing (`core.pacing.pacing_limit`: the most the day's
 spend may reach now; over it the outcome is ``PACED``) and its frequency cap (``FREQUENCY_CAPPED``
 when the user already had that many impressions in the window; a charged impression adds its
 time). So no concurrent request can pass either between the check and the charge.
 
-A ledger that lost its data (Redis restarted without its AOF, or flushed) would see every
-campaign as unspent. So every charge first checks ``budget::ledger::ready``: without it the
-script refuses (`LedgerNotReady`, a 503: no ad is charged, serve answers no fill) until
-`budget_recovery` has rebuilt the spend from PostgreSQL's event-built record and set the key.
+A ledger that lost its data (Redis restarted without its AOF, or flushed, or a cluster master
+lost with its replica) would see every campaign as unspent. So every charge first checks its
+shard's ready key: without it the script refuses (`LedgerNotReady`, a 503: no ad is charged,
+serve answers no fill) until `budget_recovery` has rebuilt the spend from PostgreSQL's
+event-built record and set the key.
 
 The day is the campaign's date in its time zone (`core.pacing.campaign_day`, UTC unless the
 campaign says otherwise) at an injectable clock, so tests can move time.
 
 Example::
 
-    ledger = RedisBudgetLedger(redis.Redis(retry=Retry(NoBackoff(), 0)), clock=utc_now)
+    ledger = RedisBudgetLedger(connect(url, retries=0), clock=utc_now, shards=key_layout(url))
     result = ledger.charge(campaign, impression_price(campaign.cpm_micros))
     if result.charged: ...   # serve the ad; otherwise try the next candidate
 """
@@ -62,8 +68,6 @@ from collections.abc import Sequence
 from datetime import UTC, date
 from typing import Any, Final
 
-from redis import exceptions as redis_errors
-
 from shared_layer.core.budget import ChargeOutcome, ChargeResult
 from shared_layer.core.clock import Clock, utc_now
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
@@ -71,50 +75,59 @@ from shared_layer.core.models import Campaign
 from shared_layer.core.money import Micros
 from shared_layer.core.pacing import campaign_day, pacing_limit
 from shared_layer.stores._lua import script
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_stream
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS, read_many
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = [
     "CHARGE_SCRIPT",
     "DAILY_KEY_TTL_SECONDS",
-    "LEDGER_READY_KEY",
+    "LEDGER_READY_PREFIX",
     "LedgerNotReady",
     "RedisBudgetLedger",
     "campaign_slot_tag",
     "daily_spent_key",
     "frequency_key",
+    "ledger_ready_key",
     "lifetime_spent_key",
 ]
 
 DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
-LEDGER_READY_KEY: Final = "budget::ledger::ready"
+LEDGER_READY_PREFIX: Final = "budget::ledger::ready"
 
 # The budget rule (core.budget.check_charge) as one atomic script; its KEYS and ARGV are
 # described at the top of the file.
 CHARGE_SCRIPT: Final = script("budget_charge.lua")
 
 
-def campaign_slot_tag(campaign_id: str) -> str:
-    """``{<campaignId>}``: the Redis Cluster hash tag of every key one charge touches.
+def campaign_slot_tag(campaign_id: str, shards: Shards = SINGLE) -> str:
+    """``{shard<k>of<n>}::<campaignId>``: the tagged campaign part of every key one charge touches.
 
-    Every per-campaign key a charge script reads or writes is built with this tag, so that all
-    of them land in one hash slot, as a multi-key script requires.
+    Every per-campaign key a charge script reads or writes is built with this, so that all of
+    them land in one hash slot with the shard's outbox stream and ready key, as a multi-key
+    script on a Redis Cluster requires; the campaign id keeps the keys of two campaigns apart.
     """
-    return f"{{{campaign_id}}}"
+    return shards.campaign(campaign_id)
 
 
-def daily_spent_key(campaign_id: str, day: date) -> str:
-    """``budget::spent::{<campaignId>}::<yyyy-mm-dd>``: micros spent on that UTC day."""
-    return f"budget::spent::{campaign_slot_tag(campaign_id)}::{day.isoformat()}"
+def daily_spent_key(campaign_id: str, day: date, shards: Shards = SINGLE) -> str:
+    """``budget::spent::{shard<k>of<n>}::<campaignId>::<yyyy-mm-dd>``: micros spent that UTC day."""
+    return f"budget::spent::{campaign_slot_tag(campaign_id, shards)}::{day.isoformat()}"
 
 
-def lifetime_spent_key(campaign_id: str) -> str:
-    """``budget::spent::{<campaignId>}::lifetime``: micros spent in the campaign's lifetime."""
-    return f"budget::spent::{campaign_slot_tag(campaign_id)}::lifetime"
+def lifetime_spent_key(campaign_id: str, shards: Shards = SINGLE) -> str:
+    """``budget::spent::{shard<k>of<n>}::<campaignId>::lifetime``: micros spent in its lifetime."""
+    return f"budget::spent::{campaign_slot_tag(campaign_id, shards)}::lifetime"
 
 
-def frequency_key(campaign_id: str, user_id: str) -> str:
-    """``frequency::{<campaignId>}::<userId>``: the user's impression times for the campaign."""
-    return f"frequency::{campaign_slot_tag(campaign_id)}::{user_id}"
+def ledger_ready_key(shards: Shards, shard: int, prefix: str = LEDGER_READY_PREFIX) -> str:
+    """``budget::ledger::ready::{shard<k>of<n>}``: shard `shard`'s ledger is complete."""
+    return f"{prefix}::{shards.tag(shard)}"
+
+
+def frequency_key(campaign_id: str, user_id: str, shards: Shards = SINGLE) -> str:
+    """``frequency::{shard<k>of<n>}::<campaignId>::<userId>``: the user's impression times."""
+    return f"frequency::{campaign_slot_tag(campaign_id, shards)}::{user_id}"
 
 
 _OUTCOMES: Final = {outcome.value: outcome for outcome in ChargeOutcome}
@@ -143,10 +156,16 @@ class RedisBudgetLedger:
         clock: Clock = utc_now,
         *,
         daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+        shards: Shards = SINGLE,
+        outbox_prefix: str = OUTBOX_PREFIX,
+        ready_prefix: str = LEDGER_READY_PREFIX,
     ) -> None:
         self._clock = clock
         self._client = redis_client
         self._ttl = daily_key_ttl_seconds
+        self._shards = shards
+        self._outbox_prefix = outbox_prefix
+        self._ready_prefix = ready_prefix
         self._script = redis_client.register_script(CHARGE_SCRIPT)
 
     def charge(
@@ -170,14 +189,15 @@ class RedisBudgetLedger:
         lifetime_budget = campaign.lifetime_budget_micros
         limit = pacing_limit(campaign, now, price_micros)
         cap = campaign.frequency_cap if user_id is not None else None
+        shard = self._shards.of(campaign.id)
         keys = [
-            daily_spent_key(campaign.id, day),
-            lifetime_spent_key(campaign.id),
-            OUTBOX_STREAM,
-            LEDGER_READY_KEY,
+            daily_spent_key(campaign.id, day, self._shards),
+            lifetime_spent_key(campaign.id, self._shards),
+            outbox_stream(self._shards, shard, self._outbox_prefix),
+            ledger_ready_key(self._shards, shard, self._ready_prefix),
         ]
         if cap is not None:
-            keys.append(frequency_key(campaign.id, user_id or ""))
+            keys.append(frequency_key(campaign.id, user_id or "", self._shards))
         args = [
             price_micros,
             campaign.daily_budget_micros,
@@ -192,17 +212,18 @@ class RedisBudgetLedger:
         ]
         try:
             outcome, daily, lifetime = self._script(keys=keys, args=args)
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise _upstream_error("charge", exc) from exc
         if int(outcome) == ChargeOutcome.LEDGER_NOT_READY.value:
             raise LedgerNotReady("the budget ledger is being rebuilt from PostgreSQL")
         return ChargeResult(_OUTCOMES[int(outcome)], int(daily), int(lifetime))
 
     def ready(self) -> bool:
-        """Whether the ledger is complete (False after Redis lost its data, until rebuilt)."""
-        try:
-            return bool(self._client.exists(LEDGER_READY_KEY))
-        except redis_errors.RedisError as exc:
+        """Whether every shard's ledger is complete (False after Redis lost data, until rebuilt)."""
+        keys = [ledger_ready_key(self._shards, k, self._ready_prefix) for k in self._shards.all()]
+        try:  # one EXISTS per key: on a cluster the keys are in different slots
+            return all(self._client.exists(key) for key in keys)
+        except REDIS_ERRORS as exc:
             raise _upstream_error("read", exc) from exc
 
     def spent(self, campaign_id: str, day: date | None = None) -> tuple[Micros, Micros]:
@@ -211,15 +232,18 @@ class RedisBudgetLedger:
         return self.spent_many([(campaign_id, on_day)])[0]
 
     def spent_many(self, days: Sequence[tuple[str, date]]) -> list[tuple[Micros, Micros]]:
-        """(spent on the day, lifetime spend) for each (campaign id, day), in one MGET."""
+        """(spent on the day, lifetime spend) for each (campaign id, day): one MGET per slot."""
         if not days:
             return []
+        shards = self._shards
         keys = [
-            k for cid, day in days for k in (daily_spent_key(cid, day), lifetime_spent_key(cid))
+            k
+            for cid, day in days
+            for k in (daily_spent_key(cid, day, shards), lifetime_spent_key(cid, shards))
         ]
         try:
-            values = self._client.mget(keys)
-        except redis_errors.RedisError as exc:
+            values = read_many(self._client, keys)
+        except REDIS_ERRORS as exc:
             raise _upstream_error("read", exc) from exc
         return [(int(values[i] or 0), int(values[i + 1] or 0)) for i in range(0, len(values), 2)]
 
@@ -231,7 +255,7 @@ class LedgerNotReady(UpstreamUnavailable):
     code = "LEDGER_REBUILDING"
 
 
-def _upstream_error(action: str, exc: redis_errors.RedisError) -> Exception:
-    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+def _upstream_error(action: str, exc: Exception) -> Exception:
+    if isinstance(exc, UNREACHABLE_ERRORS):
         return UpstreamUnavailable(f"budget ledger unavailable: could not {action} in Redis")
     return UpstreamFailed(f"budget ledger error: Redis refused to {action}")

@@ -2,11 +2,17 @@
 
 Keys (seed, ARCHITECTURE.md "Redis Keys", plus ours)::
 
-    campaign::{campaignId}    the Campaign as JSON (models.Campaign by alias), TTL 300 s
-    campaigns::all            SET of the ids of ACTIVE campaigns (no TTL)
-    campaigns::version        ours: INCR on every change; bid replicas poll it
-    campaigns::all::built     ours: present once campaigns::all was rebuilt from PostgreSQL
-    campaigns::changes        ours: pub/sub channel; a message is a campaign id, or `*` (bulk)
+    {campaigns}::campaign::<id>  seed's campaign::{campaignId}: the Campaign as JSON
+                                 (models.Campaign by alias), TTL 300 s
+    {campaigns}::all             seed's campaigns::all: SET of the ids of ACTIVE campaigns
+    {campaigns}::version         ours: INCR on every change; bid replicas poll it
+    {campaigns}::all::built      ours: present once the set was rebuilt from PostgreSQL
+    campaigns::changes           ours: pub/sub channel; a message is a campaign id, or `*` (bulk)
+
+Why ``{campaigns}`` (a literal Redis Cluster hash tag): the write script, the MULTI reads and the
+WATCHed rebuild touch the set, the version, the marker and entries together, and on a Redis
+Cluster one script or transaction may only touch one hash slot. The whole cache is a few MB even
+at 10k campaigns, read once per snapshot reload, so one slot (one master) carries it easily.
 
 Why `campaigns::all::built`: Redis deletes an empty set, so "no active campaign" and "the cache
 was flushed" look alike. After a flush, a writer that added its one id to a new set would make
@@ -42,11 +48,13 @@ from shared_layer.core.errors import (
 )
 from shared_layer.core.models import Campaign
 from shared_layer.stores._lua import script
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS
 
 __all__ = [
     "ACTIVE_SET_KEY",
     "BUILT_KEY",
     "BULK_MESSAGE",
+    "CACHE_TAG",
     "CHANGES_CHANNEL",
     "ENTRY_TTL_S",
     "VERSION_KEY",
@@ -58,17 +66,18 @@ __all__ = [
     "parse_entry",
 ]
 
-ACTIVE_SET_KEY: Final = "campaigns::all"
-VERSION_KEY: Final = "campaigns::version"
-BUILT_KEY: Final = "campaigns::all::built"
+CACHE_TAG: Final = "{campaigns}"
+ACTIVE_SET_KEY: Final = f"{CACHE_TAG}::all"
+VERSION_KEY: Final = f"{CACHE_TAG}::version"
+BUILT_KEY: Final = f"{CACHE_TAG}::all::built"
 CHANGES_CHANNEL: Final = "campaigns::changes"
 BULK_MESSAGE: Final = "*"
 ENTRY_TTL_S: Final = 300
 
 
 def entry_key(campaign_id: str) -> str:
-    """``campaign::{campaignId}`` (the seed's key; braces are not literal here)."""
-    return f"campaign::{campaign_id}"
+    """``{campaigns}::campaign::<campaignId>``: the seed's ``campaign::{campaignId}``, tagged."""
+    return f"{CACHE_TAG}::campaign::{campaign_id}"
 
 
 class CampaignSource(Protocol):
@@ -176,10 +185,12 @@ class CampaignCache:
             pipe.exists(BUILT_KEY)
             for campaign_id in campaign_ids:
                 pipe.sismember(ACTIVE_SET_KEY, campaign_id)
-            pipe.mget([entry_key(i) for i in campaign_ids])
+            for campaign_id in campaign_ids:  # GETs: a cluster pipeline refuses MGET
+                pipe.get(entry_key(campaign_id))
             return pipe.execute()
 
-        version, built, *members, entries = self._call(read, "read")
+        version, built, *rest = self._call(read, "read")
+        members, entries = rest[: len(campaign_ids)], rest[len(campaign_ids) :]
         states = [(bool(m), e) for m, e in zip(members, entries, strict=True)]
         return int(version or 0), bool(built), states
 
@@ -258,9 +269,9 @@ class CampaignCache:
     def _call(self, operation: Any, action: str) -> Any:
         try:
             return operation()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except UNREACHABLE_ERRORS as exc:
             raise UpstreamUnavailable(f"campaign cache unavailable: could not {action}") from exc
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise UpstreamFailed(f"campaign cache error: Redis refused to {action}") from exc
 
 

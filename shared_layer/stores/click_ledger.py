@@ -4,15 +4,17 @@
   (``campaign::{campaignId}``), else PostgreSQL's ``ads`` row. PostgreSQL also answers for ads
   that were removed from their campaign, and for paused or ended campaigns: an ad that was shown
   may still be clicked, and that click must land and count.
-- `RedisClickRecorder`: ONE Lua script (click_record.lua) checks ``click::seen::{impressionId}``,
-  appends the click event to the event outbox (`stores.outbox`) and sets the key with a TTL.
+- `RedisClickRecorder`: ONE Lua script (click_record.lua) checks
+  ``click::seen::{shard<k>of<n>}::<impressionId>``, appends the click event to the outbox stream of
+  the same shard (`stores.outbox`; the shard of the click's campaign, `stores.shards`, so both
+  keys share one Redis Cluster slot) and sets the key with a TTL.
   Check, append and mark are one atomic step, so concurrent repeats count once and nothing is
   half-written (the append comes before the mark: if it fails, nothing was written at all).
 
 Example::
 
     urls = RegisteredAdUrls(CampaignCache(redis_client), database)
-    recorder = RedisClickRecorder(redis_client)
+    recorder = RedisClickRecorder(redis_client, shards=key_layout(url))
     recorder.record(click_event(claims, at=now), ttl_s=dedupe_ttl_s(claims, now))
 """
 
@@ -20,26 +22,27 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from redis import exceptions as redis_errors
-
 from shared_layer.core.campaign_requests import is_uuid
 from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import AdServerError, UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.events import AdEvent
 from shared_layer.stores._lua import script
 from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.outbox import OUTBOX_STREAM, outbox_fields
+from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_fields, outbox_stream
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = ["RECORD_SCRIPT", "RedisClickRecorder", "RegisteredAdUrls", "seen_key"]
 
-# KEYS[1] click::seen::{impressionId}, KEYS[2] the outbox stream; see the file for ARGV.
+# KEYS[1] the seen key, KEYS[2] the shard's outbox stream; see the file for ARGV.
 RECORD_SCRIPT: Final = script("click_record.lua")
 
 
-def seen_key(impression_id: str) -> str:
-    """``click::seen::{impressionId}`` (braces not literal): set once the click is counted."""
-    return f"click::seen::{impression_id}"
+def seen_key(impression_id: str, campaign_id: str, shards: Shards = SINGLE) -> str:
+    """``click::seen::{shard<k>of<n>}::<impressionId>``: set once the click is counted; in the
+    shard of the impression's campaign (an impression belongs to one campaign for good)."""
+    return f"click::seen::{shards.tag(shards.of(campaign_id))}::{impression_id}"
 
 
 class RegisteredAdUrls:
@@ -74,17 +77,25 @@ class RegisteredAdUrls:
 
 
 class RedisClickRecorder:
-    """`RECORD_SCRIPT` by EVALSHA; `stream` is the outbox (tests give their own)."""
+    """`RECORD_SCRIPT` by EVALSHA; `outbox_prefix` names the outbox streams (tests give their
+    own), `shards` is the deployment's key layout."""
 
-    def __init__(self, client: Any, *, stream: str = OUTBOX_STREAM) -> None:
-        self._stream = stream
+    def __init__(
+        self, client: Any, *, shards: Shards = SINGLE, outbox_prefix: str = OUTBOX_PREFIX
+    ) -> None:
+        self._shards = shards
+        self._prefix = outbox_prefix
         self._script = client.register_script(RECORD_SCRIPT)
 
     def record(self, event: AdEvent, ttl_s: int, correlation: Correlation | None = None) -> bool:
-        keys = [seen_key(event.impression_id), self._stream]
+        shard = self._shards.of(event.campaign_id)
+        keys = [
+            seen_key(event.impression_id, event.campaign_id, self._shards),
+            outbox_stream(self._shards, shard, self._prefix),
+        ]
         try:
             return bool(self._script(keys=keys, args=[ttl_s, *outbox_fields(event, correlation)]))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except UNREACHABLE_ERRORS as exc:
             raise UpstreamUnavailable("click store unavailable: could not record in Redis") from exc
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise UpstreamFailed("click store error: Redis refused to record the click") from exc

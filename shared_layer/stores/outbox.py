@@ -2,16 +2,17 @@
 
 Why: bid charges a budget and click accepts a click in one Lua script each. If the event were
 handed to a Kafka producer afterwards, a replica that died in between would lose a charged
-impression for good. So the script itself appends the event to the Redis stream
-``events::outbox``; the charge and its record cannot be separated, and Redis (AOF on) keeps it.
-`shared_layer.events.outbox_relay` drains the stream to Kafka.
+impression for good. So the script itself appends the event to the Redis stream of its
+campaign's shard, ``events::outbox::{shard<k>of<n>}`` (`outbox_stream`, `stores.shards`); the
+charge and its record cannot be separated, and Redis (AOF on) keeps it.
+`shared_layer.events.outbox_relay` drains each shard's stream to Kafka (a relay per shard).
 
 Entries have three fields: ``topic``, ``key``, ``value`` (the event's JSON bytes), and with a
 correlation (`core.correlation`) two more, ``rid`` and ``tp``, that the relay turns into the
 Kafka record's headers; a script appends one with
-``XADD events::outbox * topic <t> key <k> value <v> [rid <r> tp <t>]`` (`outbox_fields`).
-Redis Cluster note: a script must keep its keys in one slot, and the stream is one key; on a
-cluster, shard the outbox (one stream per slot tag) - one Redis is what we run today.
+``XADD <stream> * topic <t> key <k> value <v> [rid <r> tp <t>]`` (`outbox_fields`).
+Redis Cluster: a script keeps its keys in one slot, so the stream a script appends to carries the
+same hash tag as the campaign keys it writes (`stores.shards`); one server has one shard.
 
 Example::
 
@@ -29,11 +30,29 @@ from shared_layer.core.auction import Price
 from shared_layer.core.correlation import Correlation
 from shared_layer.core.events import AdEvent
 from shared_layer.core.models import Ad, BidRequest, Campaign
+from shared_layer.stores.shards import Shards
 
-__all__ = ["OUTBOX_GROUP", "OUTBOX_STREAM", "impression_recorder", "outbox_fields"]
+__all__ = [
+    "OUTBOX_GROUP",
+    "OUTBOX_PREFIX",
+    "impression_recorder",
+    "outbox_fields",
+    "outbox_stream",
+    "outbox_streams",
+]
 
-OUTBOX_STREAM: Final = "events::outbox"
+OUTBOX_PREFIX: Final = "events::outbox"
 OUTBOX_GROUP: Final = "relay"
+
+
+def outbox_stream(shards: Shards, shard: int, prefix: str = OUTBOX_PREFIX) -> str:
+    """``events::outbox::{shard<k>of<n>}``: the outbox stream of shard `shard`."""
+    return f"{prefix}::{shards.tag(shard)}"
+
+
+def outbox_streams(shards: Shards, prefix: str = OUTBOX_PREFIX) -> list[str]:
+    """Every shard's outbox stream, in shard order."""
+    return [outbox_stream(shards, shard, prefix) for shard in shards.all()]
 
 
 def outbox_fields(event: AdEvent, correlation: Correlation | None = None) -> list[bytes]:

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from ..core.errors import AdServerError
 from .postgres import Database
+from .redis_connection import REDIS_ERRORS
 
 __all__ = ["StoreProbe"]
 
@@ -50,7 +51,7 @@ class StoreProbe(Collector):
     def _redis_answers(self) -> bool:
         try:
             return bool(self._redis.ping())
-        except (redis.RedisError, OSError):
+        except (*REDIS_ERRORS, OSError):
             return False
 
     def _postgres_answers(self) -> bool:

@@ -26,7 +26,8 @@ import redis
 
 from localplatform.profile import DEV, REPO_ROOT
 from shared_layer.core.auction import build_index, first_price, rank
-from shared_layer.stores import budget_ledger
+from shared_layer.stores.outbox import outbox_stream
+from shared_layer.stores.shards import SINGLE
 from tests.benchmarks.bench_decision import WORKLOADS, make_campaigns, make_requests
 
 CAMPAIGNS = 10_000
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     handler.RELAY.stop()
     # The charge still appends each impression to an outbox (the XADD is part of the cost),
     # but to one of the benchmark's own that is deleted afterwards, not to the pipeline's.
-    budget_ledger.OUTBOX_STREAM = OUTBOX
+    handler.LEDGER._outbox_prefix = OUTBOX
     index = build_index(_campaigns(size))
     handler.BIDDER.snapshot = _FixedSnapshot(index)
     requests = make_requests(REQUESTS + WARM_UP, random.Random(SEED + 1))
@@ -115,10 +116,12 @@ def main(argv: list[str] | None = None) -> None:
                 first_price(winner, request)
             decision_ns.append(clock() - start)
     finally:
-        keys = list(client.scan_iter(match=f"budget::spent::{{{PREFIX}*", count=1000))
+        keys = list(
+            client.scan_iter(match=f"budget::spent::{SINGLE.tag(0)}::{PREFIX}*", count=1000)
+        )
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
-        client.delete(OUTBOX)
+        client.delete(outbox_stream(SINGLE, 0, OUTBOX))
     p50, p95, p99 = _percentiles(samples)
     d50, d95, d99 = _percentiles(decision_ns)
     print(

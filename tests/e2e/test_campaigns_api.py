@@ -16,6 +16,7 @@ import redis
 import requests
 
 from localplatform import demo_data, secrets
+from shared_layer.stores.campaign_cache import ACTIVE_SET_KEY, VERSION_KEY, entry_key
 
 PLACEMENT = f"campaigns-e2e-{uuid.uuid4().hex[:12]}"
 _MADE: list[str] = []
@@ -106,11 +107,11 @@ def test_create_read_list_update_pause_resume_delete(api, platform):
     assert api("POST", f"/{cid}/resume").json()["status"] == "active"
 
     cache = redis.Redis.from_url(platform.profile.host_env()["REDIS_URL"])
-    version = int(cache.get("campaigns::version") or 0)
+    version = int(cache.get(VERSION_KEY) or 0)
     assert api("DELETE", f"/{cid}").status_code == 204
-    assert int(cache.get("campaigns::version")) > version
-    assert json.loads(cache.get(f"campaign::{cid}"))["status"] == "ended"
-    assert not cache.sismember("campaigns::all", cid)
+    assert int(cache.get(VERSION_KEY)) > version
+    assert json.loads(cache.get(entry_key(cid)))["status"] == "ended"
+    assert not cache.sismember(ACTIVE_SET_KEY, cid)
     assert api("GET", f"/{cid}").json()["status"] == "ended"
     assert api("DELETE", f"/{cid}").status_code == 204
     assert_error(api("POST", f"/{cid}/resume"), 409, "CONFLICT")

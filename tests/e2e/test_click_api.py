@@ -31,7 +31,8 @@ from localplatform import secrets
 from shared_layer.core.clicktoken import ClickClaims, sign, verify
 from shared_layer.core.events import CLICKS_TOPIC, AdEvent, click_event_id, parse_event
 from shared_layer.stores.click_ledger import seen_key
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.outbox import outbox_stream
+from shared_layer.stores.shards import SINGLE
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,
@@ -101,7 +102,7 @@ def topic():
 
 
 def pending_in_outbox(impression_id: str) -> int:
-    entries = redis_client().xrange(OUTBOX_STREAM, count=100_000)
+    entries = redis_client().xrange(outbox_stream(SINGLE, 0), count=100_000)
     return sum(impression_id.encode() in fields.get(b"value", b"") for _, fields in entries)
 
 
@@ -167,7 +168,7 @@ def test_a_click_redirects_to_the_registered_url_and_counts_once(advertiser, top
         again = follow(ad["clickTrackingUrl"])
         assert (again.status_code, again.headers["Location"]) == (302, landing)
         assert again.headers["X-Click-Counted"] == "false"
-    assert redis_client().exists(seen_key(ad["impressionId"])) == 1
+    assert redis_client().exists(seen_key(ad["impressionId"], ad["campaignId"])) == 1
     ((kafka_key, event),) = counted(topic, ad["impressionId"])
     assert kafka_key == campaign_id.encode()
     assert (event.event_type, event.event_id) == ("click", click_event_id(ad["impressionId"]))
@@ -204,7 +205,7 @@ def test_a_posted_click_counts_once_and_must_agree_with_its_token(advertiser, to
     wrong = requests.post(CLICK, json={**body, "userId": "someone-else"}, timeout=10)
     assert wrong.status_code == 400 and set(wrong.json()) == ERROR_KEYS
     assert wrong.json()["error"] == "INVALID_REQUEST" and "userId" in wrong.json()["message"]
-    assert redis_client().exists(seen_key(ad["impressionId"])) == 0
+    assert redis_client().exists(seen_key(ad["impressionId"], ad["campaignId"])) == 0
     r = requests.post(CLICK, json=body, timeout=10)
     assert (r.status_code, r.text, r.headers["X-Click-Counted"]) == (204, "", "true")
     both = requests.post(CLICK, json={**body, "t": body["token"]}, timeout=10)
@@ -274,7 +275,7 @@ def test_bad_tokens_are_refused_and_never_counted(advertiser, topic, mangle, sta
     body = {"adId": ad["adId"], "campaignId": ad["campaignId"], "userId": "u", "token": bad}
     posted = requests.post(CLICK, json=body, timeout=10)
     assert posted.status_code == status and posted.json()["error"] in (code, "INVALID_REQUEST")
-    assert redis_client().exists(seen_key(ad["impressionId"])) == 0
+    assert redis_client().exists(seen_key(ad["impressionId"], ad["campaignId"])) == 0
     assert counted(topic, ad["impressionId"]) == []
     # The refused attempts did not use the impression up: its genuine click counts.
     genuine = follow(ad["clickTrackingUrl"])
@@ -307,7 +308,7 @@ def test_a_paused_campaigns_ad_still_lands_and_counts_and_ads_stay_in_their_camp
     )  # fmt: skip
     r = follow(CLICK, t=sign(key(), crossed))
     assert r.status_code == 404 and r.json()["error"] == "NOT_FOUND"
-    assert redis_client().exists(seen_key(crossed.impression_id)) == 0
+    assert redis_client().exists(seen_key(crossed.impression_id, crossed.campaign_id)) == 0
 
 
 def test_other_methods_are_refused_with_the_error_body():

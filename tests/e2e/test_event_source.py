@@ -28,7 +28,8 @@ from localplatform.components.connector import Connector
 from localplatform.components.kafka import Kafka
 from localplatform.components.postgres import connect
 from shared_layer.core.money import MICROS_PER_UNIT
-from shared_layer.stores.outbox import OUTBOX_GROUP, OUTBOX_STREAM
+from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_stream
+from shared_layer.stores.shards import SINGLE
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,
@@ -173,8 +174,8 @@ def explain(campaign_ids: list[str]) -> str:
 def pipeline_state() -> str:
     client = redis_client()
     try:
-        pending = client.xpending(OUTBOX_STREAM, OUTBOX_GROUP)
-        outbox = f"outbox: {client.xlen(OUTBOX_STREAM)} entries, pending {pending}"
+        pending = client.xpending(outbox_stream(SINGLE, 0), OUTBOX_GROUP)
+        outbox = f"outbox: {client.xlen(outbox_stream(SINGLE, 0))} entries, pending {pending}"
     except redis.RedisError as exc:
         outbox = f"outbox: {exc}"
     connector = Connector(PROFILE)

@@ -37,9 +37,10 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from localplatform import orchestrator, reconcile, secrets, toolchain
-from shared_layer.stores.budget_ledger import LEDGER_READY_KEY
+from shared_layer.stores.budget_ledger import ledger_ready_key
 from shared_layer.stores.live_counters import READY_KEY
 from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.shards import SINGLE
 from tests.support import wait_for
 
 from .test_bid_support import (
@@ -177,7 +178,7 @@ def test_todays_numbers_agree_in_every_record_after_relay_crashes_and_redis_data
         source = analytics_source(campaigns[0])
         if not rds.exists(READY_KEY):  # (unless the rebuild was quicker than this request)
             sources_during_rebuild.append(source)
-        assert wait_for(lambda: rds.exists(LEDGER_READY_KEY), 120), "ledger not rebuilt"
+        assert wait_for(lambda: rds.exists(ledger_ready_key(SINGLE, 0)), 120), "ledger not rebuilt"
         after_loss = served()
         assert wait_for(lambda: served() >= after_loss + 60, timeout_s=120), "no fill again"
 

@@ -8,6 +8,7 @@ worker processes (multiprocessing, spawn) import only this small module.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from redis.retry import Retry
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.models import Campaign
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
+from shared_layer.stores.redis_connection import connect, key_layout
 from tests.support import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -40,6 +42,14 @@ def ledger_client(port: int) -> redis.Redis:
         socket_connect_timeout=1,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def ledger_on(target: int | str, clock: Any) -> RedisBudgetLedger:
+    """A ledger on the server at port `target`, or on the Redis (Cluster) URL `target`."""
+    if isinstance(target, int):
+        return RedisBudgetLedger(ledger_client(target), clock)
+    client = connect(target, timeout_s=5, connect_timeout_s=1, retries=0)
+    return RedisBudgetLedger(client, clock, shards=key_layout(target))
 
 
 @dataclass
@@ -156,7 +166,7 @@ def charge_until_refused(
 
 
 def process_worker(
-    port: int,
+    target: int | str,
     campaigns_json: list[str],
     now_iso: str,
     threads: int,
@@ -166,7 +176,7 @@ def process_worker(
 ) -> None:
     """One worker process: `threads` threads charging through one ledger and client pool."""
     campaigns = [Campaign.model_validate_json(text) for text in campaigns_json]
-    ledger = RedisBudgetLedger(ledger_client(port), FixedClock(datetime.fromisoformat(now_iso)))
+    ledger = ledger_on(target, FixedClock(datetime.fromisoformat(now_iso)))
     tally = LoadTally()
     start.wait()  # every process and thread of the test begins at once
     give_up_at = time.monotonic() + 60
@@ -206,3 +216,48 @@ def frequency_worker(
         results.put(("error", repr(exc)))
         return
     results.put(("ok", (hot, others)))
+
+
+def charge_from_processes(
+    target: int | str,
+    ledger: RedisBudgetLedger,
+    campaigns: list[Campaign],
+    now: datetime,
+    processes: int = 4,
+    threads_each: int = 4,
+) -> tuple[Counter[str], Counter[str]]:
+    """Charge `campaigns` until each refused, from `processes` worker processes (each with its
+    own ledger on `target`) and as many threads of this process through `ledger`, all starting
+    at once. Returns (acknowledged charges, ambiguous calls) per campaign id."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(processes + threads_each, timeout=60)
+    results = context.Queue()
+    as_json = [c.model_dump_json() for c in campaigns]
+    workers = [
+        context.Process(
+            target=process_worker,
+            args=(target, as_json, now.isoformat(), threads_each, n, start, results),
+        )
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    tally = LoadTally()
+    give_up_at = time.monotonic() + 90
+    with ThreadPoolExecutor(threads_each) as pool:
+        runs = [
+            pool.submit(charge_until_refused, ledger, campaigns, tally, 100 + n, start, give_up_at)
+            for n in range(threads_each)
+        ]
+        for run in runs:
+            run.result()
+    charged, ambiguous = tally.snapshot()
+    for _ in workers:
+        status, payload = results.get(timeout=90)
+        assert status == "ok", payload
+        charged.update(payload[0])
+        ambiguous.update(payload[1])
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    return charged, ambiguous

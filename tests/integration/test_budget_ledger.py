@@ -10,7 +10,6 @@ the platform's fixtures provide one; nothing is skipped.
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -26,20 +25,21 @@ from shared_layer.core.errors import UpstreamUnavailable
 from shared_layer.core.models import Ad, Campaign
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
-    LEDGER_READY_KEY,
     RedisBudgetLedger,
     daily_spent_key,
+    ledger_ready_key,
     lifetime_spent_key,
 )
+from shared_layer.stores.shards import SINGLE
 
 from .budget_ledger_support import (
     FixedClock,
     LoadTally,
     RedisServer,
+    charge_from_processes,
     charge_until_refused,
     free_port,
     ledger_client,
-    process_worker,
 )
 
 DAY = date(2025, 11, 29)
@@ -55,7 +55,9 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
         redis_server.start()  # a previous test stopped it
     connection = ledger_client(redis_server.port)
     connection.flushall()
-    connection.set(LEDGER_READY_KEY, "test")  # a complete ledger (see test_budget_recovery.py)
+    connection.set(
+        ledger_ready_key(SINGLE, 0), "test"
+    )  # a complete ledger (see test_budget_recovery.py)
     yield connection
     connection.close()
 
@@ -205,40 +207,8 @@ def test_concurrent_charges_from_processes_never_overspend(
 ) -> None:
     campaigns, preset = few_impression_campaigns(40)
     preset_lifetime(client, preset)
-    processes, threads_each, local_threads = 4, 4, 4
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(processes + local_threads, timeout=60)
-    results = context.Queue()
-    as_json = [c.model_dump_json() for c in campaigns]
-    workers = [
-        context.Process(
-            target=process_worker,
-            args=(redis_server.port, as_json, NOON.isoformat(), threads_each, n, start, results),
-        )
-        for n in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    # This process charges too, at the same time, through its own ledger.
-    tally = LoadTally()
     ledger = RedisBudgetLedger(client, FixedClock(NOON))
-    give_up_at = time.monotonic() + 90
-    with ThreadPoolExecutor(local_threads) as pool:
-        runs = [
-            pool.submit(charge_until_refused, ledger, campaigns, tally, 100 + n, start, give_up_at)
-            for n in range(local_threads)
-        ]
-        for run in runs:
-            run.result()
-    charged, ambiguous = tally.snapshot()
-    for _ in workers:
-        status, payload = results.get(timeout=90)
-        assert status == "ok", payload
-        charged.update(payload[0])
-        ambiguous.update(payload[1])
-    for worker in workers:
-        worker.join(timeout=30)
-        assert worker.exitcode == 0
+    charged, ambiguous = charge_from_processes(redis_server.port, ledger, campaigns, NOON)
     assert not ambiguous
     assert_exact_accounting(client, campaigns, preset, charged)
 

@@ -21,9 +21,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared_layer.events.pipeline_progress import KafkaPipelineProgress
 from shared_layer.services.budget_recovery import REBUILD_LOCK_KEY, BudgetRecovery
-from shared_layer.stores.budget_ledger import LEDGER_READY_KEY, LedgerNotReady, RedisBudgetLedger
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.budget_ledger import LedgerNotReady, RedisBudgetLedger, ledger_ready_key
+from shared_layer.stores.outbox import outbox_stream
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.shards import SINGLE
 
 from .budget_ledger_support import FixedClock, RedisServer, ledger_client
 from .campaign_support import campaign, new_id
@@ -130,10 +131,10 @@ def test_the_rebuild_waits_for_the_outbox_to_be_relayed(client, db):
     stored_campaign(db, lifetime_spent=Decimal("1"), spent_today=Decimal("1"))
     pipeline = Pipeline()
     pipeline.count_everything()
-    client.xadd(OUTBOX_STREAM, {"topic": "impressions", "key": "k", "value": "{}"})
+    client.xadd(outbox_stream(SINGLE, 0), {"topic": "impressions", "key": "k", "value": "{}"})
     recovery = BudgetRecovery(client, db, pipeline.progress, clock=FixedClock(NOW), poll_s=0.1)
     assert recovery.rebuild(timeout_s=0.5) is False
-    client.delete(OUTBOX_STREAM)  # relayed to Kafka and counted
+    client.delete(outbox_stream(SINGLE, 0))  # relayed to Kafka and counted
     assert recovery.rebuild(timeout_s=5) is True
 
 
@@ -143,10 +144,10 @@ def test_one_replica_rebuilds_at_a_time(client, db):
     client.set(REBUILD_LOCK_KEY, "another replica", ex=30)
     recovery = BudgetRecovery(client, db, pipeline.progress, clock=FixedClock(NOW))
     assert recovery.rebuild(timeout_s=1) is False
-    assert not client.exists(LEDGER_READY_KEY)
+    assert not client.exists(ledger_ready_key(SINGLE, 0))
     client.delete(REBUILD_LOCK_KEY)  # that replica died and its lock expired
     assert recovery.rebuild(timeout_s=5) is True
-    assert client.exists(LEDGER_READY_KEY)
+    assert client.exists(ledger_ready_key(SINGLE, 0))
 
 
 def test_a_campaign_in_another_time_zone_gets_the_spend_of_its_own_day_back(client, db):

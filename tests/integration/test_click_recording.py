@@ -52,7 +52,9 @@ from shared_layer.services.clicks import ClickTracker
 from shared_layer.stores.campaign_cache import CampaignCache, entry_key
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls, seen_key
+from shared_layer.stores.outbox import outbox_stream
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.shards import SINGLE
 from tests.support import free_port
 
 from .campaign_support import campaign, new_id
@@ -100,7 +102,7 @@ def cache_client() -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def stream(client: redis.Redis) -> Iterator[str]:
-    name = f"test::click-outbox::{uuid.uuid4().hex[:8]}"
+    name = outbox_stream(SINGLE, 0, f"test::click-outbox::{uuid.uuid4().hex[:8]}")
     yield name
     client.delete(name)
 
@@ -108,7 +110,12 @@ def stream(client: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def tracker(db, client, cache_client, stream) -> ClickTracker:
     directory = RegisteredAdUrls(CampaignCache(cache_client), db)
-    return ClickTracker(KEY, directory, RedisClickRecorder(client, stream=stream))
+    return ClickTracker(KEY, directory, recorder_on(client, stream))
+
+
+def recorder_on(client: redis.Redis, stream: str) -> RedisClickRecorder:
+    """A recorder whose (one shard's) outbox stream is `stream`."""
+    return RedisClickRecorder(client, outbox_prefix=stream.removesuffix("::" + SINGLE.tag(0)))
 
 
 def token_for(c: Campaign, ad_index: int = 0, *, expires_in: int = 3_600, **claims) -> tuple:
@@ -175,7 +182,7 @@ def test_concurrent_repeats_of_one_click_count_it_once(tracker, client, stream, 
         stored.ads[0].id,
     )
     assert (event.user_id, event.placement_id, event.price_micros) == ("user-it", "placement-it", 0)
-    ttl = client.ttl(seen_key(claims.impression_id))
+    ttl = client.ttl(seen_key(claims.impression_id, claims.campaign_id))
     assert 3_600 + DEDUPE_MARGIN_S - 10 <= ttl <= 3_600 + DEDUPE_MARGIN_S
 
 
@@ -199,8 +206,8 @@ def test_refused_clicks_write_nothing(tracker, client, stream, stored):
             tracker.follow(bad)
     with pytest.raises(ValidationFailed):
         tracker.submit(parse_click_request(post_body(claims, token, userId="someone-else")))
-    assert client.exists(stream, seen_key(claims.impression_id)) == 0
-    assert client.exists(seen_key(expired_claims.impression_id)) == 0
+    assert client.exists(stream, seen_key(claims.impression_id, claims.campaign_id)) == 0
+    assert client.exists(seen_key(expired_claims.impression_id, expired_claims.campaign_id)) == 0
 
 
 def test_a_failing_append_leaves_no_dedupe_key(tracker, client, stream, stored):
@@ -211,7 +218,7 @@ def test_a_failing_append_leaves_no_dedupe_key(tracker, client, stream, stored):
         result.outcome is ClickOutcome.UNRECORDED
         and result.redirect_url == stored.ads[0].redirect_url
     )
-    assert client.exists(seen_key(claims.impression_id)) == 0
+    assert client.exists(seen_key(claims.impression_id, claims.campaign_id)) == 0
     client.delete(stream)
     assert tracker.follow(token).outcome is ClickOutcome.COUNTED  # the click still counts
     assert len(entries(client, stream)) == 1
@@ -261,11 +268,11 @@ def test_an_ad_only_lands_within_its_own_campaign(db, store, cache_client, clien
     assert directory.redirect_url(new_id(), new_id()) is None
     assert directory.redirect_url("not-a-uuid", "nor-this") is None
     # A genuine token whose ad is not in its campaign: 404, nothing counted.
-    tracker = ClickTracker(KEY, directory, RedisClickRecorder(client, stream=stream))
+    tracker = ClickTracker(KEY, directory, recorder_on(client, stream))
     claims, token = token_for(stored, campaign_id=other.id)
     with pytest.raises(NotFound):
         tracker.follow(token)
-    assert client.exists(stream, seen_key(claims.impression_id)) == 0
+    assert client.exists(stream, seen_key(claims.impression_id, claims.campaign_id)) == 0
 
 
 def test_with_redis_away_a_get_still_redirects_and_a_post_is_a_503(db, stored):
@@ -292,7 +299,7 @@ def test_with_redis_and_postgresql_away_a_click_is_a_503(stored):
 
 
 def test_redis_refusing_the_script_is_an_upstream_failure(client, stream, stored):
-    recorder = RedisClickRecorder(client, stream=stream)
+    recorder = recorder_on(client, stream)
     claims, _ = token_for(stored)
     client.set(stream, "x")  # WRONGTYPE for XADD: Redis answers with an error
     event = click_event(claims, at=datetime.now(UTC))

@@ -27,8 +27,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from shared_layer.core.events import AdEvent, parse_event
 from shared_layer.core.models import Ad, Campaign
 from shared_layer.events.outbox_relay import PRODUCER_RESTARTS, OutboxRelay, kafka_producer
-from shared_layer.stores.budget_ledger import RedisBudgetLedger
-from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_fields
+from shared_layer.stores.budget_ledger import RedisBudgetLedger, ledger_ready_key
+from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_fields, outbox_stream
+from shared_layer.stores.shards import SINGLE
 from tests.support import free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
@@ -144,14 +145,17 @@ def campaign(daily_budget_micros: int) -> Campaign:
     )
 
 
-def test_a_charge_and_its_impression_are_recorded_in_one_step(client, monkeypatch):
+def test_a_charge_and_its_impression_are_recorded_in_one_step(client):
     """Budget 2 impressions, 3 charges: 2 succeed with exactly 2 outbox events, 1 records none."""
-    stream = f"test::outbox::{uuid.uuid4().hex[:8]}"
-    ready = f"test::ready::{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr("shared_layer.stores.budget_ledger.OUTBOX_STREAM", stream)
-    monkeypatch.setattr("shared_layer.stores.budget_ledger.LEDGER_READY_KEY", ready)
+    outbox, ready_prefix = (f"test::{name}::{uuid.uuid4().hex[:8]}" for name in ("outbox", "ready"))
+    stream, ready = outbox_stream(SINGLE, 0, outbox), ledger_ready_key(SINGLE, 0, ready_prefix)
     client.set(ready, "1")
-    ledger = RedisBudgetLedger(client, clock=lambda: datetime(2031, 5, 5, tzinfo=UTC))
+    ledger = RedisBudgetLedger(
+        client,
+        clock=lambda: datetime(2031, 5, 5, tzinfo=UTC),
+        outbox_prefix=outbox,
+        ready_prefix=ready_prefix,
+    )
     target = campaign(daily_budget_micros=5_000)
     events = []
     try:

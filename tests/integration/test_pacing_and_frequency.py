@@ -25,10 +25,10 @@ from shared_layer.core.models import Ad, BidRequest, Campaign, FrequencyCap
 from shared_layer.core.pacing import expected_spend
 from shared_layer.services.bidding import Bidder
 from shared_layer.stores.budget_ledger import (
-    LEDGER_READY_KEY,
     RedisBudgetLedger,
     daily_spent_key,
     frequency_key,
+    ledger_ready_key,
 )
 
 from .budget_ledger_support import (
@@ -47,7 +47,7 @@ REQUEST_EVERY_S = 5
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection = ledger_client(redis_server.port)
     connection.flushall()
-    connection.set(LEDGER_READY_KEY, "test")
+    connection.set(ledger_ready_key, "test")
     yield connection
     connection.close()
 

@@ -11,15 +11,22 @@ from hypothesis import strategies as st
 from shared_layer.core.budget import ChargeOutcome, ChargeResult, RefusalMemo, check_charge
 from shared_layer.core.clock import utc_day
 from shared_layer.stores.budget_ledger import daily_spent_key, lifetime_spent_key
+from shared_layer.stores.shards import Shards
 
 CHARGED = ChargeOutcome.CHARGED
 DAILY = ChargeOutcome.DAILY_BUDGET_EXHAUSTED
 LIFETIME = ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED
 
 
-def test_keys_share_a_cluster_hash_tag_per_campaign() -> None:
-    assert daily_spent_key("c-1", date(2025, 11, 29)) == "budget::spent::{c-1}::2025-11-29"
-    assert lifetime_spent_key("c-1") == "budget::spent::{c-1}::lifetime"
+def test_keys_carry_the_shard_tag_and_the_campaign() -> None:
+    day = date(2025, 11, 29)
+    assert daily_spent_key("c-1", day) == "budget::spent::{shard0of1}::c-1::2025-11-29"
+    assert lifetime_spent_key("c-1") == "budget::spent::{shard0of1}::c-1::lifetime"
+    shard = Shards(16).of("c-1")
+    assert (
+        lifetime_spent_key("c-1", Shards(16))
+        == f"budget::spent::{{shard{shard}of16}}::c-1::lifetime"
+    )
 
 
 @pytest.mark.parametrize(

@@ -168,8 +168,8 @@ def test_the_click_event_is_the_seed_schema_for_the_tokens_impression() -> None:
     assert parse_event(event.to_bytes()) == event
 
 
-def test_the_seen_key_names_the_impression() -> None:
-    assert seen_key(IMPRESSION) == f"click::seen::{IMPRESSION}"
+def test_the_seen_key_names_the_impression_in_its_campaigns_shard() -> None:
+    assert seen_key(IMPRESSION, "c-1") == f"click::seen::{{shard0of1}}::{IMPRESSION}"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from .components.postgres import Postgres
 from .components.prometheus import Prometheus
 from .components.provider import Provider
 from .components.redis import Redis
+from .components.redis_cluster import cluster_nodes
 from .components.s3 import S3
 from .profile import REPO_ROOT, Profile
 
@@ -40,10 +41,13 @@ def say(message: str) -> None:
 
 
 def components(profile: Profile) -> list[Component]:
-    """In start order; stopped in reverse."""
+    """In start order; stopped in reverse. The test platform also runs a Redis Cluster, for the
+    tests that prove the Redis side on a cluster (components/redis_cluster.py)."""
+    cluster = cluster_nodes(profile) if profile.name == "test" else []
     return [
         Postgres(profile),
         Redis(profile),
+        *cluster,
         Kafka(profile),
         Prometheus(profile),
         S3(profile),

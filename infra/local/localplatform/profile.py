@@ -119,7 +119,7 @@ class Profile:
     def host_env(self) -> dict[str, str]:
         """Addresses of the backing services as tests and tools on the host see them."""
         p = self.ports
-        return {
+        env = {
             "DATABASE_URL": f"postgresql://adserver@127.0.0.1:{p.postgres}/adserver",
             "REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
             "KAFKA_BROKERS": f"127.0.0.1:{p.kafka}",
@@ -127,6 +127,9 @@ class Profile:
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
         }
+        if self.name == "test":  # its Redis Cluster (components/redis_cluster.py)
+            env["REDIS_CLUSTER_URL"] = redis_cluster_url()
+        return env
 
     @property
     def s3_endpoint_url(self) -> str:
@@ -137,6 +140,13 @@ class Profile:
         for d in (self.bin_dir, self.run_dir, self.log_dir, self.data_dir, self.images_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def redis_cluster_url() -> str:
+    """``redis+cluster://127.0.0.1:7001,...``: the test platform's Redis Cluster."""
+    from .components.redis_cluster import cluster_url  # components import this module
+
+    return cluster_url()
 
 
 def shared_dir() -> Path:
