@@ -39,7 +39,7 @@ from rich.console import Console
 from localplatform import orchestrator, reconcile, secrets, toolchain
 from shared_layer.stores.budget_ledger import ledger_ready_key
 from shared_layer.stores.live_counters import READY_KEY
-from shared_layer.stores.outbox import OUTBOX_STREAM
+from shared_layer.stores.outbox import outbox_stream
 from shared_layer.stores.shards import SINGLE
 from tests.support import wait_for
 
@@ -197,7 +197,8 @@ def test_todays_numbers_agree_in_every_record_after_relay_crashes_and_redis_data
 
     # The crashed relays' acknowledged entries are produced again (sweeper, after 30 s), then
     # everything is counted.
-    assert wait_for(lambda: rds.xlen(OUTBOX_STREAM) == 0, DRAIN_TIMEOUT_S, interval_s=1), (
+    stream = outbox_stream(SINGLE, 0)
+    assert wait_for(lambda: rds.xlen(stream) == 0, DRAIN_TIMEOUT_S, interval_s=1), (
         "the outbox did not drain"
     )
     assert wait_for(lambda: committed_everything(admin), DRAIN_TIMEOUT_S, interval_s=1)
