@@ -30,6 +30,7 @@ from shared_layer.stores.budget_ledger import (
     frequency_key,
     ledger_ready_key,
 )
+from shared_layer.stores.shards import SINGLE
 
 from .budget_ledger_support import (
     FixedClock,
@@ -47,7 +48,7 @@ REQUEST_EVERY_S = 5
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection = ledger_client(redis_server.port)
     connection.flushall()
-    connection.set(ledger_ready_key, "test")
+    connection.set(ledger_ready_key(SINGLE, 0), "test")
     yield connection
     connection.close()
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -398,12 +397,6 @@ def _run(argv: list[str], env: dict[str, str], stdin: str | None = None) -> None
         raise SystemExit(f"FAILED: {' '.join(argv[:3])}: {result.stdout}{result.stderr}")
 
 
-def _pytest_temproot(profile: Profile) -> str:
-    root = Path(tempfile.gettempdir()) / f"adserver-pytest-{profile.name}"
-    root.mkdir(exist_ok=True)
-    return str(root)
-
-
 def run_tests(profile: Profile, pytest_args: list[str]) -> int:
     """`make test`: a fresh test platform in its own namespace, pytest, then tear-down."""
     if profile.host_netns is None:
@@ -422,9 +415,6 @@ def run_tests(profile: Profile, pytest_args: list[str]) -> int:
             **profile.host_env(),
             "ADS_PROFILE": profile.name,
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parents[1])]),
-            # pytest's temporary directories per test instance: two instances running at once
-            # would otherwise share /tmp/pytest-of-root and remove each other's.
-            "PYTEST_DEBUG_TEMPROOT": _pytest_temproot(profile),
         }
         pytest = [sys.executable, "-m", "pytest", *pytest_args]
         code = subprocess.run(
