@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
-from shared_layer.core.models import Campaign
+from shared_layer.core.models import Ad, Campaign
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.redis_connection import connect, key_layout
 from tests.support import free_port
@@ -261,3 +261,32 @@ def charge_from_processes(
         worker.join(timeout=30)
         assert worker.exitcode == 0
     return charged, ambiguous
+
+
+def ledger_campaign(
+    campaign_id: str,
+    cpm_micros: int,
+    daily_budget: int,
+    lifetime_budget: int | None = None,
+    **fields: object,
+) -> Campaign:
+    """An active campaign with one ad, as the ledger tests charge it (`fields`: pacing, caps)."""
+    return Campaign(
+        id=campaign_id,
+        advertiser_id="adv-1",
+        name=f"Campaign {campaign_id}",
+        status="active",
+        cpm_micros=cpm_micros,
+        daily_budget_micros=daily_budget,
+        lifetime_budget_micros=lifetime_budget,
+        ads=(
+            Ad(
+                id=f"ad-{campaign_id}",
+                campaign_id=campaign_id,
+                title="Ad",
+                image_url="https://cdn.example.com/a.png",
+                redirect_url="https://example.com/",
+            ),
+        ),
+        **fields,
+    )

@@ -22,7 +22,7 @@ import redis
 
 from shared_layer.core.budget import ChargeOutcome, check_charge
 from shared_layer.core.errors import UpstreamUnavailable
-from shared_layer.core.models import Ad, Campaign
+from shared_layer.core.models import Campaign
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     RedisBudgetLedger,
@@ -39,6 +39,7 @@ from .budget_ledger_support import (
     charge_from_processes,
     charge_until_refused,
     free_port,
+    ledger_campaign,
     ledger_client,
 )
 
@@ -62,27 +63,7 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection.close()
 
 
-def campaign(
-    campaign_id: str, cpm_micros: int, daily_budget: int, lifetime_budget: int | None = None
-) -> Campaign:
-    return Campaign(
-        id=campaign_id,
-        advertiser_id="adv-1",
-        name=f"Campaign {campaign_id}",
-        status="active",
-        cpm_micros=cpm_micros,
-        daily_budget_micros=daily_budget,
-        lifetime_budget_micros=lifetime_budget,
-        ads=(
-            Ad(
-                id=f"ad-{campaign_id}",
-                campaign_id=campaign_id,
-                title="Ad",
-                image_url="https://cdn.example.com/a.png",
-                redirect_url="https://example.com/",
-            ),
-        ),
-    )
+campaign = ledger_campaign
 
 
 def few_impression_campaigns(count: int) -> tuple[list[Campaign], dict[str, int]]:

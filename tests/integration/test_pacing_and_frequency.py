@@ -21,7 +21,7 @@ import redis
 
 from shared_layer.core.auction import build_index
 from shared_layer.core.budget import ChargeOutcome
-from shared_layer.core.models import Ad, BidRequest, Campaign, FrequencyCap
+from shared_layer.core.models import BidRequest, Campaign, FrequencyCap
 from shared_layer.core.pacing import expected_spend
 from shared_layer.services.bidding import Bidder
 from shared_layer.stores.budget_ledger import (
@@ -36,6 +36,7 @@ from .budget_ledger_support import (
     FixedClock,
     RedisServer,
     frequency_worker,
+    ledger_campaign,
     ledger_client,
     process_worker,
 )
@@ -53,25 +54,7 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection.close()
 
 
-def campaign(campaign_id: str, cpm_micros: int, daily_budget: int, **fields: object) -> Campaign:
-    return Campaign(
-        id=campaign_id,
-        advertiser_id="adv-1",
-        name=f"Campaign {campaign_id}",
-        status="active",
-        cpm_micros=cpm_micros,
-        daily_budget_micros=daily_budget,
-        ads=(
-            Ad(
-                id=f"ad-{campaign_id}",
-                campaign_id=campaign_id,
-                title="Ad",
-                image_url="https://cdn.example.com/ad.png",
-                redirect_url="https://example.com/offer",
-            ),
-        ),
-        **fields,
-    )
+campaign = ledger_campaign
 
 
 class _Snapshot:
