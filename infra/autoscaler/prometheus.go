@@ -20,9 +20,15 @@ func loadQueries(window time.Duration) map[string]string {
 	w := promDuration(window)
 	// The function job is scraped every 5 s: a rate needs two samples.
 	cpu := promDuration(max(window, 15*time.Second))
+	const inFlight = `http_requests_in_flight{kind="watchdog"}`
 	return map[string]string{
 		TypeRPS:      `sum by (function_name) (rate(http_requests_total{kind="watchdog"}[` + w + `]))`,
-		TypeCapacity: `sum by (function_name) (avg_over_time(http_requests_in_flight{kind="watchdog"}[` + w + `]))`,
+		// `and` the instant vector: only replicas that are still scraped count.
+		// A replica just scaled away keeps its samples in the window, and
+		// without this its old in-flight average is added to the survivors'
+		// (one caller read as 2.07 in flight right after a scale-in and
+		// scaled the function out again).
+		TypeCapacity: `sum by (function_name) (avg_over_time(` + inFlight + `[` + w + `]) and ` + inFlight + `)`,
 		TypeCPU:      `sum by (function_name) (rate(process_cpu_seconds_total{kind="function"}[` + cpu + `])) * 1000`,
 	}
 }
