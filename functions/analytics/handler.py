@@ -24,8 +24,9 @@ from shared_layer.edge.settings import (
     settings_class,
 )
 from shared_layer.services.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
+from shared_layer.stores.live_counters import CounterKeys
 from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
+from shared_layer.stores.redis_connection import connect, key_layout
 from shared_layer.stores.store_health import StoreProbe
 
 
@@ -53,6 +54,8 @@ REPORTS = CampaignReports(
     clock=lambda: CLOCK(),
     cache_ttl_s=SETTINGS.cache_ttl_s,
     cache_grace_s=SETTINGS.cache_grace_s,
+    shards=key_layout(SETTINGS.redis_url),
+    counter_keys=CounterKeys.for_url(SETTINGS.redis_url),
 )
 router = Router()
 

@@ -1,11 +1,9 @@
 """live-counters: today's impressions, clicks and spend per campaign, live in Redis.
 
-Subscribed to `impressions` and `clicks` (connector, batch mode). One Lua script per partition
-adds the events to the seed's `stats::*::{campaignId}::{date}` counters past the partition's
-offset watermark, each event id once within the dedupe window (shared_layer.stores.live_counters).
-A batch that finds the counters lost (Redis lost its data) starts their rebuild from PostgreSQL
-(services.live_counters_recovery). Records set aside count in `live_counters_rejected_total`.
-200 with the counts; 503 when Redis is unavailable.
+Subscribed to `impressions` and `clicks` (connector, batch mode): per partition one Lua script
+(one per shard on a Redis Cluster) counts each event once (shared_layer.stores.live_counters).
+A batch finding the counters lost starts their rebuild from PostgreSQL (live_counters_recovery).
+Set-aside records count in `live_counters_rejected_total`. 200 with the counts; 503 without Redis.
 """
 
 from __future__ import annotations
@@ -27,9 +25,9 @@ from shared_layer.services.live_counters_recovery import LiveCountersRecovery
 from shared_layer.stores.live_counters import (
     DEFAULT_DEDUPE_S,
     DEFAULT_KEEP_DAYS,
-    EVENTS,
-    REJECTED,
+    CounterKeys,
     LiveCounters,
+    record_outcomes,
 )
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
@@ -59,7 +57,8 @@ REDIS = connect(
     backoff=True,
     name="live-counters",
 )
-COUNTERS = LiveCounters(REDIS, keep_days=SETTINGS.keep_days, dedupe_s=SETTINGS.dedupe_s)
+KEYS = CounterKeys.for_url(SETTINGS.redis_url)  # the seed's names, or by shard on a cluster
+COUNTERS = LiveCounters(REDIS, keep_days=SETTINGS.keep_days, dedupe_s=SETTINGS.dedupe_s, keys=KEYS)
 RECOVERY = LiveCountersRecovery(
     REDIS,
     Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=2),
@@ -83,11 +82,7 @@ def count(request: Request) -> dict:
         if not applied.ready:  # Redis lost the counters: today's are rebuilt from PostgreSQL
             RECOVERY.ensure()
     already += intake.repeated
-    EVENTS.labels("counted").inc(counted)
-    EVENTS.labels("already-counted").inc(already)
-    EVENTS.labels("rejected").inc(len(intake.rejected))
-    for rejection in intake.rejected:
-        REJECTED.labels(rejection.reason).inc()
+    record_outcomes(counted, already, intake.rejected)
     for rejection in intake.rejected[:LOGGED_REJECTIONS]:
         if rejection.reason == "invalid":  # too old for live counters is normal in a replay
             LOGGER.warning(

@@ -107,34 +107,45 @@ class LiveCountersRecovery:
 
     def rebuild(self) -> bool:
         """Rebuild now if needed. True once the counters are ready; False if another replica
-        holds the lock or Redis lost its data again during the rebuild (call again)."""
-        if self._counters.ready():
+        holds the lock or Redis lost its data again during the rebuild (call again).
+
+        On a Redis Cluster only the shards whose ready key is gone (those of the master that
+        lost its data) are rebuilt, each from a snapshot read under its own lost-at time.
+        """
+        lost = self._counters.lost_shards()
+        if not lost:
             return True
         token = uuid.uuid4().hex
         if not self._redis.set(REBUILD_LOCK_KEY, token, nx=True, ex=self._lock_ttl_s):
             return False
         try:
-            lost_at = self._counters.lost_at()
-            now_s = int(self._redis.time()[0])
-            since_loss = max(now_s - int(lost_at), 0) if lost_at else 0
-            snapshot = read_snapshot(
-                self._db,
-                utc_day(self._clock),
-                lost_at=lost_at,
-                recent_s=since_loss + self._counters.dedupe_s,
-            )
-            overlap = self._counters.rebuild(snapshot, ready_value=self._clock().isoformat())
-            if overlap is None:
-                return False
-            _LOGGER.info(
-                "live counters rebuilt from PostgreSQL",
-                extra={
-                    "campaigns": len(snapshot.totals),
-                    "recentEvents": len(snapshot.recent),
-                    "countedMeanwhile": overlap,
-                },
-            )
-            return True
+            return all([self._rebuild_shard(shard) for shard in lost])
         finally:
             if self._redis.get(REBUILD_LOCK_KEY) == token.encode():
                 self._redis.delete(REBUILD_LOCK_KEY)
+
+    def _rebuild_shard(self, shard: int) -> bool:
+        lost_at = self._counters.lost_at(shard)
+        now_s = int(self._redis.time()[0]) if lost_at else 0
+        since_loss = max(now_s - int(lost_at), 0) if lost_at else 0
+        snapshot = read_snapshot(
+            self._db,
+            utc_day(self._clock),
+            lost_at=lost_at,
+            recent_s=since_loss + self._counters.dedupe_s,
+        )
+        overlap = self._counters.rebuild(
+            snapshot, ready_value=self._clock().isoformat(), shard=shard
+        )
+        if overlap is None:
+            return False
+        _LOGGER.info(
+            "live counters rebuilt from PostgreSQL",
+            extra={
+                "shard": shard,
+                "campaigns": len(snapshot.totals),
+                "recentEvents": len(snapshot.recent),
+                "countedMeanwhile": overlap,
+            },
+        )
+        return True

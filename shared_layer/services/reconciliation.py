@@ -27,7 +27,7 @@ from shared_layer.stores.budget_ledger import (
     daily_spent_key,
     ledger_ready_key,
 )
-from shared_layer.stores.live_counters import READY_KEY, STAT_KINDS, stats_key
+from shared_layer.stores.live_counters import ONE_SERVER, STAT_KINDS, CounterKeys
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import read_many
 from shared_layer.stores.shards import SINGLE, Shards
@@ -66,6 +66,7 @@ def reconcile_day(
     today: date,
     only: Collection[str] | None = None,
     shards: Shards = SINGLE,
+    counter_keys: CounterKeys = ONE_SERVER,
 ) -> DayReconciliation:
     """The day's figures from every source (of the campaigns in `only`, if given); see the
     module docstring."""
@@ -74,15 +75,16 @@ def reconcile_day(
         logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
     campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
     ready_keys = [ledger_ready_key(shards, k) for k in shards.all()]
-    keys = [READY_KEY, *ready_keys]
+    live_ready_keys = [counter_keys.ready(k) for k in counter_keys.all()]
+    keys = [*live_ready_keys, *ready_keys]
     for campaign in campaigns:
         keys.append(daily_spent_key(campaign, day, shards))
-        keys += [stats_key(kind, campaign, day) for kind in STAT_KINDS]
+        keys += [counter_keys.stats(kind, campaign, day) for kind in STAT_KINDS]
     values = read_many(redis_client, keys)  # one MGET per slot on a Redis Cluster
-    first = 1 + len(ready_keys)
+    first = len(live_ready_keys) + len(ready_keys)
     ledger_kept = (today - day).days * 86_400 < DAILY_KEY_TTL_SECONDS - 86_400
-    live_ready = values[0] is not None
-    ledger_ready = ledger_kept and all(v is not None for v in values[1:first])
+    live_ready = all(v is not None for v in values[: len(live_ready_keys)])
+    ledger_ready = ledger_kept and all(v is not None for v in values[len(live_ready_keys) : first])
     live_compared = day == today and live_ready
     notes = []
     if not ledger_kept:

@@ -60,9 +60,10 @@ from shared_layer.core.pacing import campaign_day, expected_spend
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import READY_KEY, stats_key
+from shared_layer.stores.live_counters import ONE_SERVER, CounterKeys
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import REDIS_ERRORS, read_many
+from shared_layer.stores.shards import SINGLE, Shards
 
 __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Source"]
 
@@ -126,8 +127,14 @@ class CampaignReports:
         clock: Clock = utc_now,
         cache_ttl_s: int = CACHE_TTL_S,
         cache_grace_s: float = CACHE_GRACE_S,
+        shards: Shards = SINGLE,
+        counter_keys: CounterKeys = ONE_SERVER,
     ) -> None:
+        """`shards` and `counter_keys`: where the ledger and the live counters keep their keys
+        (`key_layout(url)` and `CounterKeys.for_url(url)` of a Redis Cluster's URL)."""
         self._redis = redis_client
+        self._shards = shards
+        self._counter_keys = counter_keys
         self._db = db
         self._clock = clock
         self._ttl = cache_ttl_s
@@ -141,7 +148,7 @@ class CampaignReports:
         campaign or its spend cannot be read (the report still answers)."""
         now = self._clock()
         if self._pacing_reads is None:
-            ledger = RedisBudgetLedger(self._redis, clock=self._clock)
+            ledger = RedisBudgetLedger(self._redis, clock=self._clock, shards=self._shards)
             self._pacing_reads = (CampaignCache(self._redis), ledger)
         cache, ledger = self._pacing_reads
         try:
@@ -214,11 +221,12 @@ class CampaignReports:
     def _read_redis(self, campaign_id: str, plan: DayPlan) -> _RedisView:
         keys = [cache_key(campaign_id, day) for day in plan.closed]
         if plan.today is not None:
+            names = self._counter_keys
             keys += [
-                stats_key(kind, campaign_id, plan.today)
+                names.stats(kind, campaign_id, plan.today)
                 for kind in ("impressions", "clicks", "spend")
             ]
-            keys.append(READY_KEY)
+            keys.append(names.ready(names.shard_of(campaign_id)))
         if not keys:
             return _RedisView({}, None, True)
         try:

@@ -33,9 +33,13 @@ Other behaviour to know:
   under its id (analytics answers 404 for such a campaign; daily-metrics sets it aside).
 - If the topics are deleted and created again (offsets start at 0), delete the
   ``kafka::offset::*`` keys, or the new records stay below the old watermarks.
-- The keys of one script are not in one Redis Cluster hash slot (the seed's names have no hash
-  tag, and the seen keys are named in the script): this module needs a single Redis server or
-  a primary with replicas.
+- On a Redis Cluster (`CounterKeys.for_url` of a ``redis+cluster://`` URL) a script may touch
+  one hash slot only, so every key of a count carries the hash tag of its campaign's shard
+  (`stores.shards`, the ledger's shards): ``stats::spend::{shard3of16}::<id>::<day>``, and per
+  shard a watermark per partition, a ready key, a lost-at key and the seen ids. A partition's
+  batch is then one script per shard it touches, each atomic and guarded by its own watermark;
+  a batch cut short between two of them is delivered again and each shard adds only what it
+  had not. After one master lost its data, only its shards are not ready and rebuilt.
 
 Example::
 
@@ -43,6 +47,7 @@ Example::
     applied = counters.count("impressions", 3, [(1041, event), (1042, other)], last_offset=1042)
     applied.counted, applied.already_counted   # 2, 0; the same call again: 0, 2
     applied.ready                              # False after Redis lost its data: rebuild
+    on_cluster = LiveCounters(cluster_client, keys=CounterKeys.for_url(url))
 """
 
 from __future__ import annotations
@@ -55,13 +60,20 @@ from typing import Any, Final, Literal
 
 import redis
 from prometheus_client import Counter, Histogram
-from redis import exceptions as redis_errors
 
-from shared_layer.core.aggregation import REJECTION_REASONS, DayWindow
+from shared_layer.core.aggregation import REJECTION_REASONS, DayWindow, Rejection
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.events import AdEvent
 from shared_layer.core.money import Micros
 from shared_layer.stores._lua import script
+from shared_layer.stores.redis_connection import (
+    REDIS_ERRORS,
+    UNREACHABLE_ERRORS,
+    is_cluster,
+    key_layout,
+    read_many,
+)
+from shared_layer.stores.shards import Shards
 
 __all__ = [
     "BATCH_SECONDS",
@@ -70,11 +82,13 @@ __all__ = [
     "DEFAULT_KEEP_DAYS",
     "EVENTS",
     "LOST_AT_KEY",
+    "ONE_SERVER",
     "READY_KEY",
     "REBUILD_SCRIPT",
     "REJECTED",
     "RESENT",
     "Applied",
+    "CounterKeys",
     "CounterPlan",
     "DaySnapshot",
     "LiveCounters",
@@ -82,6 +96,7 @@ __all__ = [
     "offset_key",
     "plan",
     "rebuild_plan",
+    "record_outcomes",
     "stats_key",
 ]
 
@@ -92,6 +107,7 @@ DEFAULT_DEDUPE_S: Final = 600
 _UNTIL_REBUILT_S: Final = 86_400
 READY_KEY: Final = "stats::live::ready"
 LOST_AT_KEY: Final = "stats::live::lost-at"
+SEEN_PREFIX: Final = "live::seen::"
 STAT_KINDS: Final[tuple[StatKind, ...]] = ("impressions", "clicks", "spend")
 # Lua numbers are doubles: sums stay exact below 2**53, so a plan is cut into chunks whose spend
 # stays below it (in practice one chunk: 2**53 micros is nine billion units of currency).
@@ -127,6 +143,15 @@ COUNT_SCRIPT: Final = script("live_counters_count.lua")
 REBUILD_SCRIPT: Final = script("live_counters_rebuild.lua")
 
 
+def record_outcomes(counted: int, already: int, rejected: Sequence[Rejection]) -> None:
+    """One request's events in `live_counters_events_total` and `..._rejected_total`."""
+    EVENTS.labels("counted").inc(counted)
+    EVENTS.labels("already-counted").inc(already)
+    EVENTS.labels("rejected").inc(len(rejected))
+    for rejection in rejected:
+        REJECTED.labels(rejection.reason).inc()
+
+
 def stats_key(kind: StatKind, campaign_id: str, day: date) -> str:
     """The seed's counter key of one campaign and UTC day (analytics reads it too).
 
@@ -143,6 +168,54 @@ def offset_key(topic: str, partition: int) -> str:
     'kafka::offset::impressions::3'
     """
     return f"kafka::offset::{topic}::{partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterKeys:
+    """The live counters' key names: the seed's on one server (`shards` None); on a Redis
+    Cluster every key of one script in its campaign shard's hash slot (module docstring)."""
+
+    shards: Shards | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> CounterKeys:
+        """The names every function of the deployment at `url` (``REDIS_URL``) uses."""
+        return cls(key_layout(url)) if is_cluster(url) else cls()
+
+    def all(self) -> range:
+        """Every shard: one on one server."""
+        return self.shards.all() if self.shards else range(1)
+
+    def shard_of(self, campaign_id: str) -> int:
+        return self.shards.of(campaign_id) if self.shards else 0
+
+    def stats(self, kind: StatKind, campaign_id: str, day: date) -> str:
+        """A campaign's counter of one UTC day (the seed's name on one server)."""
+        if self.shards is None:
+            return stats_key(kind, campaign_id, day)
+        return f"stats::{kind}::{self.shards.campaign(campaign_id)}::{day.isoformat()}"
+
+    def offset(self, topic: str, partition: int, shard: int = 0) -> str:
+        """The watermark of a partition (of one shard's events on a cluster)."""
+        if self.shards is None:
+            return offset_key(topic, partition)
+        return f"kafka::offset::{self.shards.tag(shard)}::{topic}::{partition}"
+
+    def ready(self, shard: int = 0) -> str:
+        return self._of_shard(READY_KEY, shard)
+
+    def lost_at(self, shard: int = 0) -> str:
+        return self._of_shard(LOST_AT_KEY, shard)
+
+    def seen_prefix(self, shard: int = 0) -> str:
+        """What the scripts put before an event id to name its seen key."""
+        return SEEN_PREFIX if self.shards is None else f"{SEEN_PREFIX}{self.shards.tag(shard)}::"
+
+    def _of_shard(self, key: str, shard: int) -> str:
+        return key if self.shards is None else f"{key}::{self.shards.tag(shard)}"
+
+
+ONE_SERVER: Final = CounterKeys()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,42 +246,64 @@ def plan(
     last_offset: int,
     keep_days: int,
     dedupe_s: int = DEFAULT_DEDUPE_S,
+    keys: CounterKeys = ONE_SERVER,
 ) -> list[CounterPlan]:
     """The script calls that count `events` ((offset, event), offset order) of one partition.
 
-    The last call moves the watermark to `last_offset` (the batch's last record, counted or
-    not). Usually one call; more only when a call's spend would leave Lua's exact integers.
+    On one server the last call moves the watermark to `last_offset` (the batch's last record,
+    counted or not); usually there is one call, more only when a call's spend would leave
+    Lua's exact integers. On a cluster the same holds per shard the events belong to.
     """
-    chunks: list[list[tuple[int, AdEvent]]] = [[]]
-    spend = 0
-    for offset, event in events:
-        if chunks[-1] and spend + event.price_micros > _EXACT_LIMIT:
-            chunks.append([])
-            spend = 0
-        chunks[-1].append((offset, event))
-        spend += event.price_micros
+    if keys.shards is None:
+        groups: dict[int, list[tuple[int, AdEvent]]] = {0: list(events)}
+    else:
+        groups = {}
+        for offset, event in events:
+            groups.setdefault(keys.shard_of(event.campaign_id), []).append((offset, event))
     plans = []
-    for index, chunk in enumerate(chunks):
-        final = index == len(chunks) - 1
-        moves_to = last_offset if final else chunk[-1][0]
-        plans.append(_plan_chunk(topic, partition, chunk, moves_to, keep_days, dedupe_s))
+    for shard, group in groups.items():
+        chunks: list[list[tuple[int, AdEvent]]] = [[]]
+        spend = 0
+        for offset, event in group:
+            if chunks[-1] and spend + event.price_micros > _EXACT_LIMIT:
+                chunks.append([])
+                spend = 0
+            chunks[-1].append((offset, event))
+            spend += event.price_micros
+        for index, chunk in enumerate(chunks):
+            final = index == len(chunks) - 1
+            moves_to = last_offset if final else chunk[-1][0]
+            where = _Where(keys, shard, topic, partition)
+            plans.append(_plan_chunk(where, chunk, moves_to, keep_days, dedupe_s))
     return plans
 
 
+@dataclass(frozen=True, slots=True)
+class _Where:
+    keys: CounterKeys
+    shard: int
+    topic: str
+    partition: int
+
+
 def _plan_chunk(
-    topic: str,
-    partition: int,
+    where: _Where,
     events: Sequence[tuple[int, AdEvent]],
     moves_to: int,
     keep_days: int,
     dedupe_s: int,
 ) -> CounterPlan:
-    keys: list[str] = [offset_key(topic, partition), READY_KEY, LOST_AT_KEY]
+    names, shard = where.keys, where.shard
+    keys: list[str] = [
+        names.offset(where.topic, where.partition, shard),
+        names.ready(shard),
+        names.lost_at(shard),
+    ]
     expiries: list[int] = []
     index: dict[str, int] = {}
 
     def key_index(kind: StatKind, event: AdEvent) -> int:
-        key = stats_key(kind, event.campaign_id, event.day)
+        key = names.stats(kind, event.campaign_id, event.day)
         if key not in index:
             keys.append(key)
             expiries.append(_expires_at(event.day, keep_days))
@@ -225,7 +320,14 @@ def _plan_chunk(
         )
     return CounterPlan(
         keys=tuple(keys),
-        args=(moves_to, dedupe_s, max(dedupe_s, _UNTIL_REBUILT_S), *expiries, "".join(fields)),
+        args=(
+            moves_to,
+            dedupe_s,
+            max(dedupe_s, _UNTIL_REBUILT_S),
+            *expiries,
+            names.seen_prefix(shard),
+            "".join(fields),
+        ),
         records=len(events),
     )
 
@@ -246,35 +348,46 @@ class DaySnapshot:
 
 
 def rebuild_plan(
-    snapshot: DaySnapshot, *, ready_value: str, keep_days: int, dedupe_s: int
+    snapshot: DaySnapshot,
+    *,
+    ready_value: str,
+    keep_days: int,
+    dedupe_s: int,
+    keys: CounterKeys = ONE_SERVER,
+    shard: int = 0,
 ) -> CounterPlan:
-    """The rebuild script's KEYS and ARGV for `snapshot` (pure; live_counters_rebuild.lua)."""
-    keys: list[str] = [READY_KEY, LOST_AT_KEY]
+    """The rebuild script's KEYS and ARGV for `snapshot`'s campaigns of shard `shard` (pure;
+    live_counters_rebuild.lua)."""
+    names = keys
+    keys_: list[str] = [names.ready(shard), names.lost_at(shard)]
     bases: list[int] = []
     index: dict[tuple[str, StatKind], int] = {}
-    campaigns = set(snapshot.totals) | {campaign for _, campaign, _, _ in snapshot.recent}
+    recent = [r for r in snapshot.recent if names.shard_of(r[1]) == shard]
+    campaigns = {c for c in snapshot.totals if names.shard_of(c) == shard}
+    campaigns |= {campaign for _, campaign, _, _ in recent}
     for campaign in sorted(campaigns):
         values = snapshot.totals.get(campaign, (0, 0, 0))
         for kind, value in zip(STAT_KINDS, values, strict=True):
-            keys.append(stats_key(kind, campaign, snapshot.day))
+            keys_.append(names.stats(kind, campaign, snapshot.day))
             bases.append(value)
-            index[(campaign, kind)] = len(keys)  # Lua's KEYS are 1-based
+            index[(campaign, kind)] = len(keys_)  # Lua's KEYS are 1-based
     fields = [
         f"{event_id},{index[(campaign, 'clicks' if click else 'impressions')]},"
         f"{index[(campaign, 'spend')] if price > 0 else 0},{price};"
-        for event_id, campaign, click, price in snapshot.recent
+        for event_id, campaign, click, price in recent
     ]
     return CounterPlan(
-        keys=tuple(keys),
+        keys=tuple(keys_),
         args=(
             ready_value,
             dedupe_s,
             *bases,
             _expires_at(snapshot.day, keep_days),
             snapshot.lost_at,
+            names.seen_prefix(shard),
             "".join(fields),
         ),
-        records=len(snapshot.recent),
+        records=len(recent),
     )
 
 
@@ -293,6 +406,7 @@ class LiveCounters:
         *,
         keep_days: int = DEFAULT_KEEP_DAYS,
         dedupe_s: int = DEFAULT_DEDUPE_S,
+        keys: CounterKeys = ONE_SERVER,
     ) -> None:
         if keep_days < 1:
             raise ValueError("keep_days must be at least 1")
@@ -300,6 +414,7 @@ class LiveCounters:
             raise ValueError("dedupe_s must be at least 1")
         self.keep_days = keep_days
         self.dedupe_s = dedupe_s
+        self.keys = keys
         self._redis = client
         self._script = client.register_script(COUNT_SCRIPT)
         self._rebuild = client.register_script(REBUILD_SCRIPT)
@@ -332,6 +447,7 @@ class LiveCounters:
             last_offset=last_offset,
             keep_days=self.keep_days,
             dedupe_s=self.dedupe_s,
+            keys=self.keys,
         )
         for step, call in enumerate(calls):
             applied, watermark, is_ready, repeated = self._call(self._script, call)
@@ -347,28 +463,40 @@ class LiveCounters:
 
     def ready(self) -> bool:
         """Whether today's counters are whole (False after Redis lost them, until rebuilt)."""
-        try:
-            return bool(self._redis.exists(READY_KEY))
-        except redis_errors.RedisError as exc:
-            raise UpstreamUnavailable("redis unavailable for the live counters") from exc
+        return not self.lost_shards()
 
-    def lost_at(self) -> str:
-        """When the count script first found the counters lost ('' if it has not yet)."""
+    def lost_shards(self) -> list[int]:
+        """The shards whose counters are not whole (one server: [0] or [])."""
+        shards = list(self.keys.all())
         try:
-            value = self._redis.get(LOST_AT_KEY)
-        except redis_errors.RedisError as exc:
+            values = read_many(self._redis, [self.keys.ready(k) for k in shards])
+        except REDIS_ERRORS as exc:
+            raise UpstreamUnavailable("redis unavailable for the live counters") from exc
+        return [k for k, value in zip(shards, values, strict=True) if value is None]
+
+    def lost_at(self, shard: int = 0) -> str:
+        """When the count script first found the shard's counters lost ('' if it has not)."""
+        try:
+            value = self._redis.get(self.keys.lost_at(shard))
+        except REDIS_ERRORS as exc:
             raise UpstreamUnavailable("redis unavailable for the live counters") from exc
         return value.decode() if isinstance(value, bytes) else (value or "")
 
-    def rebuild(self, snapshot: DaySnapshot, *, ready_value: str) -> int | None:
-        """Make the snapshot's day whole and set the ready key, atomically.
+    def rebuild(self, snapshot: DaySnapshot, *, ready_value: str, shard: int = 0) -> int | None:
+        """Make the snapshot's day whole for the campaigns of `shard` and set its ready key,
+        atomically.
 
         Returns how many events were both in the snapshot and counted live meanwhile (taken off
         once), or None when the snapshot is stale (Redis lost its data again: read a new one).
         Counters that are ready already are left alone (0).
         """
         call = rebuild_plan(
-            snapshot, ready_value=ready_value, keep_days=self.keep_days, dedupe_s=self.dedupe_s
+            snapshot,
+            ready_value=ready_value,
+            keep_days=self.keep_days,
+            dedupe_s=self.dedupe_s,
+            keys=self.keys,
+            shard=shard,
         )
         outcome = int(self._call(self._rebuild, call))
         if outcome == -2:
@@ -379,7 +507,7 @@ class LiveCounters:
     def _call(script_: Any, call: CounterPlan) -> Any:
         try:
             return script_(keys=list(call.keys), args=list(call.args))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except UNREACHABLE_ERRORS as exc:
             raise UpstreamUnavailable("redis unavailable for the live counters") from exc
-        except redis_errors.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise UpstreamFailed(f"redis refused the live counters: {exc}") from exc

@@ -5,12 +5,14 @@
 -- counters were found lost; KEYS[4..n]: counter keys.
 -- ARGV[1]: the offset the watermark moves to; ARGV[2]: the dedupe window (s); ARGV[3]: how long
 -- an event id is kept while the counters are not ready (s: until the rebuild has used it);
--- ARGV[4..n]: the expiry (Unix time) of KEYS[4..n]; ARGV[n+1]: the records in offset order, as
+-- ARGV[4..n]: the expiry (Unix time) of KEYS[4..n]; ARGV[n+1]: the prefix of the seen keys (on
+-- a Redis Cluster it carries the shard's hash tag, so that the keys named here are in the slot
+-- of KEYS); ARGV[n+2]: the records in offset order, as
 -- "offset,event id,count key index,spend key index (0: none),price micros;" each (one string:
 -- packing thousands of separate arguments costs the caller more than the script).
 -- An event counts when its offset is above the watermark (a redelivered record does not) and
 -- its id was not counted within the window (a record the outbox relay produced again, at a new
--- offset, does not): `live::seen::{event id}` is set NX with the window as its TTL.
+-- offset, does not): the seen key (ARGV[n+1] .. event id) is set NX with the window as its TTL.
 local watermark = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local ready = redis.call('EXISTS', KEYS[2])
 local seen_ttl = ARGV[2]
@@ -21,13 +23,14 @@ if ready == 0 then
   redis.call('SET', KEYS[3], now[1], 'NX')
 end
 local counters = #KEYS
+local seen_prefix = ARGV[counters + 1]
 local sums = {}
 local applied = 0
 local repeated = 0
 for offset, event_id, count_key, spend_key, price in
-    string.gmatch(ARGV[counters + 1], '(%d+),([^,;]+),(%d+),(%d+),(%d+);') do
+    string.gmatch(ARGV[counters + 2], '(%d+),([^,;]+),(%d+),(%d+),(%d+);') do
   if tonumber(offset) > watermark then
-    if redis.call('SET', 'live::seen::' .. event_id, '1', 'NX', 'EX', seen_ttl) then
+    if redis.call('SET', seen_prefix .. event_id, '1', 'NX', 'EX', seen_ttl) then
       applied = applied + 1
       count_key = tonumber(count_key)
       sums[count_key] = (sums[count_key] or 0) + 1

@@ -4,10 +4,11 @@
 -- ARGV[1]: the ready key's value; ARGV[2]: the dedupe window (s); ARGV[3..n]: what PostgreSQL
 -- holds for KEYS[3..n] (daily_metrics, one snapshot); ARGV[n+1]: the keys' expiry (Unix
 -- time); ARGV[n+2]: the lost-at value the snapshot was taken under ('' for none); ARGV[n+3]:
--- the snapshot's recent events (logged since shortly before the loss), as
+-- the prefix of the seen keys (with the shard's hash tag on a Redis Cluster); ARGV[n+4]: the
+-- snapshot's recent events (logged since shortly before the loss), as
 -- "event id,count key index,spend key index (0: none),price micros;" each.
 -- While the counters were not ready, live-counters went on counting into them, keeping each
--- id it counted as `live::seen::{id}` = '1'. An event both in the snapshot and counted so is
+-- id it counted as seen (ARGV[n+3] .. id = '1'). An event both in the snapshot and counted so is
 -- taken off once; every recent event of the snapshot is marked seen ('r'), so a copy that
 -- comes later is not counted either. Result: counters = PostgreSQL's snapshot + what was
 -- counted live and is not in it, atomically, then ready. Returns the overlap, or -1 when the
@@ -25,8 +26,8 @@ for k = 3, n do
 end
 local overlap = 0
 for event_id, count_key, spend_key, price in
-    string.gmatch(ARGV[n + 3], '([^,;]+),(%d+),(%d+),(%d+);') do
-  local seen = 'live::seen::' .. event_id
+    string.gmatch(ARGV[n + 4], '([^,;]+),(%d+),(%d+),(%d+);') do
+  local seen = ARGV[n + 3] .. event_id
   local mark = redis.call('GET', seen)
   if mark == '1' then
     overlap = overlap + 1

@@ -7,8 +7,10 @@ at once, and the same batch delivered by two callers at once, add up exactly; sp
 Lua's exact integers is still exact; records set aside still move the watermark. The function
 in process: connector batches and single records, 400 without Kafka places, 503 without Redis.
 
-Everything here uses Redis database LIVE_COUNTERS_TEST_DB and topic names of its own, so the
-deployed functions' counters and watermarks are never touched.
+Every test runs twice: on one Redis server, and on the test platform's 3-master Redis Cluster
+(16 shards: a batch is one script per shard, each in one hash slot, with its own watermark).
+Everything here uses Redis database LIVE_COUNTERS_TEST_DB (one server) and topic and campaign
+names of its own, so the deployed functions' counters and watermarks are never touched.
 """
 
 from __future__ import annotations
@@ -28,28 +30,27 @@ import redis
 from localplatform.profile import PROFILES
 from shared_layer.core.events import AdEvent
 from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.stores.live_counters import LiveCounters, offset_key, stats_key
+from shared_layer.stores.live_counters import LiveCounters
 from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import database
+from .live_counters_support import LAYOUTS, keys_of, layout_client, live_numbers, watermark
 from .test_daily_metrics_handler import load_function, post
 
 LIVE_COUNTERS_TEST_DB = 8
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    url = os.environ.get("REDIS_URL", PROFILE.host_env()["REDIS_URL"])
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    connection = redis.Redis.from_url(f"{base}/{LIVE_COUNTERS_TEST_DB}", socket_timeout=5)
+@pytest.fixture(scope="module", params=LAYOUTS)
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    connection = layout_client(request.param, LIVE_COUNTERS_TEST_DB)
     yield connection
     connection.close()
 
 
 @pytest.fixture
 def counters(client: redis.Redis) -> LiveCounters:
-    return LiveCounters(client, keep_days=3)
+    return LiveCounters(client, keep_days=3, keys=keys_of(client))
 
 
 @pytest.fixture
@@ -85,9 +86,7 @@ def click(of: AdEvent) -> AdEvent:
 
 
 def numbers(client: redis.Redis, campaign: str, day: date | None = None) -> tuple[int, int, int]:
-    day = day or now().date()
-    values = client.mget([stats_key(k, campaign, day) for k in ("impressions", "clicks", "spend")])
-    return tuple(int(v or 0) for v in values)  # type: ignore[return-value]
+    return live_numbers(client, campaign, day or now().date())
 
 
 def with_offsets(events: list[AdEvent], first: int = 0) -> list[tuple[int, AdEvent]]:
@@ -101,13 +100,15 @@ def test_a_batch_is_counted_into_the_seed_keys_and_moves_the_watermark(client, c
     applied = counters.count(topic, 3, with_offsets(events, 100), last_offset=104)
     assert (applied.counted, applied.already_counted, applied.watermark_before) == (5, 0, -1)
     assert numbers(client, campaign) == (3, 2, 2_500 + 1 + 999_999)
-    assert int(client.get(offset_key(topic, 3))) == 104
+    assert watermark(client, topic, 3, campaign) == 104
     expires = datetime.combine(now().date() + timedelta(days=3), datetime.min.time(), UTC)
+    names = keys_of(client)
     for kind in ("impressions", "clicks", "spend"):
-        assert client.expiretime(stats_key(kind, campaign, now().date())) == int(
+        assert client.expiretime(names.stats(kind, campaign, now().date())) == int(
             expires.timestamp()
         )
-    assert client.ttl(offset_key(topic, 3)) == -1  # watermarks never expire
+    offset = names.offset(topic, 3, names.shard_of(campaign))
+    assert client.ttl(offset) == -1  # watermarks never expire
 
 
 def test_a_batch_delivered_again_whole_or_in_part_adds_only_what_is_new(client, counters, topic):
@@ -122,7 +123,7 @@ def test_a_batch_delivered_again_whole_or_in_part_adds_only_what_is_new(client, 
     applied = counters.count(topic, 0, overlap, last_offset=14)
     assert (applied.counted, applied.already_counted) == (5, 4)
     assert numbers(client, campaign) == (15, 0, 10_035)
-    assert int(client.get(offset_key(topic, 0))) == 14
+    assert watermark(client, topic, 0, campaign) == 14
 
 
 def test_partitions_at_once_and_one_batch_from_two_callers_add_up_exactly(client, topic):
@@ -134,7 +135,7 @@ def test_partitions_at_once_and_one_batch_from_two_callers_add_up_exactly(client
 
     def deliver(partition: int) -> None:
         try:
-            counters = LiveCounters(client, keep_days=3)
+            counters = LiveCounters(client, keep_days=3, keys=keys_of(client))
             events = per_partition[partition]
             for start in range(0, len(events), 25):
                 chunk = events[start : start + 25]
@@ -165,11 +166,20 @@ def test_spend_beyond_exact_lua_numbers_is_still_exact(client, counters, topic):
 
 
 def test_records_set_aside_still_move_the_watermark(client, counters, topic):
+    campaign = str(uuid.uuid4())
     applied = counters.count(topic, 1, [], last_offset=77)
     assert (applied.counted, applied.already_counted) == (0, 0)
-    assert int(client.get(offset_key(topic, 1))) == 77
-    late = with_offsets([impression(str(uuid.uuid4()), 5)], 70)
-    assert counters.count(topic, 1, late, last_offset=70).already_counted == 1
+    late = with_offsets([impression(campaign, 5)], 70)
+    if keys_of(client).shards is None:
+        assert watermark(client, topic, 1, campaign) == 77
+        assert counters.count(topic, 1, late, last_offset=70).already_counted == 1
+    else:
+        # On a cluster a watermark guards one shard's events: a batch with none of them leaves
+        # it alone (nothing of that shard was counted to guard), and the seen ids still hold.
+        assert watermark(client, topic, 1, campaign) is None
+        assert counters.count(topic, 1, late, last_offset=70).counted == 1
+        assert counters.count(topic, 1, late, last_offset=70).already_counted == 1
+        assert watermark(client, topic, 1, campaign) == 70
 
 
 def test_each_day_has_its_own_counters(client, counters, topic):
@@ -187,7 +197,9 @@ def test_each_day_has_its_own_counters(client, counters, topic):
 @pytest.fixture(scope="module")
 def handler(client: redis.Redis) -> ModuleType:
     module = load_function("live-counters")
-    module.COUNTERS = LiveCounters(client, keep_days=module.SETTINGS.keep_days)
+    module.COUNTERS = LiveCounters(
+        client, keep_days=module.SETTINGS.keep_days, keys=keys_of(client)
+    )
     module.RECOVERY = LiveCountersRecovery(client, database(), module.COUNTERS)
     return module
 
@@ -212,7 +224,8 @@ def test_the_function_counts_connector_batches_once(handler, client, topic):
     )
     assert post(handler, body, headers)[1]["alreadyCounted"] == 8
     assert numbers(client, campaign) == (8, 0, 24)
-    assert int(client.get(offset_key(topic, 2))) == 49
+    # The batch's last record (garbage) moves the watermark of the shard it counted events in.
+    assert watermark(client, topic, 2, campaign) == 49
 
 
 def test_the_function_takes_one_record_per_call_with_its_kafka_place(handler, client, topic):

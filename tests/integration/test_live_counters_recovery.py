@@ -8,8 +8,11 @@ interleaving of events logged, counted live and delivered again around it (threa
 rebuild); analytics serves today from PostgreSQL (`source` "postgres") until the rebuild and
 from the live counters ("live") after it, with the same numbers; reconcile finds no difference.
 
-Redis database RECOVERY_TEST_DB is this module's own (FLUSHDB there is the "loss"), with topics
-of its own; PostgreSQL rows belong to campaigns made here.
+Every test runs twice: on one Redis server, and on the test platform's 3-master Redis Cluster
+(16 shards, each with its own ready key: the rebuild goes shard by shard). Redis database
+RECOVERY_TEST_DB is this module's own on the one server (FLUSHDB there is the "loss"; on the
+cluster, FLUSHDB on every master), with topics of its own; PostgreSQL rows belong to campaigns
+made here.
 """
 
 from __future__ import annotations
@@ -31,19 +34,26 @@ from shared_layer.services.live_counters_recovery import LiveCountersRecovery
 from shared_layer.services.reconciliation import reconcile_day
 from shared_layer.services.reports import CampaignReports
 from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.live_counters import READY_KEY, LiveCounters, stats_key
+from shared_layer.stores.live_counters import LiveCounters
 from shared_layer.stores.postgres import Database
 
-from .campaign_support import redis_client
+from .live_counters_support import (
+    LAYOUTS,
+    keys_of,
+    layout_client,
+    ledger_shards,
+    live_numbers,
+    mark_ready,
+)
 from .test_daily_metrics import click
 from .test_daily_metrics_handler import impression, paused_campaign  # noqa: F401 (a fixture)
 
 RECOVERY_TEST_DB = 10
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    connection = redis_client(RECOVERY_TEST_DB, timeout_s=10)
+@pytest.fixture(scope="module", params=LAYOUTS)
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    connection = layout_client(request.param, RECOVERY_TEST_DB, timeout_s=10)
     yield connection
     connection.flushdb()
     connection.close()
@@ -58,7 +68,7 @@ def lost(client: redis.Redis) -> redis.Redis:
 
 @pytest.fixture
 def counters(lost: redis.Redis) -> LiveCounters:
-    return LiveCounters(lost, keep_days=3, dedupe_s=600)
+    return LiveCounters(lost, keep_days=3, dedupe_s=600, keys=keys_of(lost))
 
 
 @pytest.fixture
@@ -95,8 +105,7 @@ class Partition:
 
 
 def live(client: redis.Redis, c: Campaign) -> tuple[int, int, int]:
-    keys = [stats_key(k, c.id, today()) for k in ("impressions", "clicks", "spend")]
-    return tuple(int(v or 0) for v in client.mget(keys))  # type: ignore[return-value]
+    return live_numbers(client, c.id, today())
 
 
 def in_postgres(db: Database, c: Campaign) -> tuple[int, int, int]:
@@ -113,14 +122,16 @@ def in_postgres(db: Database, c: Campaign) -> tuple[int, int, int]:
 
 
 def test_an_event_produced_again_at_a_new_offset_counts_once(lost, counters, campaign):
-    lost.set(READY_KEY, "test")
+    mark_ready(lost)
     partition = Partition(counters, 0)
     first, other = impression(campaign, 1_250), impression(campaign, 10)
     assert partition.deliver(first).counted == 1
     again = partition.deliver(first, other)  # the relay died before XDEL: a new offset
     assert (again.counted, again.already_counted, again.resent) == (1, 1, 1)
     assert live(lost, campaign) == (2, 0, 1_260)
-    assert lost.ttl(f"live::seen::{first.event_id}") <= 600
+    names = keys_of(lost)
+    seen = f"{names.seen_prefix(names.shard_of(campaign.id))}{first.event_id}"
+    assert 0 < lost.ttl(seen) <= 600
 
 
 def test_after_a_loss_counting_goes_on_and_the_rebuild_adds_what_postgres_had(
@@ -136,7 +147,7 @@ def test_after_a_loss_counting_goes_on_and_the_rebuild_adds_what_postgres_had(
     applied = partition.deliver(both, live_only)
     assert not applied.ready and applied.counted == 2
     assert recovery.rebuild()
-    assert lost.exists(READY_KEY)
+    assert counters.ready() and counters.lost_shards() == []
     # PostgreSQL's 5 impressions and 1 click, plus the one PostgreSQL did not have yet.
     assert live(lost, campaign) == (6, 1, 300 + 20 + 4_000 + 3)
     assert partition.deliver(late, click(both)).counted == 0  # in the snapshot already
@@ -182,7 +193,9 @@ def test_the_rebuild_races_batches_counted_meanwhile_and_every_event_counts_once
     expected = (len(impressions), 60, sum(e.price_micros for e in impressions))
     assert in_postgres(db, campaign) == expected
     assert live(lost, campaign) == expected
-    report = reconcile_day(lost, db, today(), today=today())
+    report = reconcile_day(
+        lost, db, today(), today=today(), shards=ledger_shards(lost), counter_keys=keys_of(lost)
+    )
     mine = [d for d in report.differences if d.campaign_id == campaign.id]
     assert mine == []
     assert any(f.campaign_id == campaign.id for f in report.campaigns)
@@ -191,7 +204,7 @@ def test_the_rebuild_races_batches_counted_meanwhile_and_every_event_counts_once
 def test_analytics_reads_today_from_postgres_until_the_rebuild_then_live(
     lost, counters, recovery, metrics, db, campaign
 ):
-    reports = CampaignReports(lost, db)
+    reports = CampaignReports(lost, db, shards=ledger_shards(lost), counter_keys=keys_of(lost))
     shown = [impression(campaign, 500) for _ in range(4)]
     metrics.count(shown, today=today())
     Partition(counters, 0).deliver(shown[0])  # counted after the loss: not ready

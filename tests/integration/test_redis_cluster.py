@@ -10,7 +10,10 @@ or the cluster refuses it (CROSSSLOT). Proven here on the cluster:
   shard from PostgreSQL;
 - failover: one master is killed (SIGKILL) during charges; its replica takes over by the
   cluster's own failure detection; afterwards no acknowledged charge is missing, the ledger
-  equals the outbox entry by entry, and no budget is overspent.
+  equals the outbox entry by entry, and no budget is overspent;
+- the live counters after one master lost its data: only that master's shards are not ready,
+  and the rebuild makes every campaign's counters PostgreSQL's again (reconcile: no difference).
+  (test_live_counters.py and test_live_counters_recovery.py run whole on this cluster too.)
 
 Outbox streams carry a prefix per test where a test counts them, so tests do not see each other.
 """
@@ -41,6 +44,8 @@ from shared_layer.events.outbox_relay import start_relay
 from shared_layer.services.budget_recovery import BudgetRecovery
 from shared_layer.services.campaign_admin import CampaignWriteThrough
 from shared_layer.services.campaign_snapshot import CampaignSnapshot
+from shared_layer.services.live_counters_recovery import LiveCountersRecovery
+from shared_layer.services.reconciliation import reconcile_day
 from shared_layer.services.reports import CampaignReports
 from shared_layer.stores.budget_ledger import (
     RedisBudgetLedger,
@@ -51,6 +56,8 @@ from shared_layer.stores.budget_ledger import (
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.click_ledger import RedisClickRecorder, seen_key
+from shared_layer.stores.daily_metrics import DailyMetrics
+from shared_layer.stores.live_counters import CounterKeys, LiveCounters
 from shared_layer.stores.outbox import outbox_fields, outbox_streams
 from shared_layer.stores.redis_connection import connect, key_layout
 from tests.support import wait_for
@@ -62,9 +69,11 @@ from .budget_ledger_support import (
     charge_until_refused,
 )
 from .campaign_support import campaign, campaign_request, new_id
+from .live_counters_support import live_numbers
 from .test_budget_ledger import expected_impressions, few_impression_campaigns
 from .test_budget_recovery import NOW, Pipeline, stored_campaign
 from .test_campaign_snapshot import indexed, reloads
+from .test_daily_metrics_handler import impression as daily_impression
 from .test_outbox import consume_ids
 from .test_reports import NOW as REPORT_NOW
 from .test_reports import TODAY, Clock, make_campaign, set_live_counters
@@ -325,9 +334,16 @@ def _restart(node: RedisClusterNode) -> None:
 def test_a_report_reads_cached_days_and_live_counters_across_slots(cluster: Any, db) -> None:
     store = CampaignStore(db)
     campaign_id = make_campaign(store, db, {D(2025, 3, 1): (1000, 25, "2.500000")})
-    set_live_counters(cluster, campaign_id, TODAY, DayCounts(40, 1, 100_000))
+    names = CounterKeys.for_url(URL)
+    set_live_counters(cluster, campaign_id, TODAY, DayCounts(40, 1, 100_000), names)
     reports = CampaignReports(
-        cluster, db, clock=Clock(REPORT_NOW), cache_ttl_s=3600, cache_grace_s=600
+        cluster,
+        db,
+        clock=Clock(REPORT_NOW),
+        cache_ttl_s=3600,
+        cache_grace_s=600,
+        shards=SHARDS,
+        counter_keys=names,
     )
     days = DateRange(D(2025, 3, 1), TODAY)
     for _ in range(2):  # from PostgreSQL and cached, then from the cache
@@ -354,3 +370,50 @@ def test_a_bid_replicas_snapshot_follows_changes_by_notification_on_the_cluster(
         assert reloads("change") >= incremental + 2  # applied by id, as notified
     finally:
         snapshot.stop()
+
+
+def test_a_master_that_lost_its_data_has_only_its_shards_live_counters_rebuilt(
+    cluster: Any, db
+) -> None:
+    names = CounterKeys.for_url(URL)
+    counters = LiveCounters(cluster, keep_days=3, keys=names)
+    metrics = DailyMetrics(db, retention_days=30)
+    today = datetime.now(UTC).date()
+    for shard in names.all():
+        cluster.set(names.ready(shard), "test")
+    made = [campaign_request(new_id()).to_campaign(status="paused") for _ in range(12)]
+    campaigns = [CampaignStore(db).create(c).campaign for c in made]
+    before = [daily_impression(c, 100 + n) for n, c in enumerate(campaigns)]
+    metrics.count(before, today=today)
+    topic = f"cluster-live-test-{uuid.uuid4().hex[:8]}"
+    counters.count(topic, 0, list(enumerate(before)), last_offset=len(before) - 1)
+
+    # The master of the first campaign's shard comes back empty (its replica follows it).
+    victim = cluster.get_node_from_key(names.ready(names.shard_of(campaigns[0].id)))
+    cluster.flushdb(target_nodes=victim)
+    try:
+        on_victim = {
+            k for k in names.all() if cluster.get_node_from_key(names.ready(k)).name == victim.name
+        }
+        assert set(counters.lost_shards()) == on_victim and 0 < len(on_victim) < names.shards.count
+        after = [daily_impression(c, 7) for c in campaigns]  # counted live during the loss
+        applied = counters.count(topic, 0, list(enumerate(after, 100)), last_offset=111)
+        assert not applied.ready and applied.counted == len(after)
+        metrics.count(after, today=today)
+
+        assert LiveCountersRecovery(cluster, db, counters).rebuild()
+        assert counters.lost_shards() == []
+        for c, first in zip(campaigns, before, strict=True):
+            assert live_numbers(cluster, c.id, today) == (2, 0, first.price_micros + 7), c.id
+        report = reconcile_day(
+            cluster,
+            db,
+            today,
+            today=today,
+            only=[c.id for c in campaigns],
+            shards=SHARDS,
+            counter_keys=names,
+        )
+        assert report.differences == [] and len(report.campaigns) == len(campaigns)
+    finally:
+        ready_everywhere(cluster)  # the ledger's ready keys of the flushed shards, for the rest

@@ -31,7 +31,7 @@ from shared_layer.core.analytics import ZERO, DateRange, DayCounts, cache_key, r
 from shared_layer.core.errors import NotFound, UpstreamUnavailable
 from shared_layer.services.reports import CampaignReports
 from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import READY_KEY, stats_key
+from shared_layer.stores.live_counters import ONE_SERVER, CounterKeys
 from shared_layer.stores.postgres import Database
 from tests.support import free_port
 
@@ -130,11 +130,17 @@ def make_campaign(
     return campaign_id
 
 
-def set_live_counters(r: redis.Redis, campaign_id: str, day: date, counts: DayCounts) -> None:
-    r.set(READY_KEY, "test")  # the counters are whole (no loss to rebuild from)
-    r.set(stats_key("impressions", campaign_id, day), counts.impressions)
-    r.set(stats_key("clicks", campaign_id, day), counts.clicks)
-    r.set(stats_key("spend", campaign_id, day), counts.spend_micros)
+def set_live_counters(
+    r: redis.Redis,
+    campaign_id: str,
+    day: date,
+    counts: DayCounts,
+    names: CounterKeys = ONE_SERVER,
+) -> None:
+    r.set(names.ready(names.shard_of(campaign_id)), "test")  # whole (no loss to rebuild from)
+    r.set(names.stats("impressions", campaign_id, day), counts.impressions)
+    r.set(names.stats("clicks", campaign_id, day), counts.clicks)
+    r.set(names.stats("spend", campaign_id, day), counts.spend_micros)
 
 
 def wait_for_postgres(db: Database, timeout_s: float = 30.0) -> None:

@@ -262,7 +262,7 @@ def test_the_plan_counts_each_record_once_into_the_seed_keys():
     expiry = int(datetime(2025, 12, 2, tzinfo=UTC).timestamp())  # 3 days after the day began
     records = f"10,{a.event_id},5,4,2500;11,{free.event_id},5,0,0;12,{c.event_id},6,0,0;"
     # the watermark's move, the dedupe window, the ids' lifetime until a rebuild, the expiries
-    assert call.args == (13, 600, 86_400, expiry, expiry, expiry, records)
+    assert call.args == (13, 600, 86_400, expiry, expiry, expiry, "live::seen::", records)
     assert call.records == 3
 
 
@@ -276,7 +276,7 @@ def test_the_plan_keeps_each_event_id_for_the_dedupe_window_it_is_given():
 def test_a_plan_with_nothing_to_count_still_moves_the_watermark():
     [call] = plan("clicks", 0, [], last_offset=41, keep_days=3)
     assert call.keys == ("kafka::offset::clicks::0", READY_KEY, LOST_AT_KEY)
-    assert call.args == (41, 600, 86_400, "")
+    assert call.args == (41, 600, 86_400, "live::seen::", "")
 
 
 def test_spend_beyond_exact_lua_integers_is_cut_into_calls_in_offset_order():

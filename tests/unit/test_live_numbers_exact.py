@@ -44,14 +44,14 @@ def test_the_rebuild_plan_starts_from_postgres_and_names_each_recent_event_by_it
     bases = (2, 0, 300, 5, 1, 700, 0, 0, 0)
     # e-1: an impression of c-1 (KEYS 3, its spend 5); e-2 a click of c-2 (KEYS 7, no spend)
     recent = "e-1,3,5,150;e-2,7,0,0;e-3,9,11,9;"
-    assert call.args == ("now", 600, *bases, expiry, "1764720000", recent)
+    assert call.args == ("now", 600, *bases, expiry, "1764720000", "live::seen::", recent)
     assert call.records == 3
 
 
 def test_a_rebuild_of_an_empty_day_only_sets_the_ready_key():
     call = rebuild_plan(DaySnapshot(DAY, {}, (), ""), ready_value="t", keep_days=3, dedupe_s=1)
     assert call.keys == (READY_KEY, LOST_AT_KEY)
-    assert call.args[0] == "t" and call.args[-2:] == ("", "")
+    assert call.args[0] == "t" and call.args[-3:] == ("", "live::seen::", "")
 
 
 @pytest.mark.parametrize(

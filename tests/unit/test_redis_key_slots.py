@@ -20,6 +20,7 @@ from shared_layer.core.events import AdEvent
 from shared_layer.stores.budget_ledger import RedisBudgetLedger
 from shared_layer.stores.campaign_cache import CampaignCache
 from shared_layer.stores.click_ledger import RedisClickRecorder
+from shared_layer.stores.live_counters import CounterKeys, DaySnapshot, plan, rebuild_plan
 from shared_layer.stores.outbox import outbox_fields, outbox_streams
 from shared_layer.stores.redis_connection import connect, is_cluster, key_layout
 from shared_layer.stores.shards import Shards
@@ -133,3 +134,49 @@ def test_a_single_server_url_keeps_its_database_and_drops_the_shards_option() ->
     assert not isinstance(client, RedisCluster)
     assert client.connection_pool.connection_kwargs["db"] == 2
     assert "shards" not in client.connection_pool.connection_kwargs
+
+
+def test_live_counting_on_a_cluster_is_one_script_per_shard_each_in_one_slot() -> None:
+    keys = CounterKeys(Shards(16))
+    events = [(n, impression(c.id, n)) for n, c in enumerate(CAMPAIGNS)]
+    calls = plan("impressions", 2, events, last_offset=len(events) - 1, keep_days=3, keys=keys)
+    touched = {keys.shard_of(c.id) for c in CAMPAIGNS}
+    assert len(calls) == len(touched) == 16
+    for call in calls:
+        seen_prefix = str(call.args[-2])
+        # The seen keys are named inside the script: their prefix must carry the same tag.
+        assert len(slots([*call.keys, f"{seen_prefix}some-event-id"])) == 1, call.keys[:4]
+        assert call.args[0] == len(events) - 1  # every shard's watermark moves to the batch end
+    assert sum(call.records for call in calls) == len(events)
+
+
+def test_the_live_rebuild_on_a_cluster_is_one_slot_per_shard() -> None:
+    keys = CounterKeys(Shards(16))
+    ids = [c.id for c in CAMPAIGNS]
+    snapshot = DaySnapshot(
+        day=NOON.date(),
+        totals={cid: (3, 1, 7_500) for cid in ids},
+        recent=tuple((f"e-{cid}", cid, False, 2_500) for cid in ids),
+        lost_at="",
+    )
+    rebuilt = 0
+    for shard in keys.all():
+        call = rebuild_plan(
+            snapshot, ready_value="now", keep_days=3, dedupe_s=600, keys=keys, shard=shard
+        )
+        assert len(slots([*call.keys, f"{call.args[-2]}e-1"])) == 1
+        rebuilt += (len(call.keys) - 2) // 3
+    assert rebuilt == len(ids)  # each campaign in exactly one shard's rebuild
+
+
+def test_on_one_server_the_live_counters_keep_the_seed_key_names() -> None:
+    keys = CounterKeys.for_url("redis://127.0.0.1:6379/0")
+    event = impression("c-1", 0)
+    (call,) = plan("clicks", 0, [(5, event)], last_offset=5, keep_days=3, keys=keys)
+    assert call.keys[:3] == (
+        "kafka::offset::clicks::0",
+        "stats::live::ready",
+        "stats::live::lost-at",
+    )
+    assert f"stats::impressions::c-1::{event.day.isoformat()}" in call.keys[3:]
+    assert CounterKeys.for_url("redis+cluster://127.0.0.1:7001?shards=4").shards == Shards(4)

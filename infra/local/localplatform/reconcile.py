@@ -11,14 +11,15 @@ import sys
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 
-import redis
 from rich.console import Console
 from rich.table import Table
 
 from shared_layer.core.money import format_micros
 from shared_layer.core.reconciliation import METRICS
 from shared_layer.services.reconciliation import DayReconciliation, reconcile_day
+from shared_layer.stores.live_counters import CounterKeys
 from shared_layer.stores.postgres import Database
+from shared_layer.stores.redis_connection import connect, key_layout
 
 from . import secrets
 from .profile import Profile
@@ -51,9 +52,18 @@ def check(
     database = Database.from_url(
         env["DATABASE_URL"], password=secrets.read(profile, "postgres-password"), size=1
     )
-    client = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=10)
+    url = env["REDIS_URL"]
+    client = connect(url, timeout_s=10, retries=1)
     try:
-        return reconcile_day(client, database, day or today, today=today, only=only)
+        return reconcile_day(
+            client,
+            database,
+            day or today,
+            today=today,
+            only=only,
+            shards=key_layout(url),
+            counter_keys=CounterKeys.for_url(url),
+        )
     finally:
         database.close()
         client.close()
