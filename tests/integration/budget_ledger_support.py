@@ -198,12 +198,13 @@ def process_worker(
 
 
 def frequency_worker(
-    port: int, campaign_json: str, now_iso: str, seed: int, start: Any, results: Any
+    target: int | str, campaign_json: str, now_iso: str, seed: int, start: Any, results: Any
 ) -> None:
     """One worker process of the frequency cap test: 40 tries for the one hot user, then one
-    impression for each of 5 users of its own; reports how many of each were charged."""
+    impression for each of 5 users of its own; reports how many of each were charged.
+    `target`: a redis-server's port or a Redis (Cluster) URL (`ledger_on`)."""
     campaign = Campaign.model_validate_json(campaign_json)
-    ledger = RedisBudgetLedger(ledger_client(port), FixedClock(datetime.fromisoformat(now_iso)))
+    ledger = ledger_on(target, FixedClock(datetime.fromisoformat(now_iso)))
     price = campaign.cpm_micros // 1000
     start.wait()
     try:

@@ -34,7 +34,7 @@ from shared_layer.stores.live_counters import LiveCounters
 from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import database
-from .live_counters_support import LAYOUTS, keys_of, layout_client, live_numbers, watermark
+from .redis_layouts import LAYOUTS, keys_of, layout_client, live_numbers, watermark
 from .test_daily_metrics_handler import load_function, post
 
 LIVE_COUNTERS_TEST_DB = 8

@@ -37,7 +37,7 @@ from shared_layer.stores.daily_metrics import DailyMetrics
 from shared_layer.stores.live_counters import LiveCounters
 from shared_layer.stores.postgres import Database
 
-from .live_counters_support import (
+from .redis_layouts import (
     LAYOUTS,
     keys_of,
     layout_client,

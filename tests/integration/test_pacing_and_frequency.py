@@ -7,14 +7,19 @@
 - 4 processes bidding at once never take an even campaign past its curve (nor its budget).
 - 8 processes bidding for one user never exceed the frequency cap; other users are unaffected.
 
-Each module has its own redis-server (conftest.redis_server), flushed per test.
+The two multi-process tests run twice: on this module's own redis-server (conftest.redis_server,
+flushed per test) and on the test platform's 3-master Redis Cluster (16 shards; campaign ids
+of their own per run there, so nothing needs flushing).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -30,7 +35,8 @@ from shared_layer.stores.budget_ledger import (
     frequency_key,
     ledger_ready_key,
 )
-from shared_layer.stores.shards import SINGLE
+from shared_layer.stores.redis_connection import key_layout
+from shared_layer.stores.shards import SINGLE, Shards
 
 from .budget_ledger_support import (
     FixedClock,
@@ -40,6 +46,7 @@ from .budget_ledger_support import (
     ledger_client,
     process_worker,
 )
+from .redis_layouts import CLUSTER_URL, LAYOUTS, layout_client
 
 DAY = datetime(2026, 12, 3, tzinfo=UTC)
 REQUEST_EVERY_S = 5
@@ -66,6 +73,14 @@ class _Snapshot:
 
     def ready(self) -> bool:
         return True
+
+
+@dataclass(frozen=True)
+class _Where:
+    target: int | str  # what the worker processes connect to (a port, or the cluster's URL)
+    client: Any
+    shards: Shards
+    suffix: str  # after the campaign ids: unique per run on the shared cluster
 
 
 class _NoRecovery:
@@ -132,27 +147,44 @@ def _run_processes(target, args_for, count: int, context) -> list[object]:
     return payloads
 
 
+@pytest.fixture(params=LAYOUTS)
+def where(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[_Where]:
+    """Where the processes charge: this module's redis-server, or the Redis Cluster."""
+    if request.param == "one-server":
+        connection = ledger_client(redis_server.port)
+        connection.flushall()
+        connection.set(ledger_ready_key(SINGLE, 0), "test")
+        yield _Where(redis_server.port, connection, SINGLE, "")
+    else:
+        connection = layout_client("cluster", 0)
+        shards = key_layout(CLUSTER_URL)
+        for shard in shards.all():
+            connection.set(ledger_ready_key(shards, shard), "test")
+        yield _Where(CLUSTER_URL, connection, shards, f"-{uuid.uuid4().hex[:8]}")
+    connection.close()
+
+
 @pytest.mark.parametrize(
     ("moment", "limit_share"),
     [(DAY + timedelta(hours=12), 0.5), (DAY + timedelta(hours=23, minutes=59, seconds=59), 1.0)],
     ids=["noon", "end-of-day"],
 )
 def test_four_processes_never_take_an_even_campaign_past_its_curve_or_budget(
-    client: redis.Redis, redis_server: RedisServer, moment: datetime, limit_share: float
+    where: _Where, moment: datetime, limit_share: float
 ) -> None:
-    paced = [campaign(f"c-{n}", 2_000_000, 400_000, pacing="even") for n in range(8)]
+    paced = [campaign(f"c-{n}{where.suffix}", 2_000_000, 400_000, pacing="even") for n in range(8)]
     price = 2_000
     as_json = [c.model_dump_json() for c in paced]
     context = multiprocessing.get_context("spawn")
     payloads = _run_processes(
         process_worker,
-        lambda n: (redis_server.port, as_json, moment.isoformat(), 4, n),
+        lambda n: (where.target, as_json, moment.isoformat(), 4, n),
         4,
         context,
     )
     for c in paced:
         acknowledged = sum(int(payload[0].get(c.id, 0)) for payload in payloads)  # type: ignore[index]
-        stored = int(client.get(daily_spent_key(c.id, DAY.date())) or 0)
+        stored = int(where.client.get(daily_spent_key(c.id, DAY.date(), where.shards)) or 0)
         assert stored == acknowledged * price  # every charge acknowledged, none lost or extra
         # the curve plus one impression's slack, never the budget: exactly where it stops
         allowed = min(c.daily_budget_micros, expected_spend(c, moment) + price)
@@ -162,10 +194,10 @@ def test_four_processes_never_take_an_even_campaign_past_its_curve_or_budget(
 
 
 def test_eight_processes_never_exceed_a_frequency_cap_and_other_users_are_unaffected(
-    client: redis.Redis, redis_server: RedisServer
+    where: _Where,
 ) -> None:
     capped = campaign(
-        "c-capped",
+        f"c-capped{where.suffix}",
         2_000_000,
         100_000_000,
         frequency_cap=FrequencyCap(impressions=3, window_seconds=24 * 3600),
@@ -173,15 +205,16 @@ def test_eight_processes_never_exceed_a_frequency_cap_and_other_users_are_unaffe
     context = multiprocessing.get_context("spawn")
     payloads = _run_processes(
         frequency_worker,
-        lambda n: (redis_server.port, capped.model_dump_json(), DAY.isoformat(), n),
+        lambda n: (where.target, capped.model_dump_json(), DAY.isoformat(), n),
         8,
         context,
     )
     assert sum(hot for hot, _ in payloads) == 3  # type: ignore[misc]
-    assert client.zcard(frequency_key(capped.id, "hot-user")) == 3
+    assert where.client.zcard(frequency_key(capped.id, "hot-user", where.shards)) == 3
     for _hot, others in payloads:  # type: ignore[misc]
         assert all(others.values()) and len(others) == 5
-    assert int(client.get(daily_spent_key(capped.id, DAY.date()))) == (3 + 8 * 5) * 2_000
+    spent = where.client.get(daily_spent_key(capped.id, DAY.date(), where.shards))
+    assert int(spent) == (3 + 8 * 5) * 2_000
 
 
 def test_the_frequency_window_slides_and_a_capped_campaign_yields_to_the_next(

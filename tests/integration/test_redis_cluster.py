@@ -69,7 +69,7 @@ from .budget_ledger_support import (
     charge_until_refused,
 )
 from .campaign_support import campaign, campaign_request, new_id
-from .live_counters_support import live_numbers
+from .redis_layouts import live_numbers
 from .test_budget_ledger import expected_impressions, few_impression_campaigns
 from .test_budget_recovery import NOW, Pipeline, stored_campaign
 from .test_campaign_snapshot import indexed, reloads

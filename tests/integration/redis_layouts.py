@@ -1,4 +1,4 @@
-"""The two Redis layouts the live-counter tests run on: one server and a 3-master Redis Cluster.
+"""The two Redis layouts the Redis tests run on: one server and a 3-master Redis Cluster.
 
 A test module parametrizes its client fixture with `LAYOUTS` and builds the client with
 `layout_client`; `keys_of(client)` then gives the key names the counters use on it (the seed's
