@@ -49,6 +49,7 @@ __all__ = [
     "CampaignDay",
     "PacingMemo",
     "campaign_day",
+    "day_bounds",
     "day_in_zone",
     "elapsed_share",
     "expected_spend",
@@ -96,6 +97,11 @@ def campaign_day(campaign: Campaign, now: datetime) -> CampaignDay:
 
 
 _CURRENT: dict[str, CampaignDay] = {}  # per zone, the day last asked for (the hot path's)
+
+
+def day_bounds(zone_name: str, day: date) -> CampaignDay:
+    """`day` in the zone `zone_name`, with its bounds (aware, UTC)."""
+    return _bounds(zone_name, day)
 
 
 def day_in_zone(zone_name: str, now: datetime) -> CampaignDay:

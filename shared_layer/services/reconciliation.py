@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from typing import Any, Final
 
 from shared_layer.core.money import from_decimal
+from shared_layer.core.pacing import day_bounds
 from shared_layer.core.reconciliation import CampaignFigures, Difference, differences
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
@@ -45,6 +46,19 @@ SELECT CAST(campaign_id AS text),
        COALESCE(sum(price), 0)
 FROM events_log WHERE day = CAST(:day AS date)
 GROUP BY campaign_id
+"""
+# A campaign in another time zone keeps its daily budget on its own day: its ledger is compared
+# with its impressions in events_log between that day's local midnights (UTC timestamps).
+_ZONES: Final = """
+SELECT CAST(id AS text), time_zone FROM campaigns
+WHERE id = ANY(CAST(:ids AS uuid[])) AND time_zone <> 'UTC'
+"""
+_SPEND_BETWEEN: Final = """
+SELECT COALESCE(sum(price), 0) FROM events_log
+WHERE campaign_id = CAST(:id AS uuid) AND event_type = 'impression'
+  AND timestamp >= CAST(:since AS timestamp) AND timestamp < CAST(:until AS timestamp)
+  AND day BETWEEN CAST(CAST(:since AS timestamp) AS date)
+              AND CAST(CAST(:until AS timestamp) AS date)
 """
 
 
@@ -73,7 +87,11 @@ def reconcile_day(
     with database.transaction(read_only=True) as conn:
         metrics = {r[0]: r[1:] for r in conn.run(_METRICS, day=day.isoformat()) or []}
         logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
-    campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
+        campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
+        own_day = {
+            campaign: (zone, _spend_in_own_day(conn, campaign, zone, day))
+            for campaign, zone in conn.run(_ZONES, ids=campaigns) or []
+        }
     ready_keys = [ledger_ready_key(shards, k) for k in shards.all()]
     live_ready_keys = [counter_keys.ready(k) for k in counter_keys.all()]
     keys = [*live_ready_keys, *ready_keys]
@@ -96,6 +114,13 @@ def reconcile_day(
     elif not live_ready:
         notes.append("the live counters are being rebuilt: analytics serves today from PostgreSQL")
     figures = []
+    found = []
+    for campaign, (zone, spent) in sorted(own_day.items()):
+        notes.append(f"{campaign} keeps its budget day in {zone}: ledger compared with its events")
+        ledger_value = values[first + 4 * campaigns.index(campaign)]
+        if ledger_ready and int(ledger_value or 0) != spent:
+            values_ = {"ledger": int(ledger_value or 0), f"events ({zone} day)": spent}
+            found.append(Difference(campaign, "spend", values_))
     for n, campaign in enumerate(campaigns):
         ledger, *live = values[first + 4 * n : first + 4 + 4 * n]
         pg = metrics.get(campaign, (0, 0, None))
@@ -111,11 +136,20 @@ def reconcile_day(
                 },
                 clicks={"daily_metrics": int(pg[1]), "live": live_values[1], "events": int(log[1])},
                 spend={
-                    "ledger": int(ledger or 0) if ledger_ready else None,
+                    "ledger": int(ledger or 0)
+                    if ledger_ready and campaign not in own_day
+                    else None,
                     "daily_metrics": from_decimal(pg[2]),
                     "live": live_values[2],
                     "events": from_decimal(log[2]),
                 },
             )
         )
-    return DayReconciliation(day, figures, differences(figures), notes)
+    return DayReconciliation(day, figures, differences(figures) + found, notes)
+
+
+def _spend_in_own_day(conn: Any, campaign: str, zone: str, day: date) -> int:
+    bounds = day_bounds(zone, day)
+    since, until = (t.astimezone(UTC).replace(tzinfo=None) for t in (bounds.start, bounds.end))
+    rows = conn.run(_SPEND_BETWEEN, id=campaign, since=since.isoformat(), until=until.isoformat())
+    return from_decimal(rows[0][0])
