@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -60,7 +61,13 @@ from shared_layer.stores.outbox import OUTBOX_PREFIX, outbox_streams
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.shards import SINGLE, Shards
 
-__all__ = ["REBUILD_LOCK_KEY", "BudgetRecovery", "campaign_spend", "spend_snapshot"]
+__all__ = [
+    "REBUILD_LOCK_KEY",
+    "BudgetRecovery",
+    "campaign_spend",
+    "spend_between",
+    "spend_snapshot",
+]
 
 REBUILD_LOCK_KEY: Final = "budget::ledger::rebuild-lock"
 _LOGGER = Logger(service="budget-recovery")
@@ -193,16 +200,27 @@ def campaign_spend(database: Database, now: datetime) -> dict[str, tuple[date, M
             local[campaign_id] = (bounds.day, bounds.start, bounds.end)
             spend[campaign_id] = (bounds.day, 0, _micros(lifetime))
     if local:
-        ids = list(local)
-        for campaign_id, spent in database.run(
-            _SPEND_IN_LOCAL_DAY,
-            ids=ids,
-            starts=[_naive_utc(local[i][1]) for i in ids],
-            ends=[_naive_utc(local[i][2]) for i in ids],
-        ):
+        bounds = {campaign_id: (start, end) for campaign_id, (_, start, end) in local.items()}
+        for campaign_id, spent in spend_between(database.run, bounds).items():
             day, _, lifetime = spend[campaign_id]
-            spend[campaign_id] = (day, _micros(spent), lifetime)
+            spend[campaign_id] = (day, spent, lifetime)
     return spend
+
+
+def spend_between(
+    run: Callable[..., Any], bounds: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, Micros]:
+    """campaign id -> the price of its impressions in events_log between its two instants
+    (a campaign's own day, for one in another time zone); `run`: a Database's or a
+    transaction's `run`."""
+    ids = list(bounds)
+    rows = run(
+        _SPEND_IN_LOCAL_DAY,
+        ids=ids,
+        starts=[_naive_utc(bounds[i][0]) for i in ids],
+        ends=[_naive_utc(bounds[i][1]) for i in ids],
+    )
+    return {campaign_id: _micros(spent) for campaign_id, spent in rows or []}
 
 
 def _naive_utc(moment: datetime) -> str:

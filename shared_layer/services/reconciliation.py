@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import date
 from typing import Any, Final
 
 from shared_layer.core.money import from_decimal
 from shared_layer.core.pacing import day_bounds
 from shared_layer.core.reconciliation import CampaignFigures, Difference, differences
+from shared_layer.services.budget_recovery import spend_between
 from shared_layer.stores.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     daily_spent_key,
@@ -53,13 +54,6 @@ _ZONES: Final = """
 SELECT CAST(id AS text), time_zone FROM campaigns
 WHERE id = ANY(CAST(:ids AS uuid[])) AND time_zone <> 'UTC'
 """
-_SPEND_BETWEEN: Final = """
-SELECT COALESCE(sum(price), 0) FROM events_log
-WHERE campaign_id = CAST(:id AS uuid) AND event_type = 'impression'
-  AND timestamp >= CAST(:since AS timestamp) AND timestamp < CAST(:until AS timestamp)
-  AND day BETWEEN CAST(CAST(:since AS timestamp) AS date)
-              AND CAST(CAST(:until AS timestamp) AS date)
-"""
 
 
 @dataclass(frozen=True)
@@ -88,10 +82,10 @@ def reconcile_day(
         metrics = {r[0]: r[1:] for r in conn.run(_METRICS, day=day.isoformat()) or []}
         logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
         campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
-        own_day = {
-            campaign: (zone, _spend_in_own_day(conn, campaign, zone, day))
-            for campaign, zone in conn.run(_ZONES, ids=campaigns) or []
-        }
+        zones = dict(conn.run(_ZONES, ids=campaigns) or [])
+        bounds = {c: day_bounds(zone, day) for c, zone in zones.items()}
+        spent = spend_between(conn.run, {c: (b.start, b.end) for c, b in bounds.items()})
+        own_day = {c: (zone, spent.get(c, 0)) for c, zone in zones.items()}
     ready_keys = [ledger_ready_key(shards, k) for k in shards.all()]
     live_ready_keys = [counter_keys.ready(k) for k in counter_keys.all()]
     keys = [*live_ready_keys, *ready_keys]
@@ -115,11 +109,11 @@ def reconcile_day(
         notes.append("the live counters are being rebuilt: analytics serves today from PostgreSQL")
     figures = []
     found = []
-    for campaign, (zone, spent) in sorted(own_day.items()):
+    for campaign, (zone, own_spend) in sorted(own_day.items()):
         notes.append(f"{campaign} keeps its budget day in {zone}: ledger compared with its events")
         ledger_value = values[first + 4 * campaigns.index(campaign)]
-        if ledger_ready and int(ledger_value or 0) != spent:
-            values_ = {"ledger": int(ledger_value or 0), f"events ({zone} day)": spent}
+        if ledger_ready and int(ledger_value or 0) != own_spend:
+            values_ = {"ledger": int(ledger_value or 0), f"events ({zone} day)": own_spend}
             found.append(Difference(campaign, "spend", values_))
     for n, campaign in enumerate(campaigns):
         ledger, *live = values[first + 4 * n : first + 4 + 4 * n]
@@ -146,10 +140,3 @@ def reconcile_day(
             )
         )
     return DayReconciliation(day, figures, differences(figures) + found, notes)
-
-
-def _spend_in_own_day(conn: Any, campaign: str, zone: str, day: date) -> int:
-    bounds = day_bounds(zone, day)
-    since, until = (t.astimezone(UTC).replace(tzinfo=None) for t in (bounds.start, bounds.end))
-    rows = conn.run(_SPEND_BETWEEN, id=campaign, since=since.isoformat(), until=until.isoformat())
-    return from_decimal(rows[0][0])
