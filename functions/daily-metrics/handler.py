@@ -27,7 +27,7 @@ from shared_layer.edge.settings import env, load_settings, positive, secret, set
 from shared_layer.stores.daily_metrics import EVENTS, REJECTED, DailyMetrics, start_maintenance
 from shared_layer.stores.postgres import Database
 
-MAX_BATCH_BYTES = 16 * 1024 * 1024  # 1,000 records of up to 16 KiB each
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
 
 

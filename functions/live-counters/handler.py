@@ -32,7 +32,7 @@ from shared_layer.stores.live_counters import (
 from shared_layer.stores.postgres import Database
 from shared_layer.stores.redis_connection import connect
 
-MAX_BATCH_BYTES = 16 * 1024 * 1024  # 1,000 records of up to 16 KiB each
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
 
 

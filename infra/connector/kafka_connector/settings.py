@@ -137,10 +137,10 @@ class Settings:
                 "CONNECTOR_REDISCOVER_INTERVAL_S", "30", _positive(float), "expected seconds > 0"
             ),
             batch_size=get(
-                "CONNECTOR_BATCH_SIZE", "1000", _within(int, 1, 100_000), "expected 1..100000"
+                "CONNECTOR_BATCH_SIZE", "2000", _within(int, 1, 100_000), "expected 1..100000"
             ),
             poll_size=get(
-                "CONNECTOR_POLL_SIZE", "5000", _within(int, 1, 100_000), "expected 1..100000"
+                "CONNECTOR_POLL_SIZE", "20000", _within(int, 1, 100_000), "expected 1..100000"
             ),
             batch_wait_s=get(
                 "CONNECTOR_BATCH_WAIT_MS", "50", _within(int, 1, 60_000), "expected 1..60000 ms"
