@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+import msgspec
 from aws_lambda_powertools import Logger
 from pg8000 import exceptions as pg_errors
 from prometheus_client import Counter, Gauge, Histogram
@@ -49,7 +50,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared_layer.core.aggregation import REJECTION_REASONS, DayWindow
 from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.core.events import AdEvent
-from shared_layer.stores.postgres import Database
+from shared_layer.stores.postgres import Database, run_prepared
 
 __all__ = [
     "BATCH_SECONDS",
@@ -69,6 +70,7 @@ _ATTEMPTS: Final = 3
 _TRY_AGAIN: Final = ("40P01", "40001")  # deadlock detected, serialization failure
 _NO_PARTITION: Final = "23514"  # "no partition of relation found for row" (a check violation)
 _SECONDS_PER_DAY: Final = 86_400
+_TIMESTAMPS: Final = msgspec.json.Encoder()
 
 EVENTS = Counter(
     "daily_metrics_events_total",
@@ -111,14 +113,19 @@ for _action in ("created", "dropped", "kept"):
 _COUNT_BATCH: Final = """
 WITH input AS (
   -- The day an event counts for is the UTC date of its time (AdEvent.day).
-  SELECT u.*, CAST(u.occurred_at AS date) AS day FROM unnest(
-    CAST(:event_id AS uuid[]), CAST(:event_type AS varchar[]), CAST(:campaign_id AS uuid[]),
-    CAST(:ad_id AS uuid[]), CAST(:user_id AS varchar[]), CAST(:placement_id AS varchar[]),
-    CAST(:bid_micros AS bigint[]), CAST(:price_micros AS bigint[]),
-    CAST(:occurred_at AS timestamp[]), CAST(:impression_id AS uuid[]),
-    CAST(:country AS varchar[]), CAST(:device_type AS varchar[])
-  ) AS u(event_id, event_type, campaign_id, ad_id, user_id, placement_id, bid_micros,
-         price_micros, occurred_at, impression_id, country, device_type)
+  SELECT u.*, CAST(u.occurred_at AS date) AS day FROM (
+    SELECT event_id, event_type, campaign_id, ad_id, user_id, placement_id, bid_micros,
+           price_micros, occurred_at AT TIME ZONE 'UTC' AS occurred_at, impression_id,
+           country, device_type
+    FROM unnest(
+      CAST(:event_id AS uuid[]), CAST(:event_type AS varchar[]), CAST(:campaign_id AS uuid[]),
+      CAST(:ad_id AS uuid[]), CAST(:user_id AS varchar[]), CAST(:placement_id AS varchar[]),
+      CAST(:bid_micros AS bigint[]), CAST(:price_micros AS bigint[]),
+      CAST(:occurred_at AS timestamptz[]), CAST(:impression_id AS uuid[]),
+      CAST(:country AS varchar[]), CAST(:device_type AS varchar[])
+    ) AS a(event_id, event_type, campaign_id, ad_id, user_id, placement_id, bid_micros,
+           price_micros, occurred_at, impression_id, country, device_type)
+  ) AS u
 ),
 known AS (
   SELECT e.* FROM input e JOIN ads a ON a.id = e.ad_id AND a.campaign_id = e.campaign_id
@@ -310,7 +317,7 @@ class DailyMetrics:
     def _count(self, params: dict[str, Any]) -> list[Any]:
         try:
             with self.db.transaction() as conn:
-                return conn.run(_COUNT_BATCH, **params)[0]
+                return run_prepared(conn, _COUNT_BATCH, **params)[0]
         except UpstreamFailed as exc:
             state = _sqlstate(exc.__cause__)
             if state == _NO_PARTITION:  # dropped or never made: look again before the retry
@@ -354,8 +361,9 @@ def _batch_params(events: Sequence[AdEvent], today: date) -> dict[str, Any]:
         "placement_id": _text_array(e.placement_id for e in events),
         "bid_micros": _plain_array(str(e.bid_cpm_micros) for e in events),
         "price_micros": _plain_array(str(e.price_micros) for e in events),
-        # UTC wall time: the column is TIMESTAMP (without time zone) holding UTC.
-        "occurred_at": _plain_array(_utc_wall_time(e) for e in events),
+        # With their zone (msgspec writes the whole list in one call, "...Z" each); the
+        # statement turns them into UTC wall time for the TIMESTAMP (without time zone) column.
+        "occurred_at": _json_strings_array(_TIMESTAMPS.encode([e.timestamp for e in events])),
         "impression_id": _plain_array(e.impression_id for e in events),
         "country": _text_array(e.country for e in events),
         "device_type": _text_array(e.device_type for e in events),
@@ -380,8 +388,14 @@ def _quoted(value: str | None) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _utc_wall_time(event: AdEvent) -> str:
-    return event.timestamp.replace(tzinfo=None).isoformat()
+def _json_strings_array(encoded: bytes) -> str:
+    """The array literal of a JSON array of strings that need no escaping in either syntax
+    (ISO timestamps): ``["a","b"]`` is ``{"a","b"}``.
+
+    >>> _json_strings_array(b'["2026-12-04T18:00:00.5Z","2026-12-04T18:00:01Z"]')
+    '{"2026-12-04T18:00:00.5Z","2026-12-04T18:00:01Z"}'
+    """
+    return "{" + encoded[1:-1].decode() + "}"
 
 
 def start_maintenance(

@@ -16,6 +16,11 @@ the password never appear in a message.
 
 SQL is parameterised only (pg8000's ``:name`` placeholders); nothing is formatted into a statement.
 
+A statement that runs for every batch of a hot path goes through `run_prepared`: a named
+prepared statement per connection, made on its first use, so that PostgreSQL parses and plans
+it once per connection instead of once per call, and pg8000 translates its placeholders once
+(for daily-metrics' batch statement that translation alone was a tenth of the function's CPU).
+
 Example::
 
     db = Database.from_url("postgresql://adserver@127.0.0.1:5432/adserver", password=secret)
@@ -30,6 +35,7 @@ import queue
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +52,7 @@ __all__ = [
     "ConnectionParams",
     "Database",
     "parse_database_url",
+    "run_prepared",
 ]
 
 DEFAULT_POOL_SIZE: Final = 8
@@ -254,6 +261,26 @@ class Database:
     def _discard(self, pooled: _Pooled | None) -> None:
         if pooled is not None:
             _close_quietly(pooled.connection)
+
+
+_PREPARED: weakref.WeakKeyDictionary[
+    pg8000.native.Connection, dict[str, pg8000.native.PreparedStatement]
+] = weakref.WeakKeyDictionary()
+_PREPARED_LOCK = threading.Lock()
+
+
+def run_prepared(conn: pg8000.native.Connection, sql: str, **params: Any) -> list[list[Any]]:
+    """``conn.run(sql, **params)`` as `conn`'s named prepared statement for `sql`, prepared on
+    first use and kept for the connection's life (a connection serves one thread at a time, and
+    PostgreSQL plans it again by itself after DDL on its tables, such as a new partition)."""
+    statements = _PREPARED.get(conn)
+    if statements is None:
+        with _PREPARED_LOCK:
+            statements = _PREPARED.setdefault(conn, {})
+    statement = statements.get(sql)
+    if statement is None:
+        statement = statements[sql] = conn.prepare(sql)
+    return statement.run(**params) or []
 
 
 def _sqlstate(exc: pg_errors.DatabaseError) -> str:

@@ -176,7 +176,10 @@ def wait_counted(db: Database, ids: list[str], target: int) -> float:
     while time.perf_counter() < deadline:
         if sum(n for n, _ in counts(db, ids).values()) >= target:
             return time.perf_counter()
-        time.sleep(0.05)
+        # Each look costs PostgreSQL about 2.5 ms (100 rows updated by every batch): every
+        # 50 ms it was a fifth of PostgreSQL's CPU in the round; every 100 ms the end is
+        # still known to 1% of a round.
+        time.sleep(0.1)
     raise SystemExit(f"daily_metrics did not reach {target} within {DRAIN_TIMEOUT_S:.0f}s")
 
 
