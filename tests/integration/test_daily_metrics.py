@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -26,7 +26,7 @@ from shared_layer.core.models import Campaign
 from shared_layer.core.money import to_decimal
 from shared_layer.stores.campaign_store import CampaignStore
 from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.postgres import Database
+from shared_layer.stores.postgres import Database, run_prepared
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 
@@ -324,3 +324,57 @@ def test_spent_today_follows_the_utc_day(store, db, campaigns):
     finally:
         store.maintain(today())  # and back: today's spend again
     assert spent(db, c) == (to_decimal(10_000), to_decimal(10_000))
+
+
+def test_event_times_are_stored_as_utc_wall_time_on_their_utc_day(store, db, campaigns):
+    """The batch sends its times with their zone; events_log holds the UTC wall time (an
+    event's time has millisecond precision), and the day is the UTC day either side of
+    midnight."""
+    midnight = datetime.combine(today(), datetime.min.time(), UTC)
+    times = [
+        midnight - timedelta(microseconds=1),
+        midnight,
+        midnight + timedelta(hours=5, minutes=4, seconds=3, microseconds=21),  # to the ms
+        # Another zone's clock reading the same instant as 05:04:03.000021 UTC.
+        (midnight + timedelta(hours=5, minutes=4, seconds=3, microseconds=21)).astimezone(
+            timezone(timedelta(hours=-7))
+        ),
+    ]
+    events = [impression(campaigns[0], 1_000, at=at) for at in times]
+
+    assert store.count(events, today=today()).counted == len(events)
+
+    rows = db.run(
+        "SELECT CAST(event_id AS text), timestamp, day FROM events_log "
+        "WHERE event_id = ANY(CAST(:ids AS uuid[]))",
+        ids=[e.event_id for e in events],
+    )
+    stored = {r[0]: (r[1], r[2]) for r in rows}
+    walls = [stored[e.event_id][0] for e in events]
+    assert walls == [e.timestamp.astimezone(UTC).replace(tzinfo=None) for e in events]
+    assert walls[0] == datetime.combine(today() - timedelta(days=1), datetime.max.time()).replace(
+        microsecond=999_000
+    )
+    assert (
+        walls[2]
+        == walls[3]
+        == midnight.replace(tzinfo=None) + timedelta(hours=5, minutes=4, seconds=3)
+    )
+    assert [stored[e.event_id][1] for e in events] == [today() - timedelta(days=1)] + [today()] * 3
+
+
+def test_a_hot_statement_is_prepared_once_per_connection_and_survives_ddl(db):
+    with db.connection() as conn:
+        conn.run("CREATE TEMP TABLE prepared_probe (n int)")
+        conn.run("INSERT INTO prepared_probe VALUES (1), (2)")
+        sql = "SELECT sum(n) + CAST(:add AS int) FROM prepared_probe"
+        before = conn.run("SELECT count(*) FROM pg_prepared_statements")[0][0]
+
+        assert [run_prepared(conn, sql, add=a)[0][0] for a in range(3)] == [3, 4, 5]
+        assert conn.run("SELECT count(*) FROM pg_prepared_statements")[0][0] == before + 1
+
+        # DDL on its table: PostgreSQL plans the kept statement again, answers stay right.
+        conn.run("ALTER TABLE prepared_probe ADD COLUMN m int DEFAULT 10")
+        conn.run("INSERT INTO prepared_probe (n) VALUES (4)")
+        assert run_prepared(conn, sql, add=0)[0][0] == 7
+        conn.run("DROP TABLE prepared_probe")
