@@ -96,7 +96,10 @@ def kafka_producer(brokers: str, **overrides: Any) -> Producer:
     config = {
         "bootstrap.servers": brokers,
         "enable.idempotence": True,
-        "linger.ms": 5,
+        # One produce request per 50 ms rather than per event at a replica's few events a
+        # second (Kafka's CPU per served ad fell by about a third); the connector's batch
+        # window is 50 ms too, so an event's way to the aggregates stays well inside 1 s.
+        "linger.ms": 50,
         "message.timeout.ms": 15_000,
         "socket.keepalive.enable": True,
         "client.id": f"outbox-{socket.gethostname()}",

@@ -64,6 +64,11 @@ def consumer_config(settings: Settings) -> dict:
         # attempt timing out, and the backoff); the group must not evict us meanwhile.
         "max.poll.interval.ms": max_poll_interval_ms(settings),
         "error_cb": _log_kafka_error,
+        # At a few events a second the broker answered a fetch per event (fetch.min.bytes=1):
+        # now it holds a fetch until 256 KiB are there or a poll's wait (CONNECTOR_BATCH_WAIT_MS,
+        # at most librdkafka's default 500 ms) has passed, which a cycle waits for anyway.
+        "fetch.min.bytes": 262_144,
+        "fetch.wait.max.ms": min(int(settings.batch_wait_s * 1000), 500),
     }
     if settings.instance_id:
         # Static membership: a restarted process (supervisor) takes its partitions back at
