@@ -55,7 +55,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import redis
 from aws_lambda_powertools import Logger
@@ -84,6 +84,7 @@ BACKLOG = Gauge(
 )
 
 _LOGGER = Logger(service="outbox")
+_WAITING_BLOCK_MS: Final = 20  # how long a read waits while entries wait for Kafka
 
 
 def kafka_producer(brokers: str, **overrides: Any) -> Producer:
@@ -224,7 +225,7 @@ class OutboxRelay:
         entries += self._due_retries(now)
         for entry in entries:
             self._produce(entry)
-        self._producer.poll(0.01 if self._state.in_flight else 0)
+        self._producer.poll(0)  # the acks that came meanwhile; the read above did the waiting
         self._confirm_delivered()
         if self._fatal is not None or self._stuck:
             self._replace_producer()
@@ -293,7 +294,12 @@ class OutboxRelay:
         self._group_ready = True
 
     def _read_new(self) -> list[_Entry]:
-        block = None if self._state.in_flight or self._state.retry else self._block_ms
+        # Nothing pending: wait up to block_ms for new entries. Entries still waiting for
+        # Kafka (for the producer's linger, then its ack) or for a retry: wait a shorter
+        # while, so that acks are collected soon, without asking Redis in a tight loop (that
+        # spin was most of an idle bidder's CPU while another replica's ads were relayed).
+        waiting = self._state.in_flight or self._state.retry
+        block = min(self._block_ms, _WAITING_BLOCK_MS) if waiting else self._block_ms
         reply = self._redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=self._batch, block=block
         )
