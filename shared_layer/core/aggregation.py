@@ -37,7 +37,7 @@ import msgspec
 
 from shared_layer.core.correlation import Correlation
 from shared_layer.core.errors import BadRequest, ValidationFailed
-from shared_layer.core.events import AdEvent, WireEvent, event_from_wire, parse_event
+from shared_layer.core.events import AdEvent, WireEvent, events_from_wire, parse_event
 from shared_layer.core.money import Micros
 
 __all__ = [
@@ -220,7 +220,12 @@ def records_from_request(body: bytes, headers: Mapping[str, str]) -> list[KafkaR
             )
         ]
     try:  # the common case, every record a well-formed event: one pass, events and all
-        return [_typed_record(element) for element in _TYPED_BATCH.decode(body)]
+        elements = _TYPED_BATCH.decode(body)
+        events = events_from_wire([element.value for element in elements])
+        return [
+            KafkaRecord(e.topic, e.partition, e.offset, event, e.headers or {})
+            for e, event in zip(elements, events, strict=True)
+        ]
     except (msgspec.DecodeError, ValueError):
         pass  # some record is not: read each on its own, so only that one is set aside
     try:
@@ -338,12 +343,6 @@ class _TypedElement(msgspec.Struct, frozen=True):
 
 
 _TYPED_BATCH: Final = msgspec.json.Decoder(list[_TypedElement])
-
-
-def _typed_record(element: _TypedElement) -> KafkaRecord:
-    event = event_from_wire(element.value)  # ValueError: leave it to the careful path
-    headers = element.headers or {}
-    return KafkaRecord(element.topic, element.partition, element.offset, event, headers)
 
 
 def _batch_record(element: _BatchElement) -> KafkaRecord:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
@@ -47,7 +48,7 @@ __all__ = [
     "EventType",
     "WireEvent",
     "click_event_id",
-    "event_from_wire",
+    "events_from_wire",
     "parse_event",
 ]
 
@@ -201,8 +202,13 @@ _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_TEXT)]
 
 
 # An id as `to_json` writes it (lower-case canonical form); any other spelling of a UUID is left
-# to the careful reader, which accepts and canonicalises it.
-_Uuid = Annotated[str, msgspec.Meta(pattern="^" + _CANONICAL_UUID.pattern)]
+# to the careful reader, which accepts and canonicalises it. The decoder checks the length; the
+# form is checked by `_check_canonical` for all events of a batch at once (a pattern on each id
+# field cost 2.2 us per event, three fifths of decoding a batch).
+_Uuid = Annotated[str, msgspec.Meta(min_length=36, max_length=36)]
+_UUID_DASHES: Final = (8, 13, 18, 23)
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
+_CAPITALS = re.compile(r"[A-Z]*")
 
 
 class WireEvent(msgspec.Struct, frozen=True):
@@ -218,7 +224,7 @@ class WireEvent(msgspec.Struct, frozen=True):
     impressionId: _Uuid
     priceMicros: Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
     bidPrice: Decimal = Decimal(0)  # decoded from the JSON number's text: exact
-    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")] | None = None
+    country: Annotated[str, msgspec.Meta(min_length=2, max_length=2)] | None = None  # A-Z: below
     deviceType: Annotated[str, msgspec.Meta(min_length=1, max_length=16)] | None = None
 
 
@@ -233,14 +239,37 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> AdEvent:
     """
     if not isinstance(raw, dict) and len(raw) <= _MAX_EVENT_BYTES:
         try:
-            return event_from_wire(_WIRE.decode(raw))
+            return events_from_wire([_WIRE.decode(raw)])[0]
         except (msgspec.DecodeError, ValueError):
             pass  # the careful reader decides, and names what is wrong
     return _parse_carefully(raw)
 
 
-def event_from_wire(wire: WireEvent) -> AdEvent:
-    """The event of a decoded wire shape; ValueError for what only the careful reader judges."""
+def events_from_wire(wires: Sequence[WireEvent]) -> list[AdEvent]:
+    """The events of decoded wire shapes; ValueError if any of them is for the careful reader
+    to judge (an id not in lower-case canonical form, a country not two capitals, a zone-less
+    time, a price it must explain)."""
+    _check_canonical(wires)
+    return [_event_from_wire(wire) for wire in wires]
+
+
+def _check_canonical(wires: Sequence[WireEvent]) -> None:
+    """The checks the decoder leaves out, in a few passes over the whole batch's text: every id
+    (36 characters, the decoder made sure) has its dashes in place and lower-case hex between
+    them, every country (2 characters) is two capitals."""
+    ids = "".join([w.eventId + w.campaignId + w.adId + w.impressionId for w in wires])
+    count = 4 * len(wires)
+    for dash in _UUID_DASHES:
+        if ids[dash::36] != "-" * count:
+            raise ValueError("an id is not a lower-case canonical UUID")
+    digits = ids.replace("-", "")
+    if len(digits) != 32 * count or not _LOWER_HEX.fullmatch(digits):
+        raise ValueError("an id is not a lower-case canonical UUID")
+    if not _CAPITALS.fullmatch("".join([w.country for w in wires if w.country is not None])):
+        raise ValueError("a country is not two capital letters")
+
+
+def _event_from_wire(wire: WireEvent) -> AdEvent:
     moment = wire.timestamp
     if moment.tzinfo is None or (wire.eventType == "click" and wire.priceMicros):
         raise ValueError("not for the fast path")

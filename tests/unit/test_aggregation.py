@@ -90,6 +90,50 @@ def test_a_connector_batch_becomes_records_whose_events_round_trip_exactly():
     assert intake.rejected == [] and intake.received == 3
 
 
+@pytest.mark.parametrize("field", ["eventId", "campaignId", "adId", "impressionId"])
+@pytest.mark.parametrize(
+    ("spelling", "outcome"),
+    [
+        (str.upper, "canonical"),  # another spelling of the same UUID: read, canonicalised
+        (lambda i: "{" + i[:-2] + "}", "invalid"),  # 36 characters, not a UUID
+        (lambda i: i[:8] + "0" + i[9:], "invalid"),  # a dash missing, still 36 characters
+        (lambda i: i[:-1] + "g", "invalid"),
+        (lambda i: i[:-1] + chr(0xFC), "invalid"),  # not ASCII
+    ],
+    ids=["upper", "braces", "no-dash", "not-hex", "not-ascii"],
+)
+def test_a_batch_with_one_odd_id_counts_the_rest_and_judges_that_one_alone(
+    field, spelling, outcome
+):
+    events = [impression(), impression(), impression()]
+    odd = events[1].to_json()
+    odd[field] = spelling(odd[field])
+    values = [events[0].to_bytes(), json.dumps(odd).encode(), events[2].to_bytes()]
+
+    intake = read_events(records_from_request(batch(*values), {}), WINDOW)
+
+    counted = [e for _, e in intake.events]
+    if outcome == "canonical":
+        assert counted == events and intake.rejected == []
+    else:
+        assert counted == [events[0], events[2]]
+        [rejection] = intake.rejected
+        assert (rejection.offset, rejection.reason) == (101, "invalid")
+
+
+@pytest.mark.parametrize("country", ["us", "U1", chr(0xDC) + "S"])
+def test_a_batch_with_one_odd_country_sets_that_event_aside(country):
+    events = [impression(), impression()]
+    odd = {**events[1].to_json(), "country": country}
+
+    intake = read_events(
+        records_from_request(batch(events[0].to_bytes(), json.dumps(odd).encode()), {}), WINDOW
+    )
+
+    assert [e for _, e in intake.events] == [events[0]]
+    assert [r.offset for r in intake.rejected] == [101]
+
+
 def test_one_record_per_call_takes_its_place_from_the_connector_headers():
     event = impression()
     headers = {"x-topic": "clicks", "x-kafka-partition": "4", "x-kafka-offset": "17"}
