@@ -390,12 +390,13 @@ def check_storable(campaign: Campaign) -> None:
 
 
 def is_uuid(value: str) -> bool:
-    """True for a UUID in its 36-character text form (any case)."""
+    """True for a UUID in its 36-character text form (any case). ASCII only: Python's UUID
+    parser also reads other scripts' digits, which PostgreSQL's uuid type refuses."""
     try:
         uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
         return False
-    return len(value) == 36
+    return len(value) == 36 and value.isascii()
 
 
 def encode_cursor(last_id: str) -> str:

@@ -352,7 +352,9 @@ def _uuid_field(data: dict[str, Any], name: str, problems: list[str]) -> str | N
     value = data.get(name)
     if isinstance(value, str) and _CANONICAL_UUID.match(value):
         return value  # the common case, without building a UUID object
-    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+    # ASCII only: Python's UUID parser also reads other scripts' digits ("\u0660" as 0), which
+    # would give two different ids one canonical text.
+    if not isinstance(value, str) or not value.isascii() or not value or len(value) > _MAX_TEXT:
         problems.append(name)
         return None
     try:

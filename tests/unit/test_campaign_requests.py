@@ -60,6 +60,7 @@ BAD = [
     ({"lifetimeBudget": 99}, "lifetimeBudget"),
     ({"advertiserId": "adv-1"}, "advertiserId"),
     ({"advertiserId": 7}, "advertiserId"),
+    ({"advertiserId": ADVERTISER[:-1] + chr(0x661)}, "advertiserId"),  # an Arabic-Indic one
     ({"name": ""}, "name"),
     ({"name": "x" * 256}, "name"),
     ({"name": "bad\nname"}, "name"),

@@ -126,6 +126,7 @@ def test_an_event_round_trips_exactly_through_bytes_and_decoded_json(cpm, price,
         ({"bidPrice": "lots"}, "bidPrice"),
         ({"timestamp": "2025-11-29T14:30:45"}, "timestamp"),  # no zone: ambiguous
         ({"timestamp": "yesterday"}, "timestamp"),
+        ({"campaignId": CAMPAIGN[:-1] + chr(0x661)}, "campaignId"),  # an Arabic-Indic one
     ],
 )
 def test_a_malformed_event_is_refused_naming_the_field(change, bad):
