@@ -4,8 +4,14 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
+.PHONY: prerequisites prerequisites-test up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
+
+## What the platform needs from the system: Debian packages installed (as root) or named in one line.
+prerequisites:
+	@infra/local/prerequisites.sh up
+prerequisites-test:
+	@infra/local/prerequisites.sh test
 
 venv: .venv/.installed
 .venv/.installed: requirements/dev.lock
@@ -19,7 +25,7 @@ lock: venv
 		-o requirements/dev.lock
 
 ## Start the whole platform on this machine (idempotent: restarts only what is down).
-up: venv
+up: prerequisites venv
 	$(PLATFORM) --profile dev up
 
 ## Stop exactly what `make up` started; keep the data.
@@ -53,7 +59,7 @@ distclean: clean
 	rm -rf .local .venv build template
 
 ## The whole test suite against real services started for it in their own namespace.
-test: venv deploy-tools
+test: prerequisites-test venv deploy-tools
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
