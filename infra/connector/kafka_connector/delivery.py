@@ -51,6 +51,21 @@ log = logging.getLogger(__name__)
 TP = tuple[str, int]
 
 
+def _offset(msg: Message) -> int:
+    """A consumed record's offset (librdkafka leaves it unset only on produced messages)."""
+    offset = msg.offset()
+    if offset is None:
+        raise ValueError("a consumed record without an offset")
+    return offset
+
+
+def _tp(msg: Message) -> TP:
+    topic, partition = msg.topic(), msg.partition()
+    if topic is None or partition is None:
+        raise ValueError("a consumed record without a topic or partition")
+    return topic, partition
+
+
 def consumer_config(settings: Settings) -> dict:
     config = {
         "bootstrap.servers": settings.brokers,
@@ -263,8 +278,8 @@ class DeliveryLoop:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume: %s", err)
                 continue
-            tp = (msg.topic(), msg.partition())
-            if msg.offset() < self._next_offset.get(tp, -1):
+            tp = _tp(msg)
+            if _offset(msg) < self._next_offset.get(tp, -1):
                 continue  # already handed to a job (re-fetched after a pause)
             by_tp.setdefault(tp, []).append(msg)
             read[tp[0]] = read.get(tp[0], 0) + 1
@@ -276,11 +291,11 @@ class DeliveryLoop:
             subscribers = subs.for_topic(tp[0])
             if tp not in self._assigned:
                 continue  # revoked since it was read
-            self._next_offset[tp] = records[-1].offset() + 1
+            self._next_offset[tp] = _offset(records[-1]) + 1
             if not subscribers:
                 self._held.setdefault(tp, []).extend(records)
                 continue
-            start = records[0].offset()
+            start = _offset(records[0])
             jobs.extend(_Job(tp, sub, records, start) for sub in subscribers)
         if not jobs:
             self._reconcile_pauses(subs)  # pause what we just held
@@ -295,9 +310,9 @@ class DeliveryLoop:
         for job in jobs:
             resume[job.tp] = min(resume.get(job.tp, job.next_offset), job.next_offset)
         self._dead_letters.flush()  # raises DeadLetterError: then nothing is committed
-        self._commit({tp: o for tp, o in resume.items() if o > by_tp[tp][0].offset()})
+        self._commit({tp: o for tp, o in resume.items() if o > _offset(by_tp[tp][0])})
         for tp, offset in resume.items():
-            if offset <= by_tp[tp][-1].offset() and not self._stop.is_set():
+            if offset <= _offset(by_tp[tp][-1]) and not self._stop.is_set():
                 # The cycle ran out of time (a slow or failing function): read the rest again
                 # next cycle, so that polls, commits and rebalances keep happening.
                 self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
@@ -312,8 +327,8 @@ class DeliveryLoop:
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
             for f in done:
-                if f.exception() is not None:
-                    raise f.exception()  # a bug, not a delivery failure: exit, commit nothing
+                if (error := f.exception()) is not None:
+                    raise error  # a bug, not a delivery failure: exit, commit nothing
             if self._stop.is_set():
                 deadline = deadline or time.monotonic() + self._s.shutdown_grace_s
                 if time.monotonic() >= deadline:
@@ -352,7 +367,7 @@ class DeliveryLoop:
                 return
             else:
                 self._dead_letters.add(chunk, fn, outcome, batch=job.subscriber.batch)
-            job.next_offset = chunk[-1].offset() + 1
+            job.next_offset = _offset(chunk[-1]) + 1
 
     def _unavailable(self, outcome: Outcome) -> bool:
         """The function could not take the records (no answer, or a status meaning "not now"),

@@ -39,7 +39,10 @@ class LagMonitor:
         interval_s: float,
         assigned: Callable[[], set[tuple[str, int]]],
     ) -> None:
-        self._config = {"bootstrap.servers": brokers, "client.id": f"{group_id}-lag"}
+        self._config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": brokers,
+            "client.id": f"{group_id}-lag",
+        }
         self._admin = AdminClient(self._config)
         self._group_id = group_id
         self._interval_s = interval_s

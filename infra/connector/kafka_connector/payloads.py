@@ -46,7 +46,9 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
     def timestamp(self) -> tuple[int, int]: ...
-    def headers(self) -> list[tuple[str, bytes | None]] | None: ...
+    def headers(
+        self,
+    ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
 
 
 def _printable_ascii(raw: bytes) -> bool:
@@ -80,7 +82,10 @@ def record_headers(record: Record, connector: str, content_type: str) -> dict[st
 def _text_headers(record: Record) -> list[tuple[str, str]]:
     """The record's Kafka headers that can travel as HTTP header text (name and value)."""
     text = []
-    for name, value in record.headers() or ():
+    headers = record.headers() or ()
+    for name, value in headers.items() if isinstance(headers, dict) else headers:
+        if isinstance(value, str):
+            value = value.encode("utf-8")
         if value is None or not name or not _printable_ascii(name.encode()):
             continue
         if _printable_ascii(value) and name.replace("-", "").replace("_", "").isalnum():
@@ -141,8 +146,10 @@ def batch_body(records: Sequence[Record]) -> bytes:
         if value is None:
             value_json = "null"
         else:
-            value_json = _json_text(value)
-            if value_json is None:
+            as_json = _json_text(value)
+            if as_json is not None:
+                value_json = as_json
+            else:
                 try:
                     value_json = _encode_str(value.decode("utf-8"))
                 except UnicodeDecodeError:
