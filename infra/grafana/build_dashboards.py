@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ OUT_DIR = HERE / "dashboards"
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="ads-prometheus")
 POSTGRES = DataSourceRef(type_val="grafana-postgresql-datasource", uid="ads-postgres")
 
-_PANEL_BUILDERS = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel}
+_PANEL_BUILDERS: dict[str, Callable[[], timeseries.Panel | stat.Panel | table.Panel]] = {
+    "timeseries": timeseries.Panel,
+    "stat": stat.Panel,
+    "table": table.Panel,
+}
 _HEIGHT = 8
 
 
