@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: prerequisites prerequisites-test up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
+.PHONY: prerequisites prerequisites-test typecheck up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 ## What the platform needs from the system: Debian packages installed (as root) or named in one line.
@@ -59,7 +59,7 @@ distclean: clean
 	rm -rf .local .venv build template
 
 ## The whole test suite against real services started for it in their own namespace.
-test: prerequisites-test venv deploy-tools
+test: prerequisites-test venv deploy-tools lint typecheck
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
@@ -75,9 +75,14 @@ dashboard: venv
 dashboards: venv
 	$(PY) infra/grafana/build_dashboards.py
 
+## Lint and format (ruff), in `make test` too.
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+## Types (mypy, pyproject.toml [tool.mypy]), in `make test` too.
+typecheck: venv
+	.venv/bin/mypy
 
 ## Benchmarks: print figures, assert nothing.
 bench: up
