@@ -1,0 +1,71 @@
+"""Every document we publish passes its own format's validator.
+
+The OpenAPI document (docs/openapi.yaml) is checked here with openapi-spec-validator, the
+validator generated clients and Swagger UI agree with. The other published documents are
+checked where their format lives:
+
+| document | validator | test |
+|---|---|---|
+| Kubernetes and Knative manifests, Helm values | kubernetes-validate, the CRDs' schemas | test_manifests.py |
+| docker-compose.yml | check-jsonschema with the compose-spec schema | test_manifests.py |
+| infra/compose/prometheus.yml | `promtool check config` | test_manifests.py |
+| infra/prometheus/prometheus.yml (a template) | `promtool check config` on every platform start | the local platform |
+| Prometheus rules and their unit tests | `promtool check rules`, `promtool test rules` | tests/unit/test_prometheus_rules.py |
+| Grafana dashboards | every panel query on a real Prometheus | tests/e2e/test_dashboard_queries.py |
+| stack.yml | faas-cli, which generates the function resources | test_manifests.py |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = REPO_ROOT / "docs" / "openapi.yaml"
+
+
+def _load(text: str) -> dict[str, Any]:
+    document = yaml.safe_load(text)
+    assert isinstance(document, dict), "the OpenAPI document is not a mapping"
+    return document
+
+
+def test_the_openapi_document_is_valid() -> None:
+    validate(_load(OPENAPI.read_text()), base_uri=OPENAPI.as_uri())
+
+
+def test_the_validator_refuses_a_description_split_by_an_unquoted_comma() -> None:
+    """The mistake the document once shipped with: in a YAML flow mapping, an unquoted comma
+    ends the description, and the rest becomes a stray key the validator must refuse."""
+    text = OPENAPI.read_text()
+    quoted = "description: 'the campaign has ended, or an ad id belongs to another campaign'"
+    assert quoted in text, "the 409 of PUT /function/campaigns/{campaignId} changed: update this test"
+    broken = text.replace(quoted, quoted.replace("'", ""))
+    with pytest.raises(OpenAPIValidationError):
+        validate(_load(broken), base_uri=OPENAPI.as_uri())
+
+
+def test_every_path_answers_errors_with_the_error_body() -> None:
+    """Bad input gets a 4xx with {error, message, requestId}: every 4xx the document lists
+    either refers to a shared response or carries the Error schema."""
+    document = _load(OPENAPI.read_text())
+    shared = document["components"]["responses"]
+    wrong = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, response in operation["responses"].items():
+                if not str(code).startswith("4"):
+                    continue
+                if "$ref" in response:
+                    response = shared[response["$ref"].rsplit("/", 1)[-1]]
+                schema = (response.get("content") or {}).get("application/json", {}).get("schema")
+                if schema != {"$ref": "#/components/schemas/Error"}:
+                    wrong.append(f"{method.upper()} {path} {code}")
+    assert not wrong, f"4xx answers without the error body: {wrong}"
