@@ -4,15 +4,15 @@ The OpenAPI document (docs/openapi.yaml) is checked here with openapi-spec-valid
 validator generated clients and Swagger UI agree with. The other published documents are
 checked where their format lives:
 
-| document | validator | test |
-|---|---|---|
-| Kubernetes and Knative manifests, Helm values | kubernetes-validate, the CRDs' schemas | test_manifests.py |
-| docker-compose.yml | check-jsonschema with the compose-spec schema | test_manifests.py |
-| infra/compose/prometheus.yml | `promtool check config` | test_manifests.py |
-| infra/prometheus/prometheus.yml (a template) | `promtool check config` on every platform start | the local platform |
-| Prometheus rules and their unit tests | `promtool check rules`, `promtool test rules` | tests/unit/test_prometheus_rules.py |
-| Grafana dashboards | every panel query on a real Prometheus | tests/e2e/test_dashboard_queries.py |
-| stack.yml | faas-cli, which generates the function resources | test_manifests.py |
+- Kubernetes and Knative manifests, Helm values: kubernetes-validate and the CRDs' schemas
+  (test_manifests.py);
+- docker-compose.yml: check-jsonschema with the compose-spec schema (test_manifests.py);
+- infra/compose/prometheus.yml: `promtool check config` (test_manifests.py);
+- infra/prometheus/prometheus.yml, a template: `promtool check config` on every platform start;
+- Prometheus rules and their unit tests: `promtool check rules` and `promtool test rules`
+  (tests/unit/test_prometheus_rules.py);
+- Grafana dashboards: every panel query on a real Prometheus (tests/e2e/test_dashboard_queries.py);
+- stack.yml: faas-cli, which generates the function resources from it (test_manifests.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def test_the_validator_refuses_a_description_split_by_an_unquoted_comma() -> Non
     ends the description, and the rest becomes a stray key the validator must refuse."""
     text = OPENAPI.read_text()
     quoted = "description: 'the campaign has ended, or an ad id belongs to another campaign'"
-    assert quoted in text, "the 409 of PUT /function/campaigns/{campaignId} changed: update this test"
+    assert quoted in text, (
+        "the 409 of PUT /function/campaigns/{campaignId} changed: update this test"
+    )
     broken = text.replace(quoted, quoted.replace("'", ""))
     with pytest.raises(OpenAPIValidationError):
         validate(_load(broken), base_uri=OPENAPI.as_uri())
