@@ -1,8 +1,10 @@
 """Every document we publish passes its own format's validator.
 
-The OpenAPI document (docs/openapi.yaml) is checked here with openapi-spec-validator, the
-validator generated clients and Swagger UI agree with. The other published documents are
-checked where their format lives:
+Checked here: the OpenAPI document (docs/openapi.yaml) with openapi-spec-validator, the
+validator generated clients and Swagger UI agree with, and kind-cluster.yaml decoded strictly
+into kind's own v1alpha4 types (tests/deploy/kind_config, a small Go program on kind's module),
+as `kind create cluster` reads it. The other published documents are checked where their format
+lives:
 
 - Kubernetes and Knative manifests, Helm values: kubernetes-validate and the CRDs' schemas
   (test_manifests.py);
@@ -17,6 +19,7 @@ checked where their format lives:
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,12 @@ import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from localplatform import toolchain
+from localplatform.profile import REPO_ROOT
+
 OPENAPI = REPO_ROOT / "docs" / "openapi.yaml"
+KIND_CONFIG = REPO_ROOT / "kind-cluster.yaml"
+KIND_CONFIG_CHECK = Path(__file__).parent / "kind_config"
 
 
 def _load(text: str) -> dict[str, Any]:
@@ -71,3 +78,37 @@ def test_every_path_answers_errors_with_the_error_body() -> None:
                 if schema != {"$ref": "#/components/schemas/Error"}:
                     wrong.append(f"{method.upper()} {path} {code}")
     assert not wrong, f"4xx answers without the error body: {wrong}"
+
+
+@pytest.fixture(scope="module")
+def kind_config_check() -> Path:
+    try:
+        return toolchain.ensure_go_command(KIND_CONFIG_CHECK, "kind-config-check")
+    except toolchain.ToolchainError as exc:
+        pytest.fail(
+            f"cannot build {KIND_CONFIG_CHECK} ({exc}); its modules must be downloaded first: "
+            f"`cd {KIND_CONFIG_CHECK.relative_to(REPO_ROOT)} && go mod download`",
+            pytrace=False,
+        )
+
+
+def _kind_config_errors(check: Path, path: Path) -> str:
+    done = subprocess.run([str(check), str(path)], capture_output=True, text=True, timeout=60)
+    return "" if done.returncode == 0 else done.stderr or done.stdout or "refused"
+
+
+def test_the_kind_cluster_config_is_valid(kind_config_check: Path) -> None:
+    assert _kind_config_errors(kind_config_check, KIND_CONFIG) == ""
+
+
+def test_the_kind_config_check_refuses_a_misspelt_field_and_a_wrong_type(
+    kind_config_check: Path, tmp_path: Path
+) -> None:
+    text = KIND_CONFIG.read_text()
+    assert "extraPortMappings:" in text and "hostPort: 8080" in text
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text(text.replace("extraPortMappings:", "extraPortMapings:"))
+    assert 'unknown field "extraPortMapings"' in _kind_config_errors(kind_config_check, misspelt)
+    wrong_type = tmp_path / "wrong-type.yaml"
+    wrong_type.write_text(text.replace("hostPort: 8080", 'hostPort: "8080x"'))
+    assert "hostPort" in _kind_config_errors(kind_config_check, wrong_type)
