@@ -64,6 +64,7 @@ test: prerequisites-test venv deploy-tools lint typecheck
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
 	cd tests/e2e/openrtb_client && go mod download  # the e2e OpenRTB client's modules, before the netns
+	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
 	$(PLATFORM) test -q -p no:cacheprovider tests
 
 ## A Prometheus graph link for every dashboard panel's query (Grafana does not run here).
@@ -127,7 +128,7 @@ kind-deploy: cluster-tools deploy-tools
 	kubectl config use-context kind-$(KIND_CLUSTER)
 	infra/k8s/deploy.sh openfaas
 
-## The fully open-source path instead: Knative Serving and Eventing (README: Run on Knative).
+## The fully open-source path instead: Knative Serving and Eventing (docs/kubernetes.md).
 knative-deploy: cluster-tools deploy-tools
 	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with Knative (infra/k8s/deploy.sh knative)"
 	kubectl config use-context kind-$(KIND_CLUSTER)
