@@ -1,4 +1,4 @@
-"""Invoking a function through the gateway, with the seed's retries.
+"""Invoking a function through the gateway, with the specification's retries.
 
 One pooled keep-alive HTTP client (urllib3) serves every worker thread. An attempt succeeds on
 a 2xx answer; anything else (another status, a timeout, a connection error) is a failure and

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
-# The seed's backoff: 5 retries after the first attempt.
+# The specification's backoff: 5 retries after the first attempt.
 DEFAULT_RETRY_DELAYS_MS = "100,200,400,800,1600"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
