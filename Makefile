@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
+.PHONY: up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 venv: .venv/.installed
@@ -72,6 +72,18 @@ dashboards: venv
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+## gofmt and go vet on every Go module of the repository (each go.mod outside the built and
+## downloaded trees); any unformatted file or vet finding fails.
+GO_MODULES = $(sort $(dir $(shell find . \( -path ./.local -o -path ./.venv -o -path ./build \
+	-o -path ./template -o -name node_modules \) -prune -o -name go.mod -print)))
+lint-go:
+	@for module in $(GO_MODULES); do \
+		echo "==> lint-go: $$module"; \
+		unformatted=$$(cd $$module && gofmt -l .); \
+		[ -z "$$unformatted" ] || { echo "FAILED: gofmt -l in $$module: $$unformatted" >&2; exit 1; }; \
+		(cd $$module && go vet ./...) || { echo "FAILED: go vet in $$module" >&2; exit 1; }; \
+	done
 
 ## Benchmarks: print figures, assert nothing.
 bench: up
