@@ -40,13 +40,11 @@ def say(message: str) -> None:
 
 
 def components(profile: Profile) -> list[Component]:
-    """In start order; stopped in reverse. The test platform also runs a Redis Cluster, for the
-    tests that prove the Redis side on a cluster (components/redis_cluster.py)."""
-    cluster = cluster_nodes(profile) if profile.name == "test" else []
+    """In start order; stopped in reverse."""
     return [
         Postgres(profile),
         Redis(profile),
-        *cluster,
+        *cluster_nodes(profile),
         Kafka(profile),
         Prometheus(profile),
         S3(profile),
@@ -119,8 +117,8 @@ def start(profile: Profile) -> None:
 
 
 def seed_demo_data(profile: Profile) -> None:
-    """Demo campaigns when the campaigns table is empty; the test profile makes its own data."""
-    if profile.name == "test":
+    """Demo campaigns when the campaigns table is empty, if the profile wants them."""
+    if not profile.demo_data:
         return
     created = demo_data.seed(profile, only_if_empty=True)
     if created:
