@@ -11,8 +11,10 @@ import argparse
 import subprocess
 import sys
 
-from . import demo_data, network, orchestrator, reconcile
+from . import demo_data, lifecycle, network, reconcile, suite
+from .build import build
 from .profile import PROFILES, current
+from .status import status
 
 # Commands that talk to the services over 127.0.0.1 must run in the profile's host namespace;
 # stopping needs only the recorded pids, so it works even if that namespace is gone.
@@ -44,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     profile = PROFILES[ns.profile] if ns.profile else current()
     if ns.command == "test":
-        return orchestrator.run_tests(PROFILES["test"], ns.args)
+        return suite.run(PROFILES["test"], ns.args)
     if ns.command in NEEDS_HOST_NETNS and not network.inside_host_netns(profile):
         if ns.command == "up":
-            orchestrator.build(profile)
+            build(profile)
             network.ensure_host_netns(profile)
             ns.command = "start"
         elif not network.host_netns_path(profile).exists():
@@ -57,18 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ns.args if ns.command in TAKES_OPTIONS else []
         return subprocess.run(network.in_host_netns(profile, cmd)).returncode
     if ns.command == "build":
-        orchestrator.build(profile)
+        build(profile)
     elif ns.command == "start":
-        orchestrator.start(profile)
+        lifecycle.start(profile)
     elif ns.command == "up":
-        orchestrator.build(profile)
-        orchestrator.start(profile)
+        build(profile)
+        lifecycle.start(profile)
     elif ns.command in ("stop", "down"):
-        orchestrator.stop(profile)
+        lifecycle.stop(profile)
     elif ns.command == "status":
-        return orchestrator.status(profile)
+        return status(profile)
     elif ns.command == "clean":
-        orchestrator.clean(profile)
+        lifecycle.clean(profile)
     elif ns.command == "seed":
         options = argparse.ArgumentParser(prog="localplatform seed")
         options.add_argument("--count", type=int, default=demo_data.DEFAULT_COUNT)
