@@ -3,6 +3,9 @@ reconcile.
 
 `seed [--count N] [--seed S]` loads demo campaigns through the campaigns API.
 `reconcile [--date YYYY-MM-DD]` compares a day's numbers in every record (exit 1 on a difference).
+
+A failure the platform expects (a missing program, a component that does not come up, a build
+that fails) ends with one `FAILED: ...` line on stderr and exit status 1, not a traceback.
 """
 
 from __future__ import annotations
@@ -10,19 +13,49 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 
-from . import demo_data, lifecycle, network, reconcile, suite
+from . import demo_data, lifecycle, network, prerequisites, reconcile, suite
 from .build import build
+from .component import ComponentError
+from .images import ImageBuildError
 from .profile import PROFILES, current
 from .status import status
+from .toolchain import ToolchainError
 
 # Commands that talk to the services over 127.0.0.1 must run in the profile's host namespace;
 # stopping needs only the recorded pids, so it works even if that namespace is gone.
 NEEDS_HOST_NETNS = {"start", "up", "status", "seed", "reconcile"}
 TAKES_OPTIONS = {"seed", "reconcile"}
+# Failures whose message says everything: printed as one FAILED line, without a traceback.
+EXPECTED_FAILURES = (
+    prerequisites.MissingPrerequisite,
+    ComponentError,
+    ToolchainError,
+    ImageBuildError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
+    return reported(lambda: _run(argv))
+
+
+def reported(action: Callable[[], int | None]) -> int:
+    """`action`'s exit status; an expected failure becomes one FAILED line and status 1."""
+    try:
+        return action() or 0
+    except EXPECTED_FAILURES as exc:
+        failure: Exception = exc
+    except FileNotFoundError as exc:  # a program run without being checked first
+        missing = prerequisites.from_error(exc)
+        if missing is None:
+            raise
+        failure = missing
+    print(f"FAILED: {failure}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="localplatform", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
     parser.add_argument(

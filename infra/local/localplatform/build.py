@@ -7,13 +7,14 @@ starts (lifecycle.py); the test profile builds outside its namespace and starts 
 
 from __future__ import annotations
 
-from . import images, toolchain
+from . import images, lifecycle, toolchain
 from .components.kafka import Kafka
 from .profile import Profile
 from .progress import say
 
 
 def build(profile: Profile) -> None:
+    lifecycle.check_prerequisites(profile, "go")
     profile.ensure_dirs()
     for binary in (toolchain.GATEWAY, toolchain.FAAS_CLI):
         say(f"{binary.name} {binary.tag}: {toolchain.ensure(binary)}")

@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from . import demo_data, images, network, secrets
+from . import demo_data, images, network, prerequisites, secrets
 from .component import Component, ComponentError
 from .components.autoscaler import Autoscaler
 from .components.connector import Connector
@@ -47,8 +47,17 @@ def components(profile: Profile) -> list[Component]:
     ]
 
 
+def check_prerequisites(profile: Profile, *also: str) -> None:
+    """Every program the components (and `also`) need is installed, or MissingPrerequisite
+    names them all, before anything is built or started."""
+    network_tools = ["ip", *(["nsenter"] if profile.host_netns else [])]
+    needs = [*network_tools, *also, *(p for c in components(profile) for p in c.requires())]
+    prerequisites.check(needs)
+
+
 def start(profile: Profile) -> None:
     """Start what is down, deploy the stacks, wait for every function to be available."""
+    check_prerequisites(profile)
     profile.ensure_dirs()
     secrets.ensure_basic_auth(profile)
     network.ensure_bridge(profile)

@@ -23,7 +23,7 @@ import redis as redis_client
 
 from ..component import ComponentError
 from ..profile import Ports, Profile
-from .redis import Redis
+from .redis import REDIS_SERVER, Redis
 
 REDIS_CLI = "/usr/bin/redis-cli"
 NODE_TIMEOUT_MS = 2000
@@ -68,6 +68,9 @@ class RedisClusterNode(Redis):
                 "",
             ]
         )
+
+    def requires(self) -> tuple[str, ...]:
+        return (REDIS_SERVER, REDIS_CLI)
 
     def address(self) -> str:
         return f"redis://127.0.0.1:{self.port} (cluster node {self.index + 1} of {self.nodes})"
