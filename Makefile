@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: prerequisites prerequisites-test typecheck up down status export-status clean distclean test lint bench venv seed reconcile lock dashboard dashboards \
+.PHONY: prerequisites prerequisites-test typecheck up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 ## What the platform needs from the system: Debian packages installed (as root) or named in one line.
@@ -59,7 +59,7 @@ distclean: clean
 	rm -rf .local .venv build template
 
 ## The whole test suite against real services started for it in their own namespace.
-test: prerequisites-test venv deploy-tools lint typecheck
+test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
@@ -84,6 +84,18 @@ lint: venv
 ## Types (mypy, pyproject.toml [tool.mypy]), in `make test` too.
 typecheck: venv
 	.venv/bin/mypy
+
+## gofmt and go vet on every Go module of the repository (each go.mod outside the built and
+## downloaded trees); any unformatted file or vet finding fails.
+GO_MODULES = $(sort $(dir $(shell find . \( -path ./.local -o -path ./.venv -o -path ./build \
+	-o -path ./template -o -name node_modules \) -prune -o -name go.mod -print)))
+lint-go:
+	@for module in $(GO_MODULES); do \
+		echo "==> lint-go: $$module"; \
+		unformatted=$$(cd $$module && gofmt -l .); \
+		[ -z "$$unformatted" ] || { echo "FAILED: gofmt -l in $$module: $$unformatted" >&2; exit 1; }; \
+		(cd $$module && go vet ./...) || { echo "FAILED: go vet in $$module" >&2; exit 1; }; \
+	done
 
 ## Benchmarks: print figures, assert nothing.
 bench: up

@@ -22,7 +22,7 @@ func loadQueries(window time.Duration) map[string]string {
 	cpu := promDuration(max(window, 15*time.Second))
 	const inFlight = `http_requests_in_flight{kind="watchdog"}`
 	return map[string]string{
-		TypeRPS:      `sum by (function_name) (rate(http_requests_total{kind="watchdog"}[` + w + `]))`,
+		TypeRPS: `sum by (function_name) (rate(http_requests_total{kind="watchdog"}[` + w + `]))`,
 		// `and` the instant vector: only replicas that are still scraped count.
 		// A replica just scaled away keeps its samples in the window, and
 		// without this its old in-flight average is added to the survivors'

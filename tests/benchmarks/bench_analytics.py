@@ -30,7 +30,7 @@ from typing import Any
 import redis
 import requests
 
-from localplatform import orchestrator, secrets
+from localplatform import gateway_api, secrets
 from localplatform.components.postgres import connect
 from localplatform.profile import Profile, current
 from shared_layer.core.analytics import cache_key
@@ -128,7 +128,7 @@ def one_at_a_time(session: requests.Session, urls: list[str]) -> tuple[list[floa
 
 def main() -> None:
     profile = current()
-    orchestrator.wait_available(profile, "analytics")
+    gateway_api.wait_available(profile, "analytics")
     token = secrets.read(profile, "campaigns-admin-token")
     r = redis.Redis.from_url(profile.host_env()["REDIS_URL"], socket_timeout=10)
     advertiser = str(uuid.uuid4())

@@ -19,8 +19,9 @@ from datetime import datetime
 
 import requests
 
-from localplatform import images, orchestrator, toolchain
+from localplatform import gateway_api, images, toolchain
 from localplatform.components.autoscaler import Autoscaler
+from localplatform.faas_cli import env as faas_cli_env
 from localplatform.profile import REPO_ROOT, current
 from tests.scaling import LoadLoop, wait_replicas
 
@@ -33,7 +34,7 @@ HOLD_S = 10  # the step lasts this long after the second replica is ready
 def faas_cli(profile, *args: str) -> None:
     subprocess.run(
         [str(toolchain.bin_path("faas-cli")), *args, "--gateway", profile.gateway_url],
-        env=orchestrator.faas_cli_env(profile),
+        env=faas_cli_env(profile),
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
@@ -57,8 +58,8 @@ def main() -> None:
     images.build_stack(toolchain.bin_path("faas-cli"), STACK, profile)
     faas_cli(profile, "deploy", "-f", str(STACK), "--filter", FUNCTION)
     try:
-        orchestrator.wait_available(profile, FUNCTION)
-        status = lambda name: orchestrator.function_status(profile, name)  # noqa: E731
+        gateway_api.wait_available(profile, FUNCTION)
+        status = lambda name: gateway_api.function_status(profile, name)  # noqa: E731
         url = f"{profile.gateway_url}/function/{FUNCTION}?ms=200"
         with LoadLoop(url, callers=CALLERS, max_s=120) as step:
             stepped = time.time()

@@ -29,7 +29,7 @@ import requests
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from localplatform import orchestrator, secrets
+from localplatform import gateway_api, secrets
 from localplatform.profile import REPO_ROOT, current
 from tests.support import free_port
 
@@ -202,8 +202,8 @@ def main() -> None:
     deploy_sink(gateway, auth, SINGLE_SINK, single_topic, batch=False)
     connector = None
     try:
-        orchestrator.wait_available(profile, SINK)
-        orchestrator.wait_available(profile, SINGLE_SINK)
+        gateway_api.wait_available(profile, SINK)
+        gateway_api.wait_available(profile, SINGLE_SINK)
         seconds = produce(brokers, topic, EVENTS)
         print(f"  produce {EVENTS} events: {EVENTS / seconds:,.0f} events/s (one producer)")
         bare = bare_drain(brokers, topic, EVENTS)

@@ -20,7 +20,7 @@ import uuid
 
 import requests
 
-from localplatform import orchestrator
+from localplatform import gateway_api
 from localplatform.profile import PROFILES
 from tests.benchmarks.bench_serve import admin, create_campaign
 from tests.benchmarks.loadgen import OpenLoopResult, open_loop
@@ -55,7 +55,7 @@ def bid_request() -> bytes:
 
 def main() -> None:
     for name in ("noop", "openrtb", "campaigns"):
-        orchestrator.wait_available(PROFILE, name)
+        gateway_api.wait_available(PROFILE, name)
     campaign = create_campaign(PLACEMENT, PROFILE)
     openrtb, noop = (
         f"{PROFILE.gateway_url}/function/openrtb",

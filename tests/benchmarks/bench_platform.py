@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import requests
 
-from localplatform import orchestrator
+from localplatform import gateway_api
 from localplatform.profile import DEV
 from tests.benchmarks.loadgen import open_loop, wrk
 
@@ -37,7 +37,7 @@ def measure(label: str, url: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    orchestrator.wait_available(DEV, "noop")
+    gateway_api.wait_available(DEV, "noop")
     via_gateway = f"{DEV.gateway_url}/function/noop"
     direct = replica_url("noop")
     gw_peak, gw_p95 = measure("noop via gateway", via_gateway)

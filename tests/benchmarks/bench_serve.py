@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from localplatform import orchestrator, secrets
+from localplatform import gateway_api, secrets
 from localplatform.profile import DEV, Profile
 from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.loadgen import OpenLoopResult, open_loop
@@ -104,7 +104,7 @@ def create_campaign(placement: str = PLACEMENT, profile: Profile = DEV) -> str |
 def main() -> str | None:
     """Prints the figures; returns the summary line `make bench` repeats at its end."""
     for name in ("noop", "serve", "bid"):
-        orchestrator.wait_available(DEV, name)
+        gateway_api.wait_available(DEV, name)
     noop = f"{DEV.gateway_url}/function/noop"
     campaign = create_campaign()
     query = {"userId": "bench-user", "placementId": PLACEMENT, "countryCode": "US",

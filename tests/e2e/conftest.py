@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from localplatform import orchestrator, secrets, toolchain
+from localplatform import faas_cli, secrets, toolchain
 from localplatform.profile import PROFILES, REPO_ROOT, Profile
 
 
@@ -38,7 +38,7 @@ class Platform:
         argv = [str(toolchain.bin_path("faas-cli")), *args]
         result = subprocess.run(
             argv,
-            env=orchestrator.faas_cli_env(self.profile),
+            env=faas_cli.env(self.profile),
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import redis
 import requests
 
-from localplatform import images, orchestrator, secrets
+from localplatform import gateway_api, images, secrets
 from localplatform.profile import PROFILES, Profile
 from shared_layer.core.campaign_requests import parse_campaign
 from shared_layer.core.models import Campaign
@@ -37,7 +37,7 @@ GATEWAY = PROFILE.gateway_url
 ADVERTISER = "6f1c2a0e-8e4b-4c1e-9a57-3f1f2b8d9c10"
 # ADS_E2E_CAMPAIGNS=rows: write PostgreSQL rows and the cache directly, not through the API.
 USE_API = os.environ.get("ADS_E2E_CAMPAIGNS", "api") == "api"
-HAS_CAMPAIGNS_API = any(fn.name == "campaigns" for fn in images.read_stack(orchestrator.STACKS[0]))
+HAS_CAMPAIGNS_API = any(fn.name == "campaigns" for fn in images.read_stack(images.STACKS[0]))
 
 
 def unique_placement(label: str = "e2e") -> str:
@@ -215,7 +215,7 @@ def wait_replicas(function: str, count: int, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     status: dict = {}
     while time.monotonic() < deadline:
-        status = orchestrator.function_status(PROFILE, function) or {}
+        status = gateway_api.function_status(PROFILE, function) or {}
         if status.get("availableReplicas", 0) == count and len(replicas(function)) == count:
             return
         time.sleep(0.2)

@@ -35,7 +35,7 @@ import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from localplatform import images, orchestrator, toolchain
+from localplatform import gateway_api, images, toolchain
 from localplatform.profile import REPO_ROOT
 from tests.support import free_port, wait_for
 
@@ -242,7 +242,7 @@ def stage(platform, topics, rds, tmp_path_factory) -> Iterator[Stage]:
         images.build_stack(toolchain.bin_path("faas-cli"), STACK, platform.profile)
         platform.faas_cli("deploy", "-f", str(STACK), "--gateway", platform.gateway)
         for fn in ("recorder", "recorder-batch"):
-            orchestrator.wait_available(platform.profile, fn, timeout_s=60)
+            gateway_api.wait_available(platform.profile, fn, timeout_s=60)
         yield Stage(connector, produced, paused or 0.0, subscribers)
     finally:
         connector.stop()

@@ -26,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from localplatform import images, orchestrator, secrets, toolchain
+from localplatform import gateway_api, images, secrets, toolchain
 from localplatform.components.postgres import connect
 from tests.e2e.test_bid_support import (
     GATEWAY,
@@ -140,7 +140,7 @@ def loaded(platform) -> Iterator[Load]:
         )
     scale("noop", 2)  # a replica count that changes: the autoscaling dashboard's annotation
     try:
-        orchestrator.wait_available(PROFILE, "noop", minimum=2, timeout_s=60)
+        gateway_api.wait_available(PROFILE, "noop", minimum=2, timeout_s=60)
         assert series_within('gateway_service_count{function_name=~"noop.*"} == 2')
     finally:
         scale("noop", 1)
@@ -166,7 +166,7 @@ def autoscaled(platform) -> Iterator[float]:
     deploy = ("-f", str(RUNTIME_STACK), "--filter", SCALED, "--gateway", platform.gateway)
     platform.faas_cli("deploy", *deploy)
     try:
-        orchestrator.wait_available(platform.profile, SCALED)
+        gateway_api.wait_available(platform.profile, SCALED)
         up = f'sum(autoscaler_decisions_total{{function="{SCALED}",direction="up"}})'
         # The series start at 0 (so the first decision is an increase): wait until Prometheus
         # has scraped that, then step the load.

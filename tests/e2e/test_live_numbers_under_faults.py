@@ -36,7 +36,7 @@ import requests
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
-from localplatform import orchestrator, reconcile, secrets, toolchain
+from localplatform import deploy, faas_cli, gateway_api, reconcile, secrets, toolchain
 from shared_layer.stores.budget_ledger import ledger_ready_key
 from shared_layer.stores.live_counters import READY_KEY
 from shared_layer.stores.outbox import outbox_stream
@@ -70,8 +70,8 @@ def deploy_bid(extra_env: dict[str, str]) -> None:
     """bid again from stack.yml (same image), with `extra_env` on top of its environment; wait
     until its replica is a new one."""
     before = set(replicas("bid"))
-    status = orchestrator.function_status(PROFILE, "bid") or {}
-    digest = (status.get("annotations") or {}).get(orchestrator.DIGEST_ANNOTATION, "")
+    status = gateway_api.function_status(PROFILE, "bid") or {}
+    digest = (status.get("annotations") or {}).get(deploy.DIGEST_ANNOTATION, "")
     command = [
         str(toolchain.bin_path(toolchain.FAAS_CLI.name)),
         "deploy",
@@ -82,13 +82,11 @@ def deploy_bid(extra_env: dict[str, str]) -> None:
         "--gateway",
         PROFILE.gateway_url,
         "--annotation",
-        f"{orchestrator.DIGEST_ANNOTATION}={digest}",
+        f"{deploy.DIGEST_ANNOTATION}={digest}",
     ]
     for name, value in extra_env.items():
         command += ["--env", f"{name}={value}"]
-    done = subprocess.run(
-        command, env=orchestrator.faas_cli_env(PROFILE), cwd=REPO_ROOT, capture_output=True
-    )
+    done = subprocess.run(command, env=faas_cli.env(PROFILE), cwd=REPO_ROOT, capture_output=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert wait_for(lambda: (now := set(replicas("bid"))) and not now & before, 120), (
         "bid was not redeployed"

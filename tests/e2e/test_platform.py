@@ -12,11 +12,11 @@ import time
 import pytest
 import requests
 
-from localplatform import images, network, orchestrator
+from localplatform import gateway_api, images, lifecycle, network
 from localplatform.components.redis import Redis
 from tests.support import wait_for
 
-FUNCTIONS = [fn.name for stack in orchestrator.STACKS for fn in images.read_stack(stack)]
+FUNCTIONS = [fn.name for stack in images.STACKS for fn in images.read_stack(stack)]
 
 
 def sd_targets(platform, function: str, kind: str = "function") -> dict[str, str]:
@@ -79,7 +79,7 @@ def test_scale_to_three_spreads_requests_over_three_namespaces(platform):
     )
     assert r.status_code in (200, 202), r.text
     try:
-        orchestrator.wait_available(platform.profile, "noop", minimum=3, timeout_s=60)
+        gateway_api.wait_available(platform.profile, "noop", minimum=3, timeout_s=60)
         replicas = wait_for(
             lambda: len(sd_targets(platform, "noop")) == 3 and sd_targets(platform, "noop"),
             timeout_s=10,
@@ -103,7 +103,7 @@ def test_a_killed_replica_is_restarted_within_five_seconds_while_serving(platfor
         "POST", "/system/scale-function/noop", json={"serviceName": "noop", "replicas": 2}
     )
     try:
-        orchestrator.wait_available(platform.profile, "noop", minimum=2, timeout_s=60)
+        gateway_api.wait_available(platform.profile, "noop", minimum=2, timeout_s=60)
         victim = sorted(sd_targets(platform, "noop"))[0]
         pids = subprocess.run(
             ["ip", "netns", "pids", victim], capture_output=True, text=True
@@ -131,7 +131,7 @@ def test_a_killed_replica_is_restarted_within_five_seconds_while_serving(platfor
             os.kill(int(pid), signal.SIGKILL)
         back = wait_for(
             lambda: (
-                (orchestrator.function_status(platform.profile, "noop") or {}).get(
+                (gateway_api.function_status(platform.profile, "noop") or {}).get(
                     "availableReplicas"
                 )
                 == 2
@@ -215,9 +215,7 @@ def test_prometheus_scrapes_every_target_replicas_included(platform):
 
 def test_second_start_is_harmless_and_a_dead_component_is_restarted_alone(platform):
     redis = Redis(platform.profile)
-    others = {
-        c.name: c.pid() for c in orchestrator.components(platform.profile) if c.name != "redis"
-    }
+    others = {c.name: c.pid() for c in lifecycle.components(platform.profile) if c.name != "redis"}
     os.kill(redis.pid(), signal.SIGKILL)
     assert wait_for(lambda: not redis.running(), timeout_s=5)
     status = platform.localplatform("status")
@@ -227,7 +225,7 @@ def test_second_start_is_harmless_and_a_dead_component_is_restarted_alone(platfo
     assert "redis: starting" in started.stdout
     assert redis.running() and redis.healthy()
     assert {
-        c.name: c.pid() for c in orchestrator.components(platform.profile) if c.name != "redis"
+        c.name: c.pid() for c in lifecycle.components(platform.profile) if c.name != "redis"
     } == others
     again = platform.localplatform("start")
     assert again.returncode == 0 and "redis: starting" not in again.stdout

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from localplatform import images, orchestrator, toolchain
+from localplatform import gateway_api, images, toolchain
 from localplatform.profile import REPO_ROOT
 from tests.scaling import LoadLoop, prometheus_value, wait_replicas
 from tests.support import wait_for
@@ -48,7 +48,7 @@ def deployed(platform) -> Iterator[None]:
     platform.faas_cli("deploy", "-f", str(STACK), "--gateway", platform.gateway)
     try:
         for name in (LIMITS, SCALING, IDLE):
-            orchestrator.wait_available(platform.profile, name)
+            gateway_api.wait_available(platform.profile, name)
         yield
     finally:
         platform.faas_cli("remove", "-f", str(STACK), "--gateway", platform.gateway, check=False)
@@ -128,7 +128,7 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
     platform, deployed
 ):
     def status(name: str) -> dict | None:
-        return orchestrator.function_status(platform.profile, name)
+        return gateway_api.function_status(platform.profile, name)
 
     url = f"{platform.gateway}/function/{SCALING}?ms=200"
     assert status(SCALING)["replicas"] == 1
@@ -184,7 +184,7 @@ def status_line(platform, function: str) -> str:
 
 def test_an_idle_function_that_may_scale_to_zero_goes_to_zero_and_stays(platform, deployed):
     def status(name: str) -> dict | None:
-        return orchestrator.function_status(platform.profile, name)
+        return gateway_api.function_status(platform.profile, name)
 
     # zero-duration is 5 s; the autoscaler looks every 2 s.
     took = wait_replicas(status, IDLE, lambda n, ready: n == 0 == ready, timeout_s=30)

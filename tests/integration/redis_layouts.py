@@ -12,7 +12,8 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-from localplatform.components.redis_cluster import cluster_ok, cluster_url
+from localplatform.components.redis_cluster import cluster_ok
+from localplatform.profile import PROFILES
 from shared_layer.stores.live_counters import STAT_KINDS, CounterKeys
 from shared_layer.stores.redis_connection import connect, key_layout, read_many
 from shared_layer.stores.shards import SINGLE, Shards
@@ -21,7 +22,7 @@ from tests.support import wait_for
 from .campaign_support import redis_client
 
 LAYOUTS = ["one-server", "cluster"]
-CLUSTER_URL = cluster_url(shards=16)
+CLUSTER_URL = PROFILES["test"].redis_cluster_url(shards=16)
 CLUSTER_KEYS = CounterKeys.for_url(CLUSTER_URL)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from localplatform.components.redis_cluster import RedisClusterNode, cluster_ok, cluster_url
+from localplatform.components.redis_cluster import RedisClusterNode, cluster_ok
 from localplatform.profile import PROFILES
 from shared_layer.core.analytics import DateRange, DayCounts, cache_key
 from shared_layer.core.events import AdEvent, parse_event
@@ -79,7 +79,7 @@ from .test_reports import NOW as REPORT_NOW
 from .test_reports import TODAY, Clock, make_campaign, set_live_counters
 
 PROFILE = PROFILES["test"]
-URL = cluster_url(shards=16)
+URL = PROFILE.redis_cluster_url(shards=16)
 SHARDS = key_layout(URL)
 NOON = datetime(2031, 7, 7, 12, 0, tzinfo=UTC)
 BROKERS = os.environ.get("KAFKA_BROKERS", PROFILE.host_env()["KAFKA_BROKERS"])
@@ -237,7 +237,7 @@ def test_the_ledger_is_rebuilt_shard_by_shard_on_the_cluster(cluster: Any, db) -
 
 def master_of(client: Any, campaign_id: str) -> RedisClusterNode:
     node = client.get_node_from_key(daily_spent_key(campaign_id, NOON.date(), SHARDS))
-    return RedisClusterNode(PROFILE, int(node.port) - 7001)
+    return RedisClusterNode(PROFILE, PROFILE.ports.redis_cluster.index(int(node.port)))
 
 
 def test_a_master_killed_during_charges_loses_no_charge_and_never_overspends(

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .prerequisites import MissingPrerequisite
 from .profile import Profile
 
 
@@ -53,6 +54,11 @@ class Component(abc.ABC):
     def address(self) -> str:
         """Where users reach it, for `make status`."""
 
+    def requires(self) -> tuple[str, ...]:
+        """Programs it runs that the platform does not build (names or paths), checked before
+        anything starts; a program missing anyway is reported when it is run (`start`)."""
+        return ()
+
     def prepare(self) -> None:
         """Idempotent one-time setup before start: configs, data directories, builds."""
 
@@ -84,16 +90,21 @@ class Component(abc.ABC):
         env.update(cmd.env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            proc = subprocess.Popen(
-                cmd.argv,
-                cwd=cmd.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=cmd.user,
-            )
+            try:
+                proc = subprocess.Popen(
+                    cmd.argv,
+                    cwd=cmd.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    user=cmd.user,
+                )
+            except FileNotFoundError as exc:
+                if cmd.cwd is not None and not cmd.cwd.is_dir():
+                    raise
+                raise MissingPrerequisite([cmd.argv[0]]) from exc
         self.pid_path.write_text(f"{proc.pid}\n")
 
     def wait_healthy(self) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import requests
 
 from . import secrets
+from .components.postgres import connect
 from .profile import Profile
 
 DEFAULT_COUNT = 300
@@ -144,8 +145,6 @@ def load(profile: Profile, campaigns: list[dict[str, Any]], *, timeout_s: float 
 
 
 def campaign_count(profile: Profile) -> int:
-    from .components.postgres import connect
-
     conn = connect(profile)
     try:
         return int(conn.run("SELECT count(*) FROM campaigns")[0][0])

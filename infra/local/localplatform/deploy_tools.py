@@ -16,12 +16,11 @@ tests themselves, need no network: `go mod download` of a cached version answers
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import toolchain
+from . import prerequisites, toolchain
 
 
 @dataclass(frozen=True)
@@ -82,14 +81,12 @@ def faas_cli() -> Path:
 
 
 def main() -> int:
-    if shutil.which("go") is None:
-        print("FAILED: `go` not found; install Go 1.26 (README: Prerequisites)", file=sys.stderr)
-        return 1
     try:
+        prerequisites.require("go")
         print(f"==> faas-cli {toolchain.FAAS_CLI.tag}: {faas_cli()}")
         for source in CRD_SOURCES:
             print(f"==> {source.name} {source.version} CRDs: {crd_dir(source)}")
-    except toolchain.ToolchainError as exc:
+    except (prerequisites.MissingPrerequisite, toolchain.ToolchainError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     return 0

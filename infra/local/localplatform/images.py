@@ -37,6 +37,8 @@ import yaml
 from .profile import REPO_ROOT, Profile, shared_dir
 
 MANIFEST = "image.json"
+# The stack files whose functions `make up` builds and deploys.
+STACKS = (REPO_ROOT / "stack.yml", REPO_ROOT / "stack.baseline.yml")
 
 
 class ImageBuildError(RuntimeError):

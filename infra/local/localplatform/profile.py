@@ -6,6 +6,9 @@ own (`adtest`), with their own state directory, bridge and replica-namespace pre
 that namespace every port is the same as in `dev` (the gateway's 8080 and 8082 and the
 watchdog's 8081 are hard-coded, so a namespace is the only way to run two platforms at once),
 yet nothing the tests start can touch a running `make up`.
+
+A profile is data: whatever the two platforms do differently is a field here, never a test of
+the profile's name elsewhere. This module imports nothing else of the platform.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Ports:
     connector_health: int = 8095
     autoscaler: int = 8096
     s3: int = 9000  # moto's S3 server (the log-level export's bucket), MinIO's usual port
+    # The Redis Cluster's nodes (3 masters, each with a replica), on a profile that runs one.
+    redis_cluster: tuple[int, ...] = (7001, 7002, 7003, 7004, 7005, 7006)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ class Profile:
     ports: Ports = Ports()
     max_replicas: int = 5
     autoscaling: Autoscaling = Autoscaling()
+    # A Redis Cluster beside the single Redis (components/redis_cluster.py), for the tests that
+    # run the Redis side a second time on a cluster.
+    redis_cluster: bool = False
+    # How often the log-level export runs by itself; 0: only when asked (POST /run).
+    export_interval_s: int = 60
+    # Demo campaigns through the campaigns API when its table is empty after a start.
+    demo_data: bool = True
 
     @property
     def bridge_ip(self) -> str:
@@ -111,9 +123,7 @@ class Profile:
             # What a user's browser follows: the gateway as published on this machine.
             "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
-            # The test platform's export runs only when a test asks (POST /run): its hours
-            # and its bucket then change only under the tests that look at them.
-            "EXPORT_INTERVAL_S": "0" if self.name == "test" else "60",
+            "EXPORT_INTERVAL_S": str(self.export_interval_s),
         }
 
     def host_env(self) -> dict[str, str]:
@@ -127,9 +137,14 @@ class Profile:
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
         }
-        if self.name == "test":  # its Redis Cluster (components/redis_cluster.py)
-            env["REDIS_CLUSTER_URL"] = redis_cluster_url()
+        if self.redis_cluster:
+            env["REDIS_CLUSTER_URL"] = self.redis_cluster_url()
         return env
+
+    def redis_cluster_url(self, shards: int | None = None) -> str:
+        """``redis+cluster://127.0.0.1:7001,...`` (``?shards=N`` to spread keys over N)."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.ports.redis_cluster)
+        return f"redis+cluster://{hosts}" + (f"?shards={shards}" if shards else "")
 
     @property
     def s3_endpoint_url(self) -> str:
@@ -140,13 +155,6 @@ class Profile:
         for d in (self.bin_dir, self.run_dir, self.log_dir, self.data_dir, self.images_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
-def redis_cluster_url() -> str:
-    """``redis+cluster://127.0.0.1:7001,...``: the test platform's Redis Cluster."""
-    from .components.redis_cluster import cluster_url  # components import this module
-
-    return cluster_url()
 
 
 def shared_dir() -> Path:
@@ -183,6 +191,12 @@ def test_profile(instance: str = "") -> Profile:
         autoscaling=Autoscaling(
             scale_down_window_s=15, only_prefix="runtime-test-", scale_from_zero=False
         ),
+        redis_cluster=True,
+        # The export runs only when a test asks (POST /run): its hours and its bucket then
+        # change only under the tests that look at them.
+        export_interval_s=0,
+        # The tests make their own data.
+        demo_data=False,
     )
 
 

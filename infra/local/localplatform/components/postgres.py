@@ -200,6 +200,9 @@ class Postgres(Component):
         os.chown(path, user.pw_uid, user.pw_gid)
         path.chmod(0o600)
 
+    def requires(self) -> tuple[str, ...]:
+        return ("setpriv", *(str(PG_BIN / p) for p in ("initdb", "postgres", "pg_isready")))
+
     def command(self) -> Command:
         return Command(
             _as_os_user([str(PG_BIN / "postgres"), "-D", str(self.pgdata)]), cwd=self.area

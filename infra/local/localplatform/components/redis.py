@@ -56,6 +56,9 @@ class Redis(Component):
             ]
         )
 
+    def requires(self) -> tuple[str, ...]:
+        return (REDIS_SERVER,)
+
     def command(self) -> Command:
         return Command([REDIS_SERVER, str(self.config_path)], cwd=self.data_path)
 

@@ -7,8 +7,9 @@ failover included. Each node is a component of its own (own port, data directory
 so a test can kill one master and start it again); the last node's `after_start` joins the six
 with ``redis-cli --cluster create`` once (a node that knows its cluster keeps it in nodes.conf).
 
-Ports 7001-7006 on 127.0.0.1 only (no function replica uses the cluster). AOF on as for the
-single Redis; ``cluster-node-timeout`` is 2 s, so a killed master's replica takes over within a
+Ports 7001-7006 (`Ports.redis_cluster`) on 127.0.0.1 only (no function replica uses the
+cluster); a profile runs the cluster when its `redis_cluster` is set. AOF on as for the single
+Redis; ``cluster-node-timeout`` is 2 s, so a killed master's replica takes over within a
 few seconds by the cluster's own failure detection.
 """
 
@@ -21,23 +22,11 @@ from pathlib import Path
 import redis as redis_client
 
 from ..component import ComponentError
-from ..profile import Profile
-from .redis import Redis
+from ..profile import Ports, Profile
+from .redis import REDIS_SERVER, Redis
 
 REDIS_CLI = "/usr/bin/redis-cli"
-NODES = 6  # 3 masters, each with 1 replica
-FIRST_PORT = 7001
 NODE_TIMEOUT_MS = 2000
-
-
-def cluster_ports() -> list[int]:
-    return [FIRST_PORT + i for i in range(NODES)]
-
-
-def cluster_url(shards: int | None = None) -> str:
-    """The REDIS_URL of this cluster (``redis+cluster://127.0.0.1:7001,...``)."""
-    hosts = ",".join(f"127.0.0.1:{port}" for port in cluster_ports())
-    return f"redis+cluster://{hosts}" + (f"?shards={shards}" if shards else "")
 
 
 class RedisClusterNode(Redis):
@@ -53,7 +42,11 @@ class RedisClusterNode(Redis):
 
     @property
     def port(self) -> int:
-        return FIRST_PORT + self.index
+        return self.profile.ports.redis_cluster[self.index]
+
+    @property
+    def nodes(self) -> int:
+        return len(self.profile.ports.redis_cluster)
 
     @property
     def data_path(self) -> Path:
@@ -76,19 +69,25 @@ class RedisClusterNode(Redis):
             ]
         )
 
+    def requires(self) -> tuple[str, ...]:
+        return (REDIS_SERVER, REDIS_CLI)
+
     def address(self) -> str:
-        return f"redis://127.0.0.1:{self.port} (cluster node {self.index + 1} of {NODES})"
+        return f"redis://127.0.0.1:{self.port} (cluster node {self.index + 1} of {self.nodes})"
 
     def after_start(self) -> None:
-        if self.index == NODES - 1:
-            create_cluster()
+        if self.index == self.nodes - 1:
+            create_cluster(self.profile.ports.redis_cluster)
 
 
 def cluster_nodes(profile: Profile) -> list[RedisClusterNode]:
-    return [RedisClusterNode(profile, i) for i in range(NODES)]
+    """The profile's cluster nodes, none unless it runs a Redis Cluster."""
+    if not profile.redis_cluster:
+        return []
+    return [RedisClusterNode(profile, i) for i in range(len(profile.ports.redis_cluster))]
 
 
-def cluster_ok(port: int = FIRST_PORT) -> bool:
+def cluster_ok(port: int = Ports().redis_cluster[0]) -> bool:
     try:
         with redis_client.Redis(host="127.0.0.1", port=port, socket_timeout=1.0) as client:
             info = client.cluster("INFO")
@@ -101,10 +100,10 @@ def cluster_ok(port: int = FIRST_PORT) -> bool:
     return "cluster_state:ok" in text
 
 
-def create_cluster(timeout_s: float = 60.0) -> None:
+def create_cluster(ports: tuple[int, ...], timeout_s: float = 60.0) -> None:
     """Join the six nodes into 3 masters with a replica each, unless they already are."""
-    if not cluster_ok():
-        hosts = [f"127.0.0.1:{port}" for port in cluster_ports()]
+    if not cluster_ok(ports[0]):
+        hosts = [f"127.0.0.1:{port}" for port in ports]
         done = subprocess.run(
             [REDIS_CLI, "--cluster", "create", *hosts, "--cluster-replicas", "1", "--cluster-yes"],
             capture_output=True,
@@ -113,7 +112,7 @@ def create_cluster(timeout_s: float = 60.0) -> None:
         if done.returncode != 0:
             raise ComponentError(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
     deadline = time.monotonic() + timeout_s
-    while not all(cluster_ok(port) for port in cluster_ports()):
+    while not all(cluster_ok(port) for port in ports):
         if time.monotonic() > deadline:
             raise ComponentError("the Redis Cluster did not reach cluster_state:ok")
         time.sleep(0.2)
