@@ -33,7 +33,7 @@ STACK_FILE = REPO_ROOT / "stack.yml"
 KNATIVE_ENV = K8S_DIR / "knative" / "knative.env"
 
 NAMESPACE = "ads"
-SECRETS_DIR = "/var/openfaas/secrets"  # where the functions read their secrets (as OpenFaaS mounts them)
+SECRETS_DIR = "/var/openfaas/secrets"  # where OpenFaaS mounts the functions' secrets
 WATCHDOG_PORT = 8080
 DLQ_TOPIC = "events-dlq"
 # Pods of a function carry `faas_function: <name>` under OpenFaaS (faas-netes sets it) and

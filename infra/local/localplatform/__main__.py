@@ -85,7 +85,7 @@ def _run(argv: list[str] | None) -> int:
             build(profile)
             network.ensure_host_netns(profile)
             ns.command = "start"
-        elif not network.host_netns_path(profile).exists():
+        elif not network.host_netns_exists(profile):
             print(f"the {profile.name} platform is not running (no namespace {profile.host_netns})")
             return 1
         cmd = [sys.executable, "-m", "localplatform", "--profile", profile.name, ns.command]

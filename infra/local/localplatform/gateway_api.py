@@ -4,6 +4,7 @@ until a function has available replicas. Basic auth from the profile's secret fi
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import requests
 
@@ -18,8 +19,8 @@ def _auth(profile: Profile) -> tuple[str, str]:
     return user, password_file.read_text().strip()
 
 
-def system(profile: Profile, method: str, path: str) -> object:
-    """`GET /system/functions` and friends; an HTTP error raises."""
+def system(profile: Profile, method: str, path: str) -> Any:
+    """`GET /system/functions` and friends (the decoded JSON); an HTTP error raises."""
     r = requests.request(method, f"{profile.gateway_url}{path}", auth=_auth(profile), timeout=5)
     r.raise_for_status()
     return r.json()

@@ -156,6 +156,6 @@ def leftovers(profile: Profile) -> list[str]:
     left = [f"process {c.name} ({c.pid()})" for c in components(profile) if c.running()]
     left += [f"netns {ns}" for ns in network.our_namespaces(profile)]
     left += [f"link {link}" for link in network.our_links(profile)]
-    if profile.host_netns and network.host_netns_path(profile).exists():
+    if network.host_netns_exists(profile):
         left.append(f"netns {profile.host_netns}")
     return left

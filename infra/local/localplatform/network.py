@@ -70,6 +70,11 @@ def host_netns_path(profile: Profile) -> Path | None:
     return Path("/run/netns") / profile.host_netns if profile.host_netns else None
 
 
+def host_netns_exists(profile: Profile) -> bool:
+    path = host_netns_path(profile)
+    return path is not None and path.exists()
+
+
 def inside_host_netns(profile: Profile) -> bool:
     path = host_netns_path(profile)
     if path is None:

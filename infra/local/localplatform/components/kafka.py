@@ -22,6 +22,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -217,7 +218,12 @@ class Kafka(Component):
     def admin(self) -> AdminClient:
         """An admin client on loopback. Quiet: its failures surface as exceptions, and a client
         left over from a health check would otherwise log every broker restart."""
-        config = {"bootstrap.servers": self.bootstrap, "log_level": 0, "error_cb": _ignore}
+        # (The client's stubs allow only scalar values; error_cb is a documented callback.)
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "log_level": 0,
+            "error_cb": _ignore,
+        }
         return AdminClient(config)
 
     def after_start(self) -> None:

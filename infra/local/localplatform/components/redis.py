@@ -9,6 +9,7 @@ Protected mode is off because the bind list is explicit (loopback and the bridge
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import redis as redis_client
 
@@ -72,6 +73,6 @@ class Redis(Component):
     def address(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self, **kwargs: object) -> redis_client.Redis:
+    def client(self, **kwargs: Any) -> redis_client.Redis:
         """A client on loopback, for health checks, tests and tools."""
         return redis_client.Redis(host="127.0.0.1", port=self.port, **kwargs)
