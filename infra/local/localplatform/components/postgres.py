@@ -163,7 +163,7 @@ class Postgres(Component):
                 f"port = {self.profile.ports.postgres}",
                 f"unix_socket_directories = '{self.socket_dir}'",
                 "password_encryption = 'scram-sha-256'",
-                "timezone = 'UTC'",  # the seed's TIMESTAMP columns hold UTC
+                "timezone = 'UTC'",  # the specification's TIMESTAMP columns hold UTC
                 "log_timezone = 'UTC'",
                 "max_connections = 200",  # many function replicas, each with a small pool
                 "shared_buffers = '256MB'",
