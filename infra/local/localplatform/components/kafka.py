@@ -39,8 +39,8 @@ LOG4J2_CONFIG = KAFKA_INFRA / "log4j2.xml"
 # Topic -> partitions. 12 lets the connector and aggregation scale to 12 consumers per topic;
 # dead letters are rare and only need ordering per key.
 TOPICS: dict[str, int] = {"impressions": 12, "clicks": 12, "events-dlq": 3}
-# Dead letters are kept a month so there is time to look at them; events a week (the specification's
-# "7-30 days", the broker default below).
+# Dead letters are kept a month so there is time to look at them; events a week (the
+# specification's "7-30 days", the broker default below).
 _TOPIC_CONFIGS: dict[str, dict[str, str]] = {"events-dlq": {"retention.ms": str(30 * 86_400_000)}}
 
 JVM_OPTIONS = [
