@@ -39,7 +39,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	fs.StringVar(&o.Bridge, "bridge", "ads0", "existing Linux bridge that carries the host address")
 	fs.StringVar(&o.BridgeCIDR, "bridge-cidr", "10.62.0.0/16", "bridge network: the host is the first address, replicas get .0.10 upwards")
 	fs.StringVar(&o.NetnsPrefix, "netns-prefix", "ads-", "prefix of the namespaces and veths this provider creates (at most 6 characters)")
-	fs.StringVar(&o.Watchdog, "watchdog", "", "path of the of-watchdog binary; empty runs fprocess directly on port 8080 (direct mode)")
+	fs.StringVar(&o.Watchdog, "watchdog", "", "path of the of-watchdog binary every replica runs in front of fprocess (required)")
 	fs.IntVar(&o.MaxReplicas, "max-replicas", 5, "maximum replicas per function")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", time.Minute, "how long a rolling update waits for a new replica to become ready")
 	fs.DurationVar(&o.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "maximum duration of one invocation and of one followed log stream")

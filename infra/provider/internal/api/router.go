@@ -6,8 +6,8 @@
 // its routes in a package-global router (one provider per process, which
 // rules out in-process tests) and exits the process on listen errors. The
 // SDK's pieces are still used where they fit: types, the auth middleware,
-// and the logs handler. Invocations go through our own proxy
-// (internal/watchdog), which does of-watchdog's per-replica duties.
+// and the logs handler. Invocations go through our own proxy (invoke.go),
+// which picks a ready replica and hands the request to its of-watchdog.
 package api
 
 import (
@@ -28,7 +28,6 @@ import (
 	"adserver/provider/internal/logstore"
 	"adserver/provider/internal/replicas"
 	"adserver/provider/internal/secrets"
-	"adserver/provider/internal/watchdog"
 )
 
 // nameExpression matches the SDK's route expression for function names;
@@ -82,7 +81,7 @@ func NewRouter(cfg Config) http.Handler {
 	r.HandleFunc("/system/namespaces", sys(h.namespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", sys(notImplemented))
 
-	invoke := h.invoke(watchdog.NewProxy(cfg.UpstreamTimeout))
+	invoke := h.invoke(newInvokeProxy(cfg.UpstreamTimeout))
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)
