@@ -226,6 +226,7 @@ type replicaJSON struct {
 	Function    string `json:"function"`
 	Replica     string `json:"replica"`
 	IP          string `json:"ip"`
+	PID         int    `json:"pid"` // its of-watchdog's
 	Ready       bool   `json:"ready"`
 	Stopping    bool   `json:"stopping"`
 	Inflight    int    `json:"inflight"`
@@ -237,7 +238,7 @@ func replicaList(rs []replicas.ReplicaInfo) []replicaJSON {
 	out := make([]replicaJSON, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, replicaJSON{
-			Function: r.Function, Replica: r.Replica, IP: r.IP, Ready: r.Ready, Stopping: r.Stopping,
+			Function: r.Function, Replica: r.Replica, IP: r.IP, PID: r.PID, Ready: r.Ready, Stopping: r.Stopping,
 			Inflight: r.Inflight, MaxInflight: r.MaxInflight, Restarts: r.Restarts,
 		})
 	}
