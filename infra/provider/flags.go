@@ -42,7 +42,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	fs.StringVar(&o.Watchdog, "watchdog", "", "path of the of-watchdog binary every replica runs in front of fprocess (required)")
 	fs.IntVar(&o.MaxReplicas, "max-replicas", 5, "maximum replicas per function")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", time.Minute, "how long a rolling update waits for a new replica to become ready")
-	fs.DurationVar(&o.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "maximum duration of one invocation and of one followed log stream")
+	fs.DurationVar(&o.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "maximum duration of one invocation")
+	fs.DurationVar(&o.LogsTimeout, "logs-timeout", 30*time.Second, "maximum duration of one logs request, a followed stream included (faas-cli logs promises up to 30s)")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ads-provider --state-dir DIR --images-dir DIR [flags]\n\n"+
@@ -78,8 +79,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	if o.StateDir == "" || o.ImagesDir == "" {
 		return o, errors.New("--state-dir and --images-dir are required")
 	}
-	if o.ReadyTimeout <= 0 || o.UpstreamTimeout <= 0 {
-		return o, errors.New("--ready-timeout and --upstream-timeout must be positive")
+	if o.ReadyTimeout <= 0 || o.UpstreamTimeout <= 0 || o.LogsTimeout <= 0 {
+		return o, errors.New("--ready-timeout, --upstream-timeout and --logs-timeout must be positive")
 	}
 	return o, nil
 }

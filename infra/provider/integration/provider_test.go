@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestProviderEndToEnd(t *testing.T) {
 	in := startProvider(t, server.Config{
 		StateDir: stateDir, ImagesDir: images, AuthDir: writeAuth(t, user, pass),
 		Bridge: tn.Bridge, BridgeCIDR: tn.CIDR, NetnsPrefix: tn.Prefix,
-		MaxReplicas: 5, ReadyTimeout: 20 * time.Second, UpstreamTimeout: time.Minute,
+		MaxReplicas: 5, ReadyTimeout: 20 * time.Second, UpstreamTimeout: time.Minute, LogsTimeout: 3 * time.Second,
 	})
 	api := client{t: t, base: in.API.URL, user: user, pass: pass}
 	anon := client{t: t, base: in.API.URL}
@@ -322,6 +323,19 @@ func TestProviderEndToEnd(t *testing.T) {
 			t.Error("followed log stream did not deliver the live line")
 		}
 		cancel()
+
+		// A followed stream ends by itself at --logs-timeout (3s here), as faas-cli's
+		// "up to 30s" promises with the default.
+		follow, _ := http.NewRequest("GET", in.API.URL+"/system/logs?name="+fn+"&tail=1&follow=true", nil)
+		follow.SetBasicAuth(user, pass)
+		long, err := (&http.Client{Timeout: 20 * time.Second}).Do(follow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, long.Body); err != nil {
+			t.Errorf("the followed stream did not end by itself: %v", err)
+		}
+		long.Body.Close()
 
 		api.expect(http.StatusNotFound, "not found", "GET", "/system/logs?name=ghost", nil)
 		api.expect(http.StatusBadRequest, "required", "GET", "/system/logs", nil)

@@ -43,11 +43,13 @@ type Config struct {
 	Secrets     *secrets.Store
 	Logs        *logstore.Store
 	Credentials *auth.BasicAuthCredentials // nil disables basic auth
-	// UpstreamTimeout bounds one invocation and one log follow request.
+	// UpstreamTimeout bounds one invocation.
 	UpstreamTimeout time.Duration
-	Gatherer        prometheus.Gatherer
-	Version         string
-	SHA             string
+	// LogsTimeout bounds one logs request, a followed stream included.
+	LogsTimeout time.Duration
+	Gatherer    prometheus.Gatherer
+	Version     string
+	SHA         string
 }
 
 type handlers struct {
@@ -58,6 +60,9 @@ type handlers struct {
 func NewRouter(cfg Config) http.Handler {
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = 5 * time.Minute
+	}
+	if cfg.LogsTimeout <= 0 {
+		cfg.LogsTimeout = 30 * time.Second
 	}
 	h := &handlers{cfg: cfg}
 	r := mux.NewRouter()
@@ -76,7 +81,7 @@ func NewRouter(cfg Config) http.Handler {
 	r.HandleFunc("/system/function/{name:["+nameExpression+"]+}", sys(h.functionStatus)).Methods(http.MethodGet)
 	r.HandleFunc("/system/scale-function/{name:["+nameExpression+"]+}", sys(h.scaleFunction)).Methods(http.MethodPost)
 	r.HandleFunc("/system/secrets", sys(h.secrets)).Methods(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete)
-	r.HandleFunc("/system/logs", sys(h.logs(logs.NewLogHandlerFunc(cfg.Logs, cfg.UpstreamTimeout)))).Methods(http.MethodGet)
+	r.HandleFunc("/system/logs", sys(h.logs(logs.NewLogHandlerFunc(cfg.Logs, cfg.LogsTimeout)))).Methods(http.MethodGet)
 	r.HandleFunc("/system/info", sys(h.info)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespaces", sys(h.namespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", sys(notImplemented))

@@ -105,6 +105,11 @@ func buildLaunch(in launchInput) (launch, error) {
 	if strings.TrimSpace(env["healthcheck_interval"]) == "" {
 		env["healthcheck_interval"] = watchdog.PlatformHealthcheckInterval
 	}
+	if strings.TrimSpace(env["prefix_logs"]) == "" {
+		// The log store stamps every line with its time and replica already; of-watchdog's
+		// "<date> stdout: " prefix would only turn the functions' JSON lines into text.
+		env["prefix_logs"] = "false"
+	}
 
 	keys := make([]string, 0, len(env))
 	for k := range env {

@@ -62,6 +62,7 @@ func TestBuildLaunch(t *testing.T) {
 		"mode":                  "http",
 		"upstream_url":          "http://127.0.0.1:5000",
 		"healthcheck_interval":  "1s",
+		"prefix_logs":           "false",
 	}
 	for k, v := range want {
 		if env[k] != v {

@@ -330,8 +330,18 @@ func (r *replica) markReady() bool {
 	return true
 }
 
+// probeAgent is the probes' User-Agent: of-watchdog logs every request it
+// forwards, except the kubelet's probes (User-Agent kube-probe/...), and
+// the provider probes as the kubelet does.
+const probeAgent = "kube-probe/ads-provider"
+
 func probeOnce(c *http.Client, target string) bool {
-	resp, err := c.Get(target)
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", probeAgent)
+	resp, err := c.Do(req)
 	if err != nil {
 		return false
 	}

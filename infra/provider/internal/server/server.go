@@ -46,6 +46,7 @@ type Config struct {
 	MaxReplicas     int
 	ReadyTimeout    time.Duration
 	UpstreamTimeout time.Duration
+	LogsTimeout     time.Duration
 }
 
 // Provider is a configured provider, ready to Start.
@@ -180,6 +181,7 @@ func New(cfg Config) (*Provider, error) {
 		Logs:            ls,
 		Credentials:     creds,
 		UpstreamTimeout: cfg.UpstreamTimeout,
+		LogsTimeout:     cfg.LogsTimeout,
 		Gatherer:        reg,
 		Version:         Version,
 		SHA:             buildSHA(),
