@@ -1,7 +1,7 @@
 // Package integration runs the provider in-process against real network
-// namespaces, a throwaway bridge and Python replicas (direct mode), and,
-// when the binaries are present, behind the real OpenFaaS gateway and
-// faas-cli.
+// namespaces, a throwaway bridge and Python replicas behind the real
+// of-watchdog, and, when the binaries are present, behind the real OpenFaaS
+// gateway and faas-cli.
 package integration
 
 import (
