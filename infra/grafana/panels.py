@@ -118,11 +118,11 @@ PLATFORM_OVERVIEW = Dashboard(
             "The recorded quantiles the ServeLatencySLO alert reads.",
             (
                 PromQuery(
-                    'function_name:gateway_functions_seconds:p95_rate1m{function_name="serve"}',
+                    'function_name:gateway_functions_seconds:p95_rate1m{function_name="serve.openfaas-fn"}',
                     "p95",
                 ),
                 PromQuery(
-                    'function_name:gateway_functions_seconds:p99_rate1m{function_name="serve"}',
+                    'function_name:gateway_functions_seconds:p99_rate1m{function_name="serve.openfaas-fn"}',
                     "p99",
                 ),
             ),

@@ -39,10 +39,11 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	fs.StringVar(&o.Bridge, "bridge", "ads0", "existing Linux bridge that carries the host address")
 	fs.StringVar(&o.BridgeCIDR, "bridge-cidr", "10.62.0.0/16", "bridge network: the host is the first address, replicas get .0.10 upwards")
 	fs.StringVar(&o.NetnsPrefix, "netns-prefix", "ads-", "prefix of the namespaces and veths this provider creates (at most 6 characters)")
-	fs.StringVar(&o.Watchdog, "watchdog", "", "path of the of-watchdog binary; empty runs fprocess directly on port 8080 (direct mode)")
+	fs.StringVar(&o.Watchdog, "watchdog", "", "path of the of-watchdog binary every replica runs in front of fprocess (required)")
 	fs.IntVar(&o.MaxReplicas, "max-replicas", 5, "maximum replicas per function")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", time.Minute, "how long a rolling update waits for a new replica to become ready")
-	fs.DurationVar(&o.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "maximum duration of one invocation and of one followed log stream")
+	fs.DurationVar(&o.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "maximum duration of one invocation")
+	fs.DurationVar(&o.LogsTimeout, "logs-timeout", 30*time.Second, "maximum duration of one logs request, a followed stream included (faas-cli logs promises up to 30s)")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ads-provider --state-dir DIR --images-dir DIR [flags]\n\n"+
@@ -78,8 +79,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	if o.StateDir == "" || o.ImagesDir == "" {
 		return o, errors.New("--state-dir and --images-dir are required")
 	}
-	if o.ReadyTimeout <= 0 || o.UpstreamTimeout <= 0 {
-		return o, errors.New("--ready-timeout and --upstream-timeout must be positive")
+	if o.ReadyTimeout <= 0 || o.UpstreamTimeout <= 0 || o.LogsTimeout <= 0 {
+		return o, errors.New("--ready-timeout, --upstream-timeout and --logs-timeout must be positive")
 	}
 	return o, nil
 }

@@ -16,7 +16,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	if o.Listen != "127.0.0.1:8090" || o.OpsListen != "127.0.0.1:8091" || o.Bridge != "ads0" ||
 		o.BridgeCIDR != "10.62.0.0/16" || o.NetnsPrefix != "ads-" || o.Watchdog != "" || o.MaxReplicas != 5 ||
-		o.ReadyTimeout != time.Minute {
+		o.ReadyTimeout != time.Minute || o.LogsTimeout != 30*time.Second {
 		t.Errorf("defaults: %+v", o)
 	}
 }

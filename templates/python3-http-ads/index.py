@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 import uuid
 
@@ -95,9 +96,15 @@ def _request_id() -> str:
 
 
 if __name__ == "__main__":
-    # One line per start goes to stdout, which the provider (or the watchdog) collects as the
-    # function's log: `faas-cli logs NAME` shows when and where each replica started.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # One line per start goes to the log the watchdog collects: `faas-cli logs NAME` shows when
+    # and where each replica started. Only waitress's: a handler on the root logger would print
+    # every JSON line of the functions' own loggers a second time, as plain text.
+    started = logging.getLogger("waitress")
+    started.setLevel(logging.INFO)
+    started.addHandler(logging.StreamHandler())
+    # of-watchdog passes SIGTERM on at once, then drains its requests within write_timeout:
+    # keep serving them; the watchdog's exit ends the replica (or the container).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     start_http_server(int(os.environ.get("FUNCTION_METRICS_PORT", "8000")))
     serve(
         app,

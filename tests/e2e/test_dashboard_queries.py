@@ -209,7 +209,12 @@ def test_the_load_reached_prometheus(loaded):
     def counted() -> dict[str, float] | None:
         found = query("sum by (function_name) (gateway_function_invocation_total)")
         totals = {s["metric"].get("function_name"): float(s["value"][1]) for s in found}
-        enough = totals.get("serve", 0) >= SERVED + 10 and totals.get("analytics", 0) >= 20
+        # The gateway names a function name.namespace, as OpenFaaS does.
+        serve, analytics = (
+            totals.get("serve.openfaas-fn", 0),
+            totals.get("analytics.openfaas-fn", 0),
+        )
+        enough = serve >= SERVED + 10 and analytics >= 20
         return totals if enough else None
 
     assert wait_for(counted, timeout_s=30, interval_s=2.0), query(

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 
 from localplatform import gateway_api, images, lifecycle, network
 from localplatform.components.redis import Redis
+from tests.scaling import prometheus_value
 from tests.support import wait_for
 
 FUNCTIONS = [fn.name for stack in images.STACKS for fn in images.read_stack(stack)]
@@ -48,6 +50,36 @@ def test_faas_cli_lists_every_function_with_an_available_replica(platform):
         assert "Status:" in described and "Ready" in described, described
 
 
+def test_faas_cli_list_shows_the_invocations_prometheus_holds(platform):
+    """The gateway looks its invocation counts up in Prometheus by `name.namespace`; after N
+    calls, `faas-cli list` shows the count Prometheus holds, once Prometheus has scraped the
+    gateway (every 5 s here)."""
+    prometheus = f"http://127.0.0.1:{platform.profile.ports.prometheus}"
+    held = 'sum(gateway_function_invocation_total{function_name="noop.openfaas-fn"})'
+
+    def listed() -> float:
+        rows = [line.split() for line in platform.faas_cli("list").stdout.splitlines()]
+        (count,) = [row[1] for row in rows if row and row[0] == "noop"]
+        return float(count)
+
+    before = prometheus_value(prometheus, held)
+    calls = 7
+    for _ in range(calls):
+        assert requests.get(f"{platform.gateway}/function/noop", timeout=10).status_code == 200
+
+    def agreed() -> tuple[float, float] | None:
+        low = prometheus_value(prometheus, held)
+        shown = listed()
+        high = prometheus_value(prometheus, held)
+        return (shown, high) if low <= shown <= high and shown >= before + calls else None
+
+    # One scrape interval and a little more: the count is Prometheus' as soon as it has it.
+    assert wait_for(agreed, timeout_s=8), (before, listed(), prometheus_value(prometheus, held))
+    described = platform.faas_cli("describe", "noop").stdout.splitlines()
+    (invocations,) = [line.split(":", 1)[1] for line in described if line.startswith("Invocations")]
+    assert float(invocations) >= before + calls, described
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_function_answers_through_the_gateway(platform, name):
     r = requests.get(f"{platform.gateway}/function/{name}", timeout=10)
@@ -71,6 +103,37 @@ def test_faas_cli_logs_show_the_function_output(platform):
     requests.get(f"{platform.gateway}/function/noop", timeout=10)
     result = platform.faas_cli("logs", "noop", "--tail=false", "--since=10m")
     assert result.stdout.strip(), "faas-cli logs printed nothing"
+
+
+def test_a_request_is_one_json_line_of_the_function_and_one_of_its_watchdog(platform):
+    request_id = f"logs-{uuid.uuid4().hex}"
+    r = requests.get(
+        f"{platform.gateway}/function/serve", headers={"X-Request-Id": request_id}, timeout=10
+    )
+    assert r.status_code == 400, r.text  # no placement: refused, and logged
+
+    def texts() -> list[str]:
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
+        params = {"name": "serve", "since": since, "follow": "false"}
+        rows = platform.system("GET", "/system/logs", params=params).text.splitlines()
+        return [json.loads(row)["text"] for row in rows]
+
+    assert wait_for(lambda: any(request_id in t for t in texts()), timeout_s=5), texts()[-5:]
+    ours = [t for t in texts() if request_id in t]
+    # The function's line is JSON as it wrote it (no watchdog prefix), and only once.
+    assert len(ours) == 1 and json.loads(ours[0])["requestId"] == request_id, ours
+    assert not [t for t in texts() if t.endswith("serve: request")], "a plain-text copy"
+    # of-watchdog's own access line; the provider's readiness probes get none (of-watchdog does
+    # log a probe that fails while the template's server starts).
+    assert any(" GET / - 400 BAD REQUEST - " in t for t in texts()), texts()[-5:]
+    assert not [t for t in texts() if " /_/ready - " in t], "probes in the function's log"
+
+
+def test_faas_cli_logs_follow_ends_by_itself(platform):
+    """`faas-cli logs NAME` follows "up to 30s" (its --tail help): the provider ends a followed
+    stream at its --logs-timeout, 30 s by default, and faas-cli exits."""
+    result = platform.faas_cli("logs", "noop", "--since=5s", check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def test_scale_to_three_spreads_requests_over_three_namespaces(platform):

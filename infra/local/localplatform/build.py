@@ -1,6 +1,6 @@
 """`build`: everything that needs the network or a compiler, reused when already built.
 
-Pinned Go binaries (the gateway, faas-cli, of-watchdog when it can be fetched), our provider
+Pinned Go binaries (the gateway, faas-cli, of-watchdog), our provider
 and autoscaler, the Kafka broker's jars and every function image. `make up` builds, then
 starts (lifecycle.py); the test profile builds outside its namespace and starts inside it.
 """
@@ -18,14 +18,7 @@ def build(profile: Profile) -> None:
     profile.ensure_dirs()
     for binary in (toolchain.GATEWAY, toolchain.FAAS_CLI):
         say(f"{binary.name} {binary.tag}: {toolchain.ensure(binary)}")
-    watchdog = toolchain.watchdog_available()
-    if watchdog:
-        say(f"of-watchdog {toolchain.OF_WATCHDOG.tag}: {watchdog}")
-    else:
-        say(
-            f"of-watchdog {toolchain.OF_WATCHDOG.tag}: cannot be fetched here; "
-            "replicas run in direct mode, the provider does the watchdog's work (see README)"
-        )
+    say(f"of-watchdog {toolchain.OF_WATCHDOG.tag}: {toolchain.watchdog()}")
     say(f"provider: {toolchain.ensure_provider()}")
     say(f"autoscaler: {toolchain.ensure_autoscaler()}")
     Kafka(profile).fetch()

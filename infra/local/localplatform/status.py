@@ -20,12 +20,7 @@ def status(profile: Profile) -> int:
         health = "up" if pid and component.healthy() else ("unhealthy" if pid else "down")
         down += health != "up"
         print(f"{component.name:<12} {pid or '-':>8}  {health:<9} {component.address()}")
-    mode = (
-        "of-watchdog"
-        if toolchain.bin_path("of-watchdog").exists()
-        else "direct: the provider's proxy does the watchdog's work"
-    )
-    print(f"\nreplica runtime: {mode}")
+    print(f"\nreplica runtime: of-watchdog {toolchain.OF_WATCHDOG.tag} in each replica")
     print_functions(profile)
     return 1 if down else 0
 

@@ -24,13 +24,7 @@ import (
 // skips the test; in CI (CI=true) it fails it, since CI always builds them.
 func binary(t *testing.T, key, name string) string {
 	t.Helper()
-	p := os.Getenv(key)
-	if p == "" {
-		p = filepath.Join("..", "..", "..", ".local", "bin", name)
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
-	}
+	p := localBinary(key, name)
 	if st, err := os.Stat(p); err != nil || st.IsDir() {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s not found (set %s): CI must run the test behind the real binary", p, key)

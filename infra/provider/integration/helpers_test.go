@@ -103,6 +103,29 @@ func (n testNet) leftovers(t *testing.T) []string {
 	return out
 }
 
+// localBinary is $key, else the binary `make test` builds into .local/bin.
+func localBinary(key, name string) string {
+	p := os.Getenv(key)
+	if p == "" {
+		p = filepath.Join("..", "..", "..", ".local", "bin", name)
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return p
+}
+
+// watchdogBinary is the real of-watchdog every replica runs. Unlike the
+// gateway's tests, nothing runs without it: a missing binary fails.
+func watchdogBinary(t *testing.T) string {
+	t.Helper()
+	p := localBinary("ADS_WATCHDOG_BIN", "of-watchdog")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("of-watchdog not found (set ADS_WATCHDOG_BIN, or run `make test`, which builds it): %v", err)
+	}
+	return p
+}
+
 // realPython finds the interpreter behind python3 (pyenv shims are shell
 // scripts that need the caller's environment, which replicas do not get).
 func realPython(t *testing.T) string {
@@ -111,11 +134,15 @@ func realPython(t *testing.T) string {
 	return strings.TrimSpace(out)
 }
 
-// functionScript is the test function: a tiny http.server on $FUNCTION_PORT
-// that answers /_/ready, echoes $HOSTNAME, dumps its environment and reads
-// its secrets, sleeps on /sleep/<ms>, and logs every invocation on stdout.
-const functionScript = `import json, os, time, http.server
-port = int(os.environ["FUNCTION_PORT"])
+// functionScript is the test function behind of-watchdog: a tiny
+// http.server on upstream_url's port that answers /_/ready, echoes
+// $HOSTNAME, dumps its environment and reads its secrets, sleeps on
+// /sleep/<ms>, and logs every invocation on stdout. of-watchdog passes
+// SIGTERM on at once and drains afterwards, so the server ignores it and
+// keeps serving until the watchdog is done (then the runtime kills it).
+const functionScript = `import json, os, signal, time, http.server
+port = int(os.environ["upstream_url"].rsplit(":", 1)[1])
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def reply(self, code, body, ctype="text/plain"):
@@ -232,6 +259,9 @@ type instance struct {
 
 func startProvider(t *testing.T, cfg server.Config) *instance {
 	t.Helper()
+	if cfg.Watchdog == "" {
+		cfg.Watchdog = watchdogBinary(t)
+	}
 	captureOnce.Do(func() { log.SetOutput(providerLog) })
 	t.Cleanup(func() {
 		if t.Failed() {

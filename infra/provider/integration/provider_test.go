@@ -1,7 +1,7 @@
 // Package integration runs the provider in-process against real network
-// namespaces, a throwaway bridge and Python replicas (direct mode), and,
-// when the binaries are present, behind the real OpenFaaS gateway and
-// faas-cli.
+// namespaces, a throwaway bridge and Python replicas behind the real
+// of-watchdog, and, when the binaries are present, behind the real OpenFaaS
+// gateway and faas-cli.
 package integration
 
 import (
@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestProviderEndToEnd(t *testing.T) {
 	in := startProvider(t, server.Config{
 		StateDir: stateDir, ImagesDir: images, AuthDir: writeAuth(t, user, pass),
 		Bridge: tn.Bridge, BridgeCIDR: tn.CIDR, NetnsPrefix: tn.Prefix,
-		MaxReplicas: 5, ReadyTimeout: 20 * time.Second, UpstreamTimeout: time.Minute,
+		MaxReplicas: 5, ReadyTimeout: 20 * time.Second, UpstreamTimeout: time.Minute, LogsTimeout: 3 * time.Second,
 	})
 	api := client{t: t, base: in.API.URL, user: user, pass: pass}
 	anon := client{t: t, base: in.API.URL}
@@ -139,7 +140,7 @@ func TestProviderEndToEnd(t *testing.T) {
 		replicaDir := filepath.Join(stateDir, "replicas", rs[0].Replica)
 		for k, v := range map[string]string{
 			"FOO": "bar", "FROM_IMAGE": "yes", "OPENFAAS_NAME": fn, "HOSTNAME": rs[0].Replica,
-			"FUNCTION_PORT": "8080", "FUNCTION_METRICS_PORT": "8000", "port": "8080", "ready_path": "/_/ready",
+			"FUNCTION_METRICS_PORT": "8000", "port": "8080", "ready_path": "/_/ready", "mode": "http",
 			"TMPDIR": filepath.Join(replicaDir, "tmp"), "OPENFAAS_SECRETS_DIR": filepath.Join(replicaDir, "secrets"),
 		} {
 			if env[k] != v {
@@ -191,8 +192,7 @@ func TestProviderEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(ops.expect(http.StatusOK, "", "GET", "/sd", nil)), &groups); err != nil {
 			t.Fatal(err)
 		}
-		// Direct mode: per replica the function's own port and the
-		// provider's of-watchdog page for that replica.
+		// Per replica: the function's own port and its of-watchdog's.
 		if len(groups) != 6 {
 			t.Fatalf("/sd has %d groups, want 6 (3 replicas x function + watchdog): %+v", len(groups), groups)
 		}
@@ -208,12 +208,11 @@ func TestProviderEndToEnd(t *testing.T) {
 					t.Errorf("function target %+v", g)
 				}
 			case "watchdog":
-				path := g.Labels["__metrics_path__"]
-				if path != "/replicas/"+g.Labels["replica"]+"/metrics" || "http://"+g.Targets[0] != ops.base {
-					t.Errorf("watchdog target %+v (ops at %s)", g, ops.base)
+				if !strings.HasSuffix(g.Targets[0], ":8081") {
+					t.Errorf("watchdog target %+v", g)
 					continue
 				}
-				page := ops.expect(http.StatusOK, "", "GET", path, nil)
+				page := client{t: t, base: "http://" + g.Targets[0]}.expect(http.StatusOK, "", "GET", "/metrics", nil)
 				if strings.Contains(page, `http_requests_total{code="200",method="get"}`) && strings.Contains(page, "http_requests_in_flight 0") {
 					pages++
 				}
@@ -223,7 +222,7 @@ func TestProviderEndToEnd(t *testing.T) {
 		}
 		// The round-robin test above invoked every replica.
 		if pages != 3 {
-			t.Errorf("%d of 3 replica pages show of-watchdog's request metrics", pages)
+			t.Errorf("%d of 3 replicas' of-watchdog metrics show requests", pages)
 		}
 		m := ops.expect(http.StatusOK, "", "GET", "/metrics", nil)
 		for _, want := range []string{
@@ -272,7 +271,7 @@ func TestProviderEndToEnd(t *testing.T) {
 	t.Run("logs", func(t *testing.T) {
 		anon.expect(http.StatusOK, "", "GET", "/function/"+fn+"/log-marker-1", nil)
 		body := eventually(t, 3*time.Second, "log line stored", func() (bool, string) {
-			_, b := api.do("GET", "/system/logs?name="+fn+"&tail=1&follow=false", nil)
+			_, b := api.do("GET", "/system/logs?name="+fn+"&tail=3&follow=false", nil)
 			return strings.Contains(b, "invoked /log-marker-1"), b
 		})
 		_ = body
@@ -324,6 +323,19 @@ func TestProviderEndToEnd(t *testing.T) {
 			t.Error("followed log stream did not deliver the live line")
 		}
 		cancel()
+
+		// A followed stream ends by itself at --logs-timeout (3s here), as faas-cli's
+		// "up to 30s" promises with the default.
+		follow, _ := http.NewRequest("GET", in.API.URL+"/system/logs?name="+fn+"&tail=1&follow=true", nil)
+		follow.SetBasicAuth(user, pass)
+		long, err := (&http.Client{Timeout: 20 * time.Second}).Do(follow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, long.Body); err != nil {
+			t.Errorf("the followed stream did not end by itself: %v", err)
+		}
+		long.Body.Close()
 
 		api.expect(http.StatusNotFound, "not found", "GET", "/system/logs?name=ghost", nil)
 		api.expect(http.StatusBadRequest, "required", "GET", "/system/logs", nil)

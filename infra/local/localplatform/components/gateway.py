@@ -25,6 +25,10 @@ class Gateway(Component):
             "secret_mount_path": f"{basic_auth_dir(p)}/",
             "faas_prometheus_host": "127.0.0.1",
             "faas_prometheus_port": str(p.ports.prometheus),
+            # As the OpenFaaS chart sets it: the gateway then labels its invocation metrics
+            # `name.openfaas-fn`, which is what its own Prometheus lookup for `faas-cli list`
+            # and `describe` matches (without it every function shows 0 invocations).
+            "function_namespace": "openfaas-fn",
             "read_timeout": "65s",
             "write_timeout": "65s",
             "upstream_timeout": "60s",

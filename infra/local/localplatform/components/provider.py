@@ -1,4 +1,5 @@
-"""Our OpenFaaS provider (infra/provider): runs each replica in a network namespace."""
+"""Our OpenFaaS provider (infra/provider): runs each replica, the real of-watchdog in front of
+the function's process, in a network namespace."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import requests
 
 from ..component import Command, Component
 from ..secrets import basic_auth_dir
-from ..toolchain import bin_path, watchdog_available
+from ..toolchain import bin_path, watchdog
 
 
 class Provider(Component):
@@ -14,7 +15,6 @@ class Provider(Component):
 
     def command(self) -> Command:
         p = self.profile
-        watchdog = watchdog_available()
         argv = [
             str(bin_path("ads-provider")),
             f"--listen=127.0.0.1:{p.ports.provider}",
@@ -25,14 +25,15 @@ class Provider(Component):
             f"--bridge={p.bridge}",
             f"--bridge-cidr={p.bridge_cidr}",
             f"--netns-prefix={p.netns_prefix}",
-            f"--watchdog={watchdog or ''}",
+            f"--watchdog={watchdog()}",
             f"--max-replicas={p.max_replicas}",
         ]
         return Command(argv=argv, cwd=p.state_dir)
 
     def stop(self, timeout_s: float = 75.0) -> bool:
-        # On SIGTERM every replica first finishes its accepted requests (up to its
-        # write_timeout, 30 s by default), then stops: give it that long and more.
+        # On SIGTERM every replica's of-watchdog keeps serving for healthcheck_interval (1 s
+        # unless the function sets it), then finishes its accepted requests within its
+        # write_timeout (30 s by default): give it that long and more.
         return super().stop(timeout_s=timeout_s)
 
     def healthy(self) -> bool:

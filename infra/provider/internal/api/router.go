@@ -6,8 +6,8 @@
 // its routes in a package-global router (one provider per process, which
 // rules out in-process tests) and exits the process on listen errors. The
 // SDK's pieces are still used where they fit: types, the auth middleware,
-// and the logs handler. Invocations go through our own proxy
-// (internal/watchdog), which does of-watchdog's per-replica duties.
+// and the logs handler. Invocations go through our own proxy (invoke.go),
+// which picks a ready replica and hands the request to its of-watchdog.
 package api
 
 import (
@@ -28,7 +28,6 @@ import (
 	"adserver/provider/internal/logstore"
 	"adserver/provider/internal/replicas"
 	"adserver/provider/internal/secrets"
-	"adserver/provider/internal/watchdog"
 )
 
 // nameExpression matches the SDK's route expression for function names;
@@ -44,11 +43,13 @@ type Config struct {
 	Secrets     *secrets.Store
 	Logs        *logstore.Store
 	Credentials *auth.BasicAuthCredentials // nil disables basic auth
-	// UpstreamTimeout bounds one invocation and one log follow request.
+	// UpstreamTimeout bounds one invocation.
 	UpstreamTimeout time.Duration
-	Gatherer        prometheus.Gatherer
-	Version         string
-	SHA             string
+	// LogsTimeout bounds one logs request, a followed stream included.
+	LogsTimeout time.Duration
+	Gatherer    prometheus.Gatherer
+	Version     string
+	SHA         string
 }
 
 type handlers struct {
@@ -59,6 +60,9 @@ type handlers struct {
 func NewRouter(cfg Config) http.Handler {
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = 5 * time.Minute
+	}
+	if cfg.LogsTimeout <= 0 {
+		cfg.LogsTimeout = 30 * time.Second
 	}
 	h := &handlers{cfg: cfg}
 	r := mux.NewRouter()
@@ -77,12 +81,12 @@ func NewRouter(cfg Config) http.Handler {
 	r.HandleFunc("/system/function/{name:["+nameExpression+"]+}", sys(h.functionStatus)).Methods(http.MethodGet)
 	r.HandleFunc("/system/scale-function/{name:["+nameExpression+"]+}", sys(h.scaleFunction)).Methods(http.MethodPost)
 	r.HandleFunc("/system/secrets", sys(h.secrets)).Methods(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete)
-	r.HandleFunc("/system/logs", sys(h.logs(logs.NewLogHandlerFunc(cfg.Logs, cfg.UpstreamTimeout)))).Methods(http.MethodGet)
+	r.HandleFunc("/system/logs", sys(h.logs(logs.NewLogHandlerFunc(cfg.Logs, cfg.LogsTimeout)))).Methods(http.MethodGet)
 	r.HandleFunc("/system/info", sys(h.info)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespaces", sys(h.namespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", sys(notImplemented))
 
-	invoke := h.invoke(watchdog.NewProxy(cfg.UpstreamTimeout))
+	invoke := h.invoke(newInvokeProxy(cfg.UpstreamTimeout))
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)

@@ -12,9 +12,11 @@ import (
 	"adserver/provider/internal/watchdog"
 )
 
-// Ports and paths of the replica contract. The watchdog (or, in direct
-// mode, the template server) listens on FunctionPort; the function's own
-// prometheus_client metrics are on MetricsPort; the watchdog's on 8081.
+// Ports and paths of the replica contract. of-watchdog listens on
+// FunctionPort and serves its metrics on WatchdogMetrics (hard-coded in
+// of-watchdog); the template server behind it listens where upstream_url
+// says (the template's 5000 by default); the function's own
+// prometheus_client metrics are on MetricsPort.
 const (
 	FunctionPort     = 8080
 	WatchdogMetrics  = 8081
@@ -33,7 +35,7 @@ type launchInput struct {
 	ReplicaDir string
 	Manifest   *images.Manifest
 	Spec       types.FunctionDeployment
-	Watchdog   string // empty: direct mode
+	Watchdog   string // path of the of-watchdog binary
 	HostPATH   string // used only when the image sets no PATH
 }
 
@@ -43,8 +45,8 @@ type launch struct {
 	Argv []string
 	Env  []string
 	Dir  string
-	// Watchdog is what the provider's proxy enforces for this replica, read
-	// from the same environment of-watchdog would read it from.
+	// Watchdog is what the supervisor knows of the replica's of-watchdog
+	// (how long it takes to stop), read from the environment it gets.
 	Watchdog         watchdog.Config
 	WatchdogProblems []string
 }
@@ -53,10 +55,14 @@ type launch struct {
 // would see it: the image's env, then the deployment's envVars, then
 // envProcess as fprocess, then the platform's own variables, which win.
 // Nothing else from the provider's environment leaks in, except PATH when
-// the image has none.
+// the image has none. The command is of-watchdog, which starts fprocess
+// itself (mode=http unless the image says otherwise).
 func buildLaunch(in launchInput) (launch, error) {
 	if in.Manifest == nil {
 		return launch{}, fmt.Errorf("no image manifest")
+	}
+	if in.Watchdog == "" {
+		return launch{}, fmt.Errorf("no of-watchdog binary")
 	}
 	env := map[string]string{}
 	for k, v := range in.Manifest.Env {
@@ -72,8 +78,7 @@ func buildLaunch(in launchInput) (launch, error) {
 	if strings.TrimSpace(in.Spec.EnvProcess) != "" {
 		fprocess = in.Spec.EnvProcess
 	}
-	argv := strings.Fields(fprocess)
-	if len(argv) == 0 {
+	if len(strings.Fields(fprocess)) == 0 {
 		return launch{}, fmt.Errorf("fprocess is empty")
 	}
 	env["fprocess"] = fprocess
@@ -91,16 +96,19 @@ func buildLaunch(in launchInput) (launch, error) {
 	env["port"] = fmt.Sprint(FunctionPort)
 	env["ready_path"] = ReadyPath
 
-	if in.Watchdog != "" {
-		if env["mode"] == "" {
-			env["mode"] = "http"
-		}
-		if env["upstream_url"] == "" && env["http_upstream_url"] == "" {
-			env["upstream_url"] = defaultUpstream
-		}
-		argv = []string{in.Watchdog}
-	} else {
-		env["FUNCTION_PORT"] = fmt.Sprint(FunctionPort)
+	if env["mode"] == "" {
+		env["mode"] = "http"
+	}
+	if env["upstream_url"] == "" && env["http_upstream_url"] == "" {
+		env["upstream_url"] = defaultUpstream
+	}
+	if strings.TrimSpace(env["healthcheck_interval"]) == "" {
+		env["healthcheck_interval"] = watchdog.PlatformHealthcheckInterval
+	}
+	if strings.TrimSpace(env["prefix_logs"]) == "" {
+		// The log store stamps every line with its time and replica already; of-watchdog's
+		// "<date> stdout: " prefix would only turn the functions' JSON lines into text.
+		env["prefix_logs"] = "false"
 	}
 
 	keys := make([]string, 0, len(env))
@@ -113,5 +121,5 @@ func buildLaunch(in launchInput) (launch, error) {
 		list = append(list, k+"="+env[k])
 	}
 	wd, problems := watchdog.FromEnv(env)
-	return launch{Argv: argv, Env: list, Dir: in.Manifest.Workdir, Watchdog: wd, WatchdogProblems: problems}, nil
+	return launch{Argv: []string{in.Watchdog}, Env: list, Dir: in.Manifest.Workdir, Watchdog: wd, WatchdogProblems: problems}, nil
 }

@@ -3,6 +3,7 @@ package replicas
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfaas/faas-provider/types"
 
@@ -29,19 +30,20 @@ func testManifest() *images.Manifest {
 	}
 }
 
-func TestBuildLaunchDirect(t *testing.T) {
+func TestBuildLaunch(t *testing.T) {
 	t.Setenv("ADS_HOST_SECRET", "must-not-leak")
 	l, err := buildLaunch(launchInput{
 		Function: "noop", Replica: "noop-0a1b2c3d", ReplicaDir: "/state/replicas/noop-0a1b2c3d",
 		Manifest: testManifest(),
 		Spec:     types.FunctionDeployment{EnvVars: map[string]string{"OVERRIDDEN": "deploy", "FOO": "bar"}},
+		Watchdog: "/usr/local/bin/fwatchdog",
 		HostPATH: "/host/bin",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(l.Argv, " ") != "/venv/bin/python index.py" || l.Dir != "/srv/fn" {
-		t.Errorf("argv %v dir %s", l.Argv, l.Dir)
+	if strings.Join(l.Argv, " ") != "/usr/local/bin/fwatchdog" || l.Dir != "/srv/fn" {
+		t.Errorf("argv %v dir %s, want the watchdog alone in the image's workdir", l.Argv, l.Dir)
 	}
 	env := envMap(l.Env)
 	want := map[string]string{
@@ -53,11 +55,14 @@ func TestBuildLaunchDirect(t *testing.T) {
 		"OPENFAAS_NAME":         "noop",
 		"TMPDIR":                "/state/replicas/noop-0a1b2c3d/tmp",
 		"OPENFAAS_SECRETS_DIR":  "/state/replicas/noop-0a1b2c3d/secrets",
-		"FUNCTION_PORT":         "8080",
 		"FUNCTION_METRICS_PORT": "8000",
 		"port":                  "8080",
 		"ready_path":            "/_/ready",
 		"fprocess":              "/venv/bin/python index.py",
+		"mode":                  "http",
+		"upstream_url":          "http://127.0.0.1:5000",
+		"healthcheck_interval":  "1s",
+		"prefix_logs":           "false",
 	}
 	for k, v := range want {
 		if env[k] != v {
@@ -67,9 +72,12 @@ func TestBuildLaunchDirect(t *testing.T) {
 	if _, leaked := env["ADS_HOST_SECRET"]; leaked {
 		t.Error("host environment leaked into the replica")
 	}
+	if _, ok := env["FUNCTION_PORT"]; ok {
+		t.Error("FUNCTION_PORT set: the template must stay on upstream_url's port behind the watchdog")
+	}
 }
 
-func TestBuildLaunchWatchdogAndEnvProcess(t *testing.T) {
+func TestBuildLaunchDefaultsAndEnvProcess(t *testing.T) {
 	m := testManifest()
 	delete(m.Env, "PATH")
 	delete(m.Env, "mode")
@@ -77,37 +85,38 @@ func TestBuildLaunchWatchdogAndEnvProcess(t *testing.T) {
 	l, err := buildLaunch(launchInput{
 		Function: "noop", Replica: "noop-1", ReplicaDir: "/r",
 		Manifest: m,
-		Spec:     types.FunctionDeployment{EnvProcess: "python other.py"},
+		Spec: types.FunctionDeployment{EnvProcess: "python other.py",
+			EnvVars: map[string]string{"healthcheck_interval": "3s", "write_timeout": "4s"}},
 		Watchdog: "/usr/local/bin/fwatchdog",
 		HostPATH: "/host/bin",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Argv) != 1 || l.Argv[0] != "/usr/local/bin/fwatchdog" {
-		t.Errorf("argv = %v, want the watchdog alone", l.Argv)
-	}
 	env := envMap(l.Env)
 	for k, v := range map[string]string{
 		"fprocess": "python other.py", "mode": "http", "upstream_url": "http://127.0.0.1:5000",
-		"port": "8080", "PATH": "/host/bin",
+		"port": "8080", "PATH": "/host/bin", "healthcheck_interval": "3s",
 	} {
 		if env[k] != v {
 			t.Errorf("%s = %q, want %q", k, env[k], v)
 		}
 	}
-	if _, ok := env["FUNCTION_PORT"]; ok {
-		t.Error("FUNCTION_PORT set in watchdog mode: the template must stay on 5000 behind the watchdog")
+	if l.Watchdog.StopBound() != 7*time.Second {
+		t.Errorf("stop bound %s, want healthcheck_interval + write_timeout = 7s", l.Watchdog.StopBound())
 	}
 }
 
 func TestBuildLaunchErrors(t *testing.T) {
-	if _, err := buildLaunch(launchInput{}); err == nil {
+	if _, err := buildLaunch(launchInput{Watchdog: "/wd"}); err == nil {
 		t.Error("no manifest accepted")
+	}
+	if _, err := buildLaunch(launchInput{Manifest: testManifest()}); err == nil {
+		t.Error("no watchdog accepted")
 	}
 	m := testManifest()
 	m.Fprocess = ""
-	if _, err := buildLaunch(launchInput{Manifest: m}); err == nil {
+	if _, err := buildLaunch(launchInput{Manifest: m, Watchdog: "/wd"}); err == nil {
 		t.Error("empty fprocess accepted")
 	}
 }

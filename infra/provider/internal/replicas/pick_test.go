@@ -5,45 +5,43 @@ import (
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
-
-	"adserver/provider/internal/watchdog"
 )
 
 func TestPick(t *testing.T) {
-	newReplica := func(name string, ready bool, maxInflight int) *replica {
-		r := &replica{name: name, fn: "fn", hostPort: name + ":8080", wd: watchdog.NewReplica(watchdog.Config{MaxInflight: maxInflight})}
+	newReplica := func(name string, ready bool) *replica {
+		r := &replica{name: name, fn: "fn", hostPort: name + ":8080"}
 		r.ready.Store(ready)
 		return r
 	}
-	starting := newReplica("starting", false, 0)
-	full := newReplica("full", true, 1)
-	free := newReplica("free", true, 1)
-	if !full.wd.TryAcquire() {
-		t.Fatal("setup")
-	}
+	starting := newReplica("starting", false)
+	a, b := newReplica("a", true), newReplica("b", true)
 	f := newFunction(types.FunctionDeployment{Service: "fn"}, "", 3, time.Now())
-	f.replicas = []*replica{starting, full, free}
+	f.replicas = []*replica{starting, a, b}
 	s := &Supervisor{fns: map[string]*function{"fn": f}}
 
-	// Whatever the round-robin position, only the free replica can take a request.
+	// Round-robin over the ready replicas only; each pick counts as in flight until Done.
+	seen := map[string]int{}
+	var targets []Target
 	for i := 0; i < 6; i++ {
 		tg, ok := s.Pick("fn")
-		if !ok || !tg.Acquired || tg.Replica != "free" {
-			t.Fatalf("pick %d: %+v %v, want the free replica", i, tg, ok)
+		if !ok || tg.Replica == "starting" || tg.HostPort != tg.Replica+":8080" {
+			t.Fatalf("pick %d: %+v %v", i, tg, ok)
 		}
-		tg.State.Release()
+		seen[tg.Replica]++
+		targets = append(targets, tg)
 	}
-	// All ready replicas full: a target that is not acquired (the proxy answers 429).
-	if !free.wd.TryAcquire() {
-		t.Fatal("setup")
+	if seen["a"] != 3 || seen["b"] != 3 || a.inflight.Load() != 3 {
+		t.Errorf("picks %v, in flight on a: %d", seen, a.inflight.Load())
 	}
-	tg, ok := s.Pick("fn")
-	if !ok || tg.Acquired || (tg.Replica != "full" && tg.Replica != "free") {
-		t.Errorf("all full: %+v %v", tg, ok)
+	for _, tg := range targets {
+		tg.Done()
+	}
+	if a.inflight.Load() != 0 || b.inflight.Load() != 0 {
+		t.Errorf("in flight after Done: %d %d", a.inflight.Load(), b.inflight.Load())
 	}
 	// No ready replica, or no function: nothing to pick.
-	full.ready.Store(false)
-	free.ready.Store(false)
+	a.ready.Store(false)
+	b.ready.Store(false)
 	if _, ok := s.Pick("fn"); ok {
 		t.Error("picked a replica that is not ready")
 	}

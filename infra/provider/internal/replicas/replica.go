@@ -20,7 +20,8 @@ import (
 	"adserver/provider/internal/watchdog"
 )
 
-// stopGrace is how long a replica gets between SIGTERM and SIGKILL.
+// stopGrace is how long a replica's of-watchdog gets, beyond its own
+// healthcheck_interval + write_timeout, between SIGTERM and SIGKILL.
 const stopGrace = 5 * time.Second
 
 // Readiness probing: fast while a replica starts so that it takes traffic
@@ -46,9 +47,10 @@ type replica struct {
 	dir      string
 	launch   launch
 	created  time.Time
-	wd       *watchdog.Replica
+	wd       watchdog.Config
 
 	ready    atomic.Bool
+	inflight atomic.Int64 // invocations forwarded to it and not yet answered
 	running  atomic.Bool
 	restarts atomic.Int64
 	started  atomic.Int64 // unix nanoseconds of the current process start
@@ -69,7 +71,7 @@ func (r *replica) info() ReplicaInfo {
 	return ReplicaInfo{
 		Function: r.fn, Replica: r.name, ID: r.id, IP: r.ip.String(),
 		Ready: r.ready.Load(), Stopping: r.stopping, PID: r.pgid, Restarts: int(r.restarts.Load()),
-		Inflight: r.wd.Inflight(), MaxInflight: r.wd.Config().MaxInflight,
+		Inflight: int(r.inflight.Load()), MaxInflight: r.wd.MaxInflight,
 	}
 }
 
@@ -115,7 +117,7 @@ func (s *Supervisor) startReplica(f *function, gen int) (*replica, error) {
 		return nil, err
 	}
 	r.launch = l
-	r.wd = watchdog.NewReplica(l.Watchdog)
+	r.wd = l.Watchdog
 	for _, p := range l.WatchdogProblems {
 		log.Printf("function %s: watchdog setting %s", f.name, p)
 	}
@@ -328,8 +330,18 @@ func (r *replica) markReady() bool {
 	return true
 }
 
+// probeAgent is the probes' User-Agent: of-watchdog logs every request it
+// forwards, except the kubelet's probes (User-Agent kube-probe/...), and
+// the provider probes as the kubelet does.
+const probeAgent = "kube-probe/ads-provider"
+
 func probeOnce(c *http.Client, target string) bool {
-	resp, err := c.Get(target)
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", probeAgent)
+	resp, err := c.Do(req)
 	if err != nil {
 		return false
 	}
@@ -337,39 +349,39 @@ func probeOnce(c *http.Client, target string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// stopReplica takes a replica out of rotation, lets it finish the requests
-// it accepted (up to write_timeout, as of-watchdog drains), stops its
-// process group (SIGTERM, then SIGKILL after 5 s), deletes its namespace and
-// veth, frees its address and directory, and removes it from f.
+// stopReplica takes a replica out of rotation and stops it as a container
+// runtime stops a container: SIGTERM to its process (of-watchdog), which
+// keeps serving for healthcheck_interval, then finishes the requests it
+// accepted within write_timeout and exits; SIGKILL to whatever is left if
+// that takes longer than both plus stopGrace. Then its namespace, veth,
+// address and directory go, and it is removed from f.
 func (s *Supervisor) stopReplica(f *function, r *replica) {
 	r.mu.Lock()
 	r.stopping = true
 	r.ready.Store(false)
+	pid := r.pgid
 	r.mu.Unlock()
 	// Barrier: a Pick that saw the replica ready holds f.mu for reading
-	// until it has taken its in-flight slot; after this, none can start.
+	// until it has counted its request; after this, none can start.
 	f.mu.Lock()
 	f.mu.Unlock() //nolint:staticcheck // an empty critical section on purpose
-	if n := r.wd.Inflight(); n > 0 {
-		drain := r.wd.Config().Drain()
-		started := time.Now()
-		if r.wd.WaitIdle(drain) {
-			log.Printf("function %s: replica %s drained %d request(s) in %s", r.fn, r.name, n, time.Since(started).Round(time.Millisecond))
-		} else {
-			log.Printf("function %s: replica %s still had %d request(s) after write_timeout %s; stopping it anyway", r.fn, r.name, r.wd.Inflight(), drain)
-		}
-	}
-	r.mu.Lock()
-	pgid := r.pgid
-	r.mu.Unlock()
 	r.stopOnce.Do(func() { close(r.stopCh) })
 
-	if pgid > 0 {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	started := time.Now()
+	inflight := r.inflight.Load()
+	if pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
+	bound := r.wd.StopBound() + stopGrace
 	select {
 	case <-r.exited:
-	case <-time.After(stopGrace):
+		if inflight > 0 {
+			log.Printf("function %s: replica %s drained %d request(s) and exited in %s",
+				r.fn, r.name, inflight, time.Since(started).Round(time.Millisecond))
+		}
+	case <-time.After(bound):
+		log.Printf("function %s: replica %s still running %s after SIGTERM (healthcheck_interval %s + write_timeout %s); killing it",
+			r.fn, r.name, bound, r.wd.HealthcheckInterval, r.wd.WriteTimeout)
 		r.mu.Lock()
 		if r.pgid > 0 {
 			_ = syscall.Kill(-r.pgid, syscall.SIGKILL)

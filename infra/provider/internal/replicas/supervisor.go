@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,7 +27,6 @@ import (
 	"adserver/provider/internal/netns"
 	"adserver/provider/internal/secrets"
 	"adserver/provider/internal/state"
-	"adserver/provider/internal/watchdog"
 )
 
 var (
@@ -47,7 +45,7 @@ func (e *InputError) Error() string { return e.Msg }
 type Config struct {
 	StateDir     string
 	ImagesDir    string
-	Watchdog     string // path of of-watchdog; empty = direct mode
+	Watchdog     string // path of the of-watchdog binary every replica runs
 	MaxReplicas  int
 	ReadyTimeout time.Duration
 	HostPATH     string
@@ -113,9 +111,6 @@ func New(cfg Config) (*Supervisor, error) {
 
 // MaxReplicas is the per-function replica limit.
 func (s *Supervisor) MaxReplicas() int { return s.cfg.MaxReplicas }
-
-// WatchdogMode reports whether replicas run behind of-watchdog.
-func (s *Supervisor) WatchdogMode() bool { return s.cfg.Watchdog != "" }
 
 // Restore re-creates every deployment stored in the state directory.
 func (s *Supervisor) Restore() error {
@@ -423,71 +418,63 @@ func (s *Supervisor) Availability(name string) (bool, int, int) {
 	return true, ready, len(f.replicas)
 }
 
-// Pick chooses the replica for one invocation and takes an in-flight slot
-// on it: round-robin over the ready replicas, skipping those at
-// max_inflight. When every ready replica is full, it returns the one
-// round-robin chose with Acquired false (the proxy answers 429 and counts
-// it there, as that replica's of-watchdog would). ok is false when the
+// Target is the replica chosen for one invocation. Done must be called
+// once its answer is complete.
+type Target struct {
+	Function string
+	Replica  string
+	HostPort string // ip:8080, where its of-watchdog listens
+	r        *replica
+}
+
+// Done ends the invocation that Pick counted.
+func (t Target) Done() { t.r.inflight.Add(-1) }
+
+// Pick chooses the replica for one invocation, round-robin over the ready
+// replicas, and counts the request as in flight there (for `make status`;
+// the cap on it, max_inflight, is of-watchdog's). ok is false when the
 // function does not exist or has no ready replica.
-func (s *Supervisor) Pick(name string) (watchdog.Target, bool) {
+func (s *Supervisor) Pick(name string) (Target, bool) {
 	f := s.lookup(name)
 	if f == nil {
-		return watchdog.Target{}, false
+		return Target{}, false
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	n := len(f.replicas)
-	if n == 0 {
-		return watchdog.Target{}, false
+	ready := 0
+	for _, r := range f.replicas {
+		if r.ready.Load() {
+			ready++
+		}
 	}
-	start := int(f.rr.Add(1) % uint64(n))
-	var first *replica
-	for i := 0; i < n; i++ {
-		r := f.replicas[(start+i)%n]
+	if ready == 0 {
+		return Target{}, false
+	}
+	// The k-th ready replica, so that each gets an equal share even when
+	// some in between are starting.
+	k := int(f.rr.Add(1) % uint64(ready))
+	for _, r := range f.replicas {
 		if !r.ready.Load() {
 			continue
 		}
-		if first == nil {
-			first = r
+		if k == 0 {
+			r.inflight.Add(1)
+			return Target{Function: r.fn, Replica: r.name, HostPort: r.hostPort, r: r}, true
 		}
-		if r.wd.TryAcquire() {
-			return r.target(true), true
-		}
+		k--
 	}
-	if first == nil {
-		return watchdog.Target{}, false
-	}
-	return first.target(false), true
+	return Target{}, false // a replica left rotation between the two passes
 }
 
-func (r *replica) target(acquired bool) watchdog.Target {
-	return watchdog.Target{Function: r.fn, Replica: r.name, HostPort: r.hostPort, State: r.wd, Acquired: acquired}
-}
-
-// ReplicaMetrics serves the of-watchdog metrics page of one replica
-// (including one being drained); false if no such replica exists.
-func (s *Supervisor) ReplicaMetrics(replicaName string) (http.Handler, bool) {
-	for _, f := range s.snapshot() {
-		f.mu.RLock()
-		for _, r := range f.replicas {
-			if r.name == replicaName {
-				f.mu.RUnlock()
-				return r.wd.MetricsHandler(), true
-			}
-		}
-		f.mu.RUnlock()
-	}
-	return nil, false
-}
-
-// DrainBound is the longest any current replica may take to drain
-// (its write_timeout); shutdown waits at least this long for invocations.
+// DrainBound is the longest any current replica's of-watchdog may take to
+// stop (healthcheck_interval + write_timeout); shutdown waits at least this
+// long for invocations.
 func (s *Supervisor) DrainBound() time.Duration {
 	var longest time.Duration
 	for _, f := range s.snapshot() {
 		f.mu.RLock()
 		for _, r := range f.replicas {
-			if d := r.wd.Config().Drain(); d > longest {
+			if d := r.wd.StopBound(); d > longest {
 				longest = d
 			}
 		}
@@ -517,8 +504,8 @@ type ReplicaInfo struct {
 	Stopping bool
 	PID      int
 	Restarts int
-	// Inflight is the number of invocations the replica is serving;
-	// MaxInflight its max_inflight (0: no cap).
+	// Inflight is the number of invocations forwarded to the replica and
+	// not yet answered; MaxInflight its of-watchdog's max_inflight (0: no cap).
 	Inflight    int
 	MaxInflight int
 }

@@ -46,6 +46,7 @@ type Config struct {
 	MaxReplicas     int
 	ReadyTimeout    time.Duration
 	UpstreamTimeout time.Duration
+	LogsTimeout     time.Duration
 }
 
 // Provider is a configured provider, ready to Start.
@@ -85,20 +86,17 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("the provider must run as root: it creates network namespaces and veth pairs")
 	}
 
-	if cfg.Watchdog != "" {
-		if cfg.Watchdog, err = filepath.Abs(cfg.Watchdog); err != nil {
-			return nil, err
-		}
-		st, err := os.Stat(cfg.Watchdog)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("--watchdog %s is not an executable file", cfg.Watchdog)
-		}
-		log.Printf("replicas run behind of-watchdog %s (port 8080, metrics on 8081)", cfg.Watchdog)
-	} else {
-		log.Printf("replicas run without of-watchdog (direct mode): the template server listens on 8080 itself " +
-			"(FUNCTION_PORT); the provider's proxy does the watchdog's work (max_inflight, exec_timeout, " +
-			"drain within write_timeout, of-watchdog metrics per replica at /replicas/<replica>/metrics on the ops port)")
+	if cfg.Watchdog == "" {
+		return nil, errors.New("--watchdog is required: the path of the of-watchdog binary every replica runs " +
+			"(make up builds it into .local/bin/of-watchdog)")
 	}
+	if cfg.Watchdog, err = filepath.Abs(cfg.Watchdog); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(cfg.Watchdog); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("--watchdog %s is not an executable file", cfg.Watchdog)
+	}
+	log.Printf("replicas run behind of-watchdog %s (port 8080, metrics on 8081)", cfg.Watchdog)
 
 	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -183,6 +181,7 @@ func New(cfg Config) (*Provider, error) {
 		Logs:            ls,
 		Credentials:     creds,
 		UpstreamTimeout: cfg.UpstreamTimeout,
+		LogsTimeout:     cfg.LogsTimeout,
 		Gatherer:        reg,
 		Version:         Version,
 		SHA:             buildSHA(),
@@ -193,14 +192,6 @@ func New(cfg Config) (*Provider, error) {
 	ops.HandleFunc("GET /replicas", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(replicaList(sup.Replicas()))
-	})
-	ops.HandleFunc("GET /replicas/{replica}/metrics", func(w http.ResponseWriter, r *http.Request) {
-		h, ok := sup.ReplicaMetrics(r.PathValue("replica"))
-		if !ok {
-			http.Error(w, "no such replica", http.StatusNotFound)
-			return
-		}
-		h.ServeHTTP(w, r)
 	})
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK\n")) })
 	p.ops = ops
@@ -237,6 +228,7 @@ type replicaJSON struct {
 	Function    string `json:"function"`
 	Replica     string `json:"replica"`
 	IP          string `json:"ip"`
+	PID         int    `json:"pid"` // its of-watchdog's
 	Ready       bool   `json:"ready"`
 	Stopping    bool   `json:"stopping"`
 	Inflight    int    `json:"inflight"`
@@ -248,7 +240,7 @@ func replicaList(rs []replicas.ReplicaInfo) []replicaJSON {
 	out := make([]replicaJSON, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, replicaJSON{
-			Function: r.Function, Replica: r.Replica, IP: r.IP, Ready: r.Ready, Stopping: r.Stopping,
+			Function: r.Function, Replica: r.Replica, IP: r.IP, PID: r.PID, Ready: r.Ready, Stopping: r.Stopping,
 			Inflight: r.Inflight, MaxInflight: r.MaxInflight, Restarts: r.Restarts,
 		})
 	}

@@ -1,14 +1,8 @@
-// Package watchdog does, inside the provider, what of-watchdog does in front
-// of each replica in OpenFaaS: a cap on in-flight requests (429 above it), an
-// execution timeout (504), clear answers when the function cannot be reached
-// (502), a graceful drain when the replica is removed, and per-replica
-// metrics with of-watchdog's names. of-watchdog cannot be fetched on our
-// machines, and since every invocation already passes through the provider's
-// proxy, doing the work there costs no extra hop.
-//
-// A replica is configured exactly as of-watchdog is: from the function's
-// environment (max_inflight, exec_timeout, write_timeout,
-// healthcheck_interval), with of-watchdog's defaults and value syntax.
+// Package watchdog reads, from a replica's environment, the of-watchdog
+// settings that its supervisor needs: how long the watchdog takes to stop
+// (healthcheck_interval, then a drain of at most write_timeout), and its
+// max_inflight for `make status`. of-watchdog itself enforces all of them
+// in the replica; the provider never imitates it.
 package watchdog
 
 import (
@@ -19,30 +13,32 @@ import (
 )
 
 // DefaultTimeout is of-watchdog's default for read_timeout, write_timeout
-// and exec_timeout (shared/OPENFAAS.md section 4, of-watchdog 0.11.6).
+// and exec_timeout (of-watchdog 0.11.6, config/config.go).
 const DefaultTimeout = 30 * time.Second
 
-// Config is one replica's watchdog configuration.
+// PlatformHealthcheckInterval is what the provider sets healthcheck_interval
+// to when the function does not: of-watchdog keeps accepting requests this
+// long after SIGTERM, so that a load balancer probing it notices first. The
+// provider is that load balancer and takes a replica out of rotation before
+// it sends SIGTERM, so a short wait is enough (of-watchdog's own default,
+// write_timeout, would make every scale-in wait 30 s before draining).
+const PlatformHealthcheckInterval = "1s"
+
+// Config is what the supervisor knows of one replica's watchdog.
 type Config struct {
-	// MaxInflight caps concurrent requests; 0 means no cap (of-watchdog's default).
+	// MaxInflight is of-watchdog's cap on concurrent requests; 0 means none.
 	MaxInflight int
-	// ExecTimeout bounds one invocation; a request header X-Timeout can only shorten it.
-	ExecTimeout time.Duration
-	// WriteTimeout bounds how long a removed replica may take to finish the
-	// requests it accepted (of-watchdog drains for at most write_timeout).
+	// WriteTimeout bounds of-watchdog's drain after SIGTERM.
 	WriteTimeout time.Duration
-	// HealthcheckInterval is how long of-watchdog keeps serving after SIGTERM
-	// so that the orchestrator's health check notices; defaults to
-	// WriteTimeout. Here the provider is the load balancer and takes a
-	// replica out of rotation at once, so it only bounds the drain together
-	// with WriteTimeout (see Drain).
+	// HealthcheckInterval is how long of-watchdog keeps serving after
+	// SIGTERM before it drains; it defaults to WriteTimeout.
 	HealthcheckInterval time.Duration
 }
 
-// FromEnv reads the configuration from a replica's environment. Values are
-// integer seconds or Go durations ("15", "15s", "1m30s"), as in of-watchdog;
-// problems are returned together (the replica then uses the default for
-// each bad value, as of-watchdog does, but the provider logs them).
+// FromEnv reads the configuration as of-watchdog reads it: integer seconds
+// or Go durations ("15", "15s", "1m30s"), of-watchdog's defaults for
+// missing values. Values of-watchdog would not accept are returned as
+// problems (for the provider's log) and read as the default.
 func FromEnv(env map[string]string) (Config, []string) {
 	var problems []string
 	duration := func(key string, def time.Duration) time.Duration {
@@ -57,14 +53,7 @@ func FromEnv(env map[string]string) (Config, []string) {
 		}
 		return d
 	}
-	c := Config{
-		ExecTimeout:  duration("exec_timeout", DefaultTimeout),
-		WriteTimeout: duration("write_timeout", DefaultTimeout),
-	}
-	if c.WriteTimeout <= 0 {
-		problems = append(problems, fmt.Sprintf("write_timeout must be over 0s (using %s)", DefaultTimeout))
-		c.WriteTimeout = DefaultTimeout
-	}
+	c := Config{WriteTimeout: duration("write_timeout", DefaultTimeout)}
 	c.HealthcheckInterval = duration("healthcheck_interval", c.WriteTimeout)
 	if v, ok := env["max_inflight"]; ok && strings.TrimSpace(v) != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -96,8 +85,7 @@ func parseDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// Drain is the longest a removed replica waits for its accepted requests.
-// of-watchdog waits healthcheck_interval, then drains for up to
-// write_timeout; the provider removes the replica from rotation itself, so
-// there is nothing to wait for first, and the drain uses write_timeout.
-func (c Config) Drain() time.Duration { return c.WriteTimeout }
+// StopBound is the longest of-watchdog takes to exit after SIGTERM when
+// its requests finish in time: it keeps serving for healthcheck_interval,
+// then drains for at most write_timeout.
+func (c Config) StopBound() time.Duration { return c.HealthcheckInterval + c.WriteTimeout }

@@ -13,19 +13,17 @@ func TestFromEnv(t *testing.T) {
 		problems int
 	}{
 		{"of-watchdog defaults", nil,
-			Config{ExecTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 0},
+			Config{WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 0},
 		{"whole seconds and durations",
-			map[string]string{"max_inflight": "4", "exec_timeout": "2", "write_timeout": "1m", "healthcheck_interval": "5s"},
-			Config{MaxInflight: 4, ExecTimeout: 2 * time.Second, WriteTimeout: time.Minute, HealthcheckInterval: 5 * time.Second}, 0},
-		{"healthcheck_interval follows write_timeout", map[string]string{"write_timeout": "7s"},
-			Config{ExecTimeout: DefaultTimeout, WriteTimeout: 7 * time.Second, HealthcheckInterval: 7 * time.Second}, 0},
+			map[string]string{"max_inflight": "4", "write_timeout": "1m", "healthcheck_interval": "5s"},
+			Config{MaxInflight: 4, WriteTimeout: time.Minute, HealthcheckInterval: 5 * time.Second}, 0},
+		{"healthcheck_interval follows write_timeout", map[string]string{"write_timeout": "7"},
+			Config{WriteTimeout: 7 * time.Second, HealthcheckInterval: 7 * time.Second}, 0},
 		{"bad values fall back to defaults and are reported",
-			map[string]string{"max_inflight": "many", "exec_timeout": "soon", "write_timeout": "-3"},
-			Config{ExecTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 3},
-		{"write_timeout 0 is refused", map[string]string{"write_timeout": "0"},
-			Config{ExecTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 1},
+			map[string]string{"max_inflight": "many", "healthcheck_interval": "soon", "write_timeout": "-3"},
+			Config{WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 3},
 		{"max_inflight 0 means no cap", map[string]string{"max_inflight": "0"},
-			Config{ExecTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 0},
+			Config{WriteTimeout: DefaultTimeout, HealthcheckInterval: DefaultTimeout}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -35,34 +33,7 @@ func TestFromEnv(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestInflightCap(t *testing.T) {
-	r := NewReplica(Config{MaxInflight: 2, WriteTimeout: time.Second})
-	if !r.TryAcquire() || !r.TryAcquire() {
-		t.Fatal("two slots must be free")
-	}
-	if r.TryAcquire() {
-		t.Fatal("a third request must be refused at max_inflight 2")
-	}
-	if r.WaitIdle(30 * time.Millisecond) {
-		t.Fatal("WaitIdle reported idle with 2 in flight")
-	}
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		r.Release()
-		r.Release()
-	}()
-	if !r.WaitIdle(2 * time.Second) {
-		t.Fatal("WaitIdle did not see the replica go idle")
-	}
-	if !r.TryAcquire() {
-		t.Fatal("a slot must be free again")
-	}
-	unlimited := NewReplica(Config{})
-	for i := 0; i < 1000; i++ {
-		if !unlimited.TryAcquire() {
-			t.Fatal("max_inflight 0 must not cap")
-		}
+	if b := (Config{WriteTimeout: 10 * time.Second, HealthcheckInterval: time.Second}).StopBound(); b != 11*time.Second {
+		t.Errorf("StopBound = %s, want 11s", b)
 	}
 }
