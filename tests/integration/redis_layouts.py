@@ -13,9 +13,9 @@ from typing import Any
 from redis.cluster import RedisCluster
 
 from localplatform.components.redis_cluster import cluster_ok, cluster_url
-from shared_layer.stores.live_counters import STAT_KINDS, CounterKeys
-from shared_layer.stores.redis_connection import connect, key_layout, read_many
-from shared_layer.stores.shards import SINGLE, Shards
+from shared_layer.kernel.storage.redis_connection import connect, key_layout, read_many
+from shared_layer.kernel.storage.shards import SINGLE, Shards
+from shared_layer.pipeline.store.live_counters import STAT_KINDS, CounterKeys
 from tests.support import wait_for
 
 from .campaign_support import redis_client

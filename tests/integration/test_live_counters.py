@@ -28,9 +28,9 @@ import pytest
 import redis
 
 from localplatform.profile import PROFILES
-from shared_layer.core.events import AdEvent
-from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.stores.live_counters import LiveCounters
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
+from shared_layer.pipeline.store.live_counters import LiveCounters
 from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import database

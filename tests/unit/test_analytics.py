@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.analytics import (
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.reporting.domain.analytics import (
     MAX_RANGE_DAYS,
     ZERO,
     DateRange,
@@ -28,7 +29,6 @@ from shared_layer.core.analytics import (
     plan_days,
     report_body,
 )
-from shared_layer.core.errors import ValidationFailed
 
 D = date
 

@@ -7,10 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared_layer.core.clicktoken import verify
-from shared_layer.core.errors import ValidationFailed, http_error
-from shared_layer.core.models import AdContent, BidResponse
-from shared_layer.services.bid_client import (
+from shared_layer.bidding.service.bid_client import (
     SERVE_PARAMETERS,
     NoFillReason,
     ad_response,
@@ -18,6 +15,9 @@ from shared_layer.services.bid_client import (
     click_tracking_url,
     parse_bid_answer,
 )
+from shared_layer.clicks.domain.clicktoken import verify
+from shared_layer.kernel.errors import ValidationFailed, http_error
+from shared_layer.kernel.models import AdContent, BidResponse
 
 KEY = b"k" * 32
 BID = BidResponse(

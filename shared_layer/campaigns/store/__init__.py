@@ -1,0 +1,8 @@
+"""campaigns: every SQL statement, Redis command and Lua script of this feature, and nowhere
+else."""
+
+__all__ = [
+    "cache",
+    "campaigns",
+    "floors",
+]

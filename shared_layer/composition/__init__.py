@@ -1,0 +1,7 @@
+"""What wires features together for one kind of function: `bidder` starts what a replica that runs
+auctions needs (ledger, snapshot, recovery, relay; bid and openrtb). No feature imports this.
+"""
+
+__all__ = [
+    "bidder",
+]

@@ -1,0 +1,6 @@
+"""pipeline: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "aggregation",
+    "events",
+]

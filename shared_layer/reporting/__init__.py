@@ -1,0 +1,10 @@
+"""What a campaign's numbers say.
+
+`domain`: the analytics arithmetic and the reconciliation's comparison (pure). `service`: a
+campaign's report and a day's reconciliation across every record.
+"""
+
+__all__ = [
+    "domain",
+    "service",
+]
