@@ -1,4 +1,5 @@
-"""bid: POST / with the seed's /bid request; the auction over this replica's campaign snapshot.
+"""bid: POST / with the specification's /bid request; the auction over this replica's campaign
+snapshot.
 
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
 script in Redis, `bidding.store.budget_ledger`); the charge IS the impression: the same script

@@ -10,6 +10,7 @@ this replica's outbox relay drains it to Kafka's ``clicks`` topic.
 
 from __future__ import annotations
 
+from shared_layer.campaigns.store.ad_urls import RegisteredAdUrls
 from shared_layer.campaigns.store.cache import CampaignCache
 from shared_layer.clicks.domain.clicks import (
     MAX_CLICK_BODY_BYTES,
@@ -20,7 +21,7 @@ from shared_layer.clicks.domain.clicks import (
 )
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.clicks.service.tracker import CLICKS, ClickTracker
-from shared_layer.clicks.store.click_ledger import RedisClickRecorder, RegisteredAdUrls
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder
 from shared_layer.kernel.http import Request, Router, no_content
 from shared_layer.kernel.settings import (
     env,

@@ -19,12 +19,8 @@ from aws_lambda_powertools import Logger
 from shared_layer.kernel.http import Request, Router, json_response
 from shared_layer.kernel.settings import env, load_settings, positive, secret, settings_class
 from shared_layer.kernel.storage.postgres import Database
-from shared_layer.pipeline.domain.aggregation import (
-    Rejection,
-    correlation_ids,
-    read_events,
-    records_from_request,
-)
+from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
+from shared_layer.pipeline.service.delivery import records_from_request
 from shared_layer.pipeline.store.daily_metrics import (
     EVENTS,
     REJECTED,
@@ -37,7 +33,7 @@ LOGGED_REJECTIONS = 20  # per call; the metric counts them all
 
 
 def retention_check(days: int) -> str | None:
-    return None if 7 <= days <= 30 else "must be between 7 and 30 days (the seed's range)"
+    return None if 7 <= days <= 30 else "must be between 7 and 30 days (the specification's range)"
 
 
 @settings_class

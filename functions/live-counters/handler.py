@@ -18,12 +18,8 @@ from shared_layer.kernel.http import Request, Router, json_response
 from shared_layer.kernel.settings import env, load_settings, positive, secret, settings_class
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.redis_connection import connect
-from shared_layer.pipeline.domain.aggregation import (
-    by_partition,
-    correlation_ids,
-    read_events,
-    records_from_request,
-)
+from shared_layer.pipeline.domain.aggregation import by_partition, correlation_ids, read_events
+from shared_layer.pipeline.service.delivery import records_from_request
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.live_counters import (
     DEFAULT_DEDUPE_S,
@@ -58,10 +54,10 @@ REDIS = connect(
     backoff=True,
     name="live-counters",
 )
-KEYS = CounterKeys.for_url(SETTINGS.redis_url)  # the seed's names, or by shard on a cluster
+# the specification's names, or by shard on a cluster
+KEYS = CounterKeys.for_url(SETTINGS.redis_url)
 COUNTERS = LiveCounters(REDIS, keep_days=SETTINGS.keep_days, dedupe_s=SETTINGS.dedupe_s, keys=KEYS)
 RECOVERY = LiveCountersRecovery(
-    REDIS,
     Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=2),
     COUNTERS,
 )

@@ -1,7 +1,7 @@
 """serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
 
-Validates the query (400 with the seed's error body), asks bid through the gateway over a pooled
-keep-alive connection with a total deadline and a circuit breaker
+Validates the query (400 with the specification's error body), asks bid through the gateway over a
+pooled keep-alive connection with a total deadline and a circuit breaker
 (`shared_layer.bidding.service.bid_client`), and signs the click-tracking URL. The impression event
 is not serve's to send: bid recorded it in the same atomic step as the charge
 (`kernel.storage.outbox`). When bid is slow, failing or the circuit is open, the answer is 204

@@ -1,10 +1,10 @@
 """Our errors, each saying whose fault it is, and the one place that turns any error into HTTP.
 
 Every 4xx/5xx body in the product is ``{"error": CODE, "message": text, "requestId": id}``
-(DESIGN.md, "Errors"). Handlers raise these classes (or let driver errors be wrapped into them
-with ``raise ... from exc`` in the module that owns the driver) and call `http_error` once at the
-edge. Anything that is not one of ours is a bug on our side: it becomes ``500 INTERNAL`` with a
-generic message, so that no stack trace, SQL text or host name ever reaches a client.
+(docs/specification.md, "Errors"). Handlers raise these classes (or let driver errors be wrapped
+into them with ``raise ... from exc`` in the module that owns the driver) and call `http_error` once
+at the edge. Anything that is not one of ours is a bug on our side: it becomes ``500 INTERNAL`` with
+a generic message, so that no stack trace, SQL text or host name ever reaches a client.
 
 Example::
 
@@ -68,8 +68,8 @@ class BadRequest(AdServerError):
 class ValidationFailed(BadRequest):
     """The request was understood but some fields are invalid; `fields` names each of them.
 
-    It keeps the seed's code INVALID_REQUEST (the seed answers a missing userId with it), so that
-    clients need to know one code for "fix your input".
+    It keeps the specification's code INVALID_REQUEST (the specification answers a missing userId
+    with it), so that clients need to know one code for "fix your input".
     """
 
     def __init__(self, message: str, fields: Sequence[str] = ()) -> None:

@@ -7,9 +7,9 @@ is not a number. Unknown fields are refused rather than ignored, so that a missp
 ``countrycode`` is a 400 that names it, not an untargeted auction. Invalid input raises our
 `ValidationFailed` with a message naming each bad field (`parse`), never pydantic's error.
 
-JSON uses the seed's camelCase names (``userId``, ``placementId``); Python uses snake_case.
-Money is integer micros inside (`shared_layer.kernel.money`); only `BidResponse` writes the seed's
-decimal ``bidPrice`` at the JSON edge.
+JSON uses the specification's camelCase names (``userId``, ``placementId``); Python uses snake_case.
+Money is integer micros inside (`shared_layer.kernel.money`); only `BidResponse` writes the
+specification's decimal ``bidPrice`` at the JSON edge.
 
 Example::
 
@@ -310,7 +310,8 @@ class UserAttributes(_Model):
 
 
 class BidRequest(_Model):
-    """The seed's /bid body. userId and placementId are required; the rest narrows targeting.
+    """The specification's /bid body. userId and placementId are required; the rest narrows
+    targeting.
 
     A request without a country (device, age) matches only campaigns unrestricted on it.
     Interests match exactly (case-sensitive); purchaseHistory is carried for later use.
@@ -349,12 +350,13 @@ class AdContent(_Model):
 
 
 class BidResponse(_Model):
-    """The seed's /bid answer, plus ``priceMicros``: what this impression was charged.
+    """The specification's /bid answer, plus ``priceMicros``: what this impression was charged.
 
-    The seed's ``bidPrice`` is the winner's CPM bid; inside it is `bid_cpm_micros`, and only
+    The specification's ``bidPrice`` is the winner's CPM bid; inside it is `bid_cpm_micros`, and
+    only
     `to_json` writes it as a decimal JSON number (``2.5`` for 2_500_000 micros, the same JSON
-    number as the seed's ``2.50``). `from_json` reads such a body back exactly (serve does; a bad
-    body from bid is bid's fault, so serve maps its ValidationFailed to an upstream error).
+    number as the specification's ``2.50``). `from_json` reads such a body back exactly (serve does;
+    a bad body from bid is bid's fault, so serve maps its ValidationFailed to an upstream error).
     ``confidence`` is 1.0: we bid only when every targeting rule type matched.
 
     >>> response = BidResponse(campaign_id="c-1", ad_id="a-1", bid_cpm_micros=2_500_000,
@@ -373,7 +375,7 @@ class BidResponse(_Model):
     confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
 
     def to_json(self) -> dict[str, Any]:
-        """The response body as JSON-ready data in the seed's shape."""
+        """The response body as JSON-ready data in the specification's shape."""
         body = self.model_dump(mode="json", exclude={"bid_cpm_micros"})
         return {"bidPrice": to_json_number(self.bid_cpm_micros), **body}
 

@@ -125,7 +125,8 @@ def format_micros(micros: Micros, *, min_places: int = 2) -> str:
 
 
 def to_json_number(micros: Micros) -> float:
-    """The amount as a JSON number, for response bodies only (the seed's ``"bidPrice": 2.50``).
+    """The amount as a JSON number, for response bodies only (the specification's ``"bidPrice":
+    2.50``).
 
     Python's json module writes a float by its shortest repr, which for every amount up to
     `MAX_MICROS` is exactly the decimal value (2_500_000 is written ``2.5``, the same JSON number

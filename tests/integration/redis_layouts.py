@@ -1,8 +1,9 @@
 """The two Redis layouts the Redis tests run on: one server and a 3-master Redis Cluster.
 
 A test module parametrizes its client fixture with `LAYOUTS` and builds the client with
-`layout_client`; `keys_of(client)` then gives the key names the counters use on it (the seed's
-names on one server, the shard-tagged names on the cluster), so one test body checks both.
+`layout_client`; `keys_of(client)` then gives the key names the counters use on it (the
+specification's names on one server, the shard-tagged names on the cluster), so one test body checks
+both.
 """
 
 from __future__ import annotations

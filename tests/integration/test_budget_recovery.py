@@ -19,8 +19,9 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared_layer.bidding.service.budget_recovery import REBUILD_LOCK_KEY, BudgetRecovery
+from shared_layer.bidding.service.budget_recovery import BudgetRecovery
 from shared_layer.bidding.store.budget_ledger import (
+    REBUILD_LOCK_KEY,
     LedgerNotReady,
     RedisBudgetLedger,
     ledger_ready_key,

@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localplatform.profile import PROFILES
+from shared_layer.campaigns.store.ad_urls import RegisteredAdUrls
 from shared_layer.campaigns.store.cache import CampaignCache, entry_key
 from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.clicks.domain.clicks import (
@@ -41,7 +42,7 @@ from shared_layer.clicks.domain.clicks import (
 )
 from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
 from shared_layer.clicks.service.tracker import ClickTracker
-from shared_layer.clicks.store.click_ledger import RedisClickRecorder, RegisteredAdUrls, seen_key
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder, seen_key
 from shared_layer.kernel.errors import (
     InvalidToken,
     NotFound,

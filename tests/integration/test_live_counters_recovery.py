@@ -73,7 +73,7 @@ def counters(lost: redis.Redis) -> LiveCounters:
 
 @pytest.fixture
 def recovery(lost: redis.Redis, db: Database, counters: LiveCounters) -> LiveCountersRecovery:
-    return LiveCountersRecovery(lost, db, counters)
+    return LiveCountersRecovery(db, counters)
 
 
 @pytest.fixture

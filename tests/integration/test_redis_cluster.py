@@ -401,7 +401,7 @@ def test_a_master_that_lost_its_data_has_only_its_shards_live_counters_rebuilt(
         assert not applied.ready and applied.counted == len(after)
         metrics.count(after, today=today)
 
-        assert LiveCountersRecovery(cluster, db, counters).rebuild()
+        assert LiveCountersRecovery(db, counters).rebuild()
         assert counters.lost_shards() == []
         for c, first in zip(campaigns, before, strict=True):
             assert live_numbers(cluster, c.id, today) == (2, 0, first.price_micros + 7), c.id

@@ -23,9 +23,9 @@ from shared_layer.pipeline.domain.aggregation import (
     by_partition,
     daily_deltas,
     read_events,
-    records_from_request,
 )
 from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.delivery import records_from_request
 from shared_layer.pipeline.store.live_counters import (
     LOST_AT_KEY,
     READY_KEY,

@@ -20,8 +20,9 @@ from shared_layer.clicks.service.tracker import ClickTracker
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.http import Router, json_response
 from shared_layer.kernel.storage.outbox import outbox_fields
-from shared_layer.pipeline.domain.aggregation import correlation_ids, records_from_request
+from shared_layer.pipeline.domain.aggregation import correlation_ids
 from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.delivery import records_from_request
 from shared_layer.pipeline.store.relay import _entry
 from tests.support import FakeKafkaRecord
 from tests.unit.test_click_requests import (

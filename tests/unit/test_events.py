@@ -1,4 +1,5 @@
-"""The event model: the seed's schema plus impressionId and priceMicros, read back strictly."""
+"""The event model: the specification's schema plus impressionId and priceMicros, read back
+strictly."""
 
 from __future__ import annotations
 

@@ -282,7 +282,8 @@ def click_tracking_url(
 
 
 def ad_response(bid: BidResponse, impression_id: str, click_url: str) -> dict[str, Any]:
-    """GET /serve's 200 body, in the seed's shape (bidPrice is the winner's CPM, decimal)."""
+    """GET /serve's 200 body, in the specification's shape (bidPrice is the winner's CPM,
+    decimal)."""
     return {
         "adId": bid.ad_id,
         "campaignId": bid.campaign_id,

@@ -2,4 +2,5 @@
 
 __all__ = [
     "budget_ledger",
+    "recorded_spend",
 ]

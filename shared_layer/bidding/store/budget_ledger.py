@@ -10,18 +10,19 @@ budget (when there is one); then both are increased by price, otherwise neither.
 same rule runs as ONE Lua script (`CHARGE_SCRIPT`), so that the check and both increments are a
 single atomic step: concurrent bids from any number of replicas can never overspend.
 
-Redis keys, next to the seed's (ARCHITECTURE.md "Redis Keys"); ``{shard<k>of<n>}`` is the
-Redis Cluster hash tag of the campaign's shard (`kernel.storage.shards`; braces literal)::
+Redis keys, next to the specification's (docs/specification.md, "Redis keys"; marked spec);
+``{shard<k>of<n>}`` is the Redis Cluster hash tag of the campaign's shard (`kernel.storage.shards`;
+braces literal)::
 
-    {campaigns}::campaign::<campaignId>      seed's campaign::{campaignId}: cache (JSON, 5 min)
-    {campaigns}::all                         seed's campaigns::all: active campaign ids
+    {campaigns}::campaign::<campaignId>      spec's campaign::{campaignId}: cache (JSON, 5 min)
+    {campaigns}::all                         spec's campaigns::all: active campaign ids
     {campaigns}::all::built                  ours: the set above is complete (an empty set and
                                              a flushed cache look alike in Redis otherwise)
     {campaigns}::version                     ours: INCR on every campaign change
     campaigns::changes                       ours: pub/sub channel, message = campaign id or *
-    analytics::{campaignId}::{date}          seed: analytics cache (1 h)
-    stats::{impressions|clicks|spend}::{campaignId}::{date}   seed: live counters
-    kafka::offset::{topicName}::{partitionId}                  seed: consumer offsets
+    analytics::{campaignId}::{date}          spec: analytics cache (1 h)
+    stats::{impressions|clicks|spend}::{campaignId}::{date}   spec: live counters
+    kafka::offset::{topicName}::{partitionId}                  spec: consumer offsets
     budget::spent::{shard<k>of<n>}::<campaignId>::<yyyy-mm-dd>  ours: micros spent on that day
                                              of the campaign (its time zone's date; UTC by
                                              default; TTL 3 days)
@@ -77,8 +78,14 @@ from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.models import Ad, BidRequest, Campaign
 from shared_layer.kernel.money import Micros
+from shared_layer.kernel.storage.lock import Lease
 from shared_layer.kernel.storage.lua import script
-from shared_layer.kernel.storage.outbox import OUTBOX_PREFIX, outbox_fields, outbox_stream
+from shared_layer.kernel.storage.outbox import (
+    OUTBOX_PREFIX,
+    outbox_fields,
+    outbox_stream,
+    outbox_streams,
+)
 from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS, UNREACHABLE_ERRORS, read_many
 from shared_layer.kernel.storage.shards import SINGLE, Shards
 from shared_layer.pipeline.domain.events import AdEvent
@@ -87,7 +94,9 @@ __all__ = [
     "CHARGE_SCRIPT",
     "DAILY_KEY_TTL_SECONDS",
     "LEDGER_READY_PREFIX",
+    "REBUILD_LOCK_KEY",
     "LedgerNotReady",
+    "LedgerRebuild",
     "RedisBudgetLedger",
     "campaign_slot_tag",
     "daily_spent_key",
@@ -99,6 +108,7 @@ __all__ = [
 
 DAILY_KEY_TTL_SECONDS: Final = 3 * 24 * 3600
 LEDGER_READY_PREFIX: Final = "budget::ledger::ready"
+REBUILD_LOCK_KEY: Final = "budget::ledger::rebuild-lock"
 
 # The budget rule (bidding.domain.budget.check_charge) as one atomic script; its KEYS and ARGV are
 # described at the top of the file.
@@ -278,6 +288,60 @@ def _upstream_error(action: str, exc: Exception) -> Exception:
     if isinstance(exc, UNREACHABLE_ERRORS):
         return UpstreamUnavailable(f"budget ledger unavailable: could not {action} in Redis")
     return UpstreamFailed(f"budget ledger error: Redis refused to {action}")
+
+
+class LedgerRebuild:
+    """The Redis side of rebuilding the ledger from PostgreSQL (`service.budget_recovery`): which
+    shards lost their ready key, whether their outbox streams are empty, and the write of each
+    shard's campaigns' spend with its ready key in one MULTI/EXEC (all of a shard's keys share a
+    hash slot, so this holds on a Redis Cluster too)."""
+
+    def __init__(
+        self,
+        redis_client: Any,
+        *,
+        daily_key_ttl_seconds: int = DAILY_KEY_TTL_SECONDS,
+        shards: Shards = SINGLE,
+        outbox_prefix: str = OUTBOX_PREFIX,
+        ready_prefix: str = LEDGER_READY_PREFIX,
+    ) -> None:
+        self._redis = redis_client
+        self._ttl = daily_key_ttl_seconds
+        self._shards = shards
+        self._streams = outbox_streams(shards, outbox_prefix)
+        self._ready_keys = [ledger_ready_key(shards, k, ready_prefix) for k in shards.all()]
+
+    @property
+    def shards(self) -> Shards:
+        return self._shards
+
+    def lease(self, ttl_s: int) -> Lease:
+        """The rebuild lock (``budget::ledger::rebuild-lock``): one replica rebuilds at a time."""
+        return Lease(self._redis, REBUILD_LOCK_KEY, ttl_s=ttl_s)
+
+    def unready(self) -> list[int]:
+        """The shards whose ready key is missing (one EXISTS each: different slots)."""
+        return [k for k in self._shards.all() if not self._redis.exists(self._ready_keys[k])]
+
+    def outboxes_empty(self, shards: Sequence[int]) -> bool:
+        """Every impression these shards charged has left their outbox for Kafka."""
+        return all(self._redis.xlen(self._streams[k]) == 0 for k in shards)
+
+    def write(
+        self, shard: int, spend: Sequence[tuple[str, date, Micros, Micros]], ready_value: str
+    ) -> None:
+        """Set each (campaign id, its day, spent that day, lifetime spend) of `shard` and then
+        its ready key, atomically."""
+        pipe = self._redis.pipeline(transaction=True)
+        for campaign_id, day, daily, lifetime in spend:
+            pipe.set(lifetime_spent_key(campaign_id, self._shards), lifetime)
+            daily_key = daily_spent_key(campaign_id, day, self._shards)
+            if daily:
+                pipe.set(daily_key, daily, ex=self._ttl)
+            else:
+                pipe.delete(daily_key)
+        pipe.set(self._ready_keys[shard], ready_value)
+        pipe.execute()
 
 
 def impression_recorder(

@@ -2,8 +2,8 @@
 
 `CampaignRequest` (camelCase, money as decimal numbers ``cpmBid``/``dailyBudget``/
 ``lifetimeBudget``), `BulkRequest`, `parse_campaign`, `parse_bulk`, `parse_list_query` and
-`campaign_json`. Money becomes integer micros with the seed's column precision (a CPM with 4
-decimals, budgets with 2): more decimals are a 400, not a silent rounding by PostgreSQL.
+`campaign_json`. Money becomes integer micros with the specification's column precision (a CPM with
+4 decimals, budgets with 2): more decimals are a 400, not a silent rounding by PostgreSQL.
 `check_storable` guards every other caller of the store with the same limits.
 
 The repository that stores them is `shared_layer.campaigns.store.campaigns.CampaignStore`; the
@@ -21,11 +21,11 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
     AfterValidator,
@@ -82,7 +82,7 @@ __all__ = [
 MAX_BULK_CAMPAIGNS: Final = 1_000
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 50
-# The seed's columns: cpm_bid DECIMAL(10, 4), budgets DECIMAL(12, 2).
+# The specification's columns: cpm_bid DECIMAL(10, 4), budgets DECIMAL(12, 2).
 _CPM_STEP: Final = 100  # micros per 0.0001
 _BUDGET_STEP: Final = 10_000  # micros per 0.01
 _MAX_CPM: Final = 999_999_9999 * _CPM_STEP
@@ -331,6 +331,14 @@ class LiveSpend:
 
     spent_today_micros: Micros
     expected_spend_now_micros: Micros
+
+
+class SpendReader(Protocol):
+    """Reads the budget ledger's spend (`bidding.store.budget_ledger.RedisBudgetLedger` does)."""
+
+    def spent_many(self, days: Sequence[tuple[str, date]]) -> list[tuple[Micros, Micros]]:
+        """(spent on the day, lifetime spend) for each (campaign id, day)."""
+        ...
 
 
 def campaign_json(record: CampaignRecord, live: LiveSpend | None = None) -> dict[str, Any]:

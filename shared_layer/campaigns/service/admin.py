@@ -23,12 +23,12 @@ from typing import Any, Literal
 from prometheus_client import Counter
 
 from shared_layer.bidding.domain.pacing import campaign_day, expected_spend
-from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
 from shared_layer.campaigns.domain.requests import (
     BulkRequest,
     CampaignRecord,
     CampaignRequest,
     LiveSpend,
+    SpendReader,
     campaign_json,
     floor_json,
 )
@@ -38,7 +38,6 @@ from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, ValidationFailed
 from shared_layer.kernel.models import Campaign, PlacementFloor
-from shared_layer.kernel.storage.postgres import Database
 
 __all__ = ["CampaignWriteThrough"]
 
@@ -62,7 +61,7 @@ class CampaignWriteThrough:
         store: CampaignStore,
         cache: CampaignCache,
         *,
-        ledger: RedisBudgetLedger | None = None,
+        ledger: SpendReader | None = None,
         floors: PlacementFloorStore | None = None,
         clock: Clock = utc_now,
     ) -> None:
@@ -71,17 +70,6 @@ class CampaignWriteThrough:
         self._ledger = ledger
         self._floors = floors
         self._clock = clock
-
-    @classmethod
-    def connected(cls, database: Database, redis_client: Any) -> CampaignWriteThrough:
-        """The campaigns function's writer: campaigns and floors in `database`, the cache and
-        the budget ledger (read only here) in `redis_client`."""
-        return cls(
-            CampaignStore(database),
-            CampaignCache(redis_client),
-            ledger=RedisBudgetLedger(redis_client),
-            floors=PlacementFloorStore(database),
-        )
 
     # --- reads with live spend ---
 

@@ -15,7 +15,8 @@ How it stays fresh (three mechanisms, each covering the others' failures):
 2. A version poll: ``campaigns::version`` is read every `poll_interval_s` (0.25 s); a value that
    differs from the loaded one means a message was missed (pub/sub is fire-and-forget), and the
    snapshot reloads. Worst case for a lost message: poll interval + reload time, well under 1 s.
-3. A full reload from PostgreSQL every `ttl_s` (the seed's 5 minutes), which also rewrites the
+3. A full reload from PostgreSQL every `ttl_s` (the specification's 5 minutes), which also rewrites
+the
    Redis set and entries: whatever went wrong in Redis (a write whose Redis step failed, an
    evicted key) heals within one TTL.
 

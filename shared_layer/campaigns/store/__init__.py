@@ -2,6 +2,7 @@
 else."""
 
 __all__ = [
+    "ad_urls",
     "cache",
     "campaigns",
     "floors",

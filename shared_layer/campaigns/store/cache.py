@@ -1,10 +1,11 @@
-"""The Redis side of campaigns: the seed's cache keys, a change version and change notifications.
+"""The Redis side of campaigns: the specification's cache keys, a change version and change
+notifications.
 
-Keys (seed, ARCHITECTURE.md "Redis Keys", plus ours)::
+Keys (spec: docs/specification.md, "Redis keys"; plus ours)::
 
-    {campaigns}::campaign::<id>  seed's campaign::{campaignId}: the Campaign as JSON
+    {campaigns}::campaign::<id>  spec's campaign::{campaignId}: the Campaign as JSON
                                  (models.Campaign by alias), TTL 300 s
-    {campaigns}::all             seed's campaigns::all: SET of the ids of ACTIVE campaigns
+    {campaigns}::all             spec's campaigns::all: SET of the ids of ACTIVE campaigns
     {campaigns}::version         ours: INCR on every change; bid replicas poll it
     {campaigns}::all::built      ours: present once the set was rebuilt from PostgreSQL
     campaigns::changes           ours: pub/sub channel; a message is a campaign id, or `*` (bulk)
@@ -76,7 +77,8 @@ ENTRY_TTL_S: Final = 300
 
 
 def entry_key(campaign_id: str) -> str:
-    """``{campaigns}::campaign::<campaignId>``: the seed's ``campaign::{campaignId}``, tagged."""
+    """``{campaigns}::campaign::<campaignId>``: the specification's ``campaign::{campaignId}``,
+    tagged."""
     return f"{CACHE_TAG}::campaign::{campaign_id}"
 
 

@@ -2,21 +2,21 @@
 
 `CampaignStore`, the repository: create, get, get_many, list (filtered, keyset-paginated),
 replace, set_status, delete, bulk_import (one transaction, all or nothing), load_active. It
-takes and returns `models.Campaign` (money in integer micros) and converts to the seed's DECIMAL
-columns exactly (`money.to_decimal` / `money.parse_micros`, never a float). The admin API's
+takes and returns `models.Campaign` (money in integer micros) and converts to the specification's
+DECIMAL columns exactly (`money.to_decimal` / `money.parse_micros`, never a float). The admin API's
 JSON shape is `shared_layer.campaigns.domain.requests`.
 
 Decisions (docs in functions/campaigns/README.md):
 
-- Ids are UUIDs, as in the seed's schema: generated here unless the client sends one (bulk
+- Ids are UUIDs, as in the specification's schema: generated here unless the client sends one (bulk
   imports and demo data send theirs, so that a re-run conflicts instead of duplicating).
-- DELETE is a soft delete: the campaign becomes ``ended`` (the seed's third status) and stays
-  readable, because events_log and daily_metrics reference it and its analytics must survive.
+- DELETE is a soft delete: the campaign becomes ``ended`` (the specification's third status) and
+  stays readable, because events_log and daily_metrics reference it and its analytics must survive.
   An ended campaign cannot be resumed, paused or replaced (409); deleting it again is harmless.
 - Ads left out of a replacement are marked removed (``ads.removed_at``), never deleted: events
   reference them. Send an ad's ``id`` to keep it.
-- Precision: the seed's columns hold a CPM with 4 decimals and budgets with 2; more decimals are
-  a 400, not a silent rounding by PostgreSQL.
+- Precision: the specification's columns hold a CPM with 4 decimals and budgets with 2; more
+  decimals are a 400, not a silent rounding by PostgreSQL.
 
 Example::
 

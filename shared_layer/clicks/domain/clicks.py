@@ -121,7 +121,7 @@ Timestamp = Annotated[str, Strict(), StringConstraints(max_length=40), AfterVali
 
 
 class ClickRequest(BaseModel):
-    """POST /: the seed's click JSON plus the token (``token``, or ``t`` as in the URL).
+    """POST /: the specification's click JSON plus the token (``token``, or ``t`` as in the URL).
 
     ``timestamp`` is the client's and only checked for form: the click counts for the UTC day
     we receive it, so a client clock cannot move clicks between days.

@@ -6,7 +6,7 @@ The use case of the click function, in three steps:
 signature,
    expiry). A forged, tampered or expired token stops here: nothing is read or written. A POST
    body must also agree with its token (adId, campaignId, userId).
-2. **Look up** where the ad sends its clicks (`clicks.store.click_ledger.RegisteredAdUrls`): the
+2. **Look up** where the ad sends its clicks (`campaigns.store.ad_urls.RegisteredAdUrls`): the
 campaign
    cache entry in Redis (``campaign::{campaignId}``), else PostgreSQL's ``ads`` row. PostgreSQL also
    answers for ads that were removed from their campaign, and for paused or ended campaigns: an ad

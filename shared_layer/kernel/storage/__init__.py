@@ -7,6 +7,7 @@ probe (`health`).
 
 __all__ = [
     "health",
+    "lock",
     "lua",
     "outbox",
     "postgres",

@@ -1,9 +1,9 @@
 """OpenRTB 2.6 as our auction understands it: typed decoding and the explicit mapping to targeting.
 
 Why its own module: exchanges and header-bidding servers (Prebid Server) speak OpenRTB, not our
-seed's JSON. A BidRequest is decoded once, here, into msgspec Structs (strict types; unknown
-fields and every ``ext`` ignored, as the specification asks of a bidder), checked as a whole,
-and each banner impression becomes one `kernel.models.BidRequest` for the same auction `bid`
+the specification's JSON. A BidRequest is decoded once, here, into msgspec Structs (strict types;
+unknown fields and every ``ext`` ignored, as the specification asks of a bidder), checked as a
+whole, and each banner impression becomes one `kernel.models.BidRequest` for the same auction `bid`
 runs. Nothing here does I/O; `openrtb.service.exchange` charges and records, the `openrtb` function
 is the HTTP edge.
 

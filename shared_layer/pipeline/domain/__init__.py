@@ -3,4 +3,5 @@
 __all__ = [
     "aggregation",
     "events",
+    "progress",
 ]

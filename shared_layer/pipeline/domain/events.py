@@ -1,10 +1,10 @@
 """The events of the pipeline: one model for impressions and clicks, their topics and JSON shape.
 
-Why one model: both event types carry the same fields (the seed's event schema), both are
+Why one model: both event types carry the same fields (the specification's event schema), both are
 counted by the same aggregation step, and both are keyed by campaignId so that one campaign's
-events stay in order on one partition. `AdEvent.to_json` writes the seed's schema plus
-``impressionId`` and ``priceMicros`` (DESIGN.md); `parse_event` reads it back strictly, without
-floats: money stays integer micros. Reading is on the aggregation's hot path, so a msgspec
+events stay in order on one partition. `AdEvent.to_json` writes the specification's schema plus
+``impressionId`` and ``priceMicros`` (docs/specification.md); `parse_event` reads it back strictly,
+without floats: money stays integer micros. Reading is on the aggregation's hot path, so a msgspec
 Struct decodes and checks a well-formed event in one pass; anything it does not accept as it is
 (an error, or a UUID not in canonical form) goes to the careful reader, which accepts what it
 can and names every bad field of what it cannot.
@@ -82,8 +82,8 @@ class AdEvent(msgspec.Struct, frozen=True):
     event, and a Struct is built in C (a tenth of a frozen dataclass's time).
 
     `price_micros` is what the impression was charged (0 for a click); `bid_cpm_micros` is the
-    winning CPM bid (the seed's ``bidPrice``). `timestamp` is timezone-aware UTC; its UTC date is
-    the day the event counts for.
+    winning CPM bid (the specification's ``bidPrice``). `timestamp` is timezone-aware UTC; its UTC
+    date is the day the event counts for.
     """
 
     event_id: str
@@ -175,7 +175,7 @@ class AdEvent(msgspec.Struct, frozen=True):
         return self.timestamp.date()
 
     def to_json(self) -> dict[str, Any]:
-        """The seed's event schema plus impressionId and priceMicros (camelCase)."""
+        """The specification's event schema plus impressionId and priceMicros (camelCase)."""
         body: dict[str, Any] = {
             "eventId": self.event_id,
             "timestamp": self.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -373,7 +373,7 @@ def _micros_field(value: Any, name: str, problems: list[str]) -> Micros | None:
 
 
 def _amount_field(value: Any, name: str, problems: list[str]) -> Micros | None:
-    """A decimal amount in currency units (the seed's bidPrice), as exact micros.
+    """A decimal amount in currency units (the specification's bidPrice), as exact micros.
 
     A float comes from JSON decoded by someone else (a batch body); its shortest text form
     (`repr`) is the decimal the sender wrote, read here without float arithmetic.

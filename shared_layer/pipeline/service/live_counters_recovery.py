@@ -22,57 +22,27 @@ snapshot is counted live as usual. What this assumes: an event counted live sinc
 also in the snapshot was logged by daily-metrics at most the dedupe window before the loss
 (both functions get the same batches from the connector, within seconds of each other).
 
+The reads and writes are the stores': the snapshot `store.daily_metrics.read_snapshot`, the lock
+and the script `store.live_counters.LiveCounters`; this module decides when.
+
 Example::
 
-    recovery = LiveCountersRecovery(redis_client, database, counters)
+    recovery = LiveCountersRecovery(database, counters)
     recovery.ensure()            # starts a background rebuild if the counters are not ready
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import date
-from typing import Final
-
-import redis
 from aws_lambda_powertools import Logger
 
 from shared_layer.kernel.background import Retried
 from shared_layer.kernel.clock import Clock, utc_day, utc_now
-from shared_layer.kernel.money import from_decimal
 from shared_layer.kernel.storage.postgres import Database
-from shared_layer.pipeline.store.live_counters import DaySnapshot, LiveCounters
+from shared_layer.pipeline.store.daily_metrics import read_snapshot
+from shared_layer.pipeline.store.live_counters import LiveCounters
 
-__all__ = ["REBUILD_LOCK_KEY", "LiveCountersRecovery", "read_snapshot"]
-
-REBUILD_LOCK_KEY: Final = "stats::live::rebuild-lock"
+__all__ = ["LiveCountersRecovery"]
 _LOGGER = Logger(service="live-counters-recovery")
-
-_TOTALS: Final = """
-SELECT CAST(campaign_id AS text), impressions, clicks, spend
-FROM daily_metrics WHERE date = CAST(:day AS date)
-"""
-# created_at is UTC wall time (sessions run in UTC), LOCALTIMESTAMP too.
-_RECENT: Final = """
-SELECT CAST(event_id AS text), CAST(campaign_id AS text), event_type, price
-FROM events_log
-WHERE day = CAST(:day AS date)
-  AND created_at >= LOCALTIMESTAMP - make_interval(secs => CAST(:seconds AS double precision))
-"""
-
-
-def read_snapshot(database: Database, day: date, *, lost_at: str, recent_s: float) -> DaySnapshot:
-    """What PostgreSQL holds for `day`, in one transaction; `recent_s`: how far back the
-    recent events reach (by arrival)."""
-    with database.transaction(read_only=True) as conn:
-        totals = conn.run(_TOTALS, day=day.isoformat()) or []
-        recent = conn.run(_RECENT, day=day.isoformat(), seconds=recent_s) or []
-    return DaySnapshot(
-        day=day,
-        totals={row[0]: (int(row[1]), int(row[2]), from_decimal(row[3])) for row in totals},
-        recent=tuple((r[0], r[1], r[2] == "click", from_decimal(r[3])) for r in recent),
-        lost_at=lost_at,
-    )
 
 
 class LiveCountersRecovery:
@@ -80,14 +50,12 @@ class LiveCountersRecovery:
 
     def __init__(
         self,
-        client: redis.Redis,
         database: Database,
         counters: LiveCounters,
         *,
         clock: Clock = utc_now,
         lock_ttl_s: int = 60,
     ) -> None:
-        self._redis = client
         self._db = database
         self._counters = counters
         self._clock = clock
@@ -115,19 +83,17 @@ class LiveCountersRecovery:
         lost = self._counters.lost_shards()
         if not lost:
             return True
-        token = uuid.uuid4().hex
-        if not self._redis.set(REBUILD_LOCK_KEY, token, nx=True, ex=self._lock_ttl_s):
+        lease = self._counters.lease(self._lock_ttl_s)
+        if not lease.take():
             return False
         try:
             return all([self._rebuild_shard(shard) for shard in lost])
         finally:
-            if self._redis.get(REBUILD_LOCK_KEY) == token.encode():
-                self._redis.delete(REBUILD_LOCK_KEY)
+            lease.release()
 
     def _rebuild_shard(self, shard: int) -> bool:
         lost_at = self._counters.lost_at(shard)
-        now_s = int(self._redis.time()[0]) if lost_at else 0
-        since_loss = max(now_s - int(lost_at), 0) if lost_at else 0
+        since_loss = self._counters.seconds_since(lost_at) if lost_at else 0
         snapshot = read_snapshot(
             self._db,
             utc_day(self._clock),

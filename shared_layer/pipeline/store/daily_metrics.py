@@ -48,9 +48,11 @@ from pg8000 import exceptions as pg_errors
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
+from shared_layer.kernel.money import from_decimal
 from shared_layer.kernel.storage.postgres import Database, run_prepared
 from shared_layer.pipeline.domain.aggregation import REJECTION_REASONS, DayWindow
 from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.store.live_counters import DaySnapshot
 
 __all__ = [
     "BATCH_SECONDS",
@@ -60,6 +62,7 @@ __all__ = [
     "CountOutcome",
     "DailyMetrics",
     "Maintenance",
+    "read_snapshot",
     "start_maintenance",
 ]
 
@@ -444,3 +447,31 @@ def _sqlstate(exc: BaseException | None) -> str:
     if isinstance(exc, pg_errors.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
         return str(exc.args[0].get("C", ""))
     return ""
+
+
+# What a live counters rebuild reads (`service.live_counters_recovery`).
+_TOTALS: Final = """
+SELECT CAST(campaign_id AS text), impressions, clicks, spend
+FROM daily_metrics WHERE date = CAST(:day AS date)
+"""
+# created_at is UTC wall time (sessions run in UTC), LOCALTIMESTAMP too.
+_RECENT: Final = """
+SELECT CAST(event_id AS text), CAST(campaign_id AS text), event_type, price
+FROM events_log
+WHERE day = CAST(:day AS date)
+  AND created_at >= LOCALTIMESTAMP - make_interval(secs => CAST(:seconds AS double precision))
+"""
+
+
+def read_snapshot(database: Database, day: date, *, lost_at: str, recent_s: float) -> DaySnapshot:
+    """What PostgreSQL holds for `day`, in one transaction; `recent_s`: how far back the
+    recent events reach (by arrival)."""
+    with database.transaction(read_only=True) as conn:
+        totals = conn.run(_TOTALS, day=day.isoformat()) or []
+        recent = conn.run(_RECENT, day=day.isoformat(), seconds=recent_s) or []
+    return DaySnapshot(
+        day=day,
+        totals={row[0]: (int(row[1]), int(row[2]), from_decimal(row[3])) for row in totals},
+        recent=tuple((r[0], r[1], r[2] == "click", from_decimal(r[3])) for r in recent),
+        lost_at=lost_at,
+    )

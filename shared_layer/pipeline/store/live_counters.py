@@ -1,6 +1,7 @@
-"""Today's numbers, live: per-campaign, per-day counters in Redis (the seed's ``stats::*`` keys).
+"""Today's numbers, live: per-campaign, per-day counters in Redis (the specification's ``stats::*``
+keys).
 
-Key names (seed, ARCHITECTURE.md "Redis Keys"), values are integers (spend in micros)::
+Key names (docs/specification.md, "Redis keys"), values are integers (spend in micros)::
 
     stats::impressions::{campaignId}::{yyyy-mm-dd}
     stats::clicks::{campaignId}::{yyyy-mm-dd}
@@ -63,6 +64,7 @@ from prometheus_client import Counter, Histogram
 
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.money import Micros
+from shared_layer.kernel.storage.lock import Lease
 from shared_layer.kernel.storage.lua import script
 from shared_layer.kernel.storage.redis_connection import (
     REDIS_ERRORS,
@@ -84,6 +86,7 @@ __all__ = [
     "LOST_AT_KEY",
     "ONE_SERVER",
     "READY_KEY",
+    "REBUILD_LOCK_KEY",
     "REBUILD_SCRIPT",
     "REJECTED",
     "RESENT",
@@ -138,6 +141,7 @@ for _reason in REJECTION_REASONS[:3]:  # live counters know no campaigns
     REJECTED.labels(_reason)
 
 # live_counters_count.lua beside this file: its KEYS and ARGV are described there.
+REBUILD_LOCK_KEY: Final = "stats::live::rebuild-lock"
 COUNT_SCRIPT: Final = script(__file__, "live_counters_count.lua")
 # live_counters_rebuild.lua beside this file: one day's counters made whole from PostgreSQL.
 REBUILD_SCRIPT: Final = script(__file__, "live_counters_rebuild.lua")
@@ -153,7 +157,7 @@ def record_outcomes(counted: int, already: int, rejected: Sequence[Rejection]) -
 
 
 def stats_key(kind: StatKind, campaign_id: str, day: date) -> str:
-    """The seed's counter key of one campaign and UTC day (analytics reads it too).
+    """The specification's counter key of one campaign and UTC day (analytics reads it too).
 
     >>> stats_key("clicks", "c-1", date(2025, 11, 29))
     'stats::clicks::c-1::2025-11-29'
@@ -172,7 +176,7 @@ def offset_key(topic: str, partition: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CounterKeys:
-    """The live counters' key names: the seed's on one server (`shards` None); on a Redis
+    """The live counters' key names: the specification's on one server (`shards` None); on a Redis
     Cluster every key of one script in its campaign shard's hash slot (module docstring)."""
 
     shards: Shards | None = None
@@ -190,7 +194,7 @@ class CounterKeys:
         return self.shards.of(campaign_id) if self.shards else 0
 
     def stats(self, kind: StatKind, campaign_id: str, day: date) -> str:
-        """A campaign's counter of one UTC day (the seed's name on one server)."""
+        """A campaign's counter of one UTC day (the specification's name on one server)."""
         if self.shards is None:
             return stats_key(kind, campaign_id, day)
         return f"stats::{kind}::{self.shards.campaign(campaign_id)}::{day.isoformat()}"
@@ -481,6 +485,14 @@ class LiveCounters:
         except REDIS_ERRORS as exc:
             raise UpstreamUnavailable("redis unavailable for the live counters") from exc
         return value.decode() if isinstance(value, bytes) else (value or "")
+
+    def lease(self, ttl_s: int) -> Lease:
+        """The rebuild lock (``stats::live::rebuild-lock``): one replica rebuilds at a time."""
+        return Lease(self._redis, REBUILD_LOCK_KEY, ttl_s=ttl_s)
+
+    def seconds_since(self, lost_at: str) -> int:
+        """Seconds from `lost_at` (unix seconds, Redis's own clock) to Redis's time now."""
+        return max(int(self._redis.time()[0]) - int(lost_at), 0)
 
     def rebuild(self, snapshot: DaySnapshot, *, ready_value: str, shard: int = 0) -> int | None:
         """Make the snapshot's day whole for the campaigns of `shard` and set its ready key,

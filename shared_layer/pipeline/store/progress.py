@@ -13,20 +13,13 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from shared_layer.pipeline.domain.events import IMPRESSIONS_TOPIC
 
-__all__ = ["KafkaPipelineProgress", "PipelineProgress"]
-
-
-class PipelineProgress(Protocol):
-    """Whether every impression event already in Kafka has been counted in PostgreSQL."""
-
-    def drained(self) -> bool: ...
+__all__ = ["KafkaPipelineProgress"]
 
 
 class KafkaPipelineProgress:

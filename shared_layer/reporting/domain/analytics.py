@@ -2,7 +2,7 @@
 
 Why pure: these are the numbers advertisers pay by, so every rule here is unit-tested without a
 network; `reports` fetches the integer counts (PostgreSQL, Redis) and this module turns them
-into the seed's response (ARCHITECTURE.md, "Analytics APIs").
+into the specification's response (docs/specification.md, "Analytics APIs").
 
 The rules:
 
@@ -17,7 +17,7 @@ The rules:
   whole micro. The summary's ratios come from its totals, never from averaging daily ratios.
 - A ratio whose denominator is zero is ``null``: no impressions means no CTR and no CPM, no
   clicks means no CPC. 0 would claim a measured rate (a 0 % CTR, free clicks) that never was.
-- Money goes out twice: as a decimal JSON number (``spend: 125.5``, the seed's form) and as
+- Money goes out twice: as a decimal JSON number (``spend: 125.5``, the specification's form) and as
   exact integer micros beside it (``spendMicros``). A JSON number is exact for up to 15
   significant digits, which covers any day's spend (at most a daily budget, 10^9 units); a
   total beyond that is the nearest double, and ``totalSpendMicros`` stays exact.
@@ -199,7 +199,7 @@ def cacheable(day: date, now: datetime, grace_s: float) -> bool:
 
 
 def cache_key(campaign_id: str, day: date) -> str:
-    """The seed's ``analytics::{campaignId}::{date}``.
+    """The specification's ``analytics::{campaignId}::{date}``.
 
     >>> cache_key("c-1", date(2025, 11, 29))
     'analytics::c-1::2025-11-29'

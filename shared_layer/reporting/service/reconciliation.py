@@ -19,42 +19,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any
 
-from shared_layer.bidding.domain.pacing import day_bounds
-from shared_layer.bidding.service.budget_recovery import spend_between
-from shared_layer.bidding.store.budget_ledger import (
-    DAILY_KEY_TTL_SECONDS,
-    daily_spent_key,
-    ledger_ready_key,
-)
 from shared_layer.kernel.money import from_decimal
 from shared_layer.kernel.storage.postgres import Database
-from shared_layer.kernel.storage.redis_connection import read_many
 from shared_layer.kernel.storage.shards import SINGLE, Shards
-from shared_layer.pipeline.store.live_counters import ONE_SERVER, STAT_KINDS, CounterKeys
+from shared_layer.pipeline.store.live_counters import ONE_SERVER, CounterKeys
 from shared_layer.reporting.domain.reconciliation import CampaignFigures, Difference, differences
+from shared_layer.reporting.store.reconciliation import LEDGER_KEEPS_S, read_day
 
 __all__ = ["DayReconciliation", "reconcile_day"]
-
-_METRICS: Final = """
-SELECT CAST(campaign_id AS text), impressions, clicks, spend
-FROM daily_metrics WHERE date = CAST(:day AS date)
-"""
-_EVENTS: Final = """
-SELECT CAST(campaign_id AS text),
-       count(*) FILTER (WHERE event_type = 'impression'),
-       count(*) FILTER (WHERE event_type = 'click'),
-       COALESCE(sum(price), 0)
-FROM events_log WHERE day = CAST(:day AS date)
-GROUP BY campaign_id
-"""
-# A campaign in another time zone keeps its daily budget on its own day: its ledger is compared
-# with its impressions in events_log between that day's local midnights (UTC timestamps).
-_ZONES: Final = """
-SELECT CAST(id AS text), time_zone FROM campaigns
-WHERE id = ANY(CAST(:ids AS uuid[])) AND time_zone <> 'UTC'
-"""
 
 
 @dataclass(frozen=True)
@@ -79,26 +53,13 @@ def reconcile_day(
 ) -> DayReconciliation:
     """The day's figures from every source (of the campaigns in `only`, if given); see the
     module docstring."""
-    with database.transaction(read_only=True) as conn:
-        metrics = {r[0]: r[1:] for r in conn.run(_METRICS, day=day.isoformat()) or []}
-        logged = {r[0]: r[1:] for r in conn.run(_EVENTS, day=day.isoformat()) or []}
-        campaigns = sorted(c for c in set(metrics) | set(logged) if only is None or c in set(only))
-        zones = dict(conn.run(_ZONES, ids=campaigns) or [])
-        bounds = {c: day_bounds(zone, day) for c, zone in zones.items()}
-        spent = spend_between(conn.run, {c: (b.start, b.end) for c, b in bounds.items()})
-        own_day = {c: (zone, spent.get(c, 0)) for c, zone in zones.items()}
-    ready_keys = [ledger_ready_key(shards, k) for k in shards.all()]
-    live_ready_keys = [counter_keys.ready(k) for k in counter_keys.all()]
-    keys = [*live_ready_keys, *ready_keys]
-    for campaign in campaigns:
-        keys.append(daily_spent_key(campaign, day, shards))
-        keys += [counter_keys.stats(kind, campaign, day) for kind in STAT_KINDS]
-    values = read_many(redis_client, keys)  # one MGET per slot on a Redis Cluster
-    first = len(live_ready_keys) + len(ready_keys)
-    ledger_kept = (today - day).days * 86_400 < DAILY_KEY_TTL_SECONDS - 86_400
-    live_ready = all(v is not None for v in values[: len(live_ready_keys)])
-    ledger_ready = ledger_kept and all(v is not None for v in values[len(live_ready_keys) : first])
-    live_compared = day == today and live_ready
+    records = read_day(
+        redis_client, database, day, only=only, shards=shards, counter_keys=counter_keys
+    )
+    campaigns, own_day = records.campaigns, records.own_day
+    ledger_kept = (today - day).days * 86_400 < LEDGER_KEEPS_S - 86_400
+    ledger_ready = ledger_kept and records.ledger_ready
+    live_compared = day == today and records.live_ready
     notes = []
     if not ledger_kept:
         notes.append("the budget ledger keeps a day's spend for 3 days: not compared")
@@ -106,21 +67,21 @@ def reconcile_day(
         notes.append("the budget ledger is being rebuilt: its spend is not compared")
     if day != today:
         notes.append("live counters are compared for today only (analytics reads them then)")
-    elif not live_ready:
+    elif not records.live_ready:
         notes.append("the live counters are being rebuilt: analytics serves today from PostgreSQL")
     figures = []
     found = []
     for campaign, (zone, own_spend) in sorted(own_day.items()):
         notes.append(f"{campaign} keeps its budget day in {zone}: ledger compared with its events")
-        ledger_value = values[first + 4 * campaigns.index(campaign)]
+        ledger_value = records.ledger[campaign]
         if ledger_ready and int(ledger_value or 0) != own_spend:
             values_ = {"ledger": int(ledger_value or 0), f"events ({zone} day)": own_spend}
             found.append(Difference(campaign, "spend", values_))
-    for n, campaign in enumerate(campaigns):
-        ledger, *live = values[first + 4 * n : first + 4 + 4 * n]
-        pg = metrics.get(campaign, (0, 0, None))
-        log = logged.get(campaign, (0, 0, None))
-        live_values = [int(v or 0) if live_compared else None for v in live]
+    for campaign in campaigns:
+        ledger = records.ledger[campaign]
+        pg = records.metrics.get(campaign, (0, 0, None))
+        log = records.logged.get(campaign, (0, 0, None))
+        live_values = [int(v or 0) if live_compared else None for v in records.live[campaign]]
         figures.append(
             CampaignFigures(
                 campaign,

@@ -37,20 +37,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any, Final, Literal
 
 from prometheus_client import Counter
 
 from shared_layer.bidding.domain.pacing import campaign_day, expected_spend
-from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
-from shared_layer.campaigns.store.cache import CampaignCache
-from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.kernel.clock import Clock, utc_day, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, UpstreamUnavailable
 from shared_layer.kernel.money import to_json_number
 from shared_layer.kernel.storage.postgres import Database
-from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS, read_many
 from shared_layer.kernel.storage.shards import SINGLE, Shards
 from shared_layer.pipeline.store.live_counters import ONE_SERVER, CounterKeys
 from shared_layer.reporting.domain.analytics import (
@@ -59,26 +54,16 @@ from shared_layer.reporting.domain.analytics import (
     DayCounts,
     DayPlan,
     cache_entry,
-    cache_key,
     cacheable,
     parse_cache_entry,
     plan_days,
 )
+from shared_layer.reporting.store.reports import ReportStore
 
 __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Source"]
 
-CACHE_TTL_S: Final = 3600  # the seed's analytics cache: 1 hour
+CACHE_TTL_S: Final = 3600  # the analytics cache keeps a day for 1 hour
 CACHE_GRACE_S: Final = 600  # a day is cached only once it has been over for 10 minutes
-_DB_ATTEMPTS: Final = 2  # a pooled connection may be stale after a PostgreSQL restart
-
-# The campaign (one row even without metrics) and its rows for the days asked for.
-_SQL: Final = """
-SELECT c.id, m.date, m.impressions, m.clicks, m.spend
-FROM campaigns c
-LEFT JOIN daily_metrics m
-  ON m.campaign_id = c.id AND m.date = ANY(CAST(:days AS date[]))
-WHERE c.id = CAST(:campaign_id AS uuid)
-"""
 
 _LOG = logging.getLogger(__name__)
 _CACHE_LOOKUPS = Counter(
@@ -132,34 +117,24 @@ class CampaignReports:
     ) -> None:
         """`shards` and `counter_keys`: where the ledger and the live counters keep their keys
         (`key_layout(url)` and `CounterKeys.for_url(url)` of a Redis Cluster's URL)."""
-        self._redis = redis_client
-        self._shards = shards
-        self._counter_keys = counter_keys
-        self._db = db
+        self._store = ReportStore(
+            redis_client, db, clock=clock, shards=shards, counter_keys=counter_keys
+        )
         self._clock = clock
         self._ttl = cache_ttl_s
         self._grace = cache_grace_s
-        self._pacing_reads: tuple[CampaignCache, RedisBudgetLedger] | None = None  # on first use
-        self._store = CampaignStore(db)
 
     def pacing(self, campaign_id: str) -> dict[str, Any] | None:
         """The campaign's pacing now: mode, time zone, daily budget, ``spentToday`` (its own
         day, from the budget ledger) and ``expectedSpendNow`` (its curve); None when the
         campaign or its spend cannot be read (the report still answers)."""
         now = self._clock()
-        if self._pacing_reads is None:
-            ledger = RedisBudgetLedger(self._redis, clock=self._clock, shards=self._shards)
-            self._pacing_reads = (CampaignCache(self._redis), ledger)
-        cache, ledger = self._pacing_reads
         try:
-            campaign = cache.read([campaign_id]).get(campaign_id)
-            if campaign is None:
-                record = self._store.get(campaign_id)
-                campaign = record.campaign if record is not None else None
+            campaign = self._store.campaign(campaign_id)
             if campaign is None:
                 return None
             day = campaign_day(campaign, now).day
-            spent_today, _lifetime = ledger.spent(campaign_id, day)
+            spent_today = self._store.spent_on(campaign_id, day)
         except AdServerError as exc:
             _LOG.warning("pacing of %s not read: %s", campaign_id, exc)
             return None
@@ -193,7 +168,7 @@ class CampaignReports:
         if not misses and known:
             return ReportData(counts, source=source)
         try:
-            rows = self._read_database(campaign_id, misses)
+            rows = self._store.read_days(campaign_id, misses)
         except UpstreamUnavailable as exc:
             _DEGRADED.labels(store="postgres").inc()
             if not known:
@@ -219,67 +194,35 @@ class CampaignReports:
         return ReportData(counts, source=source)
 
     def _read_redis(self, campaign_id: str, plan: DayPlan) -> _RedisView:
-        keys = [cache_key(campaign_id, day) for day in plan.closed]
-        if plan.today is not None:
-            names = self._counter_keys
-            keys += [
-                names.stats(kind, campaign_id, plan.today)
-                for kind in ("impressions", "clicks", "spend")
-            ]
-            keys.append(names.ready(names.shard_of(campaign_id)))
-        if not keys:
-            return _RedisView({}, None, True)
         try:
-            values = read_many(self._redis, keys)  # slots differ on a Redis Cluster
-            today = None
-            if plan.today is not None:
-                today = _live_counts(values[len(plan.closed) : len(plan.closed) + 3])
-        except (*REDIS_ERRORS, ValueError) as exc:
+            raw = self._store.read_redis(campaign_id, plan.closed, plan.today)
+            if raw is None:
+                return _RedisView({}, None, True)
+            today = _live_counts(raw.live) if raw.live is not None else None
+        except (UpstreamUnavailable, ValueError) as exc:
             _DEGRADED.labels(store="redis").inc()
             _LOG.warning("Redis unavailable for analytics (%s): reading PostgreSQL only", exc)
             return _RedisView({}, None, False)
         cached = {}
-        for day, raw in zip(plan.closed, values, strict=False):
-            entry = parse_cache_entry(raw)
+        for day, value in zip(plan.closed, raw.cached, strict=False):
+            entry = parse_cache_entry(value)
             if entry is not None:
                 cached[day] = entry
         _CACHE_LOOKUPS.labels(result="hit").inc(len(cached))
         _CACHE_LOOKUPS.labels(result="miss").inc(len(plan.closed) - len(cached))
         known = today is not None and today != ZERO
-        if today is not None and values[-1] is None:  # lost and not rebuilt yet
+        if today is not None and not raw.live_ready:  # lost and not rebuilt yet
             _DEGRADED.labels(store="live-counters").inc()
             today = None
         return _RedisView(cached, today, True, known)
 
-    def _read_database(
-        self, campaign_id: str, days: Sequence[date]
-    ) -> dict[date, DayCounts] | None:
-        """The rows for `days` ({} if none), or None when the campaign does not exist."""
-        days_literal = "{" + ",".join(day.isoformat() for day in days) + "}"
-        for attempt in range(_DB_ATTEMPTS):
-            try:
-                rows = self._db.run(_SQL, days=days_literal, campaign_id=campaign_id)
-                break
-            except UpstreamUnavailable:
-                if attempt + 1 == _DB_ATTEMPTS:
-                    raise
-        if not rows:
-            return None
-        return {
-            day: DayCounts(int(impressions or 0), int(clicks or 0), _spend_micros(spend))
-            for _id, day, impressions, clicks, spend in rows
-            if day is not None
-        }
-
     def _fill_cache(self, campaign_id: str, days: dict[date, DayCounts]) -> None:
         if not days:
             return
+        entries = {day: cache_entry(day_counts) for day, day_counts in days.items()}
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for day, day_counts in days.items():
-                pipe.set(cache_key(campaign_id, day), cache_entry(day_counts), ex=self._ttl)
-            pipe.execute()
-        except REDIS_ERRORS as exc:  # the report is right; only the cache is cold
+            self._store.fill_cache(campaign_id, entries, self._ttl)
+        except UpstreamUnavailable as exc:  # the report is right; only the cache is cold
             _LOG.warning("could not fill the analytics cache for %s: %s", campaign_id, exc)
 
 
@@ -287,14 +230,3 @@ def _live_counts(values: Sequence[bytes | str | None]) -> DayCounts:
     """Today's three counters (missing keys are zeros); ValueError if one is not an integer."""
     impressions, clicks, spend = (int(v) if v is not None else 0 for v in values)
     return DayCounts(impressions, clicks, spend)
-
-
-def _spend_micros(spend: Decimal | None) -> int:
-    """daily_metrics.spend (DECIMAL(18,6)) as exact micros."""
-    if spend is None:
-        return 0
-    scaled = spend.scaleb(6)
-    micros = int(scaled)
-    if micros != scaled:
-        raise ValueError(f"spend {spend} is not a whole number of micros")
-    return micros
