@@ -26,6 +26,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "REQUEST_ID_PATTERN",
     "TRACEPARENT_HEADER",
+    "TRACEPARENT_PATTERN",
     "Correlation",
     "is_request_id",
 ]
@@ -33,7 +34,8 @@ __all__ = [
 REQUEST_ID_HEADER: Final = "x-request-id"
 TRACEPARENT_HEADER: Final = "traceparent"
 REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TRACEPARENT: Final = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+# version 00: trace id, parent span id, flags (groups 1-3)
+TRACEPARENT_PATTERN: Final = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 def is_request_id(value: object) -> bool:
@@ -51,7 +53,7 @@ class Correlation:
     def __post_init__(self) -> None:
         if not is_request_id(self.request_id):
             raise ValueError("a request id is 1 to 128 of A-Z a-z 0-9 . _ : -")
-        if self.traceparent and not _TRACEPARENT.fullmatch(self.traceparent):
+        if self.traceparent and not TRACEPARENT_PATTERN.fullmatch(self.traceparent):
             raise ValueError("traceparent must be a W3C version 00 traceparent")
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
@@ -68,6 +70,6 @@ class Correlation:
         if not is_request_id(request_id):
             return None
         traceparent = headers.get(TRACEPARENT_HEADER, "")
-        if not _TRACEPARENT.fullmatch(traceparent):
+        if not TRACEPARENT_PATTERN.fullmatch(traceparent):
             traceparent = ""
         return cls(str(request_id), traceparent)

@@ -31,6 +31,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from shared_layer.kernel.correlation import TRACEPARENT_PATTERN, is_request_id
 from shared_layer.kernel.errors import (
     Forbidden,
     MethodNotAllowed,
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1_048_576
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 Response = dict[str, Any]
 Route = Callable[..., Response]
@@ -95,8 +94,8 @@ def request_from_event(event: Any, max_body_bytes: int = MAX_BODY_BYTES) -> Requ
     """Build a Request from the template's event; enforces the body size limit."""
     headers = {k.lower(): v for k, v in dict(event.headers).items()}
     incoming = headers.get("x-request-id", "") or headers.get("x-call-id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
-    match = _TRACEPARENT.match(headers.get("traceparent", ""))
+    request_id = incoming if is_request_id(incoming) else str(uuid.uuid4())
+    match = TRACEPARENT_PATTERN.fullmatch(headers.get("traceparent", ""))
     trace_id = match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
     flags = match.group(3) if match else "01"
     body = event.body or b""
