@@ -1,8 +1,9 @@
 """analytics: GET /campaign/{campaignId}?startDate=&endDate= - a campaign's performance.
 
 Thin on purpose: the range rules and the arithmetic (CTR, CPC, CPM from integer counts and
-micros) live in shared_layer.core.analytics, where the numbers come from (PostgreSQL daily_metrics
-cached in Redis, today's live counters) in shared_layer.services.reports. Needs
+micros) live in shared_layer.reporting.domain.analytics, where the numbers come from (PostgreSQL
+daily_metrics cached in Redis, today's live counters) in shared_layer.reporting.service.reports.
+Needs
 ``Authorization: Bearer <campaigns-admin-token>``, like the campaigns API.
 """
 
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from shared_layer.core.analytics import canonical_campaign_id, parse_date_range, report_body
-from shared_layer.core.clock import utc_now
-from shared_layer.core.errors import NotFound
-from shared_layer.edge.http import Request, Router, json_response, require_bearer
-from shared_layer.edge.settings import (
+from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.errors import NotFound
+from shared_layer.kernel.http import Request, Router, json_response, require_bearer
+from shared_layer.kernel.settings import (
     at_least,
     env,
     load_settings,
@@ -23,11 +23,16 @@ from shared_layer.edge.settings import (
     secret,
     settings_class,
 )
-from shared_layer.services.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
-from shared_layer.stores.live_counters import CounterKeys
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect, key_layout
-from shared_layer.stores.store_health import StoreProbe
+from shared_layer.kernel.storage.health import StoreProbe
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.pipeline.store.live_counters import CounterKeys
+from shared_layer.reporting.domain.analytics import (
+    canonical_campaign_id,
+    parse_date_range,
+    report_body,
+)
+from shared_layer.reporting.service.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
 
 
 @settings_class

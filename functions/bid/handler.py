@@ -1,26 +1,27 @@
-"""bid: POST / with the seed's /bid request; the auction over this replica's campaign snapshot.
+"""bid: POST / with the specification's /bid request; the auction over this replica's campaign
+snapshot.
 
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
-script in Redis, `stores.budget_ledger`); the charge IS the impression: the same script appends the
-impression event to the outbox (`stores.outbox`), which this replica's relay (`events.outbox_relay`)
-drains to Kafka, and the answer carries its impressionId. 204 when nothing is eligible, every
-budget, pacing curve or frequency cap refuses, or every bid is below the placement's floor (the
-``X-No-Bid-Reason`` header says which); 400/413 for bad input (nothing charged); 503 when Redis
-cannot confirm a charge (serve then answers no fill).
+script in Redis, `bidding.store.budget_ledger`); the charge IS the impression: the same script
+appends the impression event to the outbox (`kernel.storage.outbox`), which this replica's relay
+(`pipeline.store.relay`) drains to Kafka, and the answer carries its impressionId. 204 when nothing
+is eligible, every budget, pacing curve or frequency cap refuses, or every bid is below the
+placement's floor (the ``X-No-Bid-Reason`` header says which); 400/413 for bad input (nothing
+charged); 503 when Redis cannot confirm a charge (serve then answers no fill).
 """
 
 from __future__ import annotations
 
 import time
 
-from shared_layer.core.clock import utc_now
-from shared_layer.core.correlation import Correlation
-from shared_layer.core.errors import AdServerError
-from shared_layer.core.models import BidRequest, parse
-from shared_layer.edge import metrics
-from shared_layer.edge.bidder_runtime import BidderSettings, start_bidder
-from shared_layer.edge.http import Request, Router, json_response, no_content
-from shared_layer.edge.settings import load_settings
+from shared_layer.composition.bidder import BidderSettings, start_bidder
+from shared_layer.kernel import metrics
+from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.models import BidRequest, parse
+from shared_layer.kernel.settings import load_settings
 
 SETTINGS = load_settings(BidderSettings)
 CLOCK = utc_now  # the day boundaries of the daily budgets and pacing; tests replace it

@@ -1,19 +1,19 @@
 """campaigns: the admin REST API for campaigns, their ads and targeting rules.
 
-Thin on purpose: parsing and validation live in shared_layer.core.campaign_requests, the write
-path (PostgreSQL, then the Redis cache and the bid replicas) in services.campaign_admin. Every
+Thin on purpose: parsing and validation live in shared_layer.campaigns.domain.requests, the write
+path (PostgreSQL, then the Redis cache and the bid replicas) in campaigns.service.admin. Every
 route needs ``Authorization: Bearer <campaigns-admin-token>``.
 """
 
 from __future__ import annotations
 
-from shared_layer.core.campaign_requests import parse_bulk, parse_campaign, parse_list_query
-from shared_layer.edge.floor_routes import add_floor_routes
-from shared_layer.edge.http import Request, Router, json_response, no_content, require_bearer
-from shared_layer.edge.settings import env, load_settings, min_length, secret, settings_class
-from shared_layer.services.campaign_admin import CampaignWriteThrough
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
+from shared_layer.campaigns.domain.requests import parse_bulk, parse_campaign, parse_list_query
+from shared_layer.campaigns.service.floor_routes import add_floor_routes
+from shared_layer.composition.campaigns import campaign_admin
+from shared_layer.kernel.http import Request, Router, json_response, no_content, require_bearer
+from shared_layer.kernel.settings import env, load_settings, min_length, secret, settings_class
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect
 
 
 @settings_class
@@ -27,7 +27,7 @@ class CampaignsSettings:
 SETTINGS = load_settings(CampaignsSettings)
 _database = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
 _redis = connect(SETTINGS.redis_url, timeout_s=2, connect_timeout_s=1)
-CAMPAIGNS = CampaignWriteThrough.connected(_database, _redis)
+CAMPAIGNS = campaign_admin(_database, _redis)
 router = Router()
 
 

@@ -1,25 +1,29 @@
 """click: GET /?t=TOKEN -> 302 to the ad's registered URL; POST / (seed JSON + token) -> 204.
 
 Thin on purpose: verification, the registered-URL lookup and the one-click-per-impression record
-live in shared_layer.services.clicks. A forged or tampered token is a 400, an expired one a 410, and
-neither is counted; a genuine click is counted once per impression (``X-Click-Counted`` says whether
-this request counted it). Redis unavailable: GET still redirects, uncounted; POST answers 503. The
-click event goes to the Redis outbox in the same atomic step as the dedupe key, and this replica's
-outbox relay drains it to Kafka's ``clicks`` topic.
+live in shared_layer.clicks.service.tracker. A forged or tampered token is a 400, an expired one a
+410, and neither is counted; a genuine click is counted once per impression (``X-Click-Counted``
+says whether this request counted it). Redis unavailable: GET still redirects, uncounted; POST
+answers 503. The click event goes to the Redis outbox in the same atomic step as the dedupe key, and
+this replica's outbox relay drains it to Kafka's ``clicks`` topic.
 """
 
 from __future__ import annotations
 
-from shared_layer.core.clicks import (
+from shared_layer.campaigns.store.ad_urls import RegisteredAdUrls
+from shared_layer.campaigns.store.cache import CampaignCache
+from shared_layer.clicks.domain.clicks import (
     MAX_CLICK_BODY_BYTES,
     ClickResult,
     error_outcome,
     parse_click_request,
     token_from_query,
 )
-from shared_layer.core.clicktoken import MIN_KEY_BYTES
-from shared_layer.edge.http import Request, Router, no_content
-from shared_layer.edge.settings import (
+from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
+from shared_layer.clicks.service.tracker import CLICKS, ClickTracker
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder
+from shared_layer.kernel.http import Request, Router, no_content
+from shared_layer.kernel.settings import (
     env,
     load_settings,
     min_length,
@@ -27,12 +31,9 @@ from shared_layer.edge.settings import (
     secret,
     settings_class,
 )
-from shared_layer.events.outbox_relay import start_relay
-from shared_layer.services.clicks import CLICKS, ClickTracker
-from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect, key_layout
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.pipeline.store.relay import start_relay
 
 
 @settings_class

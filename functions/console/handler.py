@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared_layer.edge.http import Request, Router
-from shared_layer.edge.static_site import StaticSite
+from shared_layer.console.static_site import StaticSite
+from shared_layer.kernel.http import Request, Router
 
 SITE = StaticSite.load(Path(__file__).resolve().parent / "dist")
 router = Router()

@@ -1,12 +1,12 @@
 """daily-metrics: impressions and clicks from Kafka, counted exactly into PostgreSQL.
 
 Subscribed to `impressions` and `clicks` through the connector (stack.yml `topic` annotation,
-batch mode). Each call's events are counted in ONE transaction (shared_layer.stores.daily_metrics):
+batch mode). Each call's events are counted in ONE transaction (pipeline.store.daily_metrics):
 events_log accepts each event id once, daily_metrics and the campaigns' spend grow by what it
-accepted, so a redelivered batch changes nothing. Records that are not valid events, are
-outside the retention window, or name an unknown campaign or ad are set aside (logged with
-topic/partition/offset, counted in `daily_metrics_rejected_total`), never block the partition.
-200 with the counts; 503 when PostgreSQL is unavailable, so that the connector tries again.
+accepted, so a redelivered batch changes nothing. Records that are not valid events, are outside
+the retention window, or name an unknown campaign or ad are set aside (logged with
+topic/partition/offset, counted in `daily_metrics_rejected_total`), never block the partition. 200
+with the counts; 503 when PostgreSQL is unavailable, so that the connector tries again.
 """
 
 from __future__ import annotations
@@ -16,23 +16,24 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.aggregation import (
-    Rejection,
-    correlation_ids,
-    read_events,
-    records_from_request,
+from shared_layer.kernel.http import Request, Router, json_response
+from shared_layer.kernel.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
+from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.store.daily_metrics import (
+    EVENTS,
+    REJECTED,
+    DailyMetrics,
+    start_maintenance,
 )
-from shared_layer.edge.http import Request, Router, json_response
-from shared_layer.edge.settings import env, load_settings, positive, secret, settings_class
-from shared_layer.stores.daily_metrics import EVENTS, REJECTED, DailyMetrics, start_maintenance
-from shared_layer.stores.postgres import Database
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
 
 
 def retention_check(days: int) -> str | None:
-    return None if 7 <= days <= 30 else "must be between 7 and 30 days (the seed's range)"
+    return None if 7 <= days <= 30 else "must be between 7 and 30 days (the specification's range)"
 
 
 @settings_class

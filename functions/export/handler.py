@@ -1,7 +1,7 @@
 """export: log-level data - every closed UTC hour of impressions and clicks, as files in S3.
 
 A thread of every replica exports every `EXPORT_INTERVAL_S` (0: only on request); the work is
-in shared_layer.services.log_export. With ``Authorization: Bearer <campaigns-admin-token>``:
+in shared_layer.export.service.log_export. With ``Authorization: Bearer <campaigns-admin-token>``:
 ``GET /status`` (hours exported, failed, pending; lag per type), ``POST /run`` (export now,
 starting hours for RUN_SECONDS). At start the bucket is checked: no such bucket or refused
 credentials stop the replica with the reason; an unreachable endpoint keeps it not ready.
@@ -13,9 +13,12 @@ from datetime import date, timedelta
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.clock import utc_now
-from shared_layer.edge.http import Request, Router, json_response, require_bearer
-from shared_layer.edge.settings import (
+from shared_layer.export.service.log_export import LogExport, start_schedule
+from shared_layer.export.store.export_ledger import ExportLedger
+from shared_layer.export.store.object_bucket import Bucket, BucketConfig
+from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.http import Request, Router, json_response, require_bearer
+from shared_layer.kernel.settings import (
     at_least,
     ends_with,
     env,
@@ -26,10 +29,7 @@ from shared_layer.edge.settings import (
     secret,
     settings_class,
 )
-from shared_layer.services.log_export import LogExport, start_schedule
-from shared_layer.stores.export_ledger import ExportLedger
-from shared_layer.stores.object_bucket import Bucket, BucketConfig
-from shared_layer.stores.postgres import Database
+from shared_layer.kernel.storage.postgres import Database
 
 
 @settings_class

@@ -1,9 +1,10 @@
 """live-counters: today's impressions, clicks and spend per campaign, live in Redis.
 
 Subscribed to `impressions` and `clicks` (connector, batch mode): per partition one Lua script
-(one per shard on a Redis Cluster) counts each event once (shared_layer.stores.live_counters).
-A batch finding the counters lost starts their rebuild from PostgreSQL (live_counters_recovery).
-Set-aside records count in `live_counters_rejected_total`. 200 with the counts; 503 without Redis.
+(one per shard on a Redis Cluster) counts each event once
+(shared_layer.pipeline.store.live_counters). A batch finding the counters lost starts their rebuild
+from PostgreSQL (live_counters_recovery). Set-aside records count in `live_counters_rejected_total`.
+200 with the counts; 503 without Redis.
 """
 
 from __future__ import annotations
@@ -13,24 +14,20 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from shared_layer.core.aggregation import (
-    by_partition,
-    correlation_ids,
-    read_events,
-    records_from_request,
-)
-from shared_layer.edge.http import Request, Router, json_response
-from shared_layer.edge.settings import env, load_settings, positive, secret, settings_class
-from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.stores.live_counters import (
+from shared_layer.kernel.http import Request, Router, json_response
+from shared_layer.kernel.settings import env, load_settings, positive, secret, settings_class
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect
+from shared_layer.pipeline.domain.aggregation import by_partition, correlation_ids, read_events
+from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
+from shared_layer.pipeline.store.live_counters import (
     DEFAULT_DEDUPE_S,
     DEFAULT_KEEP_DAYS,
     CounterKeys,
     LiveCounters,
     record_outcomes,
 )
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
@@ -57,10 +54,10 @@ REDIS = connect(
     backoff=True,
     name="live-counters",
 )
-KEYS = CounterKeys.for_url(SETTINGS.redis_url)  # the seed's names, or by shard on a cluster
+# the specification's names, or by shard on a cluster
+KEYS = CounterKeys.for_url(SETTINGS.redis_url)
 COUNTERS = LiveCounters(REDIS, keep_days=SETTINGS.keep_days, dedupe_s=SETTINGS.dedupe_s, keys=KEYS)
 RECOVERY = LiveCountersRecovery(
-    REDIS,
     Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=2),
     COUNTERS,
 )

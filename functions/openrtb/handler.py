@@ -1,28 +1,29 @@
 """openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win, /bill.
 
-Thin on purpose: decoding and the mapping to our targeting live in shared_layer.core.openrtb,
-the auction (the same as bid's, charged by the same budget script) and the notices in
-shared_layer.services.openrtb. The charge happens on the bid; win (nurl) and billing (burl)
-notices are signed, recorded once per bid and move no money (docs/decisions.md). A malformed
-BidRequest is a 400 before anything is charged; a forged notice a 400, an expired one a 410.
+Thin on purpose: decoding and the mapping to our targeting live in
+shared_layer.openrtb.domain.openrtb, the auction (the same as bid's, charged by the same budget
+script) and the notices in shared_layer.openrtb.service.exchange. The charge happens on the bid; win
+(nurl) and billing (burl) notices are signed, recorded once per bid and move no money
+(docs/decisions.md). A malformed BidRequest is a 400 before anything is charged; a forged notice a
+400, an expired one a 410.
 """
 
 from __future__ import annotations
 
 import time
 
-from shared_layer.core.clicktoken import MIN_KEY_BYTES
-from shared_layer.core.clock import utc_now
-from shared_layer.core.correlation import Correlation
-from shared_layer.core.errors import AdServerError
-from shared_layer.core.openrtb import MAX_OPENRTB_REQUEST_BYTES
-from shared_layer.edge import metrics
-from shared_layer.edge.bidder_runtime import BidderSettings, start_bidder
-from shared_layer.edge.http import Request, Router, json_response, no_content
-from shared_layer.edge.settings import env, load_settings, min_length, positive, secret
-from shared_layer.edge.settings import settings_class as settings
-from shared_layer.services.openrtb import NoticeConfig, OpenRtbBidder
-from shared_layer.stores.openrtb_notices import RedisNoticeLog
+from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
+from shared_layer.composition.bidder import BidderSettings, start_bidder
+from shared_layer.kernel import metrics
+from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.settings import env, load_settings, min_length, positive, secret
+from shared_layer.kernel.settings import settings_class as settings
+from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
+from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
+from shared_layer.openrtb.store.notices import RedisNoticeLog
 
 
 @settings

@@ -1,10 +1,11 @@
 """serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
 
-Validates the query (400 with the seed's error body), asks bid through the gateway over a pooled
-keep-alive connection with a total deadline and a circuit breaker
-(`shared_layer.services.bid_client`), and signs the click-tracking URL. The impression event is not
-serve's to send: bid recorded it in the same atomic step as the charge (`stores.outbox`). When bid
-is slow, failing or the circuit is open, the answer is 204 within the deadline with the reason in
+Validates the query (400 with the specification's error body), asks bid through the gateway over a
+pooled keep-alive connection with a total deadline and a circuit breaker
+(`shared_layer.bidding.service.bid_client`), and signs the click-tracking URL. The impression event
+is not serve's to send: bid recorded it in the same atomic step as the charge
+(`kernel.storage.outbox`). When bid is slow, failing or the circuit is open, the answer is 204
+within the deadline with the reason in
 ``X-No-Fill-Reason``: never a hang, never a 500.
 """
 
@@ -12,23 +13,23 @@ from __future__ import annotations
 
 import time
 
-from shared_layer.core.clicktoken import MIN_KEY_BYTES
-from shared_layer.core.errors import AdServerError
-from shared_layer.edge.http import Request, Router, json_response, no_content
-from shared_layer.edge.metrics import SERVE_REQUESTS
-from shared_layer.edge.settings import (
+from shared_layer.bidding.service.bid_client import (
+    BidClient,
+    ad_response,
+    bid_request_from_query,
+    click_tracking_url,
+)
+from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
+from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.metrics import SERVE_REQUESTS
+from shared_layer.kernel.settings import (
     env,
     load_settings,
     min_length,
     positive,
     secret,
     settings_class,
-)
-from shared_layer.services.bid_client import (
-    BidClient,
-    ad_response,
-    bid_request_from_query,
-    click_tracking_url,
 )
 
 

@@ -33,8 +33,8 @@ import requests
 from localplatform import gateway_api, secrets
 from localplatform.components.postgres import connect
 from localplatform.profile import Profile, current
-from shared_layer.core.analytics import cache_key
-from shared_layer.stores.live_counters import stats_key
+from shared_layer.pipeline.store.live_counters import stats_key
+from shared_layer.reporting.domain.analytics import cache_key
 from tests.benchmarks.loadgen import open_loop
 
 CAMPAIGNS = int(os.environ.get("ANALYTICS_BENCH_CAMPAIGNS", "1000"))

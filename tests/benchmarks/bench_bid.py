@@ -25,9 +25,9 @@ from types import SimpleNamespace
 import redis
 
 from localplatform.profile import DEV, REPO_ROOT
-from shared_layer.core.auction import build_index, first_price, rank
-from shared_layer.stores.outbox import outbox_stream
-from shared_layer.stores.shards import SINGLE
+from shared_layer.bidding.domain.auction import build_index, first_price, rank
+from shared_layer.kernel.storage.outbox import outbox_stream
+from shared_layer.kernel.storage.shards import SINGLE
 from tests.benchmarks.bench_decision import WORKLOADS, make_campaigns, make_requests
 
 CAMPAIGNS = 10_000

@@ -26,9 +26,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared_layer.core.auction import build_index, decide, first_price, rank
-from shared_layer.core.budget import RefusalMemo
-from shared_layer.core.models import (
+from shared_layer.bidding.domain.auction import build_index, decide, first_price, rank
+from shared_layer.bidding.domain.budget import RefusalMemo
+from shared_layer.bidding.domain.pacing import PacingMemo
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, is_eligible
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.kernel.models import (
     DEVICE_TYPES,
     Ad,
     BidRequest,
@@ -36,9 +39,6 @@ from shared_layer.core.models import (
     FrequencyCap,
     TargetingRule,
 )
-from shared_layer.core.pacing import PacingMemo
-from shared_layer.core.targeting import ELIGIBILITY_CHECKS, is_eligible
-from shared_layer.stores.budget_ledger import RedisBudgetLedger
 
 SIZES = (1_000, 10_000, 100_000)
 REQUESTS = 20_000

@@ -26,10 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector import payloads
 
-from shared_layer.core import events as events_module
-from shared_layer.core.aggregation import DayWindow, read_events, records_from_request
-from shared_layer.core.correlation import Correlation
-from shared_layer.core.events import AdEvent
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.pipeline.domain import events as events_module
+from shared_layer.pipeline.domain.aggregation import DayWindow, read_events
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.delivery import records_from_request
 from tests.support import FakeKafkaRecord
 
 BATCH = 700

@@ -39,12 +39,12 @@ from hdrh.histogram import HdrHistogram
 
 from localplatform.components.postgres import password
 from localplatform.profile import current
-from shared_layer.core.campaign_requests import CampaignRequest
-from shared_layer.core.events import IMPRESSIONS_TOPIC, AdEvent
-from shared_layer.core.money import to_decimal
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import stats_key
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.domain.requests import CampaignRequest
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.money import to_decimal
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.events import IMPRESSIONS_TOPIC, AdEvent
+from shared_layer.pipeline.store.live_counters import stats_key
 from tests.benchmarks.cpu import CpuMeter
 
 EVENTS = 200_000

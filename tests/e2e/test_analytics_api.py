@@ -24,7 +24,7 @@ import requests
 from localplatform import secrets
 from localplatform.components.postgres import connect
 from localplatform.profile import PROFILES
-from shared_layer.stores.live_counters import READY_KEY, stats_key
+from shared_layer.pipeline.store.live_counters import READY_KEY, stats_key
 from tests.e2e.test_bid_support import GATEWAY, Campaigns, campaign_body, unique_placement
 from tests.support import wait_for
 

@@ -24,11 +24,11 @@ import requests
 
 from localplatform import gateway_api, images, secrets
 from localplatform.profile import PROFILES, Profile
-from shared_layer.core.campaign_requests import parse_campaign
-from shared_layer.core.models import Campaign
-from shared_layer.core.money import to_decimal
-from shared_layer.stores.budget_ledger import daily_spent_key, lifetime_spent_key
-from shared_layer.stores.campaign_cache import VERSION_KEY, CampaignCache
+from shared_layer.bidding.store.budget_ledger import daily_spent_key, lifetime_spent_key
+from shared_layer.campaigns.domain.requests import parse_campaign
+from shared_layer.campaigns.store.cache import VERSION_KEY, CampaignCache
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.money import to_decimal
 
 __test__ = False  # helpers only
 

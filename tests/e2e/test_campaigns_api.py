@@ -16,7 +16,7 @@ import redis
 import requests
 
 from localplatform import demo_data, secrets
-from shared_layer.stores.campaign_cache import ACTIVE_SET_KEY, VERSION_KEY, entry_key
+from shared_layer.campaigns.store.cache import ACTIVE_SET_KEY, VERSION_KEY, entry_key
 
 PLACEMENT = f"campaigns-e2e-{uuid.uuid4().hex[:12]}"
 _MADE: list[str] = []

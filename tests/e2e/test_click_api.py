@@ -28,11 +28,11 @@ import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from localplatform import secrets
-from shared_layer.core.clicktoken import ClickClaims, sign, verify
-from shared_layer.core.events import CLICKS_TOPIC, AdEvent, click_event_id, parse_event
-from shared_layer.stores.click_ledger import seen_key
-from shared_layer.stores.outbox import outbox_stream
-from shared_layer.stores.shards import SINGLE
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign, verify
+from shared_layer.clicks.store.click_ledger import seen_key
+from shared_layer.kernel.storage.outbox import outbox_stream
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.domain.events import CLICKS_TOPIC, AdEvent, click_event_id, parse_event
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,

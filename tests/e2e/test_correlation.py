@@ -17,7 +17,7 @@ import pytest
 import requests
 from confluent_kafka import Consumer, TopicPartition
 
-from shared_layer.core.events import CLICKS_TOPIC, IMPRESSIONS_TOPIC
+from shared_layer.pipeline.domain.events import CLICKS_TOPIC, IMPRESSIONS_TOPIC
 from tests.e2e.test_bid_support import GATEWAY
 from tests.e2e.test_click_api import BROKERS, create_campaign, follow
 from tests.support import wait_for

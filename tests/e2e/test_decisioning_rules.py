@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import requests
 
-from shared_layer.stores.campaign_cache import VERSION_KEY
+from shared_layer.campaigns.store.cache import VERSION_KEY
 from tests.e2e.test_bid_support import (
     GATEWAY,
     Campaigns,

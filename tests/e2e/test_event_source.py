@@ -27,9 +27,9 @@ import requests
 from localplatform.components.connector import Connector
 from localplatform.components.kafka import Kafka
 from localplatform.components.postgres import connect
-from shared_layer.core.money import MICROS_PER_UNIT
-from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_stream
-from shared_layer.stores.shards import SINGLE
+from shared_layer.kernel.money import MICROS_PER_UNIT
+from shared_layer.kernel.storage.outbox import OUTBOX_GROUP, outbox_stream
+from shared_layer.kernel.storage.shards import SINGLE
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,

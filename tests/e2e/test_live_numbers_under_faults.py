@@ -37,10 +37,10 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from localplatform import deploy, faas_cli, gateway_api, reconcile, secrets, toolchain
-from shared_layer.stores.budget_ledger import ledger_ready_key
-from shared_layer.stores.live_counters import READY_KEY
-from shared_layer.stores.outbox import outbox_stream
-from shared_layer.stores.shards import SINGLE
+from shared_layer.bidding.store.budget_ledger import ledger_ready_key
+from shared_layer.kernel.storage.outbox import outbox_stream
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.store.live_counters import READY_KEY
 from tests.support import wait_for
 
 from .test_bid_support import (

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from localplatform import toolchain
-from shared_layer.stores.openrtb_notices import RedisNoticeLog
+from shared_layer.openrtb.store.notices import RedisNoticeLog
 from tests.e2e.test_bid_support import (
     GATEWAY,
     Campaigns,

@@ -41,9 +41,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from localplatform import secrets
 from localplatform.components.connector import Connector
 from localplatform.components.postgres import connect
-from shared_layer.core.events import CLICKS_TOPIC, IMPRESSIONS_TOPIC, AdEvent
-from shared_layer.core.money import to_decimal
-from shared_layer.stores.live_counters import stats_key
+from shared_layer.kernel.money import to_decimal
+from shared_layer.pipeline.domain.events import CLICKS_TOPIC, IMPRESSIONS_TOPIC, AdEvent
+from shared_layer.pipeline.store.live_counters import stats_key
 from tests.support import wait_for
 
 from .test_bid_support import (

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from localplatform import secrets
-from shared_layer.core.clicktoken import verify
+from shared_layer.clicks.domain.clicktoken import verify
 from tests.e2e.test_bid_support import (
     GATEWAY,
     PROFILE,

@@ -24,10 +24,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared_layer.core.errors import UpstreamFailed, UpstreamUnavailable
-from shared_layer.core.models import Ad, Campaign
-from shared_layer.stores.budget_ledger import RedisBudgetLedger
-from shared_layer.stores.redis_connection import connect, key_layout
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
+from shared_layer.kernel.models import Ad, Campaign
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
 from tests.support import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"

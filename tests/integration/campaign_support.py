@@ -18,10 +18,10 @@ import redis
 
 from localplatform.components.postgres import password
 from localplatform.profile import PROFILES
-from shared_layer.core.campaign_requests import CampaignRequest
-from shared_layer.core.events import AdEvent
-from shared_layer.core.models import Campaign
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.domain.requests import CampaignRequest
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.events import AdEvent
 
 CAMPAIGN_TEST_REDIS_DB = 7
 # Every campaign made here targets a placement no other test asks for, and is ended at teardown

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared_layer.stores.postgres import Database
+from shared_layer.kernel.storage.postgres import Database
 
 from .budget_ledger_support import RedisServer
 from .campaign_support import database, end_test_campaigns

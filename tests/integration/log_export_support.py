@@ -22,11 +22,11 @@ from pathlib import Path
 
 from localplatform.components.s3 import BUCKET, REGION
 from localplatform.profile import PROFILES
-from shared_layer.core.log_export import ExportHour
-from shared_layer.services.log_export import LogExport
-from shared_layer.stores.export_ledger import ExportLedger
-from shared_layer.stores.object_bucket import Bucket, BucketConfig
-from shared_layer.stores.postgres import Database
+from shared_layer.export.domain.log_export import ExportHour
+from shared_layer.export.service.log_export import LogExport
+from shared_layer.export.store.export_ledger import ExportLedger
+from shared_layer.export.store.object_bucket import Bucket, BucketConfig
+from shared_layer.kernel.storage.postgres import Database
 
 from .campaign_support import database
 

@@ -1,8 +1,9 @@
 """The two Redis layouts the Redis tests run on: one server and a 3-master Redis Cluster.
 
 A test module parametrizes its client fixture with `LAYOUTS` and builds the client with
-`layout_client`; `keys_of(client)` then gives the key names the counters use on it (the seed's
-names on one server, the shard-tagged names on the cluster), so one test body checks both.
+`layout_client`; `keys_of(client)` then gives the key names the counters use on it (the
+specification's names on one server, the shard-tagged names on the cluster), so one test body checks
+both.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from redis.cluster import RedisCluster
 
 from localplatform.components.redis_cluster import cluster_ok
 from localplatform.profile import PROFILES
-from shared_layer.stores.live_counters import STAT_KINDS, CounterKeys
-from shared_layer.stores.redis_connection import connect, key_layout, read_many
-from shared_layer.stores.shards import SINGLE, Shards
+from shared_layer.kernel.storage.redis_connection import connect, key_layout, read_many
+from shared_layer.kernel.storage.shards import SINGLE, Shards
+from shared_layer.pipeline.store.live_counters import STAT_KINDS, CounterKeys
 from tests.support import wait_for
 
 from .campaign_support import redis_client

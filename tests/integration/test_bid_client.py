@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import REGISTRY
 
-from shared_layer.core.models import AdContent, BidRequest, BidResponse
-from shared_layer.services.bid_client import BidClient, NoFillReason
+from shared_layer.bidding.service.bid_client import BidClient, NoFillReason
+from shared_layer.kernel.models import AdContent, BidRequest, BidResponse
 
 REQUEST = BidRequest(user_id="u-1", placement_id="p-1")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

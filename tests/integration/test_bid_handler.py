@@ -23,13 +23,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localplatform.profile import PROFILES, REPO_ROOT
-from shared_layer.core.auction import build_index
-from shared_layer.core.models import Ad, Campaign, TargetingRule
-from shared_layer.stores.budget_ledger import (
+from shared_layer.bidding.domain.auction import build_index
+from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
     lifetime_spent_key,
 )
+from shared_layer.kernel.models import Ad, Campaign, TargetingRule
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
 

@@ -20,17 +20,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import redis
 
-from shared_layer.core.budget import ChargeOutcome, check_charge
-from shared_layer.core.errors import UpstreamUnavailable
-from shared_layer.core.models import Campaign
-from shared_layer.stores.budget_ledger import (
+from shared_layer.bidding.domain.budget import ChargeOutcome, check_charge
+from shared_layer.bidding.store.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     RedisBudgetLedger,
     daily_spent_key,
     ledger_ready_key,
     lifetime_spent_key,
 )
-from shared_layer.stores.shards import SINGLE
+from shared_layer.kernel.errors import UpstreamUnavailable
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.shards import SINGLE
 
 from .budget_ledger_support import (
     FixedClock,

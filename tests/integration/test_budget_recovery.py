@@ -19,12 +19,17 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared_layer.events.pipeline_progress import KafkaPipelineProgress
-from shared_layer.services.budget_recovery import REBUILD_LOCK_KEY, BudgetRecovery
-from shared_layer.stores.budget_ledger import LedgerNotReady, RedisBudgetLedger, ledger_ready_key
-from shared_layer.stores.outbox import outbox_stream
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.shards import SINGLE
+from shared_layer.bidding.service.budget_recovery import BudgetRecovery
+from shared_layer.bidding.store.budget_ledger import (
+    REBUILD_LOCK_KEY,
+    LedgerNotReady,
+    RedisBudgetLedger,
+    ledger_ready_key,
+)
+from shared_layer.kernel.storage.outbox import outbox_stream
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.store.progress import KafkaPipelineProgress
 
 from .budget_ledger_support import FixedClock, RedisServer, ledger_client
 from .campaign_support import campaign, new_id

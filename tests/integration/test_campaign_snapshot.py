@@ -15,10 +15,10 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from shared_layer.core.campaign_requests import BulkRequest
-from shared_layer.services.campaign_admin import CampaignWriteThrough
-from shared_layer.services.campaign_snapshot import CampaignSnapshot
-from shared_layer.stores.campaign_cache import (
+from shared_layer.campaigns.domain.requests import BulkRequest
+from shared_layer.campaigns.service.admin import CampaignWriteThrough
+from shared_layer.campaigns.service.snapshot import CampaignSnapshot
+from shared_layer.campaigns.store.cache import (
     ACTIVE_SET_KEY,
     BUILT_KEY,
     CHANGES_CHANNEL,
@@ -26,8 +26,8 @@ from shared_layer.stores.campaign_cache import (
     CampaignCache,
     entry_key,
 )
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.storage.postgres import Database
 
 from .campaign_support import (
     campaign_fields,

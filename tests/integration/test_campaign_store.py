@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared_layer.core.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from shared_layer.kernel.storage.postgres import Database
 
 from .campaign_support import TEST_PLACEMENT, campaign, new_id
 

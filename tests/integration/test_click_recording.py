@@ -31,14 +31,19 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localplatform.profile import PROFILES
-from shared_layer.core.clicks import (
+from shared_layer.campaigns.store.ad_urls import RegisteredAdUrls
+from shared_layer.campaigns.store.cache import CampaignCache, entry_key
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.clicks.domain.clicks import (
     DEDUPE_MARGIN_S,
     ClickOutcome,
     click_event,
     parse_click_request,
 )
-from shared_layer.core.clicktoken import ClickClaims, sign
-from shared_layer.core.errors import (
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
+from shared_layer.clicks.service.tracker import ClickTracker
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder, seen_key
+from shared_layer.kernel.errors import (
     InvalidToken,
     NotFound,
     TokenExpired,
@@ -46,15 +51,11 @@ from shared_layer.core.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared_layer.core.events import click_event_id, parse_event
-from shared_layer.core.models import Campaign
-from shared_layer.services.clicks import ClickTracker
-from shared_layer.stores.campaign_cache import CampaignCache, entry_key
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.click_ledger import RedisClickRecorder, RegisteredAdUrls, seen_key
-from shared_layer.stores.outbox import outbox_stream
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.shards import SINGLE
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.outbox import outbox_stream
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.domain.events import click_event_id, parse_event
 from tests.support import free_port
 
 from .campaign_support import campaign, new_id

@@ -20,13 +20,13 @@ from decimal import Decimal
 
 import pytest
 
-from shared_layer.core.aggregation import daily_deltas
-from shared_layer.core.events import AdEvent
-from shared_layer.core.models import Campaign
-from shared_layer.core.money import to_decimal
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.postgres import Database, run_prepared
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.money import to_decimal
+from shared_layer.kernel.storage.postgres import Database, run_prepared
+from shared_layer.pipeline.domain.aggregation import daily_deltas
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 

@@ -22,11 +22,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from localplatform.profile import PROFILES, REPO_ROOT
-from shared_layer.core.events import AdEvent
-from shared_layer.core.models import Campaign
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
@@ -184,8 +184,8 @@ def test_postgresql_out_of_reach_is_a_503_so_the_connector_tries_again(handler, 
 
 
 def test_the_retention_setting_is_checked_at_start(handler):
-    from shared_layer.core.errors import InvalidSettings
-    from shared_layer.edge.settings import load_settings
+    from shared_layer.kernel.errors import InvalidSettings
+    from shared_layer.kernel.settings import load_settings
 
     with pytest.raises(InvalidSettings, match="EVENTS_RETENTION_DAYS"):
         load_settings(

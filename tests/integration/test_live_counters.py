@@ -1,7 +1,7 @@
 """The live counters against the test platform's real Redis: exact, and safe under redelivery.
 
-Proven: a batch adds its impressions, clicks and spend (micros) to the seed's stats keys, which
-expire a few days after their day, and moves the partition's watermark; the same batch again,
+Proven: a batch adds its impressions, clicks and spend (micros) to the specification's stats keys,
+which expire a few days after their day, and moves the partition's watermark; the same batch again,
 or one that overlaps it, adds only what is new; batches of several partitions for one campaign
 at once, and the same batch delivered by two callers at once, add up exactly; spend beyond
 Lua's exact integers is still exact; records set aside still move the watermark. The function
@@ -28,9 +28,9 @@ import pytest
 import redis
 
 from localplatform.profile import PROFILES
-from shared_layer.core.events import AdEvent
-from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.stores.live_counters import LiveCounters
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
+from shared_layer.pipeline.store.live_counters import LiveCounters
 from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import database
@@ -200,7 +200,7 @@ def handler(client: redis.Redis) -> ModuleType:
     module.COUNTERS = LiveCounters(
         client, keep_days=module.SETTINGS.keep_days, keys=keys_of(client)
     )
-    module.RECOVERY = LiveCountersRecovery(client, database(), module.COUNTERS)
+    module.RECOVERY = LiveCountersRecovery(database(), module.COUNTERS)
     return module
 
 

@@ -27,15 +27,15 @@ from datetime import UTC, date, datetime
 import pytest
 import redis
 
-from shared_layer.core.analytics import DateRange
-from shared_layer.core.events import AdEvent
-from shared_layer.core.models import Campaign
-from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.services.reconciliation import reconcile_day
-from shared_layer.services.reports import CampaignReports
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.live_counters import LiveCounters
-from shared_layer.stores.postgres import Database
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
+from shared_layer.pipeline.store.live_counters import LiveCounters
+from shared_layer.reporting.domain.analytics import DateRange
+from shared_layer.reporting.service.reconciliation import reconcile_day
+from shared_layer.reporting.service.reports import CampaignReports
 
 from .redis_layouts import (
     LAYOUTS,
@@ -73,7 +73,7 @@ def counters(lost: redis.Redis) -> LiveCounters:
 
 @pytest.fixture
 def recovery(lost: redis.Redis, db: Database, counters: LiveCounters) -> LiveCountersRecovery:
-    return LiveCountersRecovery(lost, db, counters)
+    return LiveCountersRecovery(db, counters)
 
 
 @pytest.fixture

@@ -29,14 +29,14 @@ import pytest
 
 from localplatform.components.s3 import BUCKET, S3
 from localplatform.profile import REPO_ROOT
-from shared_layer.core.errors import UpstreamUnavailable
-from shared_layer.core.events import AdEvent
-from shared_layer.core.log_export import EVENT_TYPES, ExportHour
-from shared_layer.core.models import Campaign
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.object_bucket import BucketMisconfigured
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.export.domain.log_export import EVENT_TYPES, ExportHour
+from shared_layer.export.store.object_bucket import BucketMisconfigured
+from shared_layer.kernel.errors import UpstreamUnavailable
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 from tests.support import free_port, wait_for
 
 from .campaign_support import campaign_request, new_id

@@ -24,12 +24,12 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared_layer.core.events import AdEvent, parse_event
-from shared_layer.core.models import Ad, Campaign
-from shared_layer.events.outbox_relay import PRODUCER_RESTARTS, OutboxRelay, kafka_producer
-from shared_layer.stores.budget_ledger import RedisBudgetLedger, ledger_ready_key
-from shared_layer.stores.outbox import OUTBOX_GROUP, outbox_fields, outbox_stream
-from shared_layer.stores.shards import SINGLE
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger, ledger_ready_key
+from shared_layer.kernel.models import Ad, Campaign
+from shared_layer.kernel.storage.outbox import OUTBOX_GROUP, outbox_fields, outbox_stream
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.domain.events import AdEvent, parse_event
+from shared_layer.pipeline.store.relay import PRODUCER_RESTARTS, OutboxRelay, kafka_producer
 from tests.support import free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")

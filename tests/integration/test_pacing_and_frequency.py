@@ -24,19 +24,19 @@ from typing import Any
 import pytest
 import redis
 
-from shared_layer.core.auction import build_index
-from shared_layer.core.budget import ChargeOutcome
-from shared_layer.core.models import BidRequest, Campaign, FrequencyCap
-from shared_layer.core.pacing import expected_spend
-from shared_layer.services.bidding import Bidder
-from shared_layer.stores.budget_ledger import (
+from shared_layer.bidding.domain.auction import build_index
+from shared_layer.bidding.domain.budget import ChargeOutcome
+from shared_layer.bidding.domain.pacing import expected_spend
+from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
     frequency_key,
     ledger_ready_key,
 )
-from shared_layer.stores.redis_connection import key_layout
-from shared_layer.stores.shards import SINGLE, Shards
+from shared_layer.kernel.models import BidRequest, Campaign, FrequencyCap
+from shared_layer.kernel.storage.redis_connection import key_layout
+from shared_layer.kernel.storage.shards import SINGLE, Shards
 
 from .budget_ledger_support import (
     FixedClock,

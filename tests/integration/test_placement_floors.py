@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from shared_layer.core.models import PlacementFloor
-from shared_layer.services.campaign_admin import CampaignWriteThrough
-from shared_layer.services.campaign_snapshot import CampaignSnapshot
-from shared_layer.stores.budget_ledger import RedisBudgetLedger, daily_spent_key
-from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.placement_floors import PlacementFloorStore
-from shared_layer.stores.postgres import Database
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger, daily_spent_key
+from shared_layer.campaigns.service.admin import CampaignWriteThrough
+from shared_layer.campaigns.service.snapshot import CampaignSnapshot
+from shared_layer.campaigns.store.cache import CampaignCache
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.campaigns.store.floors import PlacementFloorStore
+from shared_layer.kernel.models import PlacementFloor
+from shared_layer.kernel.storage.postgres import Database
 
 from .campaign_support import campaign_request, new_id, redis_client, wait_until
 

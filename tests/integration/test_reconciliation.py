@@ -14,13 +14,13 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 import redis
 
-from shared_layer.core.models import Campaign
-from shared_layer.services.reconciliation import reconcile_day
-from shared_layer.stores.budget_ledger import daily_spent_key, ledger_ready_key
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.shards import SINGLE
+from shared_layer.bidding.store.budget_ledger import daily_spent_key, ledger_ready_key
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
+from shared_layer.reporting.service.reconciliation import reconcile_day
 
 from .campaign_support import campaign_request, new_id, redis_client
 from .test_daily_metrics_handler import impression

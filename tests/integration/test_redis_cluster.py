@@ -37,29 +37,29 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from localplatform.components.redis_cluster import RedisClusterNode, cluster_ok
 from localplatform.profile import PROFILES
-from shared_layer.core.analytics import DateRange, DayCounts, cache_key
-from shared_layer.core.events import AdEvent, parse_event
-from shared_layer.core.models import Campaign
-from shared_layer.events.outbox_relay import start_relay
-from shared_layer.services.budget_recovery import BudgetRecovery
-from shared_layer.services.campaign_admin import CampaignWriteThrough
-from shared_layer.services.campaign_snapshot import CampaignSnapshot
-from shared_layer.services.live_counters_recovery import LiveCountersRecovery
-from shared_layer.services.reconciliation import reconcile_day
-from shared_layer.services.reports import CampaignReports
-from shared_layer.stores.budget_ledger import (
+from shared_layer.bidding.service.budget_recovery import BudgetRecovery
+from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
     ledger_ready_key,
     lifetime_spent_key,
 )
-from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.click_ledger import RedisClickRecorder, seen_key
-from shared_layer.stores.daily_metrics import DailyMetrics
-from shared_layer.stores.live_counters import CounterKeys, LiveCounters
-from shared_layer.stores.outbox import outbox_fields, outbox_streams
-from shared_layer.stores.redis_connection import connect, key_layout
+from shared_layer.campaigns.service.admin import CampaignWriteThrough
+from shared_layer.campaigns.service.snapshot import CampaignSnapshot
+from shared_layer.campaigns.store.cache import CampaignCache
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder, seen_key
+from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.storage.outbox import outbox_fields, outbox_streams
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.pipeline.domain.events import AdEvent, parse_event
+from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
+from shared_layer.pipeline.store.live_counters import CounterKeys, LiveCounters
+from shared_layer.pipeline.store.relay import start_relay
+from shared_layer.reporting.domain.analytics import DateRange, DayCounts, cache_key
+from shared_layer.reporting.service.reconciliation import reconcile_day
+from shared_layer.reporting.service.reports import CampaignReports
 from tests.support import wait_for
 
 from .budget_ledger_support import (
@@ -401,7 +401,7 @@ def test_a_master_that_lost_its_data_has_only_its_shards_live_counters_rebuilt(
         assert not applied.ready and applied.counted == len(after)
         metrics.count(after, today=today)
 
-        assert LiveCountersRecovery(cluster, db, counters).rebuild()
+        assert LiveCountersRecovery(db, counters).rebuild()
         assert counters.lost_shards() == []
         for c, first in zip(campaigns, before, strict=True):
             assert live_numbers(cluster, c.id, today) == (2, 0, first.price_micros + 7), c.id

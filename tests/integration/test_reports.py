@@ -27,12 +27,18 @@ import redis
 
 from localplatform.components.postgres import Postgres
 from localplatform.profile import PROFILES
-from shared_layer.core.analytics import ZERO, DateRange, DayCounts, cache_key, report_body
-from shared_layer.core.errors import NotFound, UpstreamUnavailable
-from shared_layer.services.reports import CampaignReports
-from shared_layer.stores.campaign_store import CampaignStore
-from shared_layer.stores.live_counters import ONE_SERVER, CounterKeys
-from shared_layer.stores.postgres import Database
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.kernel.errors import NotFound, UpstreamUnavailable
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.pipeline.store.live_counters import ONE_SERVER, CounterKeys
+from shared_layer.reporting.domain.analytics import (
+    ZERO,
+    DateRange,
+    DayCounts,
+    cache_key,
+    report_body,
+)
+from shared_layer.reporting.service.reports import CampaignReports
 from tests.support import free_port
 
 from .campaign_support import campaign, database, end_test_campaigns, new_id

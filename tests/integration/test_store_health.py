@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.store_health import StoreProbe
+from shared_layer.kernel.storage.health import StoreProbe
+from shared_layer.kernel.storage.postgres import Database
 from tests.support import free_port
 
 from .budget_ledger_support import RedisServer

@@ -15,8 +15,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from shared_layer.core.budget import ChargeOutcome, ChargeResult, check_charge
-from shared_layer.core.models import Ad, BidRequest, Campaign, TargetingRule
+from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, check_charge
+from shared_layer.kernel.models import Ad, BidRequest, Campaign, TargetingRule
 
 COUNTRIES = ("US", "GB", "DE", "FR")
 DEVICES = ("mobile", "desktop", "tablet", "ctv")

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.aggregation import (
+from shared_layer.kernel.errors import BadRequest
+from shared_layer.pipeline.domain.aggregation import (
     DayDelta,
     DayWindow,
     Intake,
@@ -22,11 +23,16 @@ from shared_layer.core.aggregation import (
     by_partition,
     daily_deltas,
     read_events,
-    records_from_request,
 )
-from shared_layer.core.errors import BadRequest
-from shared_layer.core.events import AdEvent
-from shared_layer.stores.live_counters import LOST_AT_KEY, READY_KEY, offset_key, plan, stats_key
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.store.live_counters import (
+    LOST_AT_KEY,
+    READY_KEY,
+    offset_key,
+    plan,
+    stats_key,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared_layer.core.aggregation import Intake, by_partition, records_from_request
-from shared_layer.core.errors import BadRequest
+from shared_layer.kernel.errors import BadRequest
+from shared_layer.pipeline.domain.aggregation import Intake, by_partition
+from shared_layer.pipeline.service.delivery import records_from_request
 
 SOURCE = "/apis/v1/namespaces/ads/kafkasources/live-counters-events#impressions"
 BODY = b'{"eventId": "e-1"}'

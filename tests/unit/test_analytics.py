@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.analytics import (
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.reporting.domain.analytics import (
     MAX_RANGE_DAYS,
     ZERO,
     DateRange,
@@ -28,7 +29,6 @@ from shared_layer.core.analytics import (
     plan_days,
     report_body,
 )
-from shared_layer.core.errors import ValidationFailed
 
 D = date
 
@@ -174,7 +174,7 @@ def test_an_unreadable_cache_entry_is_a_miss(raw: bytes | None) -> None:
 @pytest.mark.parametrize(
     ("clicks", "impressions", "ctr"),
     [
-        (1_250, 50_000, Decimal("2.5")),  # the seed's example
+        (1_250, 50_000, Decimal("2.5")),  # the specification's example
         (1, 3, Decimal("33.3333")),
         (2, 3, Decimal("66.6667")),
         (1, 8, Decimal("12.5")),
@@ -193,7 +193,7 @@ def test_ctr_in_percent(clicks: int, impressions: int, ctr: Decimal | None) -> N
 @pytest.mark.parametrize(
     ("spend", "clicks", "cpc"),
     [
-        (3_125_000_000, 31_250, 100_000),  # the seed: 3125.00 / 31250 = 0.10
+        (3_125_000_000, 31_250, 100_000),  # the specification: 3125.00 / 31250 = 0.10
         (1_000_001, 2, 500_001),  # half a micro rounds up
         (1_000_001, 3, 333_334),
         (1, 3, 0),
@@ -208,7 +208,7 @@ def test_cpc_in_micros(spend: int, clicks: int, cpc: int | None) -> None:
 @pytest.mark.parametrize(
     ("spend", "impressions", "cpm"),
     [
-        (3_125_000_000, 1_250_000, 2_500_000),  # the seed: 2.50
+        (3_125_000_000, 1_250_000, 2_500_000),  # the specification: 2.50
         (2_500, 1, 2_500_000),
         (10, 3, 3_333),
         (1, 2_000, 1),  # 0.5 micro rounds up

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_layer.core.auction import (
+from shared_layer.bidding.domain.auction import (
     Price,
     build_index,
     choose_ad,
@@ -16,9 +16,9 @@ from shared_layer.core.auction import (
     first_price,
     rank,
 )
-from shared_layer.core.budget import ChargeOutcome
-from shared_layer.core.models import BidRequest, Campaign
-from shared_layer.core.targeting import ELIGIBILITY_CHECKS, is_eligible
+from shared_layer.bidding.domain.budget import ChargeOutcome
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, is_eligible
+from shared_layer.kernel.models import BidRequest, Campaign
 
 from .auction_fixtures import (
     InMemoryLedger,

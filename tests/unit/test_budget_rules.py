@@ -8,10 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.budget import ChargeOutcome, ChargeResult, RefusalMemo, check_charge
-from shared_layer.core.clock import utc_day
-from shared_layer.stores.budget_ledger import daily_spent_key, lifetime_spent_key
-from shared_layer.stores.shards import Shards
+from shared_layer.bidding.domain.budget import (
+    ChargeOutcome,
+    ChargeResult,
+    RefusalMemo,
+    check_charge,
+)
+from shared_layer.bidding.store.budget_ledger import daily_spent_key, lifetime_spent_key
+from shared_layer.kernel.clock import utc_day
+from shared_layer.kernel.storage.shards import Shards
 
 CHARGED = ChargeOutcome.CHARGED
 DAILY = ChargeOutcome.DAILY_BUDGET_EXHAUSTED
@@ -106,7 +111,7 @@ def test_a_charge_never_takes_spend_past_a_limit(
 
 
 def test_a_refusal_holds_for_the_day_and_ends_with_a_new_day_budget_or_cpm() -> None:
-    from shared_layer.core.models import Campaign
+    from shared_layer.kernel.models import Campaign
 
     now = [datetime(2025, 11, 29, 23, 0, tzinfo=UTC)]
     memo = RefusalMemo(clock=lambda: now[0])
@@ -125,7 +130,7 @@ def test_a_refusal_holds_for_the_day_and_ends_with_a_new_day_budget_or_cpm() -> 
 
 
 def test_the_refusal_memo_is_bounded() -> None:
-    from shared_layer.core.models import Campaign
+    from shared_layer.kernel.models import Campaign
 
     memo = RefusalMemo(max_entries=3)
     campaigns = [

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 from localplatform import demo_data
-from shared_layer.core.campaign_requests import parse_bulk
+from shared_layer.campaigns.domain.requests import parse_bulk
 
 
 def test_the_same_seed_gives_the_same_campaigns_and_another_seed_others():

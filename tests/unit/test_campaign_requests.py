@@ -1,4 +1,4 @@
-"""The campaigns API's input and output shapes (shared_layer.core.campaign_requests), no
+"""The campaigns API's input and output shapes (shared_layer.campaigns.domain.requests), no
 database."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from shared_layer.core.campaign_requests import (
+from shared_layer.campaigns.domain.requests import (
     MAX_BULK_CAMPAIGNS,
     CampaignRecord,
     LiveSpend,
@@ -20,8 +20,8 @@ from shared_layer.core.campaign_requests import (
     parse_floor,
     parse_list_query,
 )
-from shared_layer.core.errors import InvalidSettings, PayloadTooLarge, ValidationFailed
-from shared_layer.stores.postgres import parse_database_url
+from shared_layer.kernel.errors import InvalidSettings, PayloadTooLarge, ValidationFailed
+from shared_layer.kernel.storage.postgres import parse_database_url
 
 ADVERTISER = "3f2b8d9c-1f1c-4a0e-8e4b-9a573f1f2b8d"
 AD = {"title": "T", "imageUrl": "https://x.test/i.png", "redirectUrl": "https://x.test/"}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared_layer.core.clicks import (
+from shared_layer.clicks.domain.clicks import (
     CLICK_OUTCOMES,
     DEDUPE_MARGIN_S,
     ClickOutcome,
@@ -26,8 +26,10 @@ from shared_layer.core.clicks import (
     parse_click_request,
     token_from_query,
 )
-from shared_layer.core.clicktoken import ClickClaims, sign
-from shared_layer.core.errors import (
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
+from shared_layer.clicks.service.tracker import ClickTracker
+from shared_layer.clicks.store.click_ledger import seen_key
+from shared_layer.kernel.errors import (
     InvalidToken,
     NotFound,
     PayloadTooLarge,
@@ -36,9 +38,7 @@ from shared_layer.core.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared_layer.core.events import click_event_id, parse_event
-from shared_layer.services.clicks import ClickTracker
-from shared_layer.stores.click_ledger import seen_key
+from shared_layer.pipeline.domain.events import click_event_id, parse_event
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NOW = 1_764_426_645.25

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.clicktoken import ClickClaims, sign, verify
-from shared_layer.core.errors import InvalidToken, TokenExpired
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign, verify
+from shared_layer.kernel.errors import InvalidToken, TokenExpired
 
 KEY = b"0123456789abcdef0123456789abcdef"
 OTHER_KEY = b"fedcba9876543210fedcba9876543210"

@@ -15,14 +15,15 @@ from prometheus_client import REGISTRY
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, record_headers
 
-from shared_layer.core.aggregation import correlation_ids, records_from_request
-from shared_layer.core.clicktoken import ClickClaims, sign, verify
-from shared_layer.core.correlation import Correlation
-from shared_layer.core.events import AdEvent
-from shared_layer.edge.http import Router, json_response
-from shared_layer.events.outbox_relay import _entry
-from shared_layer.services.clicks import ClickTracker
-from shared_layer.stores.outbox import outbox_fields
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign, verify
+from shared_layer.clicks.service.tracker import ClickTracker
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.http import Router, json_response
+from shared_layer.kernel.storage.outbox import outbox_fields
+from shared_layer.pipeline.domain.aggregation import correlation_ids
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.store.relay import _entry
 from tests.support import FakeKafkaRecord
 from tests.unit.test_click_requests import (
     AD,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared_layer.core import errors
-from shared_layer.core.errors import http_error
+from shared_layer.kernel import errors
+from shared_layer.kernel.errors import http_error
 
 
 @pytest.mark.parametrize(

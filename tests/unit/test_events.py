@@ -1,4 +1,5 @@
-"""The event model: the seed's schema plus impressionId and priceMicros, read back strictly."""
+"""The event model: the specification's schema plus impressionId and priceMicros, read back
+strictly."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core import events as events_module
-from shared_layer.core.errors import ValidationFailed
-from shared_layer.core.events import (
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.storage.outbox import outbox_fields
+from shared_layer.pipeline.domain import events as events_module
+from shared_layer.pipeline.domain.events import (
     CLICKS_TOPIC,
     IMPRESSIONS_TOPIC,
     AdEvent,
     click_event_id,
     parse_event,
 )
-from shared_layer.stores.outbox import outbox_fields
 
 CAMPAIGN = "0b6d1a2e-0000-4000-8000-00000000000c"
 AD = "0b6d1a2e-0000-4000-8000-00000000000a"

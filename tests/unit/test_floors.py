@@ -1,4 +1,4 @@
-"""Floors and second-price clearing (core.auction): hypothesis properties and examples."""
+"""Floors and second-price clearing (bidding.domain.auction): hypothesis properties and examples."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_layer.core.auction import build_index, clearing_price, decide, effective_floor
-from shared_layer.core.errors import ValidationFailed
-from shared_layer.core.models import MAX_MICROS, BidRequest, PlacementFloor, parse
-from shared_layer.core.money import impression_price
+from shared_layer.bidding.domain.auction import build_index, clearing_price, decide, effective_floor
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.models import MAX_MICROS, BidRequest, PlacementFloor, parse
+from shared_layer.kernel.money import impression_price
 
 from .auction_fixtures import (
     InMemoryLedger,

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared_layer.core.errors import ValidationFailed
-from shared_layer.edge.http import Router, json_response, require_bearer
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.http import Router, json_response, require_bearer
 
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

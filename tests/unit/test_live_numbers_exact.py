@@ -12,16 +12,16 @@ import pytest
 from rich.console import Console
 
 from localplatform.reconcile import print_report
-from shared_layer.core.reconciliation import CampaignFigures, differences
-from shared_layer.events.outbox_relay import CrashAfterAcks
-from shared_layer.services.reconciliation import DayReconciliation
-from shared_layer.stores.live_counters import (
+from shared_layer.pipeline.store.live_counters import (
     LOST_AT_KEY,
     READY_KEY,
     DaySnapshot,
     rebuild_plan,
     stats_key,
 )
+from shared_layer.pipeline.store.relay import CrashAfterAcks
+from shared_layer.reporting.domain.reconciliation import CampaignFigures, differences
+from shared_layer.reporting.service.reconciliation import DayReconciliation
 
 DAY = date(2026, 12, 3)
 

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared_layer.core.events import AdEvent, parse_event
-from shared_layer.core.log_export import (
+from shared_layer.export.domain.log_export import (
     ExportHour,
     Manifest,
     closed_hours,
     encode_parts,
     lag_hours,
 )
+from shared_layer.pipeline.domain.events import AdEvent, parse_event
 
 HOUR = ExportHour("impression", datetime(2026, 12, 2, 13, tzinfo=UTC))
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared_layer.core.errors import PayloadTooLarge, ValidationFailed
-from shared_layer.core.models import (
+from shared_layer.kernel.errors import PayloadTooLarge, ValidationFailed
+from shared_layer.kernel.models import (
     MAX_BID_REQUEST_BYTES,
     AdContent,
     BidRequest,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.errors import ValidationFailed
-from shared_layer.core.money import (
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.money import (
     MAX_MICROS,
     format_micros,
     impression_price,

@@ -1,5 +1,5 @@
-"""core.openrtb: an OpenRTB 2.6 BidRequest decoded strictly and mapped to our auction's request;
-core.notice_token: win and billing notices nobody can forge."""
+"""openrtb.domain.openrtb: an OpenRTB 2.6 BidRequest decoded strictly and mapped to our auction's
+request; openrtb.domain.notice_token: win and billing notices nobody can forge."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared_layer.core import clicktoken, notice_token
-from shared_layer.core.errors import InvalidToken, TokenExpired, ValidationFailed
-from shared_layer.core.openrtb import (
+from shared_layer.clicks.domain import clicktoken
+from shared_layer.kernel.errors import InvalidToken, TokenExpired, ValidationFailed
+from shared_layer.openrtb.domain import notice_token
+from shared_layer.openrtb.domain.openrtb import (
     ALPHA3_TO_ALPHA2,
     DEVICE_TYPES_BY_ADCOM,
     OpenRtbBid,

@@ -1,6 +1,6 @@
-"""services.openrtb with doubles of our own seams (the Bidder, the notice log): every impression
-is mapped before any is charged, tmax stops further auctions, a failure after a win keeps the
-win, and a notice is verified before it is recorded."""
+"""openrtb.service.exchange with doubles of our own seams (the Bidder, the notice log): every
+impression is mapped before any is charged, tmax stops further auctions, a failure after a win keeps
+the win, and a notice is verified before it is recorded."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared_layer.core.auction import Decision, Price
-from shared_layer.core.budget import ChargeOutcome, ChargeResult
-from shared_layer.core.correlation import Correlation
-from shared_layer.core.errors import InvalidToken, UpstreamUnavailable, ValidationFailed
-from shared_layer.services.bidding import BidOutcome
-from shared_layer.services.openrtb import NoticeConfig, OpenRtbBidder
+from shared_layer.bidding.domain.auction import Decision, Price
+from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult
+from shared_layer.bidding.service.bidder import BidOutcome
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.errors import InvalidToken, UpstreamUnavailable, ValidationFailed
+from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
 from tests.unit.auction_fixtures import make_campaign
 
 CAMPAIGN = make_campaign("c-1", cpm_micros=2_500_000)

@@ -1,4 +1,5 @@
-"""core.pacing: the curves, the campaign's day in its time zone, the pacing limit, resume_at."""
+"""bidding.domain.pacing: the curves, the campaign's day in its time zone, the pacing limit,
+resume_at."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_layer.core.budget import ChargeOutcome, ChargeResult, RefusalMemo
-from shared_layer.core.errors import ValidationFailed
-from shared_layer.core.models import Campaign, parse
-from shared_layer.core.pacing import (
+from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
+from shared_layer.bidding.domain.pacing import (
     PacingMemo,
     campaign_day,
     expected_spend,
     pacing_limit,
     resume_at,
 )
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.models import Campaign, parse
 
 from .auction_fixtures import make_campaign
 

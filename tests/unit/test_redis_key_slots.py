@@ -16,14 +16,14 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from shared_layer.core.events import AdEvent
-from shared_layer.stores.budget_ledger import RedisBudgetLedger
-from shared_layer.stores.campaign_cache import CampaignCache
-from shared_layer.stores.click_ledger import RedisClickRecorder
-from shared_layer.stores.live_counters import CounterKeys, DaySnapshot, plan, rebuild_plan
-from shared_layer.stores.outbox import outbox_fields, outbox_streams
-from shared_layer.stores.redis_connection import connect, is_cluster, key_layout
-from shared_layer.stores.shards import Shards
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.campaigns.store.cache import CampaignCache
+from shared_layer.clicks.store.click_ledger import RedisClickRecorder
+from shared_layer.kernel.storage.outbox import outbox_fields, outbox_streams
+from shared_layer.kernel.storage.redis_connection import connect, is_cluster, key_layout
+from shared_layer.kernel.storage.shards import Shards
+from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.store.live_counters import CounterKeys, DaySnapshot, plan, rebuild_plan
 
 from .auction_fixtures import make_campaign
 

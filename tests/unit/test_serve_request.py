@@ -7,10 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared_layer.core.clicktoken import verify
-from shared_layer.core.errors import ValidationFailed, http_error
-from shared_layer.core.models import AdContent, BidResponse
-from shared_layer.services.bid_client import (
+from shared_layer.bidding.service.bid_client import (
     SERVE_PARAMETERS,
     NoFillReason,
     ad_response,
@@ -18,6 +15,9 @@ from shared_layer.services.bid_client import (
     click_tracking_url,
     parse_bid_answer,
 )
+from shared_layer.clicks.domain.clicktoken import verify
+from shared_layer.kernel.errors import ValidationFailed, http_error
+from shared_layer.kernel.models import AdContent, BidResponse
 
 KEY = b"k" * 32
 BID = BidResponse(
@@ -116,7 +116,7 @@ def test_bid_answer_round_trips_with_exact_money_and_impression_id():
     body = json.dumps({**BID.to_json(), "impressionId": "2f1c1b3e-0d7a-4b8e-9f55-1c2d3e4f5a6b"})
     parsed, impression_id = parse_bid_answer(body.encode())
     assert parsed == BID and impression_id == "2f1c1b3e-0d7a-4b8e-9f55-1c2d3e4f5a6b"
-    # The seed writes 2.50; read without floats, it is still 2_500_000 micros.
+    # The specification writes 2.50; read without floats, it is still 2_500_000 micros.
     again, _ = parse_bid_answer(body.replace("2.5,", "2.50,").encode())
     assert again.bid_cpm_micros == 2_500_000
 

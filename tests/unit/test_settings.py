@@ -9,8 +9,8 @@ from typing import Literal
 
 import pytest
 
-from shared_layer.core.errors import InvalidSettings
-from shared_layer.edge.settings import (
+from shared_layer.kernel.errors import InvalidSettings
+from shared_layer.kernel.settings import (
     at_least,
     env,
     load_settings,

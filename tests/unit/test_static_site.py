@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared_layer.edge.http import Router
-from shared_layer.edge.static_site import CONTENT_SECURITY_POLICY, StaticSite, StaticSiteMissing
+from shared_layer.console.static_site import CONTENT_SECURITY_POLICY, StaticSite, StaticSiteMissing
+from shared_layer.kernel.http import Router
 
 
 @pytest.fixture

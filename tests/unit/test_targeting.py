@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from shared_layer.core.models import RULE_TYPES, BidRequest, Campaign
-from shared_layer.core.targeting import (
+from shared_layer.bidding.domain.targeting import (
     ELIGIBILITY_CHECKS,
     RULE_CHECKS,
     EligibilityCheck,
@@ -22,6 +21,7 @@ from shared_layer.core.targeting import (
     matches_interest,
     matches_placement,
 )
+from shared_layer.kernel.models import RULE_TYPES, BidRequest, Campaign
 
 from .auction_fixtures import (
     _rule_matches,

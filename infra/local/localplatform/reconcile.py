@@ -1,5 +1,5 @@
 """`make reconcile`: one day's numbers from every record, campaign by campaign, and every
-difference (shared_layer.services.reconciliation). Exit code 1 when there is one.
+difference (shared_layer.reporting.service.reconciliation). Exit code 1 when there is one.
 
     python -m localplatform --profile dev reconcile [--date 2026-12-03]
 """
@@ -14,12 +14,12 @@ from datetime import UTC, date, datetime
 from rich.console import Console
 from rich.table import Table
 
-from shared_layer.core.money import format_micros
-from shared_layer.core.reconciliation import METRICS
-from shared_layer.services.reconciliation import DayReconciliation, reconcile_day
-from shared_layer.stores.live_counters import CounterKeys
-from shared_layer.stores.postgres import Database
-from shared_layer.stores.redis_connection import connect, key_layout
+from shared_layer.kernel.money import format_micros
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.pipeline.store.live_counters import CounterKeys
+from shared_layer.reporting.domain.reconciliation import METRICS
+from shared_layer.reporting.service.reconciliation import DayReconciliation, reconcile_day
 
 from . import secrets
 from .profile import Profile

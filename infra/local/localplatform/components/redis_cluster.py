@@ -1,11 +1,12 @@
 """A real Redis Cluster on loopback: 3 masters and 3 replicas from Debian's redis-server.
 
-Why: the product runs on one Redis by default, and on a Redis Cluster when REDIS_URL names one
-(``redis+cluster://...``, shared_layer/stores/redis_connection.py). The test platform starts this
-cluster beside its single Redis so that the Redis tests run a second time against a cluster,
-failover included. Each node is a component of its own (own port, data directory, pid and log,
-so a test can kill one master and start it again); the last node's `after_start` joins the six
-with ``redis-cli --cluster create`` once (a node that knows its cluster keeps it in nodes.conf).
+Why: the product runs on one Redis by default, and on a Redis Cluster when REDIS_URL names
+one (``redis+cluster://...``, shared_layer/kernel/storage/redis_connection.py). The test
+platform starts this cluster beside its single Redis so that the Redis tests run a second time
+against a cluster, failover included. Each node is a component of its own (own port, data
+directory, pid and log, so a test can kill one master and start it again); the last node's
+`after_start` joins the six with ``redis-cli --cluster create`` once (a node that knows its
+cluster keeps it in nodes.conf).
 
 Ports 7001-7006 (`Ports.redis_cluster`) on 127.0.0.1 only (no function replica uses the
 cluster); a profile runs the cluster when its `redis_cluster` is set. AOF on as for the single

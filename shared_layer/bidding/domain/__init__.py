@@ -1,0 +1,8 @@
+"""bidding: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "auction",
+    "budget",
+    "pacing",
+    "targeting",
+]

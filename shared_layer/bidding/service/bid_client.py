@@ -1,0 +1,296 @@
+"""serve's side of the decisioning path: the ad request, the call to bid, the ad response.
+
+Why this module: serve's hot path has one dangerous step, the call to bid through the gateway,
+and three pure ones around it (query to `BidRequest`, bid's answer back to a model, the ad
+response with its signed click URL). The pure steps are functions here, unit-tested without a
+network; the call is `BidClient`, which guarantees serve's promise: an answer within the
+deadline, whatever bid does.
+
+`BidClient` keeps one pooled keep-alive connection pool (urllib3) per process, a total deadline
+per call (connect + send + wait + read: `Timeout(total=...)`, no retries, since a retried bid
+could be charged twice), and a circuit breaker (pybreaker): after `failure_threshold`
+consecutive failures (timeouts, connection errors, 5xx, 429, unreadable answers) the circuit
+opens and calls fail at once for `reset_timeout_s`, then one trial call decides. A failure is
+never an exception for the caller: `call` returns a `BidResult` whose `no_fill` says why
+(`NoFillReason`, sent as the ``X-No-Fill-Reason`` header and counted in metrics).
+
+The breaker is used through ``CircuitBreaker.calling()`` rather than ``call()``: ``call()`` holds
+the breaker's lock for the whole guarded call, which would let only one request talk to bid at
+a time; ``calling()`` takes the lock only to check and update the state.
+
+Example::
+
+    client = BidClient("http://10.62.0.1:8080/function/bid", timeout_s=0.08)
+    result = client.call(bid_request_from_query(request.query), request_id=..., traceparent=...)
+    if result.no_fill: ...       # 204, X-No-Fill-Reason: result.no_fill
+    body = ad_response(result.bid, result.impression_id, click_tracking_url(...))
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import pybreaker
+import urllib3
+from prometheus_client import Enum, Histogram
+from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.models import BidRequest, BidResponse, parse
+from shared_layer.kernel.money import parse_micros, to_json_number
+
+__all__ = [
+    "BID_CALL_SECONDS",
+    "BREAKER_STATE",
+    "SERVE_PARAMETERS",
+    "BidClient",
+    "BidResult",
+    "NoFillReason",
+    "ad_response",
+    "bid_request_from_query",
+    "click_tracking_url",
+    "parse_bid_answer",
+]
+
+# serve's call to bid through the gateway: a few ms normally, its timeout (~80 ms) when slow.
+_CALL_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.5)
+BID_CALL_SECONDS = Histogram(
+    "serve_bid_call_seconds",
+    "Time serve waited for bid through the gateway (breaker refusals excluded)",
+    buckets=_CALL_BUCKETS,
+)
+
+BREAKER_STATE = Enum(
+    "serve_bid_breaker_state",
+    "State of serve's circuit breaker in front of bid (open: no-fill without calling bid)",
+    states=["closed", "open", "half-open"],
+)
+
+SERVE_PARAMETERS: Final = (
+    "userId", "placementId", "countryCode", "deviceType", "age", "interests",
+)  # fmt: skip
+"""The query parameters of GET /serve; any other is refused (a misspelling is a 400)."""
+
+_AGE = re.compile(r"[0-9]{1,3}")
+_IMPRESSION_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
+_ATTRIBUTE_NAMES: Final = {"userAttributes.age": "age", "userAttributes.interests": "interests"}
+
+
+class NoFillReason(enum.StrEnum):
+    """Why serve answered 204; the value is the ``X-No-Fill-Reason`` header."""
+
+    NO_BID = "no-bid"  # bid answered: nothing eligible, or every budget spent
+    BID_TIMEOUT = "bid-timeout"  # bid did not answer within the deadline
+    BID_ERROR = "bid-error"  # bid unreachable, 5xx/429, or an answer we cannot read
+    CIRCUIT_OPEN = "circuit-open"  # too many recent failures: bid was not called
+
+
+@dataclass(frozen=True, slots=True)
+class BidResult:
+    """bid's answer: a winning bid with its impression id, or the reason there is none."""
+
+    bid: BidResponse | None = None
+    impression_id: str = ""
+    no_fill: NoFillReason | None = None
+
+
+class _BidFailed(Exception):
+    """A call that counts against the breaker (5xx, 429, unreadable answer)."""
+
+
+class _BreakerStateMetric(pybreaker.CircuitBreakerListener):
+    """Keeps `BREAKER_STATE` at the breaker's state, for the dashboard and its alert."""
+
+    def state_change(
+        self, cb: pybreaker.CircuitBreaker, old_state: object, new_state: object
+    ) -> None:
+        BREAKER_STATE.state(str(getattr(new_state, "name", new_state)))
+
+
+class BidClient:
+    """POSTs bid requests to bid with a total deadline and a circuit breaker; thread-safe."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        failure_threshold: int = 5,
+        reset_timeout_s: float = 3.0,
+        max_connections: int = 32,
+    ) -> None:
+        self.url = url
+        self._timeout = urllib3.Timeout(total=timeout_s)
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=max_connections, block=False, retries=False
+        )
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=failure_threshold,
+            reset_timeout=reset_timeout_s,
+            throw_new_error_on_trip=False,  # the tripping call keeps its own reason
+            name="bid",
+            listeners=[_BreakerStateMetric()],
+        )
+
+    def call(self, request: BidRequest, *, request_id: str, traceparent: str) -> BidResult:
+        """Ask bid for an ad; never raises for bid's failures, never waits past the deadline."""
+        body = request.model_dump_json(exclude_none=True).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Request-Id": request_id,
+            "traceparent": traceparent,
+        }
+        started = time.perf_counter()
+        try:
+            with self.breaker.calling():
+                try:
+                    response = self._pool.request(
+                        "POST", self.url, body=body, headers=headers, timeout=self._timeout
+                    )
+                finally:
+                    BID_CALL_SECONDS.observe(time.perf_counter() - started)
+                if response.status >= 500 or response.status == 429:
+                    raise _BidFailed(f"bid answered {response.status}")
+                if response.status == 200:
+                    try:
+                        bid, impression_id = parse_bid_answer(response.data)
+                    except ValidationFailed as exc:
+                        raise _BidFailed("bid's answer is invalid") from exc
+                    return BidResult(bid=bid, impression_id=impression_id)
+        except pybreaker.CircuitBreakerError:
+            return BidResult(no_fill=NoFillReason.CIRCUIT_OPEN)
+        except NewConnectionError:  # a subclass of the connect timeout; refused is an error
+            return BidResult(no_fill=NoFillReason.BID_ERROR)
+        except Urllib3Timeout:
+            return BidResult(no_fill=NoFillReason.BID_TIMEOUT)
+        except (HTTPError, _BidFailed):
+            return BidResult(no_fill=NoFillReason.BID_ERROR)
+        if response.status == 204:
+            return BidResult(no_fill=NoFillReason.NO_BID)
+        # Another 4xx: serve sent something bid refused; our bug, not bid's outage.
+        return BidResult(no_fill=NoFillReason.BID_ERROR)
+
+
+def bid_request_from_query(query: Mapping[str, str]) -> BidRequest:
+    """The /bid request for GET /serve's query parameters, or `ValidationFailed` (400).
+
+    userId and placementId are required; countryCode, deviceType, age (whole number) and
+    interests (comma-separated, no spaces around the commas: each item is matched exactly) are
+    optional; a parameter that is given must not be empty, and unknown parameters are refused.
+
+    >>> bid_request_from_query({"userId": "u-1", "placementId": "p-1", "age": "25",
+    ...                         "interests": "tech,gaming"}).interests == {"tech", "gaming"}
+    True
+    """
+    problems: list[str] = []
+    fields: list[str] = []
+
+    def problem(name: str, text: str) -> None:
+        fields.append(name)
+        problems.append(f"{name}: {text}")
+
+    unknown = sorted(name for name in query if name not in SERVE_PARAMETERS)
+    for name in unknown[:5]:
+        problem(name[:64], "unknown parameter")
+    for name in ("userId", "placementId"):
+        if name not in query:
+            problem(name, "is required")
+    for name in SERVE_PARAMETERS:
+        if name in query and not query[name]:
+            problem(name, "must not be empty")
+    if problems:
+        raise ValidationFailed("invalid request: " + "; ".join(problems), fields)
+    data: dict[str, Any] = {k: query[k] for k in SERVE_PARAMETERS[:4] if k in query}
+    attributes: dict[str, Any] = {}
+    if "age" in query:
+        if not _AGE.fullmatch(query["age"]):
+            raise ValidationFailed("invalid request: age: must be a whole number", ["age"])
+        attributes["age"] = int(query["age"])
+    if "interests" in query:
+        interests = query["interests"].split(",")
+        if not all(interests):
+            raise ValidationFailed(
+                "invalid request: interests: must be comma-separated, without empty items",
+                ["interests"],
+            )
+        attributes["interests"] = interests
+    if attributes:
+        data["userAttributes"] = attributes
+    try:
+        return parse(BidRequest, data)
+    except ValidationFailed as exc:
+        message, names = exc.message, list(exc.fields)
+        for inner, outer in _ATTRIBUTE_NAMES.items():
+            message = message.replace(inner, outer)
+            names = [outer if n.startswith(inner) else n for n in names]
+        raise ValidationFailed(
+            message.replace("invalid BidRequest", "invalid request"), names
+        ) from exc
+
+
+def parse_bid_answer(body: bytes | str) -> tuple[BidResponse, str]:
+    """bid's 200 body as (BidResponse, impressionId), money read exactly; or ValidationFailed."""
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise ValidationFailed("bid response is not valid JSON", ["body"]) from exc
+    if not isinstance(data, dict) or "bidPrice" not in data:
+        raise ValidationFailed("bid response must be an object with bidPrice", ["body"])
+    impression_id = data.pop("impressionId", None)
+    if not isinstance(impression_id, str) or not _IMPRESSION_ID.fullmatch(impression_id):
+        raise ValidationFailed("bid response has no valid impressionId", ["impressionId"])
+    fields = {key: value for key, value in data.items() if key != "bidPrice"}
+    fields["bidCpmMicros"] = parse_micros(data["bidPrice"], field="bidPrice", allow_zero=False)
+    if isinstance(fields.get("confidence"), Decimal):
+        fields["confidence"] = float(fields["confidence"])
+    return parse(BidResponse, fields), impression_id
+
+
+def click_tracking_url(
+    base_url: str,
+    key: bytes,
+    *,
+    impression_id: str,
+    bid: BidResponse,
+    user_id: str,
+    placement_id: str,
+    expires_at: int,
+    request_id: str | None = None,
+) -> str:
+    """`base_url` with ``t=<signed token>`` binding the impression, ad, campaign, user,
+    placement, expiry and (when given) serve's request id, the ad's correlation id.
+
+    >>> click_tracking_url("https://ads.example.com/click", b"k" * 32, impression_id="i-1",
+    ...     bid=bid, user_id="u-1", placement_id="p-1", expires_at=1_900_000_000)  # doctest: +SKIP
+    'https://ads.example.com/click?t=v1.eyJhZCI6...'
+    """
+    claims = ClickClaims(
+        impression_id, bid.ad_id, bid.campaign_id, user_id, placement_id, expires_at, request_id
+    )
+    separator = "&" if urlsplit(base_url).query else "?"
+    return f"{base_url}{separator}t={sign(key, claims)}"
+
+
+def ad_response(bid: BidResponse, impression_id: str, click_url: str) -> dict[str, Any]:
+    """GET /serve's 200 body, in the specification's shape (bidPrice is the winner's CPM,
+    decimal)."""
+    return {
+        "adId": bid.ad_id,
+        "campaignId": bid.campaign_id,
+        "title": bid.ad_content.title,
+        "imageUrl": bid.ad_content.image_url,
+        "redirectUrl": bid.ad_content.redirect_url,
+        "clickTrackingUrl": click_url,
+        "bidPrice": to_json_number(bid.bid_cpm_micros),
+        "impressionId": impression_id,
+    }

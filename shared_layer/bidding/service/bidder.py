@@ -1,0 +1,131 @@
+"""The bid use case: one auction over this replica's snapshot, charged and recorded atomically.
+
+`Bidder.bid` runs `bidding.domain.auction.decide` with the ledger (`bidding.store.budget_ledger`),
+the eligibility checks plus two memos (campaigns whose budget refused today, and campaigns ahead of
+their pacing curve until it caught up, are skipped without asking Redis), the request's placement
+floor from the snapshot (`PlacementFloor`: floor and first or second price), and the impression
+recorder (`kernel.storage.outbox`): the winning charge appends its impression event to the outbox in
+the same Lua step, where pacing and the frequency cap are checked too. One impression id per
+request: at most one candidate is charged. When the ledger turns out to have lost its data, the
+rebuild from PostgreSQL is started before the error goes up (serve answers no fill meanwhile).
+
+Example::
+
+    bidder = Bidder(snapshot, ledger, recovery, clock=utc_now)
+    outcome = bidder.bid(parse(BidRequest, body))   # outcome.decision is None: no bid (204)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from shared_layer.bidding.domain.auction import NO_FLOOR, Decision, decide
+from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
+from shared_layer.bidding.domain.pacing import PacingMemo
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS
+from shared_layer.bidding.service.budget_recovery import BudgetRecovery
+from shared_layer.bidding.store.budget_ledger import (
+    LedgerNotReady,
+    RedisBudgetLedger,
+    impression_recorder,
+)
+from shared_layer.campaigns.service.snapshot import CampaignSnapshot
+from shared_layer.kernel.clock import Clock, utc_now
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.errors import UpstreamUnavailable
+from shared_layer.kernel.models import BidRequest, Campaign
+from shared_layer.kernel.money import Micros, format_micros
+
+__all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder"]
+
+MAX_CHARGE_ATTEMPTS = 50  # Redis round trips per request, at most
+
+
+@dataclass(frozen=True, slots=True)
+class BidOutcome:
+    """The auction's answer for one request, with what the metrics need to know."""
+
+    decision: Decision | None
+    impression_id: str
+    refused: tuple[str, ...]
+    below_floor_micros: Micros | None = None  # the floor that stopped the auction, if one did
+
+    @property
+    def label(self) -> Literal["bid", "budget-exhausted", "below-floor", "no-candidate"]:
+        if self.decision is not None:
+            return "bid"
+        if self.refused:
+            return "budget-exhausted"
+        return "below-floor" if self.below_floor_micros is not None else "no-candidate"
+
+    @property
+    def reason(self) -> str | None:
+        """Why nothing was bid, for people (the bid function's ``X-No-Bid-Reason``)."""
+        if self.decision is not None:
+            return None
+        if self.below_floor_micros is not None and not self.refused:
+            floor = format_micros(self.below_floor_micros)
+            return f"below-floor: every eligible bid is below the floor CPM {floor}"
+        return self.label
+
+
+class Bidder:
+    """Runs auctions for one bid replica; thread-safe as its snapshot and ledger are."""
+
+    def __init__(
+        self,
+        snapshot: CampaignSnapshot,
+        ledger: RedisBudgetLedger,
+        recovery: BudgetRecovery,
+        *,
+        clock: Clock = utc_now,
+        max_attempts: int = MAX_CHARGE_ATTEMPTS,
+    ) -> None:
+        self.snapshot = snapshot
+        self.ledger = ledger
+        self._recovery = recovery
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self.refusals = RefusalMemo(clock=clock)
+        self.paced = PacingMemo(clock=clock)
+        self.checks = (*ELIGIBILITY_CHECKS, self.refusals.eligible, self.paced.eligible)
+
+    def ready(self) -> bool:
+        return self.snapshot.ready()
+
+    def bid(self, request: BidRequest, correlation: Correlation | None = None) -> BidOutcome:
+        """The winner charged and its impression recorded (with `correlation`, the serve
+        request's ids, for the Kafka record's headers), or no decision; errors go up."""
+        if not self.snapshot.ready():
+            raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
+        refused: list[str] = []
+        below: list[Micros] = []
+
+        def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
+            refused.append(campaign.id)
+            if charge.outcome is ChargeOutcome.PACED:
+                self.paced.remember(campaign, charge.daily_spent_micros)
+            else:
+                self.refusals.remember(campaign, charge)
+
+        impression_id = str(uuid.uuid4())
+        try:
+            decision = decide(
+                self.snapshot.index,
+                request,
+                self.ledger,
+                checks=self.checks,
+                on_refused=on_refused,
+                max_attempts=self._max_attempts,
+                record=impression_recorder(
+                    request, impression_id, at=self._clock(), correlation=correlation
+                ),
+                placement=self.snapshot.floors.get(request.placement_id, NO_FLOOR),
+                on_below_floor=lambda _campaign, floor: below.append(floor),
+            )
+        except LedgerNotReady:
+            self._recovery.ensure()
+            raise
+        return BidOutcome(decision, impression_id, tuple(refused), below[0] if below else None)

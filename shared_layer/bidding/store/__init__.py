@@ -1,0 +1,6 @@
+"""bidding: every SQL statement, Redis command and Lua script of this feature, and nowhere else."""
+
+__all__ = [
+    "budget_ledger",
+    "recorded_spend",
+]

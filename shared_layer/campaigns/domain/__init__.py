@@ -1,0 +1,5 @@
+"""campaigns: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "requests",
+]

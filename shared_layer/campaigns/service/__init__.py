@@ -1,0 +1,7 @@
+"""campaigns: the use cases, composed from the domain and the store."""
+
+__all__ = [
+    "admin",
+    "floor_routes",
+    "snapshot",
+]

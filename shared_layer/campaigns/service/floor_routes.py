@@ -1,0 +1,49 @@
+"""The campaigns API's routes for floor prices per placement (``/floors``).
+
+Registered on the campaigns function's router by `add_floor_routes`, before the campaign routes
+(the router takes the first template that matches, and ``/floors`` would otherwise read as a
+campaign id). Every route is authorized like the campaign routes. Writes go through
+`campaigns.service.admin.CampaignWriteThrough` (PostgreSQL, then every bid replica).
+
+    GET    /floors                 {"items": [{placementId, floorCpm, clearing, updatedAt}]}
+    GET    /floors/{placementId}   one floor, 404 when the placement has none
+    PUT    /floors/{placementId}   {"floorCpm": 1.5, "clearing": "second-price"} -> 200, the floor
+    DELETE /floors/{placementId}   204, 404 when the placement had none
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared_layer.campaigns.domain.requests import parse_floor
+from shared_layer.campaigns.service.admin import CampaignWriteThrough
+from shared_layer.kernel.http import Request, Response, Router, json_response, no_content
+
+__all__ = ["add_floor_routes"]
+
+
+def add_floor_routes(
+    router: Router, admin: CampaignWriteThrough, authorize: Callable[[Request], None]
+) -> None:
+    """Register the four floor routes on `router`."""
+
+    @router.route("GET", "/floors")
+    def list_floors(request: Request) -> Response:
+        authorize(request)
+        return json_response(200, {"items": admin.list_floors()}, request)
+
+    @router.route("GET", "/floors/{placement_id}")
+    def read_floor(request: Request, placement_id: str) -> Response:
+        authorize(request)
+        return json_response(200, admin.read_floor(placement_id), request)
+
+    @router.route("PUT", "/floors/{placement_id}")
+    def put_floor(request: Request, placement_id: str) -> Response:
+        authorize(request)
+        return json_response(200, admin.put_floor(parse_floor(placement_id, request.body)), request)
+
+    @router.route("DELETE", "/floors/{placement_id}")
+    def delete_floor(request: Request, placement_id: str) -> Response:
+        authorize(request)
+        admin.delete_floor(placement_id)
+        return no_content(request)

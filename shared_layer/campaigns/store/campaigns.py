@@ -1,0 +1,374 @@
+"""Campaigns in PostgreSQL: the record of every campaign, its targeting rules and its ads.
+
+`CampaignStore`, the repository: create, get, get_many, list (filtered, keyset-paginated),
+replace, set_status, delete, bulk_import (one transaction, all or nothing), load_active. It
+takes and returns `models.Campaign` (money in integer micros) and converts to the specification's
+DECIMAL columns exactly (`money.to_decimal` / `money.parse_micros`, never a float). The admin API's
+JSON shape is `shared_layer.campaigns.domain.requests`.
+
+Decisions (docs in functions/campaigns/README.md):
+
+- Ids are UUIDs, as in the specification's schema: generated here unless the client sends one (bulk
+  imports and demo data send theirs, so that a re-run conflicts instead of duplicating).
+- DELETE is a soft delete: the campaign becomes ``ended`` (the specification's third status) and
+  stays readable, because events_log and daily_metrics reference it and its analytics must survive.
+  An ended campaign cannot be resumed, paused or replaced (409); deleting it again is harmless.
+- Ads left out of a replacement are marked removed (``ads.removed_at``), never deleted: events
+  reference them. Send an ad's ``id`` to keep it.
+- Precision: the specification's columns hold a CPM with 4 decimals and budgets with 2; more
+  decimals are a 400, not a silent rounding by PostgreSQL.
+
+Example::
+
+    store = CampaignStore(Database.from_url(url, password=secret))
+    record = store.create(parse_campaign(body).to_campaign())
+    page = store.list(status="active", limit=50)          # page.items, page.next_cursor
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from shared_layer.campaigns.domain.requests import (
+    DEFAULT_PAGE_SIZE,
+    MAX_BULK_CAMPAIGNS,
+    MAX_PAGE_SIZE,
+    CampaignRecord,
+    check_storable,
+    decode_cursor,
+    encode_cursor,
+    is_uuid,
+)
+from shared_layer.kernel.errors import Conflict, NotFound, ValidationFailed
+from shared_layer.kernel.models import Ad, Campaign, CampaignStatus, FrequencyCap, TargetingRule
+from shared_layer.kernel.money import Micros, parse_micros, to_decimal
+from shared_layer.kernel.storage.postgres import Database
+
+__all__ = ["CampaignStore", "Page"]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[CampaignRecord]
+    next_cursor: str | None
+
+
+_COLUMNS: Final = (
+    "id::text, advertiser_id::text, name, status, cpm_bid, daily_budget, lifetime_budget, "
+    "created_at, updated_at, pacing, time_zone, frequency_cap_impressions, "
+    "frequency_cap_window_seconds"
+)
+
+
+class CampaignStore:
+    """Campaigns with their targeting rules and ads in PostgreSQL; thread-safe (pooled)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, campaign: Campaign) -> CampaignRecord:
+        """Insert a new campaign; Conflict (409) if its id (or an ad id) exists."""
+        self.bulk_import([campaign])
+        record = self.get(campaign.id)
+        assert record is not None
+        return record
+
+    def bulk_import(self, campaigns: Sequence[Campaign]) -> int:
+        """Insert up to 1,000 campaigns in ONE transaction: all of them, or none (409/400)."""
+        if len(campaigns) > MAX_BULK_CAMPAIGNS:
+            raise ValidationFailed(f"at most {MAX_BULK_CAMPAIGNS} campaigns per import")
+        for campaign in campaigns:
+            check_storable(campaign)
+        with self._db.transaction() as conn:
+            _insert(conn, campaigns)
+        return len(campaigns)
+
+    def get(self, campaign_id: str) -> CampaignRecord | None:
+        records = self._records([campaign_id])
+        return records[0] if records else None
+
+    def require(self, campaign_id: str) -> CampaignRecord:
+        """Like `get`, but an unknown id is NotFound (404)."""
+        record = self.get(campaign_id)
+        if record is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return record
+
+    def get_many(self, campaign_ids: Sequence[str]) -> list[Campaign]:
+        """The campaigns that exist among these ids (any status), in no particular order."""
+        return [r.campaign for r in self._records(campaign_ids)]
+
+    def load_active(self) -> list[Campaign]:
+        """Every active campaign with its rules and ads (one consistent read)."""
+        with self._db.transaction(read_only=True) as conn:
+            rows = conn.run(
+                f"SELECT {_COLUMNS} FROM campaigns WHERE status = 'active' ORDER BY id"  # noqa: S608
+            )
+            return [r.campaign for r in _assemble(conn, rows)]
+
+    def list(
+        self,
+        *,
+        status: CampaignStatus | None = None,
+        advertiser_id: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page, ordered by id; `cursor` is the previous page's `next_cursor` (opaque)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationFailed(f"limit: must be between 1 and {MAX_PAGE_SIZE}", ["limit"])
+        conditions, params = [], {"limit": limit + 1}
+        if status is not None:
+            conditions.append("status = :status")
+            params["status"] = status
+        if advertiser_id is not None:
+            if not is_uuid(advertiser_id):
+                return Page([], None)
+            conditions.append("advertiser_id = CAST(:advertiser AS uuid)")
+            params["advertiser"] = advertiser_id
+        if cursor is not None:
+            conditions.append("id > CAST(:after AS uuid)")
+            params["after"] = decode_cursor(cursor)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        # Only fixed fragments are joined into the statement; every value is a parameter.
+        sql = f"SELECT {_COLUMNS} FROM campaigns {where} ORDER BY id LIMIT :limit"  # noqa: S608
+        with self._db.transaction(read_only=True) as conn:
+            rows = conn.run(sql, **params)
+            records = _assemble(conn, rows[:limit])
+        next_cursor = encode_cursor(records[-1].campaign.id) if len(rows) > limit else None
+        return Page(records, next_cursor)
+
+    def replace(self, campaign: Campaign, *, keep_status: bool) -> CampaignRecord:
+        """Replace a campaign's fields, rules and ads (ads left out are marked removed).
+
+        `keep_status`: the request did not say a status; the stored one stays. NotFound if the
+        campaign does not exist, Conflict if it ended.
+        """
+        check_storable(campaign)
+        with self._db.transaction() as conn:
+            current = _lock(conn, campaign.id)
+            status = current if keep_status else campaign.status
+            cap = campaign.frequency_cap
+            conn.run(
+                "UPDATE campaigns SET advertiser_id = CAST(:advertiser AS uuid), name = :name, "
+                "status = :status, cpm_bid = :cpm, daily_budget = :daily, "
+                "lifetime_budget = :lifetime, pacing = :pacing, time_zone = :zone, "
+                "frequency_cap_impressions = CAST(:cap_count AS integer), "
+                "frequency_cap_window_seconds = CAST(:cap_window AS integer), "
+                "updated_at = now() AT TIME ZONE 'UTC' WHERE id = CAST(:id AS uuid)",
+                id=campaign.id,
+                advertiser=campaign.advertiser_id,
+                name=campaign.name,
+                status=status,
+                cpm=to_decimal(campaign.cpm_micros),
+                daily=to_decimal(campaign.daily_budget_micros),
+                lifetime=_optional_decimal(campaign.lifetime_budget_micros),
+                pacing=campaign.pacing,
+                zone=campaign.time_zone,
+                cap_count=cap.impressions if cap else None,
+                cap_window=cap.window_seconds if cap else None,
+            )
+            conn.run(
+                "DELETE FROM campaign_targeting_rules WHERE campaign_id = CAST(:id AS uuid)",
+                id=campaign.id,
+            )
+            _insert_rules(conn, [campaign])
+            _upsert_ads(conn, campaign)
+        record = self.get(campaign.id)
+        assert record is not None
+        return record
+
+    def set_status(self, campaign_id: str, status: Literal["active", "paused"]) -> CampaignRecord:
+        """Pause or resume; idempotent. NotFound if unknown, Conflict if the campaign ended."""
+        with self._db.transaction() as conn:
+            current = _lock(conn, campaign_id)
+            if current != status:
+                conn.run(
+                    "UPDATE campaigns SET status = :status, "
+                    "updated_at = now() AT TIME ZONE 'UTC' WHERE id = CAST(:id AS uuid)",
+                    id=campaign_id,
+                    status=status,
+                )
+        record = self.get(campaign_id)
+        assert record is not None
+        return record
+
+    def delete(self, campaign_id: str) -> CampaignRecord:
+        """Soft delete: the campaign ends for good (kept for its events and metrics)."""
+        with self._db.transaction() as conn:
+            current = _lock(conn, campaign_id, allow_ended=True)
+            if current != "ended":
+                conn.run(
+                    "UPDATE campaigns SET status = 'ended', "
+                    "updated_at = now() AT TIME ZONE 'UTC' WHERE id = CAST(:id AS uuid)",
+                    id=campaign_id,
+                )
+        record = self.get(campaign_id)
+        assert record is not None
+        return record
+
+    def _records(self, campaign_ids: Iterable[str]) -> list[CampaignRecord]:
+        ids = sorted({i.lower() for i in campaign_ids if is_uuid(i)})
+        if not ids:
+            return []
+        with self._db.transaction(read_only=True) as conn:
+            rows = conn.run(
+                f"SELECT {_COLUMNS} FROM campaigns "  # noqa: S608
+                "WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id",
+                ids=ids,
+            )
+            return _assemble(conn, rows)
+
+
+def _lock(conn: Any, campaign_id: str, *, allow_ended: bool = False) -> str:
+    """The campaign's status, its row locked for this transaction; NotFound / Conflict."""
+    rows = (
+        conn.run(
+            "SELECT status FROM campaigns WHERE id = CAST(:id AS uuid) FOR UPDATE",
+            id=campaign_id,
+        )
+        if is_uuid(campaign_id)
+        else []
+    )
+    if not rows:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    status = str(rows[0][0])
+    if status == "ended" and not allow_ended:
+        raise Conflict(f"campaign {campaign_id} has ended (deleted); it cannot be changed")
+    return status
+
+
+def _insert(conn: Any, campaigns: Sequence[Campaign]) -> None:
+    if not campaigns:
+        return
+    conn.run(
+        "INSERT INTO campaigns (id, advertiser_id, name, status, cpm_bid, daily_budget, "
+        "lifetime_budget, pacing, time_zone, frequency_cap_impressions, "
+        "frequency_cap_window_seconds) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
+        "CAST(:advertisers AS uuid[]), CAST(:names AS text[]), CAST(:statuses AS text[]), "
+        "CAST(:cpms AS numeric[]), CAST(:dailies AS numeric[]), CAST(:lifetimes AS numeric[]), "
+        "CAST(:pacings AS text[]), CAST(:zones AS text[]), CAST(:cap_counts AS integer[]), "
+        "CAST(:cap_windows AS integer[]))",
+        ids=[c.id for c in campaigns],
+        advertisers=[c.advertiser_id for c in campaigns],
+        names=[c.name for c in campaigns],
+        statuses=[c.status for c in campaigns],
+        cpms=[to_decimal(c.cpm_micros) for c in campaigns],
+        dailies=[to_decimal(c.daily_budget_micros) for c in campaigns],
+        lifetimes=[_optional_decimal(c.lifetime_budget_micros) for c in campaigns],
+        pacings=[c.pacing for c in campaigns],
+        zones=[c.time_zone for c in campaigns],
+        cap_counts=[c.frequency_cap.impressions if c.frequency_cap else None for c in campaigns],
+        cap_windows=[
+            c.frequency_cap.window_seconds if c.frequency_cap else None for c in campaigns
+        ],
+    )
+    _insert_rules(conn, campaigns)
+    ads = [ad for c in campaigns for ad in c.ads]
+    if ads:
+        conn.run(
+            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url) "
+            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
+            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[]))",
+            ids=[ad.id for ad in ads],
+            campaigns=[ad.campaign_id for ad in ads],
+            titles=[ad.title for ad in ads],
+            images=[ad.image_url for ad in ads],
+            redirects=[ad.redirect_url for ad in ads],
+        )
+
+
+def _insert_rules(conn: Any, campaigns: Sequence[Campaign]) -> None:
+    rules = [(c.id, r.rule_type, r.rule_value) for c in campaigns for r in c.targeting_rules]
+    if not rules:
+        return
+    conn.run(
+        "INSERT INTO campaign_targeting_rules (campaign_id, rule_type, rule_value) "
+        "SELECT * FROM unnest(CAST(:campaigns AS uuid[]), CAST(:rule_types AS text[]), "
+        "CAST(:vals AS text[])) ON CONFLICT DO NOTHING",
+        campaigns=[r[0] for r in rules],
+        rule_types=[r[1] for r in rules],
+        vals=[r[2] for r in rules],
+    )
+
+
+def _upsert_ads(conn: Any, campaign: Campaign) -> None:
+    """Ads in the campaign: inserted or updated (un-removed); other ads of it marked removed."""
+    ids = [ad.id for ad in campaign.ads]
+    if ids:
+        updated = conn.run(
+            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url) "
+            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
+            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[])) "
+            "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, "
+            "image_url = EXCLUDED.image_url, redirect_url = EXCLUDED.redirect_url, "
+            "removed_at = NULL WHERE ads.campaign_id = EXCLUDED.campaign_id RETURNING id::text",
+            ids=ids,
+            campaigns=[campaign.id] * len(ids),
+            titles=[ad.title for ad in campaign.ads],
+            images=[ad.image_url for ad in campaign.ads],
+            redirects=[ad.redirect_url for ad in campaign.ads],
+        )
+        foreign = set(ids) - {row[0] for row in updated}
+        if foreign:
+            raise Conflict(f"ads {', '.join(sorted(foreign))} belong to another campaign")
+    conn.run(
+        "UPDATE ads SET removed_at = now() AT TIME ZONE 'UTC' WHERE campaign_id = "
+        "CAST(:id AS uuid) AND removed_at IS NULL AND NOT (id = ANY(CAST(:keep AS uuid[])))",
+        id=campaign.id,
+        keep=ids,
+    )
+
+
+def _assemble(conn: Any, rows: list[list[Any]]) -> list[CampaignRecord]:
+    """Campaign rows plus their rules and ads (two more queries for any number of campaigns)."""
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    rules: dict[str, list[TargetingRule]] = {i: [] for i in ids}
+    for cid, rule_type, value in conn.run(
+        "SELECT campaign_id::text, rule_type, rule_value FROM campaign_targeting_rules "
+        "WHERE campaign_id = ANY(CAST(:ids AS uuid[])) ORDER BY campaign_id, rule_type, rule_value",
+        ids=ids,
+    ):
+        rules[cid].append(TargetingRule(rule_type=rule_type, rule_value=value))
+    ads: dict[str, list[Ad]] = {i: [] for i in ids}
+    for ad_id, cid, title, image, redirect in conn.run(
+        "SELECT id::text, campaign_id::text, title, image_url, redirect_url FROM ads "
+        "WHERE campaign_id = ANY(CAST(:ids AS uuid[])) AND removed_at IS NULL "
+        "ORDER BY campaign_id, id",
+        ids=ids,
+    ):
+        ads[cid].append(
+            Ad(id=ad_id, campaign_id=cid, title=title, image_url=image, redirect_url=redirect)
+        )
+    records = []
+    for row in rows:
+        cid, advertiser, name, status, cpm, daily, lifetime, created, updated = row[:9]
+        pacing, zone, cap_count, cap_window = row[9:13]
+        cap = None
+        if cap_count is not None:
+            cap = FrequencyCap(impressions=cap_count, window_seconds=cap_window)
+        campaign = Campaign(
+            id=cid,
+            advertiser_id=advertiser,
+            name=name,
+            status=status,
+            cpm_micros=parse_micros(cpm),
+            daily_budget_micros=parse_micros(daily),
+            lifetime_budget_micros=None if lifetime is None else parse_micros(lifetime),
+            targeting_rules=tuple(rules[cid]),
+            ads=tuple(ads[cid]),
+            pacing=pacing,
+            time_zone=zone,
+            frequency_cap=cap,
+        )
+        records.append(CampaignRecord(campaign, created, updated))
+    return records
+
+
+def _optional_decimal(micros: Micros | None) -> Decimal | None:
+    return None if micros is None else to_decimal(micros)

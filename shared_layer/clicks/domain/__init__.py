@@ -1,0 +1,6 @@
+"""clicks: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "clicks",
+    "clicktoken",
+]

@@ -1,0 +1,5 @@
+"""clicks: the use cases, composed from the domain and the store."""
+
+__all__ = [
+    "tracker",
+]

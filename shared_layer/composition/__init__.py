@@ -1,0 +1,9 @@
+"""What wires features together for one kind of function: `bidder` starts what a replica that runs
+auctions needs (ledger, snapshot, recovery, relay; bid and openrtb), `campaigns` the admin writer
+with the ledger's spend. No feature imports this.
+"""
+
+__all__ = [
+    "bidder",
+    "campaigns",
+]

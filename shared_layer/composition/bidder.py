@@ -1,0 +1,91 @@
+"""What a replica that runs auctions starts with: the ledger, the snapshot, recovery, the relay.
+
+`bid` and `openrtb` run the same auction against the same budgets (one ledger in Redis, one
+event outbox), so they are assembled here, once, from the same settings. A function's settings
+class extends `BidderSettings` with its own fields.
+
+Example::
+
+    SETTINGS = load_settings(BidSettings)          # a subclass of BidderSettings
+    RUNTIME = start_bidder(SETTINGS, clock=lambda: CLOCK())
+    outcome = RUNTIME.bidder.bid(request)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.bidding.service.budget_recovery import BudgetRecovery
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.campaigns.service.snapshot import CampaignSnapshot
+from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.campaigns.store.floors import PlacementFloorStore
+from shared_layer.kernel.clock import Clock
+from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.settings import env, positive, secret, settings_class
+from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.pipeline.store.progress import KafkaPipelineProgress
+from shared_layer.pipeline.store.relay import start_relay
+
+__all__ = ["BidderRuntime", "BidderSettings", "start_bidder"]
+
+
+@settings_class
+class BidderSettings:
+    redis_url: str = env("REDIS_URL")
+    database_url: str = env("DATABASE_URL")
+    kafka_brokers: str = env("KAFKA_BROKERS")
+    postgres_password: str | None = secret("postgres-password", default=None)
+    snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
+    ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
+    pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
+
+
+@dataclass(frozen=True)
+class BidderRuntime:
+    bidder: Bidder
+    ledger: RedisBudgetLedger
+    snapshot: CampaignSnapshot
+    recovery: BudgetRecovery
+    relay: Any
+    redis: Any  # a client with retries, for anything but the charge
+
+
+def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
+    """Connect, rebuild the ledger if Redis lost it, load the snapshot, start the relay."""
+    # A charge is not idempotent: no automatic retries on the ledger's connection.
+    shards = key_layout(settings.redis_url)
+    ledger = RedisBudgetLedger(
+        connect(settings.redis_url, timeout_s=settings.ledger_timeout_s, retries=0),
+        clock=clock,
+        shards=shards,
+    )
+    database = Database.from_url(settings.database_url, password=settings.postgres_password)
+    redis_client = connect(settings.redis_url, timeout_s=5, connect_timeout_s=2)
+    snapshot = CampaignSnapshot(
+        redis_client,
+        CampaignStore(database),
+        ttl_s=settings.snapshot_ttl_s,
+        floor_source=PlacementFloorStore(database),
+    )
+    # After Redis lost its data, spend is rebuilt from PostgreSQL before anything is charged.
+    recovery = BudgetRecovery(
+        redis_client,
+        database,
+        KafkaPipelineProgress(settings.kafka_brokers, settings.pipeline_group),
+        clock=clock,
+        shards=shards,
+    )
+    recovery.ensure()
+    try:
+        snapshot.load()
+    except AdServerError as exc:  # not ready yet; the refresher keeps trying
+        logging.getLogger("bidder").warning("campaign snapshot not loaded at start: %s", exc)
+    snapshot.start()
+    relay = start_relay(settings.redis_url, settings.kafka_brokers)
+    bidder = Bidder(snapshot, ledger, recovery, clock=clock)
+    return BidderRuntime(bidder, ledger, snapshot, recovery, relay, redis_client)

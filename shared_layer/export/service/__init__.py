@@ -1,0 +1,5 @@
+"""export: the use cases, composed from the domain and the store."""
+
+__all__ = [
+    "log_export",
+]

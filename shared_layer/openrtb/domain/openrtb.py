@@ -1,0 +1,612 @@
+"""OpenRTB 2.6 as our auction understands it: typed decoding and the explicit mapping to targeting.
+
+Why its own module: exchanges and header-bidding servers (Prebid Server) speak OpenRTB, not our
+the specification's JSON. A BidRequest is decoded once, here, into msgspec Structs (strict types;
+unknown fields and every ``ext`` ignored, as the specification asks of a bidder), checked as a
+whole, and each banner impression becomes one `kernel.models.BidRequest` for the same auction `bid`
+runs. Nothing here does I/O; `openrtb.service.exchange` charges and records, the `openrtb` function
+is the HTTP edge.
+
+The mapping (README "OpenRTB" and docs/decisions.md say why):
+
+| OpenRTB                                   | ours                                              |
+|-------------------------------------------|---------------------------------------------------|
+| ``imp.tagid``, else ``site.id``/``app.id``| ``placementId`` (one of them is required)         |
+| ``user.id``, else ``user.buyeruid``       | ``userId`` (neither: ``anon:<request id>``)       |
+| ``device.geo.country`` (alpha-3)          | ``countryCode`` (alpha-2, `ALPHA3_TO_ALPHA2`)     |
+| ``device.devicetype`` (AdCOM DeviceType)  | ``deviceType`` (`DEVICE_TYPES_BY_ADCOM`)          |
+| ``user.yob``                              | ``userAttributes.age`` (the clock's year - yob)   |
+| ``user.kwarray``, else ``user.keywords``  | ``userAttributes.interests``                      |
+| ``imp.bidfloor`` (CPM, USD)               | ``floor_micros`` (rounded up to a whole micro)    |
+| ``imp.banner.format[0]``, else ``w``/``h``| the bid's ``w``/``h`` (our ads have no size)      |
+
+Only banner impressions are bid on; an impression without a banner, with a floor in another
+currency than USD, or a request whose ``cur`` excludes USD, or a test request (``test: 1``) gets
+no bid. A request that breaks the specification (no imp, duplicate imp ids, both site and app,
+a country that is not alpha-3, a year of birth in the future) is a `ValidationFailed` (400)
+naming the field, before anything is charged.
+
+Example::
+
+    request = decode_bid_request(body)
+    for imp, ours in to_auction_requests(request, now=utc_now()):
+        ...                                     # bid on `ours`, answer with `imp.id`
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Final
+from urllib.parse import urlsplit
+
+import msgspec
+
+from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.models import (
+    MAX_LIST_ITEMS,
+    MAX_REQUEST_AGE,
+    BidRequest,
+    DeviceType,
+    UserAttributes,
+)
+from shared_layer.kernel.money import MAX_MICROS, Micros, to_json_number
+
+__all__ = [
+    "ALPHA3_TO_ALPHA2",
+    "CURRENCY",
+    "DEVICE_TYPES_BY_ADCOM",
+    "MAX_IMPS",
+    "MAX_OPENRTB_REQUEST_BYTES",
+    "AuctionSlot",
+    "OpenRtbBid",
+    "OpenRtbRequest",
+    "auction_price_micros",
+    "bid_response",
+    "decode_bid_request",
+    "floor_micros",
+    "to_auction_requests",
+]
+
+CURRENCY: Final = "USD"
+MAX_IMPS: Final = 20
+MAX_OPENRTB_REQUEST_BYTES: Final = 256 * 1024
+_MAX_ID: Final = 128
+
+# ISO 3166-1: every alpha-3 code with its alpha-2 code (the 249 of ISO 3166-1, from Debian's
+# iso-codes 4.15), plus Kosovo's user-assigned XKX -> XK, which exchanges send.
+ALPHA3_TO_ALPHA2: Final[dict[str, str]] = {
+    "ABW": "AW",
+    "AFG": "AF",
+    "AGO": "AO",
+    "AIA": "AI",
+    "ALA": "AX",
+    "ALB": "AL",
+    "AND": "AD",
+    "ARE": "AE",
+    "ARG": "AR",
+    "ARM": "AM",
+    "ASM": "AS",
+    "ATA": "AQ",
+    "ATF": "TF",
+    "ATG": "AG",
+    "AUS": "AU",
+    "AUT": "AT",
+    "AZE": "AZ",
+    "BDI": "BI",
+    "BEL": "BE",
+    "BEN": "BJ",
+    "BES": "BQ",
+    "BFA": "BF",
+    "BGD": "BD",
+    "BGR": "BG",
+    "BHR": "BH",
+    "BHS": "BS",
+    "BIH": "BA",
+    "BLM": "BL",
+    "BLR": "BY",
+    "BLZ": "BZ",
+    "BMU": "BM",
+    "BOL": "BO",
+    "BRA": "BR",
+    "BRB": "BB",
+    "BRN": "BN",
+    "BTN": "BT",
+    "BVT": "BV",
+    "BWA": "BW",
+    "CAF": "CF",
+    "CAN": "CA",
+    "CCK": "CC",
+    "CHE": "CH",
+    "CHL": "CL",
+    "CHN": "CN",
+    "CIV": "CI",
+    "CMR": "CM",
+    "COD": "CD",
+    "COG": "CG",
+    "COK": "CK",
+    "COL": "CO",
+    "COM": "KM",
+    "CPV": "CV",
+    "CRI": "CR",
+    "CUB": "CU",
+    "CUW": "CW",
+    "CXR": "CX",
+    "CYM": "KY",
+    "CYP": "CY",
+    "CZE": "CZ",
+    "DEU": "DE",
+    "DJI": "DJ",
+    "DMA": "DM",
+    "DNK": "DK",
+    "DOM": "DO",
+    "DZA": "DZ",
+    "ECU": "EC",
+    "EGY": "EG",
+    "ERI": "ER",
+    "ESH": "EH",
+    "ESP": "ES",
+    "EST": "EE",
+    "ETH": "ET",
+    "FIN": "FI",
+    "FJI": "FJ",
+    "FLK": "FK",
+    "FRA": "FR",
+    "FRO": "FO",
+    "FSM": "FM",
+    "GAB": "GA",
+    "GBR": "GB",
+    "GEO": "GE",
+    "GGY": "GG",
+    "GHA": "GH",
+    "GIB": "GI",
+    "GIN": "GN",
+    "GLP": "GP",
+    "GMB": "GM",
+    "GNB": "GW",
+    "GNQ": "GQ",
+    "GRC": "GR",
+    "GRD": "GD",
+    "GRL": "GL",
+    "GTM": "GT",
+    "GUF": "GF",
+    "GUM": "GU",
+    "GUY": "GY",
+    "HKG": "HK",
+    "HMD": "HM",
+    "HND": "HN",
+    "HRV": "HR",
+    "HTI": "HT",
+    "HUN": "HU",
+    "IDN": "ID",
+    "IMN": "IM",
+    "IND": "IN",
+    "IOT": "IO",
+    "IRL": "IE",
+    "IRN": "IR",
+    "IRQ": "IQ",
+    "ISL": "IS",
+    "ISR": "IL",
+    "ITA": "IT",
+    "JAM": "JM",
+    "JEY": "JE",
+    "JOR": "JO",
+    "JPN": "JP",
+    "KAZ": "KZ",
+    "KEN": "KE",
+    "KGZ": "KG",
+    "KHM": "KH",
+    "KIR": "KI",
+    "KNA": "KN",
+    "KOR": "KR",
+    "KWT": "KW",
+    "LAO": "LA",
+    "LBN": "LB",
+    "LBR": "LR",
+    "LBY": "LY",
+    "LCA": "LC",
+    "LIE": "LI",
+    "LKA": "LK",
+    "LSO": "LS",
+    "LTU": "LT",
+    "LUX": "LU",
+    "LVA": "LV",
+    "MAC": "MO",
+    "MAF": "MF",
+    "MAR": "MA",
+    "MCO": "MC",
+    "MDA": "MD",
+    "MDG": "MG",
+    "MDV": "MV",
+    "MEX": "MX",
+    "MHL": "MH",
+    "MKD": "MK",
+    "MLI": "ML",
+    "MLT": "MT",
+    "MMR": "MM",
+    "MNE": "ME",
+    "MNG": "MN",
+    "MNP": "MP",
+    "MOZ": "MZ",
+    "MRT": "MR",
+    "MSR": "MS",
+    "MTQ": "MQ",
+    "MUS": "MU",
+    "MWI": "MW",
+    "MYS": "MY",
+    "MYT": "YT",
+    "NAM": "NA",
+    "NCL": "NC",
+    "NER": "NE",
+    "NFK": "NF",
+    "NGA": "NG",
+    "NIC": "NI",
+    "NIU": "NU",
+    "NLD": "NL",
+    "NOR": "NO",
+    "NPL": "NP",
+    "NRU": "NR",
+    "NZL": "NZ",
+    "OMN": "OM",
+    "PAK": "PK",
+    "PAN": "PA",
+    "PCN": "PN",
+    "PER": "PE",
+    "PHL": "PH",
+    "PLW": "PW",
+    "PNG": "PG",
+    "POL": "PL",
+    "PRI": "PR",
+    "PRK": "KP",
+    "PRT": "PT",
+    "PRY": "PY",
+    "PSE": "PS",
+    "PYF": "PF",
+    "QAT": "QA",
+    "REU": "RE",
+    "ROU": "RO",
+    "RUS": "RU",
+    "RWA": "RW",
+    "SAU": "SA",
+    "SDN": "SD",
+    "SEN": "SN",
+    "SGP": "SG",
+    "SGS": "GS",
+    "SHN": "SH",
+    "SJM": "SJ",
+    "SLB": "SB",
+    "SLE": "SL",
+    "SLV": "SV",
+    "SMR": "SM",
+    "SOM": "SO",
+    "SPM": "PM",
+    "SRB": "RS",
+    "SSD": "SS",
+    "STP": "ST",
+    "SUR": "SR",
+    "SVK": "SK",
+    "SVN": "SI",
+    "SWE": "SE",
+    "SWZ": "SZ",
+    "SXM": "SX",
+    "SYC": "SC",
+    "SYR": "SY",
+    "TCA": "TC",
+    "TCD": "TD",
+    "TGO": "TG",
+    "THA": "TH",
+    "TJK": "TJ",
+    "TKL": "TK",
+    "TKM": "TM",
+    "TLS": "TL",
+    "TON": "TO",
+    "TTO": "TT",
+    "TUN": "TN",
+    "TUR": "TR",
+    "TUV": "TV",
+    "TWN": "TW",
+    "TZA": "TZ",
+    "UGA": "UG",
+    "UKR": "UA",
+    "UMI": "UM",
+    "URY": "UY",
+    "USA": "US",
+    "UZB": "UZ",
+    "VAT": "VA",
+    "VCT": "VC",
+    "VEN": "VE",
+    "VGB": "VG",
+    "VIR": "VI",
+    "VNM": "VN",
+    "VUT": "VU",
+    "WLF": "WF",
+    "WSM": "WS",
+    "YEM": "YE",
+    "ZAF": "ZA",
+    "ZMB": "ZM",
+    "ZWE": "ZW",
+    "XKX": "XK",
+}
+
+# AdCOM 1.0 "Device Type" (OpenRTB 2.6 device.devicetype) -> our device types. Codes with no
+# counterpart (6 connected device, 8 out-of-home) and codes AdCOM may add later map to none:
+# such a request matches only campaigns that do not target a device type.
+DEVICE_TYPES_BY_ADCOM: Final[dict[int, DeviceType]] = {
+    1: "mobile",  # Mobile/Tablet (general)
+    2: "desktop",  # Personal computer
+    3: "ctv",  # Connected TV
+    4: "mobile",  # Phone
+    5: "tablet",  # Tablet
+    7: "ctv",  # Set-top box
+}
+
+_NO_CONTROL_CHARS: Final = r"^[^\x00-\x1F\x7F]+\Z"
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_ID, pattern=_NO_CONTROL_CHARS)]
+_Size = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+_Price = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
+_Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
+
+
+class Format(msgspec.Struct, frozen=True):
+    w: _Size | None = None
+    h: _Size | None = None
+
+
+class Banner(msgspec.Struct, frozen=True):
+    format: tuple[Format, ...] = ()
+    w: _Size | None = None
+    h: _Size | None = None
+
+
+class Imp(msgspec.Struct, frozen=True):
+    id: _Id
+    banner: Banner | None = None
+    tagid: _Id | None = None
+    bidfloor: _Price = 0.0
+    bidfloorcur: _Currency = CURRENCY
+
+
+class Site(msgspec.Struct, frozen=True):
+    id: _Id | None = None
+    domain: str | None = None
+    page: str | None = None
+
+
+class App(msgspec.Struct, frozen=True):
+    id: _Id | None = None
+    bundle: str | None = None
+
+
+class Geo(msgspec.Struct, frozen=True):
+    country: str | None = None
+
+
+class Device(msgspec.Struct, frozen=True):
+    devicetype: int | None = None
+    geo: Geo | None = None
+    ifa: str | None = None
+
+
+class User(msgspec.Struct, frozen=True):
+    id: _Id | None = None
+    buyeruid: _Id | None = None
+    yob: int | None = None
+    keywords: str | None = None
+    kwarray: tuple[str, ...] | None = None
+
+
+class OpenRtbRequest(msgspec.Struct, frozen=True):
+    """The fields of an OpenRTB 2.6 BidRequest that we read; the rest is ignored."""
+
+    id: _Id
+    imp: Annotated[tuple[Imp, ...], msgspec.Meta(min_length=1, max_length=MAX_IMPS)]
+    site: Site | None = None
+    app: App | None = None
+    device: Device | None = None
+    user: User | None = None
+    tmax: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    cur: tuple[_Currency, ...] | None = None
+    test: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
+
+
+_DECODER: Final = msgspec.json.Decoder(OpenRtbRequest)
+AUCTION_PRICE_MACRO: Final = "${AUCTION_PRICE}"
+_PRICE_TEXT: Final = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionSlot:
+    """One banner impression as our auction sees it, with what the answer must echo."""
+
+    imp_id: str
+    request: BidRequest
+    w: int | None
+    h: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRtbBid:
+    """A charged win for one impression, as the BidResponse carries it."""
+
+    bid_id: str
+    imp_id: str
+    cpm_micros: Micros
+    ad_id: str
+    campaign_id: str
+    redirect_url: str
+    adm: str
+    nurl: str
+    burl: str
+    w: int | None
+    h: int | None
+
+
+def decode_bid_request(body: bytes) -> OpenRtbRequest:
+    """The BidRequest in `body`, checked as a whole; `ValidationFailed` (400) naming the field.
+
+    >>> decode_bid_request(b'{"id":"r-1","imp":[{"id":"1","banner":{"w":300,"h":250}}]}').id
+    'r-1'
+    """
+    if len(body) > MAX_OPENRTB_REQUEST_BYTES:
+        raise ValidationFailed(f"a BidRequest is at most {MAX_OPENRTB_REQUEST_BYTES} bytes")
+    try:
+        request = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid BidRequest: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(f"the BidRequest is not valid JSON: {exc}") from exc
+    if len({imp.id for imp in request.imp}) != len(request.imp):
+        raise ValidationFailed("imp ids must be unique within the BidRequest", ["imp.id"])
+    if request.site is not None and request.app is not None:
+        raise ValidationFailed("a BidRequest has site or app, not both", ["site", "app"])
+    return request
+
+
+def to_auction_requests(request: OpenRtbRequest, *, now: datetime) -> Iterator[AuctionSlot]:
+    """Our auction's request for each impression we bid on (banner, USD); see the module doc.
+
+    Every impression is mapped before the caller bids on any, so a bad field charges nothing:
+    call ``list(...)`` first.
+    """
+    if request.test or (request.cur is not None and CURRENCY not in request.cur):
+        return
+    country, device_type = _device(request.device)
+    user_id, attributes = _user(request, now)
+    for position, imp in enumerate(request.imp):
+        if imp.banner is None or imp.bidfloorcur != CURRENCY:
+            continue
+        w, h = _size(imp.banner)
+        ours = BidRequest(
+            user_id=user_id,
+            placement_id=_placement(request, imp, position),
+            country_code=country,
+            device_type=device_type,
+            user_attributes=attributes,
+            floor_micros=floor_micros(imp.bidfloor),
+        )
+        yield AuctionSlot(imp.id, ours, w, h)
+
+
+def floor_micros(cpm: float) -> Micros:
+    """A CPM floor in micros, rounded UP: a bid at the result is never below the floor.
+
+    The float is read through its shortest repr, the decimal text the JSON held, so no binary
+    rounding creeps in.
+
+    >>> floor_micros(1.25), floor_micros(0.0000001)
+    (1250000, 1)
+    """
+    micros = math.ceil(Decimal(repr(cpm)).scaleb(6))
+    if micros > MAX_MICROS:
+        raise ValidationFailed("imp.bidfloor is above any CPM we accept", ["imp.bidfloor"])
+    return micros
+
+
+def bid_response(request: OpenRtbRequest, bids: list[OpenRtbBid], seat: str) -> dict:
+    """The BidResponse body (OpenRTB 2.6 section 4) for `bids`, which must not be empty."""
+    return {
+        "id": request.id,
+        "bidid": bids[0].bid_id,
+        "cur": CURRENCY,
+        "seatbid": [{"seat": seat, "bid": [_bid(bid) for bid in bids]}],
+    }
+
+
+def auction_price_micros(text: str | None, *, cpm_micros: Micros) -> Micros:
+    """The clearing price a notice reports (CPM text, USD), in micros rounded down.
+
+    The exchange substitutes ``${AUCTION_PRICE}`` with the price it clears at: a price that is
+    missing, not plain decimal text (an unsubstituted macro, an encrypted price), or above what
+    we bid (`cpm_micros`, which a second-price exchange can never exceed) is a 400.
+
+    >>> auction_price_micros("1.2345678", cpm_micros=2_000_000)
+    1234567
+    """
+    if text is None or text == AUCTION_PRICE_MACRO:
+        raise ValidationFailed("price: the exchange did not substitute ${AUCTION_PRICE}", ["price"])
+    if not _PRICE_TEXT.fullmatch(text):
+        raise ValidationFailed("price: must be a plain decimal CPM such as 1.25", ["price"])
+    micros = math.floor(Decimal(text).scaleb(6))
+    if micros > cpm_micros:
+        raise ValidationFailed(
+            f"price: {text} is above our bid of {to_json_number(cpm_micros)}", ["price"]
+        )
+    return micros
+
+
+def _bid(bid: OpenRtbBid) -> dict:
+    body = {
+        "id": bid.bid_id,
+        "impid": bid.imp_id,
+        "price": to_json_number(bid.cpm_micros),
+        "adid": bid.ad_id,
+        "nurl": bid.nurl,
+        "burl": bid.burl,
+        "adm": bid.adm,
+        "adomain": [urlsplit(bid.redirect_url).hostname or ""],
+        "cid": bid.campaign_id,
+        "crid": bid.ad_id,
+    }
+    if bid.w is not None and bid.h is not None:
+        body["w"], body["h"] = bid.w, bid.h
+    return body
+
+
+def _device(device: Device | None) -> tuple[str | None, DeviceType | None]:
+    if device is None:
+        return None, None
+    country = None
+    if device.geo is not None and device.geo.country is not None:
+        country = ALPHA3_TO_ALPHA2.get(device.geo.country)
+        if country is None:
+            raise ValidationFailed(
+                f"device.geo.country {device.geo.country[:8]!r} is not an ISO 3166-1 alpha-3 code",
+                ["device.geo.country"],
+            )
+    device_type = (
+        None if device.devicetype is None else DEVICE_TYPES_BY_ADCOM.get(device.devicetype)
+    )
+    return country, device_type
+
+
+def _user(request: OpenRtbRequest, now: datetime) -> tuple[str, UserAttributes]:
+    user = request.user or User()
+    user_id = user.id or user.buyeruid or f"anon:{request.id}"[:_MAX_ID]
+    age = None
+    if user.yob is not None:
+        age = now.year - user.yob
+        if not 0 <= age <= MAX_REQUEST_AGE:
+            raise ValidationFailed(
+                f"user.yob must be a year between {now.year - MAX_REQUEST_AGE} and {now.year}",
+                ["user.yob"],
+            )
+    return user_id, UserAttributes(age=age, interests=_interests(user))
+
+
+def _interests(user: User) -> tuple[str, ...]:
+    words = user.kwarray if user.kwarray is not None else (user.keywords or "").split(",")
+    # Lenient on purpose: a keyword our targeting cannot hold is skipped, not an error.
+    kept = [w.strip() for w in words if 0 < len(w.strip()) <= 64 and w.strip().isprintable()]
+    return tuple(dict.fromkeys(kept))[:MAX_LIST_ITEMS]
+
+
+def _placement(request: OpenRtbRequest, imp: Imp, position: int) -> str:
+    inventory = request.site or request.app
+    placement = imp.tagid or (inventory.id if inventory is not None else None)
+    if placement is None:
+        raise ValidationFailed(
+            f"imp[{position}] needs a tagid, or the request a site.id or app.id (our placement)",
+            [f"imp[{position}].tagid"],
+        )
+    return placement
+
+
+def _size(banner: Banner) -> tuple[int | None, int | None]:
+    for size in banner.format:
+        if size.w is not None and size.h is not None:
+            return size.w, size.h
+    return banner.w, banner.h

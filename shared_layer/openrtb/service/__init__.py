@@ -1,0 +1,5 @@
+"""openrtb: the use cases, composed from the domain and the store."""
+
+__all__ = [
+    "exchange",
+]

@@ -1,0 +1,169 @@
+"""The OpenRTB bidder use case: a BidRequest answered by our auction, and its notices recorded.
+
+`OpenRtbBidder.bid` decodes and maps the whole request first (`openrtb.domain.openrtb`: a bad field
+is a 400 before anything is charged), then runs the same auction `bid` runs
+(`bidding.service.bidder`) for each banner impression, in order, while the request's ``tmax``
+allows. Each win is charged by the one budget script and its impression recorded in the outbox in
+the same step, exactly as a
+`serve` impression: the charge happens on the bid (docs/decisions.md says why). The answer's
+``nurl`` and ``burl`` carry a signed token (`openrtb.domain.notice_token`); `notice` verifies it and
+records the first win and the first billing notice of each bid (`openrtb.store.notices`);
+repeats and forgeries move nothing.
+
+Example::
+
+    openrtb = OpenRtbBidder(bidder, notices, config, clock=utc_now)
+    answer = openrtb.bid(body, correlation, started=time.perf_counter())   # None: 204
+    first = openrtb.notice("win", query)
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+from shared_layer.bidding.domain.auction import Decision
+from shared_layer.bidding.service.bid_client import click_tracking_url
+from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.kernel.clock import Clock, utc_now
+from shared_layer.kernel.correlation import Correlation
+from shared_layer.kernel.errors import AdServerError, InvalidToken
+from shared_layer.openrtb.domain import notice_token
+from shared_layer.openrtb.domain.openrtb import (
+    AUCTION_PRICE_MACRO,
+    AuctionSlot,
+    OpenRtbBid,
+    auction_price_micros,
+    bid_response,
+    decode_bid_request,
+    to_auction_requests,
+)
+from shared_layer.openrtb.store.notices import NoticeKind, RedisNoticeLog
+
+__all__ = ["DEFAULT_TMAX_MS", "NoticeConfig", "OpenRtbBidder", "OpenRtbOutcome"]
+
+DEFAULT_TMAX_MS: Final = 100
+# Share of tmax spent bidding: what is left is for the answer to travel back to the exchange.
+_TMAX_SHARE: Final = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeConfig:
+    """Where notices and clicks go, and the keys that sign them."""
+
+    notice_base_url: str  # the openrtb function as exchanges reach it, e.g. .../function/openrtb
+    notice_key: bytes
+    click_base_url: str
+    click_key: bytes
+    notice_ttl_s: int = 7 * 24 * 3600
+    click_ttl_s: int = 86_400
+    seat: str = "ads"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRtbOutcome:
+    """The BidResponse body (None: no bid, 204) and what the metrics count."""
+
+    body: dict[str, Any] | None
+    slots: int
+    bids: int
+
+
+class OpenRtbBidder:
+    """Answers OpenRTB BidRequests with `bidder`'s auctions; thread-safe as its parts are."""
+
+    def __init__(
+        self,
+        bidder: Bidder,
+        notices: RedisNoticeLog,
+        config: NoticeConfig,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._bidder = bidder
+        self._notices = notices
+        self._config = config
+        self._clock = clock
+
+    def bid(self, body: bytes, correlation: Correlation, *, started: float) -> OpenRtbOutcome:
+        """Bid on every banner impression of the BidRequest in `body` within its tmax.
+
+        `started` is the request's `time.perf_counter()` at arrival. A failure after a win
+        (Redis went away on the second impression) answers the wins already charged.
+        """
+        request = decode_bid_request(body)
+        slots = list(to_auction_requests(request, now=self._clock()))
+        deadline = started + (request.tmax or DEFAULT_TMAX_MS) / 1000 * _TMAX_SHARE
+        bids: list[OpenRtbBid] = []
+        for slot in slots:
+            if time.perf_counter() >= deadline:
+                break
+            try:
+                outcome = self._bidder.bid(slot.request, correlation)
+            except AdServerError:
+                if bids:
+                    break
+                raise
+            if outcome.decision is not None:
+                bids.append(self._answer(slot, outcome.decision, outcome.impression_id))
+        body_out = bid_response(request, bids, self._config.seat) if bids else None
+        return OpenRtbOutcome(body_out, len(slots), len(bids))
+
+    def notice(self, kind: NoticeKind, query: Mapping[str, str]) -> bool:
+        """Record a win (``nurl``) or billing (``burl``) notice; False if it was a repeat."""
+        token = query.get("t")
+        if not token:
+            raise InvalidToken("the notice has no token (t=): not a bid of ours")
+        claims = notice_token.verify(self._config.notice_key, token, now=time.time())
+        price = auction_price_micros(query.get("price"), cpm_micros=claims.cpm_micros)
+        return self._notices.record(kind, claims, auction_price_micros=price, at=self._clock())
+
+    def _answer(self, slot: AuctionSlot, decision: Decision, bid_id: str) -> OpenRtbBid:
+        config, now = self._config, int(time.time())
+        claims = notice_token.NoticeClaims(
+            bid_id=bid_id,
+            imp_id=slot.imp_id,
+            campaign_id=decision.campaign.id,
+            ad_id=decision.ad.id,
+            cpm_micros=decision.price.bid_cpm_micros,
+            charge_micros=decision.price.charge_micros,
+            expires_at=now + config.notice_ttl_s,
+        )
+        token = notice_token.sign(config.notice_key, claims)
+        base = config.notice_base_url.rstrip("/")
+        click_url = click_tracking_url(
+            config.click_base_url,
+            config.click_key,
+            impression_id=bid_id,
+            bid=decision.to_response(),
+            user_id=slot.request.user_id,
+            placement_id=slot.request.placement_id,
+            expires_at=now + config.click_ttl_s,
+        )
+        return OpenRtbBid(
+            bid_id=bid_id,
+            imp_id=slot.imp_id,
+            cpm_micros=decision.price.bid_cpm_micros,
+            ad_id=decision.ad.id,
+            campaign_id=decision.campaign.id,
+            redirect_url=decision.ad.redirect_url,
+            adm=_markup(decision, click_url, slot),
+            nurl=f"{base}/win?t={quote(token)}&price={AUCTION_PRICE_MACRO}",
+            burl=f"{base}/bill?t={quote(token)}&price={AUCTION_PRICE_MACRO}",
+            w=slot.w,
+            h=slot.h,
+        )
+
+
+def _markup(decision: Decision, click_url: str, slot: AuctionSlot) -> str:
+    """The banner's HTML: the ad's image, linked through our signed click URL."""
+    size = "" if slot.w is None or slot.h is None else f' width="{slot.w}" height="{slot.h}"'
+    return (
+        f'<a href="{html.escape(click_url)}" target="_blank" rel="noopener">'
+        f'<img src="{html.escape(decision.ad.image_url)}"'
+        f' alt="{html.escape(decision.ad.title)}"{size}></a>'
+    )

@@ -1,0 +1,7 @@
+"""pipeline: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "aggregation",
+    "events",
+    "progress",
+]

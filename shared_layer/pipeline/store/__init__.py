@@ -1,0 +1,8 @@
+"""pipeline: every SQL statement, Redis command and Lua script of this feature, and nowhere else."""
+
+__all__ = [
+    "daily_metrics",
+    "live_counters",
+    "progress",
+    "relay",
+]

@@ -1,0 +1,6 @@
+"""reporting: pure: no driver, no network, no metrics, no web framework."""
+
+__all__ = [
+    "analytics",
+    "reconciliation",
+]

@@ -1,0 +1,6 @@
+"""reporting: the use cases, composed from the domain and the store."""
+
+__all__ = [
+    "reconciliation",
+    "reports",
+]

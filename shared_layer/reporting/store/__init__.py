@@ -1,0 +1,6 @@
+"""reporting: every SQL statement and Redis command of this feature, and nowhere else."""
+
+__all__ = [
+    "reconciliation",
+    "reports",
+]
