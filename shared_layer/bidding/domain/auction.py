@@ -183,11 +183,12 @@ class AuctionIndex:
         unrestricted, dense, sparse = self._unrestricted, self._dense, self._sparse
         few: list[tuple[int, ...]] = []
         mask = self._by_age[request.age] if request.age is not None else self._no_age
-        for rule_type, value in (
+        by_value: tuple[tuple[RuleType, str | None], ...] = (
             ("country", request.country_code),
             ("device_type", request.device_type),
             ("placement", request.placement_id),
-        ):
+        )
+        for rule_type, value in by_value:
             if value is None:
                 mask &= unrestricted[rule_type]
                 continue

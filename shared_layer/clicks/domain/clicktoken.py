@@ -123,4 +123,7 @@ def _claims(payload: bytes) -> ClickClaims:
         or (request_id is not None and not is_request_id(request_id))
     ):
         raise InvalidToken("click token payload is malformed")
-    return ClickClaims(*texts, expires_at=expires_at, request_id=request_id)
+    impression_id, ad_id, campaign_id, user_id, placement_id = texts
+    return ClickClaims(
+        impression_id, ad_id, campaign_id, user_id, placement_id, expires_at, request_id
+    )
