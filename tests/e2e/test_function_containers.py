@@ -49,7 +49,7 @@ def _load_local_images() -> ModuleType:
 local_images = _load_local_images()
 # Addresses from the top of the bridge network: the provider hands out replicas' from the
 # bottom (network + 10 upwards), so these never meet one.
-_FIRST_HOST = 250 * 256
+_FIRST_HOST = 250 * 256 + 1
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def built() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def containers(built: dict[str, str]) -> Iterator[dict[str, Container]]:
     network = ipaddress.ip_network(PROFILE.bridge_cidr)
-    prefix = f"ads-{PROFILE.name}-fn-"
+    prefix = f"ads-{PROFILE.bridge}-fn-"  # one set per test instance
     leftover = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"name=^{prefix}"], capture_output=True, text=True
     ).stdout.split()
@@ -177,10 +177,10 @@ def _ready(c: Container) -> requests.Response:
         r = _get(f"{c.url}/_/ready")
         return r if r is not None and r.status_code == 200 else None
 
-    try:
-        return wait_for(answered, timeout_s=120, interval_s=0.5)
-    except AssertionError:
+    answer = wait_for(answered, timeout_s=120, interval_s=0.5)
+    if answer is None:
         pytest.fail(f"{c.function} never became ready; its log:\n{c.logs()}", pytrace=False)
+    return answer
 
 
 def test_every_function_has_an_image(built: dict[str, str]) -> None:
@@ -193,9 +193,12 @@ def test_each_container_runs_the_watchdog_as_a_non_root_user(
     for c in containers.values():
         _ready(c)
         top = subprocess.run(
-            ["docker", "top", c.name, "-o", "uid,comm"], capture_output=True, text=True, check=True
+            ["docker", "top", c.name, "-o", "pid,uid,comm"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split("\n")[1:]
-        processes = [line.split() for line in top if line.strip()]
+        processes = [line.split()[1:] for line in top if line.strip()]
         assert processes and all(uid == "10001" for uid, _ in processes), (c.function, top)
         assert {"fwatchdog", "python"} <= {comm for _, comm in processes}, (c.function, top)
         health = _get(f"{c.url}/_/health")
@@ -300,6 +303,8 @@ def test_serve_click_and_analytics_answer_as_on_the_platform(containers, campaig
         counted = before["summary"]["totalClicks"] == 2
         return (answer, after) if counted and before == after else None
 
-    answer, expected = wait_for(settled, timeout_s=30, interval_s=0.5)
+    reports = wait_for(settled, timeout_s=30, interval_s=0.5)
+    assert reports, (report(containers["analytics"].url), report(_platform("analytics")))
+    answer, expected = reports
     assert answer == expected
     assert answer["campaignId"] == campaign_id
