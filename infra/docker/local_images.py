@@ -119,7 +119,10 @@ def ensure_debian() -> None:
         )
         if done.returncode != 0:
             raise ImageError(f"debootstrap failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        shutil.rmtree(Path(rootfs) / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+        # Downloaded packages and package lists: every image on it runs apt-get update anyway.
+        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            shutil.rmtree(Path(rootfs) / leftover, ignore_errors=True)
+        (Path(rootfs) / "var/lib/apt/lists/partial").mkdir(parents=True)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         docker("import", "-", DEBIAN, stdin=tar.stdout)
         if tar.wait() != 0:
@@ -129,15 +132,13 @@ def ensure_debian() -> None:
 def watchdog_binary() -> Path:
     """of-watchdog as the local platform builds it (.local/bin/of-watchdog), else from the
     pinned source archive in OPENFAAS_SOURCES_DIR (checked against its sha256)."""
-    built = toolchain.bin_path("of-watchdog")
-    if built.exists():
-        return built
+    out = shared_dir() / "docker" / "of-watchdog"
+    for built in (toolchain.bin_path("of-watchdog"), out):
+        if built.exists():
+            return built
     found = toolchain.watchdog_available()
     if found is not None:
         return found
-    out = shared_dir() / "docker" / "of-watchdog"
-    if out.exists():
-        return out
     sources = os.environ.get("OPENFAAS_SOURCES_DIR")
     if not sources:
         raise ImageError("of-watchdog cannot be fetched; set OPENFAAS_SOURCES_DIR to its archive")
