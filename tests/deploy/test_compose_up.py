@@ -224,6 +224,15 @@ def test_an_ad_is_served_clicked_and_counted_exactly(stack: None) -> None:
     if not wait_for(in_postgres, timeout_s=60, interval_s=1):
         pytest.fail(f"daily_metrics: {compose('exec', '-T', 'postgres', *psql).stdout!r}")
 
+    # The gateway's own view: its invocation counts, read back from Prometheus (5 s scrapes).
+    def invocations() -> dict[str, float] | None:
+        r = call("GET", "/system/functions", auth=["admin", _secret("basic-auth-password")])
+        counts = {f["name"]: f.get("invocationCount", 0) for f in r.json()}  # type: ignore[union-attr]
+        return counts if counts["serve"] >= 1 and counts["click"] >= 1 else None
+
+    counts = wait_for(invocations, timeout_s=30, interval_s=2)
+    assert counts, "the gateway reports no invocation of serve and click"
+
 
 def test_down_removes_every_container_network_and_volume(stack: None) -> None:
     subprocess.run(["docker", "rm", "-f", CLIENT], capture_output=True)

@@ -19,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -39,14 +40,19 @@ type stack struct {
 }
 
 // provider answers from the stack file; each function is reached at http://<name>:<port>.
+// Every function is in one namespace, the one the gateway names in its metrics
+// (function_namespace): the gateway finds a function's invocation count in Prometheus under
+// "<name>.<namespace>", so both must agree for `faas-cli list` to show real counts.
 type provider struct {
 	functions map[string]stackFunction
+	namespace string
 	port      int
 	started   time.Time
 	probe     *http.Client
 }
 
 func (p *provider) Resolve(name string) (url.URL, error) {
+	name = strings.TrimSuffix(name, "."+p.namespace)
 	if _, ok := p.functions[name]; !ok {
 		return url.URL{}, fmt.Errorf("no function %q in the stack file", name)
 	}
@@ -64,7 +70,7 @@ func (p *provider) status(name string) types.FunctionStatus {
 		}
 	}
 	return types.FunctionStatus{
-		Name: name, Image: fn.Image, Labels: &labels, Annotations: &annotations,
+		Name: name, Namespace: p.namespace, Image: fn.Image, Labels: &labels, Annotations: &annotations,
 		Replicas: 1, AvailableReplicas: available, CreatedAt: p.started,
 	}
 }
@@ -133,7 +139,13 @@ func main() {
 	if err != nil {
 		log.Fatalf("UPSTREAM_TIMEOUT: %v", err)
 	}
-	p := &provider{s.Functions, port, time.Now().UTC(), &http.Client{Timeout: 2 * time.Second}}
+	p := &provider{
+		functions: s.Functions,
+		namespace: env("FUNCTION_NAMESPACE", "openfaas-fn"),
+		port:      port,
+		started:   time.Now().UTC(),
+		probe:     &http.Client{Timeout: 2 * time.Second},
+	}
 	config := types.FaaSConfig{
 		TCPPort:         &listen,
 		ReadTimeout:     timeout,
@@ -152,7 +164,7 @@ func main() {
 		Secrets:        composeOnly,
 		Logs:           composeOnly,
 		ListNamespaces: func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, []string{})
+			writeJSON(w, http.StatusOK, []string{p.namespace})
 		},
 		Info: func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, types.ProviderInfo{

@@ -32,9 +32,10 @@ func testProvider(t *testing.T, ready int) *provider {
 			"127.0.0.1":       {Image: "ads/up:0.1.0", Annotations: topic},
 			"nowhere.invalid": {Image: "ads/down:0.1.0"},
 		},
-		port:    p,
-		started: time.Now(),
-		probe:   &http.Client{Timeout: time.Second},
+		namespace: "openfaas-fn",
+		port:      p,
+		started:   time.Now(),
+		probe:     &http.Client{Timeout: time.Second},
 	}
 }
 
@@ -51,6 +52,9 @@ func TestListSaysWhichFunctionsAreReadyAndKeepsAnnotations(t *testing.T) {
 	}
 	if got[0].AvailableReplicas != 1 || got[1].AvailableReplicas != 0 {
 		t.Fatalf("available = %d, %d", got[0].AvailableReplicas, got[1].AvailableReplicas)
+	}
+	if got[0].Namespace != "openfaas-fn" {
+		t.Fatalf("namespace = %q: the gateway looks up counts under name.namespace", got[0].Namespace)
 	}
 	if (*got[0].Annotations)["topic"] != "impressions,clicks" {
 		t.Fatalf("annotations = %v", *got[0].Annotations)
@@ -80,6 +84,9 @@ func TestResolveNamesTheComposeServiceOnlyForStackFunctions(t *testing.T) {
 	u, err := p.Resolve("127.0.0.1")
 	if err != nil || u.Host != "127.0.0.1:"+strconv.Itoa(p.port) {
 		t.Fatalf("Resolve = %v, %v", u, err)
+	}
+	if u, err := p.Resolve("127.0.0.1.openfaas-fn"); err != nil || u.Host != "127.0.0.1:"+strconv.Itoa(p.port) {
+		t.Fatalf("Resolve(name.namespace) = %v, %v", u, err)
 	}
 	if _, err := p.Resolve("other"); err == nil {
 		t.Fatal("a function outside the stack file resolved")
