@@ -27,7 +27,6 @@ COMPOSE = REPO_ROOT / "docker-compose.yml"
 SECRETS_SCRIPT = K8S_DIR / "secrets" / "create-secrets.sh"
 DEFAULT_RETENTION_MS = 168 * 3_600_000  # the broker's log.retention.hours=168
 ENV_FILES = {
-    "compose (infra/compose/functions.env)": REPO_ROOT / "infra" / "compose" / "functions.env",
     "kubernetes (infra/k8s/functions/cluster.env)": K8S_DIR / "functions" / "cluster.env",
     "knative (infra/k8s/knative/knative.env)": K8S_DIR / "knative" / "knative.env",
 }
@@ -111,17 +110,21 @@ def test_every_secret_read_anywhere_is_created_by_the_deployment_steps(
     assert created[("ads", "connector-gateway-auth")] == created[("openfaas", "basic-auth")]
 
 
-def test_compose_secrets_are_files_make_compose_up_creates(compose: dict) -> None:
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    match = re.search(r"^COMPOSE_SECRETS := (.+)$", makefile, flags=re.M)
-    assert match, "Makefile: no COMPOSE_SECRETS"
-    made = set(match.group(1).split())
+def test_compose_secrets_are_files_make_secrets_creates(compose: dict) -> None:
+    script = (REPO_ROOT / "infra" / "compose" / "make-secrets.sh").read_text()
+    listed = re.search(r"for name in ([^;]+);", script)
+    assert listed, "make-secrets.sh: no `for name in ...;` list"
+    made = set(listed.group(1).replace("\\\n", " ").split()) | {"basic-auth-user"}
     for name, spec in compose["secrets"].items():
-        assert spec["file"] == f"./.local/dev/secrets/{name}", spec
-        assert name in made, f"{name}: `make compose-up` does not create it"
+        assert spec["file"] == f"./.local/compose/secrets/{name}", spec
+        assert name in made, f"{name}: infra/compose/make-secrets.sh does not create it"
     for service in compose["services"].values():
         for name in service.get("secrets", []):
             assert name in compose["secrets"], name
+    # Every function's secrets reach its container (stack.yml names them).
+    for fn in images.read_stack(STACK):
+        if fn.name in compose["services"]:
+            assert set(fn.secrets) <= set(compose["services"][fn.name].get("secrets", [])), fn
 
 
 def compose_topics(compose: dict) -> dict[str, tuple[int, int]]:
@@ -193,6 +196,17 @@ def test_every_variable_stack_yml_names_is_provided_everywhere(generator: Module
     provided |= {where: set(generator.read_env_file(path)) for where, path in ENV_FILES.items()}
     for where, names in provided.items():
         assert not needed - names, f"{where} does not provide {sorted(needed - names)}"
+    # Compose runs every function but export (it needs an S3 bucket of the user's).
+    compose = yaml.safe_load(COMPOSE.read_text())
+    run = {
+        var
+        for fn in generator.read_stack(STACK)
+        if fn.name in compose["services"]
+        for value in fn.environment.values()
+        for var in generator.variables(value)
+    }
+    missing = run - set(compose["x-function"]["environment"])
+    assert not missing, f"docker-compose.yml (x-function) does not provide {sorted(missing)}"
 
 
 def test_each_deployment_points_functions_at_its_own_services(generator: ModuleType) -> None:
@@ -201,12 +215,16 @@ def test_each_deployment_points_functions_at_its_own_services(generator: ModuleT
     assert cluster["DATABASE_URL"].split("@")[1].startswith("ads-postgres-rw.")
     assert cluster["KAFKA_BROKERS"].startswith("ads-kafka-kafka-bootstrap.")
     assert cluster["REDIS_URL"].startswith("redis://redis.ads.")
-    compose = generator.read_env_file(ENV_FILES["compose (infra/compose/functions.env)"])
-    ports = yaml.safe_load(COMPOSE.read_text())["services"]
-    published = {p.split(":")[0] for s in ports.values() for p in s.get("ports", [])}
-    for key in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS"):
-        port = re.search(r":(\d+)(?:/|$)", compose[key])
-        assert port and port.group(1) in published, f"{key}={compose[key]}: port not published"
+    compose = yaml.safe_load(COMPOSE.read_text())
+    env = compose["x-function"]["environment"]
+    for key, service in (("DATABASE_URL", "postgres"), ("REDIS_URL", "redis")):
+        assert f"@{service}:" in env[key] or f"//{service}:" in env[key], env[key]
+    assert env["KAFKA_BROKERS"] == "kafka:29092"  # the broker's INTERNAL listener
+    assert env["GATEWAY_URL"] == "http://gateway:8080"
+    for name in {fn.name for fn in images.read_stack(STACK)} & set(compose["services"]):
+        assert compose["services"][name]["image"] == next(
+            fn.image for fn in images.read_stack(STACK) if fn.name == name
+        )
 
 
 def pod_labels(resources: list[Resource], generated_functions: list[Resource]) -> list[dict]:
