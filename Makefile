@@ -60,8 +60,11 @@ distclean: clean
 
 ## The whole test suite against real services started for it in their own namespace.
 test: prerequisites-test venv deploy-tools lint lint-go typecheck
+	infra/docker/start-dockerd.sh  # function images and compose are built and run in the tests
+	$(PY) infra/docker/local_images.py all  # base images built here where none can be pulled
 	$(PLATFORM) --profile test build
 	cd infra/provider && go test -count=1 ./...
+	cd infra/compose/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
 	cd tests/e2e/openrtb_client && go mod download  # the e2e OpenRTB client's modules, before the netns
 	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
@@ -108,8 +111,6 @@ deploy-tools: venv
 # ---- Kubernetes (kind) and Docker Compose: need Docker, which the local platform does not ----
 KIND_CLUSTER := adserver
 export KIND_CLUSTER
-# Secret files docker-compose.yml reads (from .local/dev/secrets, as the local platform).
-COMPOSE_SECRETS := postgres-password grafana-admin-password
 # $(call need,tool,where to get it): fail with a clear message when a tool is missing.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "FAILED: $(1) is not installed: $(2)" >&2; exit 1; }
 DOCKER_HINT := install Docker (https://docs.docker.com/engine/install/)
@@ -152,15 +153,13 @@ kind-down:
 	@echo "==> kind: deleting cluster $(KIND_CLUSTER)"
 	kind delete cluster --name $(KIND_CLUSTER)
 
-## The backing services in Docker (docker-compose.yml); the secret files they read first.
+## The whole product in Docker (docker-compose.yml): functions behind the gateway, the stores.
 compose-up: venv
 	$(call need,docker,$(DOCKER_HINT))
 	@docker compose version >/dev/null 2>&1 || { echo "FAILED: the Docker Compose plugin is missing (docker compose)" >&2; exit 1; }
-	@echo "==> compose: secret files in .local/dev/secrets ($(COMPOSE_SECRETS))"
-	@$(PY) -c 'import sys; from localplatform import profile, secrets; [secrets.ensure_secret(profile.DEV, n, 32) for n in sys.argv[1:]]' $(COMPOSE_SECRETS)
-	@echo "==> compose: PostgreSQL :15432, Redis :16379, Kafka :19092, Prometheus :19090, Grafana :3000; migrations once"
+	@echo "==> compose: secret files in $$(infra/compose/make-secrets.sh)"
+	@echo "==> compose: gateway :8080, PostgreSQL :15432, Redis :16379, Kafka :19092, Prometheus :19090, Grafana :3000"
 	docker compose up -d --build
-	@echo "==> functions of make up use them with: set -a; . infra/compose/functions.env; set +a; make up"
 
 ## Stop the compose services (volumes stay; `docker compose down -v` removes them).
 compose-down:

@@ -24,17 +24,16 @@ override file, with no other difference:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from localplatform import deploy_tools, images, toolchain
 from localplatform.profile import REPO_ROOT, shared_dir
@@ -52,8 +51,6 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # stand-in bases carry it, see infra/docker/python/Dockerfile.
 BUILD_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # of-watchdog's pinned source archive, where the module proxy refuses the module.
-WATCHDOG_ARCHIVE = "of-watchdog-9bdadb1e8c68.tar.gz"
-WATCHDOG_ARCHIVE_SHA256 = "9d7d0ba6b2b8e7e599e075550d6fee342933ffab672930828afd12c74d074167"
 
 
 class ImageError(RuntimeError):
@@ -67,7 +64,9 @@ class Built:
     size_bytes: int
 
 
-def docker(*args: str, stdin: object = None, check: bool = True) -> subprocess.CompletedProcess:
+def docker(
+    *args: str, stdin: IO[bytes] | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     result = subprocess.run(["docker", *args], stdin=stdin, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise ImageError(f"docker {' '.join(args[:3])} ... failed:\n{result.stderr[-3000:]}")
@@ -130,27 +129,12 @@ def ensure_debian() -> None:
 
 
 def watchdog_binary() -> Path:
-    """of-watchdog as the local platform builds it (.local/bin/of-watchdog), else from the
-    pinned source archive in OPENFAAS_SOURCES_DIR (checked against its sha256)."""
-    out = shared_dir() / "docker" / "of-watchdog"
-    for built in (toolchain.bin_path("of-watchdog"), out):
-        if built.exists():
-            return built
-    found = toolchain.watchdog_available()
-    if found is not None:
-        return found
-    sources = os.environ.get("OPENFAAS_SOURCES_DIR")
-    if not sources:
-        raise ImageError("of-watchdog cannot be fetched; set OPENFAAS_SOURCES_DIR to its archive")
-    archive = Path(sources) / WATCHDOG_ARCHIVE
-    if hashlib.sha256(archive.read_bytes()).hexdigest() != WATCHDOG_ARCHIVE_SHA256:
-        raise ImageError(f"{archive}: sha256 differs from the pinned {WATCHDOG_ARCHIVE_SHA256}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="of-watchdog-") as tmp:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        (src,) = Path(tmp).iterdir()
-        return _go_build(src, out, "-mod=vendor")
+    """of-watchdog as the local platform builds it: the Go module at its pin, else the pinned
+    source archive in OPENFAAS_SOURCES_DIR (checked against its sha256)."""
+    try:
+        return toolchain.watchdog()
+    except toolchain.ToolchainError as exc:
+        raise ImageError(str(exc)) from exc
 
 
 def _go_build(src: Path, out: Path, *flags: str) -> Path:
