@@ -91,17 +91,20 @@ def call_handler(path: str) -> object:
     return response
 
 
+def _not_printed_already(record: logging.LogRecord) -> bool:
+    return not logging.getLogger(record.name).handlers
+
+
 def _request_id() -> str:
     return request.headers.get("X-Call-Id") or str(uuid.uuid4())
 
 
 if __name__ == "__main__":
     # One line per start goes to the log the watchdog collects: `faas-cli logs NAME` shows when
-    # and where each replica started. Only waitress's: a handler on the root logger would print
-    # every JSON line of the functions' own loggers a second time, as plain text.
-    started = logging.getLogger("waitress")
-    started.setLevel(logging.INFO)
-    started.addHandler(logging.StreamHandler())
+    # and where each replica started. The root handler skips records of loggers that print
+    # their own (the functions' JSON loggers), or each of their lines would come twice.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().handlers[0].addFilter(_not_printed_already)
     # of-watchdog passes SIGTERM on at once, then drains its requests within write_timeout:
     # keep serving them; the watchdog's exit ends the replica (or the container).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
