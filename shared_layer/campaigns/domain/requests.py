@@ -173,7 +173,9 @@ class CampaignRequest(_Request):
             raise ValueError("ads: the same ad id appears twice")
         return self
 
-    def to_campaign(self, campaign_id: str | None = None, status: CampaignStatus = "active"):
+    def to_campaign(
+        self, campaign_id: str | None = None, status: CampaignStatus = "active"
+    ) -> Campaign:
         """The domain Campaign: ids generated where missing, rules deduplicated and sorted."""
         cid = (campaign_id or self.id or str(uuid.uuid4())).lower()
         rules = sorted({(r.rule_type, r.rule_value) for r in self.targeting_rules})

@@ -506,7 +506,7 @@ def floor_micros(cpm: float) -> Micros:
     return micros
 
 
-def bid_response(request: OpenRtbRequest, bids: list[OpenRtbBid], seat: str) -> dict:
+def bid_response(request: OpenRtbRequest, bids: list[OpenRtbBid], seat: str) -> dict[str, object]:
     """The BidResponse body (OpenRTB 2.6 section 4) for `bids`, which must not be empty."""
     return {
         "id": request.id,
@@ -538,7 +538,7 @@ def auction_price_micros(text: str | None, *, cpm_micros: Micros) -> Micros:
     return micros
 
 
-def _bid(bid: OpenRtbBid) -> dict:
+def _bid(bid: OpenRtbBid) -> dict[str, object]:
     body = {
         "id": bid.bid_id,
         "impid": bid.imp_id,
