@@ -5,7 +5,7 @@ ranges, placements; a CPM grid with ties). Each request is timed alone with perf
 after a warm-up; the figures are per decision, in microseconds. For comparison the same
 requests go through the obvious alternative, a scan of the campaigns sorted by CPM that runs the
 eligibility checks until the first match, under two targeting mixes (see WORKLOADS). Target
-(DESIGN.md): p99 < 50 us at 10k campaigns.
+(docs/specification.md, service levels): p99 < 50 us at 10k campaigns.
 
 Then the whole decision as the bid function makes it with pacing and frequency caps on
 (`bench_paced`, 10k campaigns): `auction.decide` with the refusal and pacing memos among the

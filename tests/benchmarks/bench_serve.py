@@ -9,7 +9,7 @@ p50/p95/p99 and CPU per request by process for 10 s at half of each median rated
 serve's requests ask for a placement that a benchmark campaign (created through the campaigns
 API, huge budget, ended afterwards) targets, so that every request runs the whole path:
 validation, bid through the gateway with its Redis charge, the signed click URL. Targets:
-serve's rated rate >= 0.5 x the no-op's in DESIGN.md, >= 0.4 x in issue 12.
+serve's rated rate >= 0.4 x the no-op's (docs/specification.md, service levels).
 Runs against the dev platform (`make bench` runs `make up` first).
 """
 

@@ -1,4 +1,4 @@
-"""The analytics API through the gateway: auth, the seed's shape, exact numbers, the cache, 4xx,
+"""The analytics API through the gateway: auth, the specification's shape, exact numbers, the cache, 4xx,
 and the whole path: an ad served and clicked shows in analytics within a second.
 
 Apart from that last test, numbers are planted where the pipeline would put them:

@@ -1,4 +1,4 @@
-"""POST /function/bid through the gateway: the seed's answer plus impressionId and priceMicros,
+"""POST /function/bid through the gateway: the specification's answer plus impressionId and priceMicros,
 the charge in Redis, and bad input refused (400/413, the error body) with nothing charged."""
 
 from __future__ import annotations
