@@ -13,9 +13,9 @@ days (today included: closed days from PostgreSQL or the cache, today from the c
 - warm at a fixed rate: the open-loop generator (loadgen.open_loop) at RATE/s for MEASURE_S,
   measured from each request's due time, with the rate actually achieved.
 
-Target (docs/specification.md, service levels): p95 < 50 ms for 90 days. Everything made is removed afterwards. Runs
-against the dev platform (`make bench`); ADS_PROFILE selects another one. The sizes can be
-lowered for a smoke run: ANALYTICS_BENCH_CAMPAIGNS, ANALYTICS_BENCH_DAYS,
+Target (docs/specification.md, service levels): p95 < 50 ms for 90 days. Everything made is
+removed afterwards. Runs against the dev platform (`make bench`); ADS_PROFILE selects another
+one. The sizes can be lowered for a smoke run: ANALYTICS_BENCH_CAMPAIGNS, ANALYTICS_BENCH_DAYS,
 ANALYTICS_BENCH_RANGE_DAYS, ANALYTICS_BENCH_RATE, ANALYTICS_BENCH_MEASURE_S.
 """
 

@@ -7,7 +7,8 @@ so that every request that finds a candidate is charged through the Lua script, 
 production, which also appends the impression event to an outbox (the benchmark's own). Each
 `handle(event)` call is timed alone: body parsing, the auction, the charge and its outbox
 record (one EVALSHA round trip), the JSON answer. The decision without Redis is shown beside it.
-Target (docs/specification.md, service levels): p95 < 5 ms. The budget keys written are deleted afterwards.
+Target (docs/specification.md, service levels): p95 < 5 ms. The budget keys written are deleted
+afterwards.
 
 Run: `make bench` or `python -m tests.benchmarks.bench_bid [campaigns]`.
 """

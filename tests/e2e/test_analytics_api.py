@@ -1,5 +1,5 @@
-"""The analytics API through the gateway: auth, the specification's shape, exact numbers, the cache, 4xx,
-and the whole path: an ad served and clicked shows in analytics within a second.
+"""The analytics API through the gateway: auth, the specification's shape, exact numbers, the
+cache, 4xx, and the whole path: an ad served and clicked shows in analytics within a second.
 
 Apart from that last test, numbers are planted where the pipeline would put them:
 daily_metrics rows in PostgreSQL for closed days, the live counters (``stats::*``) in Redis

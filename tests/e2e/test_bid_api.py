@@ -1,5 +1,6 @@
-"""POST /function/bid through the gateway: the specification's answer plus impressionId and priceMicros,
-the charge in Redis, and bad input refused (400/413, the error body) with nothing charged."""
+"""POST /function/bid through the gateway: the specification's answer plus impressionId and
+priceMicros, the charge in Redis, and bad input refused (400/413, the error body) with nothing
+charged."""
 
 from __future__ import annotations
 
