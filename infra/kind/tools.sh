@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The binaries a kind cluster is built from, from the Go module proxy at the versions of
+# versions.env, into .local/kind/bin. Each is rebuilt only when its pin or its inputs change.
+#
+#   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
+#   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# go_install NAME PACKAGE@VERSION: a command whose module builds with plain `go install`.
+go_install() {
+    local name="$1" target="$2" key
+    key="$(echo "$target" | sha256sum | cut -c1-16)"
+    if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
+        return
+    fi
+    progress "building $name ($target)"
+    timed "$name" env GOBIN="$KIND_BIN" go install "$target"
+    mark_built "$name" "$key"
+}
+
+# kubernetes: the seven commands in one build through the wrapper module go/kubernetes, which
+# requires k8s.io/kubernetes and replaces each staging module with its v0.x release. The version
+# ldflags make kubeadm name the image tags of this release (a module build says v0.0.0-master).
+kubernetes() {
+    local mod="$KIND_HERE/go/kubernetes" key minor flags=() pkg
+    local commands=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+    key="$(inputs_key "$mod")"
+    if cached kubernetes "$key" && [[ -x "$KIND_BIN/kubeadm" ]]; then
+        return
+    fi
+    minor="${KUBERNETES_VERSION#v1.}"
+    minor="${minor%%.*}"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=(-X "$pkg.gitVersion=$KUBERNETES_VERSION" -X "$pkg.gitMajor=1" -X "$pkg.gitMinor=$minor"
+            -X "$pkg.gitTreeState=clean" -X "$pkg.buildDate=1970-01-01T00:00:00Z")
+    done
+    progress "building Kubernetes $KUBERNETES_VERSION: ${commands[*]} (about 5 min cold)"
+    timed "Kubernetes" bash -c 'cd "$1" && shift && go build -trimpath -ldflags "$1" -o "$2/" "${@:3}"' _ \
+        "$mod" "-s -w ${flags[*]}" "$KIND_BIN" "${commands[@]/#/k8s.io/kubernetes/cmd/}"
+    "$KIND_BIN/kubeadm" version -o short | grep -qx "$KUBERNETES_VERSION" \
+        || fail "kubeadm reports $("$KIND_BIN/kubeadm" version -o short), not $KUBERNETES_VERSION"
+    mark_built kubernetes "$key"
+}
+
+# small_module NAME DIR: a wrapper module with a main package of its own (etcd, pause).
+small_module() {
+    local name="$1" mod="$KIND_HERE/go/$2" key
+    key="$(inputs_key "$mod")"
+    if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
+        return
+    fi
+    progress "building $name (go/$2)"
+    timed "$name" bash -c 'cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2" .' _ "$mod" "$KIND_BIN/$name"
+    mark_built "$name" "$key"
+}
+
+command -v go >/dev/null || fail "go is not installed (https://go.dev/doc/install)"
+wanted=" ${*:-all} "
+wants() { [[ "$wanted" == *" all "* || "$wanted" == *" $1 "* ]]; }
+started=$SECONDS
+if wants kind; then go_install kind "sigs.k8s.io/kind@$KIND_VERSION"; fi
+if wants crictl; then go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"; fi
+if wants pause; then small_module pause pause; fi
+if wants etcd; then small_module etcd etcd; fi
+if wants kubernetes; then kubernetes; fi
+if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"; fi
+if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
+if [[ "$wanted" == " all " ]]; then progress "tools ready in $KIND_BIN ($((SECONDS - started)) s)"; fi
