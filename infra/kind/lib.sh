@@ -10,8 +10,9 @@ KIND_STAMPS="$KIND_STATE/stamps"
 mkdir -p "$KIND_BIN" "$KIND_STAMPS"
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
-# progress WHAT...: one line per step, so a long cold build shows where it is.
-progress() { echo "==> kind: $*"; }
+# progress WHAT...: one line per step, so a long cold build shows where it is (on stderr: the
+# scripts' stdout is their result).
+progress() { echo "==> kind: $*" >&2; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 # inputs_key FILE|DIR...: a hash of the pins and every input file, the cache key of a build.
