@@ -134,7 +134,9 @@ node() {
     progress "importing images into the node's containerd"
     docker save "${images[@]}" | docker exec -i "$KIND_CONTAINER" \
         ctr -n k8s.io images import --all-platforms --no-unpack --digests - >/dev/null
-    docker exec "$KIND_CONTAINER" bash -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done
+    # Stopped before the commit; `sleep` as PID 1 reaps nothing, so wait for a zombie, not an exit.
+    docker exec "$KIND_CONTAINER" bash -c 'pkill -x containerd
+        while ps -C containerd -o stat= | grep -qv Z; do sleep 0.2; done
         rm -f /var/log/containerd-build.log'
     docker commit \
         --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \

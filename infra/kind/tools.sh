@@ -7,16 +7,22 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# go_install NAME PACKAGE@VERSION: a command whose module builds with plain `go install`.
-go_install() {
-    local name="$1" target="$2" key
-    key="$(echo "$target" | sha256sum | cut -c1-16)"
+# build_once NAME KEY COMMAND...: runs COMMAND, which builds .local/kind/bin/NAME, unless NAME was
+# last built from inputs with this KEY.
+build_once() {
+    local name="$1" key="$2"
+    shift 2
     if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
         return
     fi
-    progress "building $name ($target)"
-    timed "$name" env GOBIN="$KIND_BIN" go install "$target"
+    progress "building $name"
+    timed "$name" "$@"
     mark_built "$name" "$key"
+}
+
+# go_install NAME PACKAGE@VERSION: a command whose module builds with plain `go install`.
+go_install() {
+    build_once "$1" "$(echo "$2" | sha256sum | cut -c1-16)" env GOBIN="$KIND_BIN" go install "$2"
 }
 
 # kubernetes: the seven commands in one build through the wrapper module go/kubernetes, which
@@ -45,14 +51,9 @@ kubernetes() {
 
 # small_module NAME DIR: a wrapper module with a main package of its own (etcd, pause).
 small_module() {
-    local name="$1" mod="$KIND_HERE/go/$2" key
-    key="$(inputs_key "$mod")"
-    if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
-        return
-    fi
-    progress "building $name (go/$2)"
-    timed "$name" bash -c 'cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2" .' _ "$mod" "$KIND_BIN/$name"
-    mark_built "$name" "$key"
+    local mod="$KIND_HERE/go/$2"
+    build_once "$1" "$(inputs_key "$mod")" \
+        bash -c 'cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2" .' _ "$mod" "$KIND_BIN/$1"
 }
 
 command -v go >/dev/null || fail "go is not installed (https://go.dev/doc/install)"
