@@ -3,7 +3,8 @@
 # versions.env, into .local/kind/bin. Each is rebuilt only when its pin or its inputs change.
 #
 #   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
-#   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm)
+#   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
+#                                  # metrics-server netpol; the last two only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -67,4 +68,15 @@ if wants etcd; then small_module etcd etcd; fi
 if wants kubernetes; then kubernetes; fi
 if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"; fi
 if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
+# The add-ons (addons.sh), built only when asked for.
+if [[ "$wanted" == *" metrics-server "* ]]; then
+    go_install metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+fi
+if [[ "$wanted" == *" netpol "* ]]; then
+    # kube-network-policies' command is its module's cmd package; installed as netpol.
+    target="sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION"
+    build_once netpol "$(echo "$target" | sha256sum | cut -c1-16)" bash -c \
+        'gobin="$(mktemp -d)" && GOBIN="$gobin" go install "$1" && mv "$gobin/cmd" "$2/netpol" && rmdir "$gobin"' \
+        _ "$target" "$KIND_BIN"
+fi
 if [[ "$wanted" == " all " ]]; then progress "tools ready in $KIND_BIN ($((SECONDS - started)) s)"; fi
