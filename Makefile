@@ -118,14 +118,17 @@ KIND_HINT := install kind (https://kind.sigs.k8s.io/docs/user/quick-start/\#inst
 KUBECTL_HINT := install kubectl (https://kubernetes.io/docs/tasks/tools/)
 HELM_HINT := install helm 3 (https://helm.sh/docs/intro/install/)
 
-## Create the kind cluster of kind-cluster.yaml (ports 8080, 9090, 3000 on 127.0.0.1).
-kind-up:
+## Create the kind cluster of kind-cluster.yaml: one control plane and two workers, ready. Where
+## no node image can be pulled, every tool and image is built here first (infra/kind/README.md;
+## cached). Host ports on 127.0.0.1: KIND_GATEWAY_PORT (8080), KIND_PROMETHEUS_PORT (9090),
+## KIND_GRAFANA_PORT (3000).
+KIND_GATEWAY_PORT ?= 8080
+KIND_PROMETHEUS_PORT ?= 9090
+KIND_GRAFANA_PORT ?= 3000
+export KIND_GATEWAY_PORT KIND_PROMETHEUS_PORT KIND_GRAFANA_PORT
+kind-up: venv
 	$(call need,docker,$(DOCKER_HINT))
-	$(call need,kind,$(KIND_HINT))
-	@echo "==> kind: cluster $(KIND_CLUSTER) from kind-cluster.yaml"
-	@kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) \
-		&& echo "==> kind: $(KIND_CLUSTER) exists already" \
-		|| kind create cluster --name $(KIND_CLUSTER) --config kind-cluster.yaml
+	@infra/kind/up.sh
 
 # What deploying to the kind cluster needs on this machine.
 cluster-tools:
@@ -147,11 +150,11 @@ knative-deploy: cluster-tools deploy-tools
 	kubectl config use-context kind-$(KIND_CLUSTER)
 	infra/k8s/deploy.sh knative
 
-## Delete the kind cluster and everything in it (secret files in .local/k8s/secrets stay).
+## Delete the kind cluster and everything in it: no node container, volume or network is left
+## (secret files in .local/k8s/secrets stay).
 kind-down:
-	$(call need,kind,$(KIND_HINT))
-	@echo "==> kind: deleting cluster $(KIND_CLUSTER)"
-	kind delete cluster --name $(KIND_CLUSTER)
+	$(call need,docker,$(DOCKER_HINT))
+	@infra/kind/down.sh
 
 ## The whole product in Docker (docker-compose.yml): functions behind the gateway, the stores.
 compose-up: venv

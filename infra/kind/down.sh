@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make kind-down`: delete the kind cluster and check that nothing of it is left: no node
+# container, no volume, no loop device, and no `kind` network once no cluster uses it.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cluster="${KIND_CLUSTER:-adserver}"
+if [[ -x "$KIND_BIN/kind" ]]; then
+    kind="$KIND_BIN/kind"
+else
+    kind="$(command -v kind)" || fail "kind is not installed"
+fi
+
+nodes="$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$cluster")"
+volumes="$(for node in $nodes; do docker inspect --format '{{range .Mounts}}{{.Name}} {{end}}' "$node"; done)"
+progress "deleting cluster $cluster"
+"$kind" delete cluster --name "$cluster"
+rm -f "$KIND_STATE/$cluster.yaml"
+# kind leaves its network for the next cluster; remove it when no other cluster is left.
+if [[ -z "$("$kind" get clusters 2>/dev/null)" ]] && docker network inspect kind >/dev/null 2>&1; then
+    docker network rm kind >/dev/null
+fi
+
+left="$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$cluster")"
+[[ -z "$left" ]] || fail "containers of $cluster are left: $left"
+left="$(for volume in $volumes; do docker volume inspect "$volume" >/dev/null 2>&1 && echo "$volume"; done || true)"
+[[ -z "$left" ]] || fail "volumes of $cluster are left: $left"
+progress "cluster $cluster deleted; nothing of it is left"

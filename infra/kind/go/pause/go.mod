@@ -1,0 +1,3 @@
+module ads.local/kind/pause
+
+go 1.24

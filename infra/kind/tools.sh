@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The binaries a kind cluster is built from, from the Go module proxy at the versions of
+# versions.env, into .local/kind/bin. Each is rebuilt only when its pin or its inputs change.
+#
+#   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
+#   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
+#                                  # metrics-server netpol; the last two only when named)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# build_once NAME KEY COMMAND...: runs COMMAND, which builds .local/kind/bin/NAME, unless NAME was
+# last built from inputs with this KEY.
+build_once() {
+    local name="$1" key="$2"
+    shift 2
+    if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
+        return
+    fi
+    progress "building $name"
+    timed "$name" "$@"
+    mark_built "$name" "$key"
+}
+
+# go_install NAME PACKAGE@VERSION: a command whose module builds with plain `go install`.
+go_install() {
+    build_once "$1" "$(echo "$2" | sha256sum | cut -c1-16)" env GOBIN="$KIND_BIN" go install "$2"
+}
+
+# kubernetes: the seven commands in one build through the wrapper module go/kubernetes, which
+# requires k8s.io/kubernetes and replaces each staging module with its v0.x release. The version
+# ldflags make kubeadm name the image tags of this release (a module build says v0.0.0-master).
+kubernetes() {
+    local mod="$KIND_HERE/go/kubernetes" key minor flags=() pkg
+    local commands=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+    key="$(inputs_key "$mod")"
+    if cached kubernetes "$key" && [[ -x "$KIND_BIN/kubeadm" ]]; then
+        return
+    fi
+    minor="${KUBERNETES_VERSION#v1.}"
+    minor="${minor%%.*}"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=(-X "$pkg.gitVersion=$KUBERNETES_VERSION" -X "$pkg.gitMajor=1" -X "$pkg.gitMinor=$minor"
+            -X "$pkg.gitTreeState=clean" -X "$pkg.buildDate=1970-01-01T00:00:00Z")
+    done
+    progress "building Kubernetes $KUBERNETES_VERSION: ${commands[*]} (about 5 min cold)"
+    timed "Kubernetes" bash -c 'cd "$1" && shift && go build -trimpath -ldflags "$1" -o "$2/" "${@:3}"' _ \
+        "$mod" "-s -w ${flags[*]}" "$KIND_BIN" "${commands[@]/#/k8s.io/kubernetes/cmd/}"
+    "$KIND_BIN/kubeadm" version -o short | grep -qx "$KUBERNETES_VERSION" \
+        || fail "kubeadm reports $("$KIND_BIN/kubeadm" version -o short), not $KUBERNETES_VERSION"
+    mark_built kubernetes "$key"
+}
+
+# small_module NAME DIR: a wrapper module with a main package of its own (etcd, pause).
+small_module() {
+    local mod="$KIND_HERE/go/$2"
+    build_once "$1" "$(inputs_key "$mod")" \
+        bash -c 'cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2" .' _ "$mod" "$KIND_BIN/$1"
+}
+
+command -v go >/dev/null || fail "go is not installed (https://go.dev/doc/install)"
+wanted=" ${*:-all} "
+wants() { [[ "$wanted" == *" all "* || "$wanted" == *" $1 "* ]]; }
+started=$SECONDS
+if wants kind; then go_install kind "sigs.k8s.io/kind@$KIND_VERSION"; fi
+if wants crictl; then go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"; fi
+if wants pause; then small_module pause pause; fi
+if wants etcd; then small_module etcd etcd; fi
+if wants kubernetes; then kubernetes; fi
+if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"; fi
+if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
+# The add-ons (addons.sh), built only when asked for.
+if [[ "$wanted" == *" metrics-server "* ]]; then
+    go_install metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+fi
+if [[ "$wanted" == *" netpol "* ]]; then
+    # kube-network-policies' command is its module's cmd package; installed as netpol.
+    target="sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION"
+    build_once netpol "$(echo "$target" | sha256sum | cut -c1-16)" bash -c \
+        'gobin="$(mktemp -d)" && GOBIN="$gobin" go install "$1" && mv "$gobin/cmd" "$2/netpol" && rmdir "$gobin"' \
+        _ "$target" "$KIND_BIN"
+fi
+if [[ "$wanted" == " all " ]]; then progress "tools ready in $KIND_BIN ($((SECONDS - started)) s)"; fi
