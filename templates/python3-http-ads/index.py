@@ -42,8 +42,7 @@ HANDLE = "ads.handle"  # the built handler, in app.config
 
 def start() -> None:
     """Build the function's handler once, at start-up: connect, start its threads."""
-    build = getattr(handler, "build", None)  # not yet converted: it still wires at import
-    app.config[HANDLE] = build() if build is not None else handler.handle
+    app.config[HANDLE] = handler.build()
 
 
 class Event:
@@ -81,7 +80,7 @@ def _to_response(result: object) -> object:
 @app.route("/_/ready", methods=["GET"])
 def ready() -> tuple[str, int]:
     handle = app.config.get(HANDLE)
-    check = getattr(handle, "ready", None) or getattr(handler, "ready", None)
+    check = getattr(handle, "ready", None)
     ok = handle is not None and (check is None or bool(check()))
     return ("OK", 200) if ok else ("not ready", 503)
 
