@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import NotFound
-from shared_layer.kernel.http import Request, Router, json_response, require_bearer
+from shared_layer.kernel.http import Handler, Request, Router, json_response, require_bearer
 from shared_layer.kernel.settings import (
     at_least,
     env,
@@ -47,39 +47,39 @@ class AnalyticsSettings:
     redis_timeout_s: float = env("ANALYTICS_REDIS_TIMEOUT_S", default=0.5, check=positive)
 
 
-SETTINGS = load_settings(AnalyticsSettings)
-CLOCK = utc_now  # what "today" (UTC) is; tests replace it
-# Reads may be tried once more.
-REDIS = connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=1)
-DATABASE = Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password)
-REGISTRY.register(StoreProbe(REDIS, DATABASE))  # store_up{store}: the ops alerts' view of both
-REPORTS = CampaignReports(
-    REDIS,
-    DATABASE,
-    clock=lambda: CLOCK(),
-    cache_ttl_s=SETTINGS.cache_ttl_s,
-    cache_grace_s=SETTINGS.cache_grace_s,
-    shards=key_layout(SETTINGS.redis_url),
-    counter_keys=CounterKeys.for_url(SETTINGS.redis_url),
-)
-router = Router()
+def build(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_now) -> Handler:
+    """Connect to Redis and PostgreSQL; `clock` says what "today" (UTC) is."""
+    settings = settings or load_settings(AnalyticsSettings)
+    # Reads may be tried once more.
+    redis_client = connect(settings.redis_url, timeout_s=settings.redis_timeout_s, retries=1)
+    database = Database.from_url(settings.database_url, password=settings.postgres_password)
+    REGISTRY.register(StoreProbe(redis_client, database))  # store_up{store}: the ops alerts' view
+    reports = CampaignReports(
+        redis_client,
+        database,
+        clock=clock,
+        cache_ttl_s=settings.cache_ttl_s,
+        cache_grace_s=settings.cache_grace_s,
+        shards=key_layout(settings.redis_url),
+        counter_keys=CounterKeys.for_url(settings.redis_url),
+    )
+    return serve_reports(reports, settings.admin_token)
 
 
-def _authorized(request: Request) -> None:
-    require_bearer(request, SETTINGS.admin_token, "analytics")
+def serve_reports(reports: CampaignReports, admin_token: bytes) -> Handler:
+    """GET /campaign/{campaign_id} from `reports`, for callers with the admin token."""
+    router = Router()
 
+    @router.route("GET", "/campaign/{campaign_id}")
+    def campaign_report(request: Request, campaign_id: str) -> dict:
+        require_bearer(request, admin_token, "analytics")
+        date_range = parse_date_range(request.query)
+        canonical = canonical_campaign_id(campaign_id)
+        if canonical is None:
+            raise NotFound(f"campaign {campaign_id[:100]} does not exist")
+        data = reports.read(canonical, date_range)
+        body = report_body(canonical, date_range, data.counts, data.missing, data.source)
+        body["pacing"] = reports.pacing(canonical)
+        return json_response(200, body, request, {"Cache-Control": "no-store"})
 
-@router.route("GET", "/campaign/{campaign_id}")
-def campaign_report(request: Request, campaign_id: str) -> dict:
-    _authorized(request)
-    date_range = parse_date_range(request.query)
-    canonical = canonical_campaign_id(campaign_id)
-    if canonical is None:
-        raise NotFound(f"campaign {campaign_id[:100]} does not exist")
-    data = REPORTS.read(canonical, date_range)
-    body = report_body(canonical, date_range, data.counts, data.missing, data.source)
-    body["pacing"] = REPORTS.pacing(canonical)
-    return json_response(200, body, request, {"Cache-Control": "no-store"})
-
-
-handle = router.handler(service="analytics")
+    return router.handler(service="analytics")

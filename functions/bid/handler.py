@@ -14,47 +14,47 @@ from __future__ import annotations
 
 import time
 
+from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel import metrics
-from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
-from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
 from shared_layer.kernel.models import BidRequest, parse
 from shared_layer.kernel.settings import load_settings
 
-SETTINGS = load_settings(BidderSettings)
-CLOCK = utc_now  # the day boundaries of the daily budgets and pacing; tests replace it
-RUNTIME = start_bidder(SETTINGS, clock=lambda: CLOCK())
-LEDGER, SNAPSHOT, RELAY, BIDDER = RUNTIME.ledger, RUNTIME.snapshot, RUNTIME.relay, RUNTIME.bidder
-router = Router()
+
+def build(settings: BidderSettings | None = None, *, clock: Clock = utc_now) -> Handler:
+    """Connect and start this replica's bidder (`clock` sets the days of budgets and pacing)."""
+    runtime = start_bidder(settings or load_settings(BidderSettings), clock=clock)
+    return serve_bids(runtime.bidder)
 
 
-def ready() -> bool:
-    return BIDDER.ready()
+def serve_bids(bidder: Bidder) -> Handler:
+    """POST / over `bidder`, ready once its campaign snapshot is."""
+    router = Router()
 
+    @router.route("POST", "/")
+    def bid(request: Request) -> dict:
+        try:
+            bid_request = parse(BidRequest, request.body)
+        except AdServerError:
+            metrics.BID_DECISIONS.labels("invalid").inc()
+            raise
+        started = time.perf_counter()
+        try:
+            outcome = bidder.bid(bid_request, Correlation(request.request_id, request.traceparent))
+        except AdServerError as exc:
+            metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+            raise
+        finally:
+            metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+        metrics.BID_DECISIONS.labels(outcome.label).inc()
+        if outcome.decision is None:
+            return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
+        metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
+        body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
+        return json_response(200, body, request)
 
-@router.route("POST", "/")
-def bid(request: Request) -> dict:
-    try:
-        bid_request = parse(BidRequest, request.body)
-    except AdServerError:
-        metrics.BID_DECISIONS.labels("invalid").inc()
-        raise
-    started = time.perf_counter()
-    try:
-        outcome = BIDDER.bid(bid_request, Correlation(request.request_id, request.traceparent))
-    except AdServerError as exc:
-        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
-        raise
-    finally:
-        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
-    metrics.BID_DECISIONS.labels(outcome.label).inc()
-    if outcome.decision is None:
-        return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
-    metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
-    body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
-    return json_response(200, body, request)
-
-
-handle = router.handler(service="bid")
+    return router.handler(service="bid", ready=bidder.ready)

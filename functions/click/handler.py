@@ -10,6 +10,8 @@ this replica's outbox relay drains it to Kafka's ``clicks`` topic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared_layer.campaigns.store.ad_urls import RegisteredAdUrls
 from shared_layer.campaigns.store.cache import CampaignCache
 from shared_layer.clicks.domain.clicks import (
@@ -22,7 +24,7 @@ from shared_layer.clicks.domain.clicks import (
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.clicks.service.tracker import CLICKS, ClickTracker
 from shared_layer.clicks.store.click_ledger import RedisClickRecorder
-from shared_layer.kernel.http import Request, Router, no_content
+from shared_layer.kernel.http import Handler, Request, Router, no_content
 from shared_layer.kernel.settings import (
     env,
     load_settings,
@@ -46,20 +48,20 @@ class ClickSettings:
     redis_timeout_s: float = env("CLICK_REDIS_TIMEOUT_S", default=0.5, check=positive)
 
 
-SETTINGS = load_settings(ClickSettings)
-# Short timeouts and no automatic retries: with Redis away, a user waits a moment, not seconds,
-# before being redirected uncounted.
-_redis = connect(SETTINGS.redis_url, timeout_s=SETTINGS.redis_timeout_s, retries=0)
-TRACKER = ClickTracker(
-    SETTINGS.click_signing_key,
-    RegisteredAdUrls(
-        CampaignCache(_redis),
-        Database.from_url(SETTINGS.database_url, password=SETTINGS.postgres_password, size=4),
-    ),
-    RedisClickRecorder(_redis, shards=key_layout(SETTINGS.redis_url)),
-)
-RELAY = start_relay(SETTINGS.redis_url, SETTINGS.kafka_brokers)
-router = Router()
+def build(settings: ClickSettings | None = None) -> Handler:
+    """Connect to Redis and PostgreSQL and start this replica's outbox relay."""
+    settings = settings or load_settings(ClickSettings)
+    # Short timeouts and no automatic retries: with Redis away, a user waits a moment, not
+    # seconds, before being redirected uncounted.
+    redis_client = connect(settings.redis_url, timeout_s=settings.redis_timeout_s, retries=0)
+    database = Database.from_url(settings.database_url, password=settings.postgres_password, size=4)
+    tracker = ClickTracker(
+        settings.click_signing_key,
+        RegisteredAdUrls(CampaignCache(redis_client), database),
+        RedisClickRecorder(redis_client, shards=key_layout(settings.redis_url)),
+    )
+    start_relay(settings.redis_url, settings.kafka_brokers)
+    return serve_clicks(tracker)
 
 
 def _headers(request: Request, result: ClickResult) -> dict[str, str]:
@@ -68,25 +70,28 @@ def _headers(request: Request, result: ClickResult) -> dict[str, str]:
     return {"X-Click-Counted": "true" if result.counted else "false", "Cache-Control": "no-store"}
 
 
-@router.route("GET", "/")
-def follow(request: Request) -> dict:
+def _counted(step: Callable[[], ClickResult]) -> ClickResult:
+    """`step`'s result; a failure is counted by its outcome before it propagates."""
     try:
-        result = TRACKER.follow(token_from_query(request.query))
+        return step()
     except Exception as exc:
         CLICKS.labels(error_outcome(exc)).inc()
         raise
-    response = no_content(request, {"Location": result.redirect_url, **_headers(request, result)})
-    return {**response, "statusCode": 302}
 
 
-@router.route("POST", "/")
-def submit(request: Request) -> dict:
-    try:
-        result = TRACKER.submit(parse_click_request(request.body))
-    except Exception as exc:
-        CLICKS.labels(error_outcome(exc)).inc()
-        raise
-    return no_content(request, _headers(request, result))
+def serve_clicks(tracker: ClickTracker) -> Handler:
+    """GET / (a click link followed) and POST / (a click reported) through `tracker`."""
+    router = Router()
 
+    @router.route("GET", "/")
+    def follow(request: Request) -> dict:
+        result = _counted(lambda: tracker.follow(token_from_query(request.query)))
+        headers = {"Location": result.redirect_url, **_headers(request, result)}
+        return {**no_content(request, headers), "statusCode": 302}
 
-handle = router.handler(service="click", max_body_bytes=MAX_CLICK_BODY_BYTES)
+    @router.route("POST", "/")
+    def submit(request: Request) -> dict:
+        result = _counted(lambda: tracker.submit(parse_click_request(request.body)))
+        return no_content(request, _headers(request, result))
+
+    return router.handler(service="click", max_body_bytes=MAX_CLICK_BODY_BYTES)

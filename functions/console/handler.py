@@ -12,20 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared_layer.console.static_site import StaticSite
-from shared_layer.kernel.http import Request, Router
+from shared_layer.kernel.http import Handler, Request, Router
 
-SITE = StaticSite.load(Path(__file__).resolve().parent / "dist")
-router = Router()
-
-
-@router.route("GET", "/")
-def page(request: Request) -> dict:
-    return SITE.page(request)
+DIST = Path(__file__).resolve().parent / "dist"
 
 
-@router.route("GET", "/assets/{name}")
-def asset(request: Request, name: str) -> dict:
-    return SITE.asset(request, name)
+def build(settings: None = None, *, site: StaticSite | None = None) -> Handler:
+    """The page and assets of `site` (default: the bundle in dist/, read once, here)."""
+    served = site if site is not None else StaticSite.load(DIST)
+    router = Router()
 
+    @router.route("GET", "/")
+    def page(request: Request) -> dict:
+        return served.page(request)
 
-handle = router.handler(service="console", access_log=False)
+    @router.route("GET", "/assets/{name}")
+    def asset(request: Request, name: str) -> dict:
+        return served.asset(request, name)
+
+    return router.handler(service="console", access_log=False)

@@ -11,14 +11,15 @@ script) and the notices in shared_layer.openrtb.service.exchange. The charge hap
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel import metrics
-from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
-from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
 from shared_layer.kernel.settings import env, load_settings, min_length, positive, secret
 from shared_layer.kernel.settings import settings_class as settings
 from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
@@ -36,61 +37,57 @@ class OpenRtbSettings(BidderSettings):
     notice_key: bytes = secret("openrtb-notice-key", check=min_length(MIN_KEY_BYTES))
 
 
-SETTINGS = load_settings(OpenRtbSettings)
-CLOCK = utc_now  # tests replace it
-RUNTIME = start_bidder(SETTINGS, clock=lambda: CLOCK())
-_gateway = SETTINGS.gateway_url.rstrip("/")
-OPENRTB = OpenRtbBidder(
-    RUNTIME.bidder,
-    RedisNoticeLog(RUNTIME.redis),
-    NoticeConfig(
-        notice_base_url=SETTINGS.notice_base_url or f"{_gateway}/function/openrtb",
-        notice_key=SETTINGS.notice_key,
-        click_base_url=SETTINGS.click_base_url or f"{_gateway}/function/click",
-        click_key=SETTINGS.click_signing_key,
-        notice_ttl_s=SETTINGS.notice_ttl_s,
-    ),
-    clock=lambda: CLOCK(),
-)
-router = Router()
 _VERSION = {"x-openrtb-version": "2.6"}
 
 
-def ready() -> bool:
-    return RUNTIME.bidder.ready()
+def build(settings: OpenRtbSettings | None = None, *, clock: Clock = utc_now) -> Handler:
+    """Connect and start this replica's bidder, and sign notices and click links with its keys."""
+    settings = settings or load_settings(OpenRtbSettings)
+    runtime = start_bidder(settings, clock=clock)
+    gateway = settings.gateway_url.rstrip("/")
+    notices = NoticeConfig(
+        notice_base_url=settings.notice_base_url or f"{gateway}/function/openrtb",
+        notice_key=settings.notice_key,
+        click_base_url=settings.click_base_url or f"{gateway}/function/click",
+        click_key=settings.click_signing_key,
+        notice_ttl_s=settings.notice_ttl_s,
+    )
+    exchange = OpenRtbBidder(runtime.bidder, RedisNoticeLog(runtime.redis), notices, clock=clock)
+    return serve_openrtb(exchange, ready=runtime.bidder.ready)
 
 
-@router.route("POST", "/")
-def bid(request: Request) -> dict:
-    started = time.perf_counter()
-    try:
-        outcome = OPENRTB.bid(
-            request.body, Correlation(request.request_id, request.traceparent), started=started
-        )
-    except AdServerError as exc:
-        metrics.OPENRTB_REQUESTS.labels("invalid" if exc.status < 500 else "error").inc()
-        raise
-    finally:
-        metrics.OPENRTB_SECONDS.observe(time.perf_counter() - started)
-    request.annotate(imps=outcome.slots, bids=outcome.bids)
-    if outcome.body is None:
-        metrics.OPENRTB_REQUESTS.labels("no-bid").inc()
-        return no_content(request, _VERSION)
-    metrics.OPENRTB_REQUESTS.labels("bid").inc()
-    return json_response(200, outcome.body, request, _VERSION)
+def serve_openrtb(exchange: OpenRtbBidder, ready: Callable[[], bool]) -> Handler:
+    """POST / and the win and billing notices over `exchange`."""
+    router = Router()
 
+    @router.route("POST", "/")
+    def bid(request: Request) -> dict:
+        started = time.perf_counter()
+        correlation = Correlation(request.request_id, request.traceparent)
+        try:
+            outcome = exchange.bid(request.body, correlation, started=started)
+        except AdServerError as exc:
+            metrics.OPENRTB_REQUESTS.labels("invalid" if exc.status < 500 else "error").inc()
+            raise
+        finally:
+            metrics.OPENRTB_SECONDS.observe(time.perf_counter() - started)
+        request.annotate(imps=outcome.slots, bids=outcome.bids)
+        if outcome.body is None:
+            metrics.OPENRTB_REQUESTS.labels("no-bid").inc()
+            return no_content(request, _VERSION)
+        metrics.OPENRTB_REQUESTS.labels("bid").inc()
+        return json_response(200, outcome.body, request, _VERSION)
 
-@router.route("GET", "/win")
-@router.route("GET", "/bill")
-def notice(request: Request) -> dict:
-    kind = request.path.strip("/")
-    try:
-        first = OPENRTB.notice(kind, request.query)
-    except AdServerError as exc:
-        metrics.OPENRTB_NOTICES.labels(kind, "refused" if exc.status < 500 else "error").inc()
-        raise
-    metrics.OPENRTB_NOTICES.labels(kind, "recorded" if first else "repeat").inc()
-    return no_content(request, {"X-Notice-Recorded": "true" if first else "false"})
+    @router.route("GET", "/win")
+    @router.route("GET", "/bill")
+    def notice(request: Request) -> dict:
+        kind = request.path.strip("/")
+        try:
+            first = exchange.notice(kind, request.query)
+        except AdServerError as exc:
+            metrics.OPENRTB_NOTICES.labels(kind, "refused" if exc.status < 500 else "error").inc()
+            raise
+        metrics.OPENRTB_NOTICES.labels(kind, "recorded" if first else "repeat").inc()
+        return no_content(request, {"X-Notice-Recorded": "true" if first else "false"})
 
-
-handle = router.handler(service="openrtb", max_body_bytes=MAX_OPENRTB_REQUEST_BYTES)
+    return router.handler(service="openrtb", max_body_bytes=MAX_OPENRTB_REQUEST_BYTES, ready=ready)

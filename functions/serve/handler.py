@@ -21,7 +21,7 @@ from shared_layer.bidding.service.bid_client import (
 )
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.kernel.errors import AdServerError
-from shared_layer.kernel.http import Request, Router, json_response, no_content
+from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
 from shared_layer.kernel.metrics import SERVE_REQUESTS
 from shared_layer.kernel.settings import (
     env,
@@ -48,40 +48,43 @@ class ServeSettings:
         return self.click_base_url or f"{self.gateway_url.rstrip('/')}/function/click"
 
 
-SETTINGS = load_settings(ServeSettings)
-BID = BidClient(
-    f"{SETTINGS.gateway_url.rstrip('/')}/function/bid",
-    timeout_s=SETTINGS.bid_timeout_ms / 1000,
-    failure_threshold=SETTINGS.breaker_failures,
-    reset_timeout_s=SETTINGS.breaker_reset_s,
-)
-router = Router()
-
-
-@router.route("GET", "/")
-def serve(request: Request) -> dict:
-    try:
-        bid_request = bid_request_from_query(request.query)
-    except AdServerError:
-        SERVE_REQUESTS.labels("invalid").inc()
-        raise
-    result = BID.call(bid_request, request_id=request.request_id, traceparent=request.traceparent)
-    if result.bid is None:
-        reason = str(result.no_fill)
-        SERVE_REQUESTS.labels(reason).inc()
-        return no_content(request, {"X-No-Fill-Reason": reason})
-    click_url = click_tracking_url(
-        SETTINGS.click_url,
-        SETTINGS.click_signing_key,
-        impression_id=result.impression_id,
-        bid=result.bid,
-        user_id=bid_request.user_id,
-        placement_id=bid_request.placement_id,
-        expires_at=int(time.time()) + SETTINGS.click_token_ttl_s,
-        request_id=request.request_id,  # the ad's correlation id, carried into the click
+def build(settings: ServeSettings | None = None) -> Handler:
+    """A bid client (timeout, circuit breaker) to the bid function behind the gateway."""
+    settings = settings or load_settings(ServeSettings)
+    bids = BidClient(
+        f"{settings.gateway_url.rstrip('/')}/function/bid",
+        timeout_s=settings.bid_timeout_ms / 1000,
+        failure_threshold=settings.breaker_failures,
+        reset_timeout_s=settings.breaker_reset_s,
     )
-    SERVE_REQUESTS.labels("filled").inc()
-    return json_response(200, ad_response(result.bid, result.impression_id, click_url), request)
+    router = Router()
 
+    @router.route("GET", "/")
+    def serve(request: Request) -> dict:
+        try:
+            bid_request = bid_request_from_query(request.query)
+        except AdServerError:
+            SERVE_REQUESTS.labels("invalid").inc()
+            raise
+        result = bids.call(
+            bid_request, request_id=request.request_id, traceparent=request.traceparent
+        )
+        if result.bid is None:
+            reason = str(result.no_fill)
+            SERVE_REQUESTS.labels(reason).inc()
+            return no_content(request, {"X-No-Fill-Reason": reason})
+        click_url = click_tracking_url(
+            settings.click_url,
+            settings.click_signing_key,
+            impression_id=result.impression_id,
+            bid=result.bid,
+            user_id=bid_request.user_id,
+            placement_id=bid_request.placement_id,
+            expires_at=int(time.time()) + settings.click_token_ttl_s,
+            request_id=request.request_id,  # the ad's correlation id, carried into the click
+        )
+        SERVE_REQUESTS.labels("filled").inc()
+        body = ad_response(result.bid, result.impression_id, click_url)
+        return json_response(200, body, request)
 
-handle = router.handler(service="serve")
+    return router.handler(service="serve")

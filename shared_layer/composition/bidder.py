@@ -6,9 +6,9 @@ class extends `BidderSettings` with its own fields.
 
 Example::
 
-    SETTINGS = load_settings(BidSettings)          # a subclass of BidderSettings
-    RUNTIME = start_bidder(SETTINGS, clock=lambda: CLOCK())
-    outcome = RUNTIME.bidder.bid(request)
+    def build(settings: BidSettings | None = None, *, clock: Clock = utc_now) -> Handler:
+        runtime = start_bidder(settings or load_settings(BidSettings), clock=clock)
+        ...                                        # routes over runtime.bidder
 """
 
 from __future__ import annotations

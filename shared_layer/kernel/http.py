@@ -14,7 +14,8 @@ Example::
     def get_campaign(request: Request, campaign_id: str) -> dict:
         return json_response(200, {"id": campaign_id}, request)
 
-    handle = router.handler(service="campaigns")   # handler.py: `handle = ...`
+    def build(settings=None) -> Handler:            # handler.py: wired once, at start-up
+        return router.handler(service="campaigns")
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from shared_layer.kernel.metrics import UNMATCHED_ROUTE, observe_request
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "Handler",
     "Request",
     "Router",
     "json_response",
@@ -56,6 +58,22 @@ MAX_BODY_BYTES = 1_048_576
 
 Response = dict[str, Any]
 Route = Callable[..., Response]
+
+
+def _always_ready() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Handler:
+    """What a function's `build(settings)` returns: the template's `handle(event, context)`, and
+    the readiness check its `/_/ready` answers with."""
+
+    handle: Callable[[Any, Any], Response]
+    ready: Callable[[], bool] = _always_ready
+
+    def __call__(self, event: Any, context: Any) -> Response:
+        return self.handle(event, context)
 
 
 @dataclass(frozen=True)
@@ -202,9 +220,13 @@ class Router:
         raise NotFound(f"no such endpoint: {request.method} {request.path}")
 
     def handler(
-        self, service: str, max_body_bytes: int = MAX_BODY_BYTES, access_log: bool = True
-    ) -> Callable[..., Response]:
-        """The template's `handle(event, context)` for this router.
+        self,
+        service: str,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        access_log: bool = True,
+        ready: Callable[[], bool] = _always_ready,
+    ) -> Handler:
+        """The template's `handle(event, context)` for this router, with its readiness check.
 
         Every request gets one JSON log line (requestId, traceparent, function, route, status,
         latency, and what the route annotated) and is counted in `kernel.metrics` by function,
@@ -245,4 +267,4 @@ class Router:
             )
             return response
 
-        return handle
+        return Handler(handle, ready)

@@ -19,7 +19,7 @@ Example::
                                           check=positive)
         click_token_key: bytes = secret("click-token-key", check=min_length(32))
 
-    SETTINGS = load_settings(BidSettings)   # at import time of the handler, once
+    settings = load_settings(BidSettings)   # once, in the handler's build()
 
 Supported field types: str, int, float, bool, bytes, Decimal, Path, Literal[...],
 tuple[str, ...] (comma-separated) and ``X | None`` of those (unset means None).

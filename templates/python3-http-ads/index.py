@@ -1,12 +1,14 @@
-"""The whole runtime of a function: Flask routes every request to `function.handler.handle`.
+"""The whole runtime of a function: Flask routes every request to the function's `handle`.
 
-The contract is the python3-http template's: `handle(event, context)` gets the request as an
-Event and returns None (200, empty), a dict with statusCode/body/headers, or anything Flask
-accepts. On top of it, three things every one of our functions needs:
+The handler module only imports and defines; `start()` calls its `build()` once, before serving,
+which connects, starts its threads and returns `handle`. The contract is the python3-http
+template's: `handle(event, context)` gets the request as an Event and returns None (200, empty),
+a dict with statusCode/body/headers, or anything Flask accepts. On top of it, three things every
+one of our functions needs:
 
-- `/_/ready` answers 200 once the handler module has loaded and its optional `ready()` hook
-  says so; of-watchdog's `ready_path` points here, so a replica counts as available only when
-  its handler can really serve.
+- `/_/ready` answers 200 once the handler is built and its optional `ready()` says so;
+  of-watchdog's `ready_path` points here, so a replica counts as available only when its handler
+  can really serve.
 - Prometheus metrics of the function itself (request count and latency by status), on
   FUNCTION_METRICS_PORT (default 8000), beside the watchdog's own on 8081.
 - An uncaught exception becomes the product's error body, never a stack trace to the client.
@@ -35,6 +37,12 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE"]
+HANDLE = "ads.handle"  # the built handler, in app.config
+
+
+def start() -> None:
+    """Build the function's handler once, at start-up: connect, start its threads."""
+    app.config[HANDLE] = handler.build()
 
 
 class Event:
@@ -71,8 +79,9 @@ def _to_response(result: object) -> object:
 
 @app.route("/_/ready", methods=["GET"])
 def ready() -> tuple[str, int]:
-    check = getattr(handler, "ready", None)
-    ok = True if check is None else bool(check())
+    handle = app.config.get(HANDLE)
+    check = getattr(handle, "ready", None)
+    ok = handle is not None and (check is None or bool(check()))
     return ("OK", 200) if ok else ("not ready", 503)
 
 
@@ -81,7 +90,7 @@ def ready() -> tuple[str, int]:
 def call_handler(path: str) -> object:
     started = time.perf_counter()
     try:
-        response = app.make_response(_to_response(handler.handle(Event(), Context())))
+        response = app.make_response(_to_response(app.config[HANDLE](Event(), Context())))
     except Exception:  # the handler's own error mapping failed: answer, never crash
         app.logger.exception("unhandled error in handler")
         body = {"error": "INTERNAL", "message": "internal error", "requestId": _request_id()}
@@ -108,6 +117,7 @@ if __name__ == "__main__":
     # of-watchdog passes SIGTERM on at once, then drains its requests within write_timeout:
     # keep serving them; the watchdog's exit ends the replica (or the container).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    start()
     start_http_server(int(os.environ.get("FUNCTION_METRICS_PORT", "8000")))
     serve(
         app,

@@ -1,6 +1,6 @@
 """bid inside the function: handler time per request, Redis charge included, p50/p95/p99.
 
-The real handler module (functions/bid/handler.py) is loaded in process against the dev
+The real handler (functions/bid/handler.py's `serve_bids`) runs in process against the dev
 platform's Redis (`make up`); its campaign snapshot is swapped for a fixed index of 10k
 campaigns with mixed targeting (bench_decision's "broad" mix) and budgets that never run out,
 so that every request that finds a candidate is charged through the Lua script, as in
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
 import sys
 import time
@@ -27,6 +26,9 @@ import redis
 
 from localplatform.profile import DEV, REPO_ROOT
 from shared_layer.bidding.domain.auction import build_index, first_price, rank
+from shared_layer.composition.bidder import BidderSettings, start_bidder
+from shared_layer.kernel.clock import utc_now
+from shared_layer.kernel.settings import load_settings
 from shared_layer.kernel.storage.outbox import outbox_stream
 from shared_layer.kernel.storage.shards import SINGLE
 from tests.benchmarks.bench_decision import WORKLOADS, make_campaigns, make_requests
@@ -47,19 +49,18 @@ class _FixedSnapshot:
         return True
 
 
-def load_handler() -> object:
-    """functions/bid/handler.py as a module, configured for the dev platform."""
-    env = DEV.host_env()
-    os.environ.setdefault("REDIS_URL", env["REDIS_URL"])
-    os.environ.setdefault("DATABASE_URL", env["DATABASE_URL"])
-    os.environ.setdefault("KAFKA_BROKERS", env["KAFKA_BROKERS"])
-    os.environ.setdefault("OPENFAAS_SECRETS_DIR", str(DEV.secrets_dir))
+def load_bidder() -> tuple[object, object]:
+    """functions/bid/handler.py as a module, and a bidder started over the dev platform."""
     path = REPO_ROOT / "functions" / "bid" / "handler.py"
     spec = importlib.util.spec_from_file_location("bid_handler", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
-    return module
+    settings = load_settings(BidderSettings, environ=DEV.host_env(), secrets_dir=DEV.secrets_dir)
+    runtime = start_bidder(settings, clock=utc_now)
+    runtime.snapshot.stop()
+    runtime.relay.stop()
+    return module, runtime
 
 
 def _campaigns(count: int) -> list:
@@ -85,14 +86,13 @@ def _percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     size = int((argv or sys.argv[1:] or [CAMPAIGNS])[0])
-    handler = load_handler()
-    handler.SNAPSHOT.stop()
-    handler.RELAY.stop()
+    module, runtime = load_bidder()
     # The charge still appends each impression to an outbox (the XADD is part of the cost),
     # but to one of the benchmark's own that is deleted afterwards, not to the pipeline's.
-    handler.LEDGER._outbox_prefix = OUTBOX
+    runtime.ledger._outbox_prefix = OUTBOX
     index = build_index(_campaigns(size))
-    handler.BIDDER.snapshot = _FixedSnapshot(index)
+    runtime.bidder.snapshot = _FixedSnapshot(index)
+    handle = module.serve_bids(runtime.bidder)
     requests = make_requests(REQUESTS + WARM_UP, random.Random(SEED + 1))
     bodies = [r.model_dump_json(exclude_none=True).encode() for r in requests]
     events = [
@@ -101,18 +101,18 @@ def main(argv: list[str] | None = None) -> None:
     client = redis.Redis.from_url(DEV.host_env()["REDIS_URL"])
     try:
         for event in events[:WARM_UP]:
-            handler.handle(event, None)
+            handle(event, None)
         samples, statuses = [], {}
         clock = time.perf_counter_ns
         for event in events[WARM_UP:]:
             start = clock()
-            response = handler.handle(event, None)
+            response = handle(event, None)
             samples.append(clock() - start)
             statuses[response["statusCode"]] = statuses.get(response["statusCode"], 0) + 1
         decision_ns = []
         for request in requests[WARM_UP:]:
             start = clock()
-            winner = next(rank(index, request, handler.BIDDER.checks), None)
+            winner = next(rank(index, request, runtime.bidder.checks), None)
             if winner is not None:
                 first_price(winner, request)
             decision_ns.append(clock() - start)

@@ -22,6 +22,7 @@ def main() -> None:
     sys.path.insert(0, context)
     import index  # the template's runtime, exactly what `python index.py` starts
 
+    index.start()
     client = index.app.test_client()
     ready = client.get("/_/ready")
     response = client.open(path, method=method, data=body)
@@ -36,7 +37,7 @@ def main() -> None:
         ),
         flush=True,
     )
-    # Some handlers start background threads at import (snapshot refresh, outbox relay) that
+    # Some handlers start background threads when built (snapshot refresh, outbox relay) that
     # keep retrying the closed ports; the answer is printed, so leave without waiting for them.
     os._exit(0)
 

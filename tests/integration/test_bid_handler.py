@@ -1,9 +1,10 @@
 """The bid handler in process against the platform's real Redis: the charge, the UTC day
 boundary of daily budgets (injectable clock), the refusal memo, and Redis failures as 503.
 
-The handler module is loaded as the function loads it; its campaign snapshot is then swapped for
-a fixed index of campaigns made here (with ids of their own), so the test controls exactly which
-campaigns exist while every charge still runs the Lua script in Redis.
+The handler is built from the function's module with the test's settings and clock; its
+bidder's campaign snapshot is then a fixed index of campaigns made here (with ids of their own),
+so the test controls exactly which campaigns exist while every charge still runs the Lua script
+in Redis.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from shared_layer.bidding.store.budget_ledger import (
     daily_spent_key,
     lifetime_spent_key,
 )
+from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.models import Ad, Campaign, TargetingRule
+from shared_layer.kernel.settings import load_settings
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
 
@@ -44,38 +47,43 @@ class FixedSnapshot:
 
 
 class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
+    """The real time until a test sets `now`."""
+
+    def __init__(self) -> None:
+        self.now: datetime | None = None
 
     def __call__(self) -> datetime:
-        return self.now
+        return self.now or datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def bid():
-    env = PROFILE.host_env()
-    os.environ.setdefault("REDIS_URL", env["REDIS_URL"])
-    os.environ.setdefault("DATABASE_URL", env["DATABASE_URL"])
-    os.environ.setdefault("KAFKA_BROKERS", env["KAFKA_BROKERS"])
-    os.environ.setdefault("OPENFAAS_SECRETS_DIR", str(PROFILE.secrets_dir))
+    """The bid function's handler, built as the function builds it, over this platform and a
+    clock of the test's; its snapshot's refresher and its relay stopped (the test reads the
+    outbox itself)."""
+    settings = load_settings(
+        BidderSettings, environ=PROFILE.host_env(), secrets_dir=PROFILE.secrets_dir
+    )
     spec = importlib.util.spec_from_file_location(
         "bid_handler_under_test", REPO_ROOT / "functions" / "bid" / "handler.py"
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
-    module.SNAPSHOT.stop()
-    module.RELAY.stop()  # this test reads the outbox itself
-    yield module
+    clock = Clock()
+    runtime = start_bidder(settings, clock=clock)
+    runtime.snapshot.stop()
+    runtime.relay.stop()
+    yield SimpleNamespace(
+        handle=module.serve_bids(runtime.bidder), bidder=runtime.bidder, clock=clock
+    )
 
 
 @pytest.fixture
 def clock(bid):
-    fake = Clock(datetime(2030, 1, 1, 23, 59, 58, tzinfo=UTC))
-    original = bid.CLOCK
-    bid.CLOCK = fake
-    yield fake
-    bid.CLOCK = original
+    bid.clock.now = datetime(2030, 1, 1, 23, 59, 58, tzinfo=UTC)
+    yield bid.clock
+    bid.clock.now = None
 
 
 def campaign(cpm_micros: int, daily: int, lifetime: int | None = None, **extra) -> Campaign:
@@ -117,7 +125,7 @@ def winner(response: dict) -> str | None:
 
 def test_the_daily_budget_starts_afresh_at_the_utc_day_boundary(bid, clock):
     c = campaign(cpm_micros=1_000_000, daily=2_000, lifetime=5_000)  # 1,000 micros each
-    bid.BIDDER.snapshot = FixedSnapshot([c])
+    bid.bidder.snapshot = FixedSnapshot([c])
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [c.id, c.id, None]
     clock.now += timedelta(seconds=2)  # 00:00:00 the next UTC day
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [c.id, c.id, None]
@@ -132,16 +140,16 @@ def test_the_daily_budget_starts_afresh_at_the_utc_day_boundary(bid, clock):
 
 def test_a_spent_campaign_gives_way_to_the_next_one_and_a_raised_budget_wins_again(bid, clock):
     rich, poor = campaign(2_000_000, daily=2_000), campaign(1_000_000, daily=1_000_000)
-    bid.BIDDER.snapshot = FixedSnapshot([rich, poor])
+    bid.bidder.snapshot = FixedSnapshot([rich, poor])
     assert [winner(post(bid, REQUEST)) for _ in range(3)] == [rich.id, poor.id, poor.id]
     raised = rich.model_copy(update={"daily_budget_micros": 4_000})
-    bid.BIDDER.snapshot = FixedSnapshot([raised, poor])  # the admin raised the budget today
+    bid.bidder.snapshot = FixedSnapshot([raised, poor])  # the admin raised the budget today
     assert winner(post(bid, REQUEST)) == rich.id
 
 
 def test_the_answer_carries_the_impression_and_its_price(bid, clock):
     c = campaign(cpm_micros=2_500_000, daily=1_000_000)
-    bid.BIDDER.snapshot = FixedSnapshot([c])
+    bid.bidder.snapshot = FixedSnapshot([c])
     response = post(bid, REQUEST)
     body = json.loads(response["body"])
     assert response["statusCode"] == 200
@@ -151,7 +159,7 @@ def test_the_answer_carries_the_impression_and_its_price(bid, clock):
 
 def test_bad_input_charges_nothing(bid, clock):
     c = campaign(cpm_micros=1_000_000, daily=1_000_000)
-    bid.BIDDER.snapshot = FixedSnapshot([c])
+    bid.bidder.snapshot = FixedSnapshot([c])
     for body in (b"{", {**REQUEST, "extra": 1}, {**REQUEST, "userId": 7}, b"x" * 70_000):
         response = post(bid, body)
         assert response["statusCode"] in (400, 413)
@@ -165,12 +173,12 @@ def test_redis_unreachable_is_a_503_not_a_charge_or_a_crash(bid, clock):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     dead = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    original = bid.BIDDER.ledger
-    bid.BIDDER.ledger = RedisBudgetLedger(dead, clock=clock)
+    original = bid.bidder.ledger
+    bid.bidder.ledger = RedisBudgetLedger(dead, clock=clock)
     try:
-        bid.BIDDER.snapshot = FixedSnapshot([campaign(1_000_000, daily=1_000_000)])
+        bid.bidder.snapshot = FixedSnapshot([campaign(1_000_000, daily=1_000_000)])
         response = post(bid, REQUEST)
     finally:
-        bid.BIDDER.ledger = original
+        bid.bidder.ledger = original
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"] == "UPSTREAM_UNAVAILABLE"

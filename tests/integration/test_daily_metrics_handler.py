@@ -1,10 +1,11 @@
 """The daily-metrics function in process, against the test platform's PostgreSQL.
 
-The handler module is loaded as the function loads it and called with exactly what the
-connector sends (its own payload code builds the bodies): a batch counts its events and answers
-the counts; malformed records, events of unknown campaigns and days outside the retention are
-set aside without failing the batch; one record per call (X-Kafka-* headers) works too; a body
-that is not a delivery is a 400; PostgreSQL out of reach is a 503 with the error body.
+The handler is built as the function builds it, with this platform's settings, and called with
+exactly what the connector sends (its own payload code builds the bodies): a batch counts its
+events and answers the counts; malformed records, events of unknown campaigns and days outside
+the retention are set aside without failing the batch; one record per call (X-Kafka-* headers)
+works too; a body that is not a delivery is a 400; PostgreSQL out of reach is a 503 with the
+error body.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import TypeVar
 
 import pytest
 from prometheus_client import REGISTRY
 
 from localplatform.profile import PROFILES, REPO_ROOT
 from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.composition.counting import DailyMetricsSettings
+from shared_layer.kernel.http import Handler
 from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.settings import load_settings
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.pipeline.domain.events import AdEvent
 from shared_layer.pipeline.store.daily_metrics import DailyMetrics
@@ -35,6 +40,7 @@ sys.path.insert(0, str(REPO_ROOT / "infra" / "connector"))
 from kafka_connector.payloads import batch_body, batch_headers, record_headers
 
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
+T = TypeVar("T")
 
 
 def load_function(name: str) -> ModuleType:
@@ -51,9 +57,14 @@ def load_function(name: str) -> ModuleType:
     return module
 
 
-def post(module: ModuleType, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+def platform_settings(cls: type[T]) -> T:
+    """The settings `cls` of a function, read from this platform's addresses and secrets."""
+    return load_settings(cls, environ=PROFILE.host_env(), secrets_dir=PROFILE.secrets_dir)
+
+
+def post(handle: Handler, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
     event = SimpleNamespace(body=body, headers=headers, method="POST", query={}, path="/")
-    response = module.handle(event, None)
+    response = handle(event, None)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -63,8 +74,14 @@ def as_batch(*values: bytes | None, partition: int = 0) -> tuple[bytes, dict[str
 
 
 @pytest.fixture(scope="module")
-def handler() -> ModuleType:
+def function() -> ModuleType:
     return load_function("daily-metrics")
+
+
+@pytest.fixture(scope="module")
+def handler(function: ModuleType) -> Handler:
+    """The function's handler, built as the function builds it, over this platform."""
+    return function.build(platform_settings(DailyMetricsSettings))
 
 
 @pytest.fixture
@@ -166,15 +183,11 @@ def test_a_body_that_is_no_delivery_is_a_400(handler, body):
     assert status == 400 and answer["error"] == "INVALID_REQUEST" and answer["requestId"]
 
 
-def test_postgresql_out_of_reach_is_a_503_so_the_connector_tries_again(handler, paused_campaign):
-    original = handler.STORE
+def test_postgresql_out_of_reach_is_a_503_so_the_connector_tries_again(function, paused_campaign):
     nowhere = Database.from_url(f"postgresql://adserver@127.0.0.1:{free_port()}/adserver")
-    handler.STORE = DailyMetrics(nowhere, retention_days=original.retention_days)
-    try:
-        body, headers = as_batch(impression(paused_campaign).to_bytes())
-        status, answer = post(handler, body, headers)
-    finally:
-        handler.STORE = original
+    handle = function.serve_counts(DailyMetrics(nowhere, retention_days=30))
+    body, headers = as_batch(impression(paused_campaign).to_bytes())
+    status, answer = post(handle, body, headers)
     assert status == 503
     assert answer["error"] == "UPSTREAM_UNAVAILABLE" and set(answer) == {
         "error",
@@ -183,13 +196,12 @@ def test_postgresql_out_of_reach_is_a_503_so_the_connector_tries_again(handler, 
     }
 
 
-def test_the_retention_setting_is_checked_at_start(handler):
+def test_the_retention_setting_is_checked_at_start():
     from shared_layer.kernel.errors import InvalidSettings
-    from shared_layer.kernel.settings import load_settings
 
     with pytest.raises(InvalidSettings, match="EVENTS_RETENTION_DAYS"):
         load_settings(
-            handler.DailyMetricsSettings,
+            DailyMetricsSettings,
             environ={"DATABASE_URL": "postgresql://a@b/c", "EVENTS_RETENTION_DAYS": "90"},
             secrets_dir=Path("/nonexistent"),
         )

@@ -28,6 +28,8 @@ import pytest
 import redis
 
 from localplatform.profile import PROFILES
+from shared_layer.composition.counting import LiveCountersSettings
+from shared_layer.kernel.http import Handler
 from shared_layer.pipeline.domain.events import AdEvent
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.live_counters import LiveCounters
@@ -35,7 +37,7 @@ from tests.support import FakeKafkaRecord, free_port
 
 from .campaign_support import database
 from .redis_layouts import LAYOUTS, keys_of, layout_client, live_numbers, watermark
-from .test_daily_metrics_handler import load_function, post
+from .test_daily_metrics_handler import load_function, platform_settings, post
 
 LIVE_COUNTERS_TEST_DB = 8
 PROFILE = PROFILES[os.environ.get("ADS_PROFILE", "test")]
@@ -195,13 +197,16 @@ def test_each_day_has_its_own_counters(client, counters, topic):
 
 
 @pytest.fixture(scope="module")
-def handler(client: redis.Redis) -> ModuleType:
-    module = load_function("live-counters")
-    module.COUNTERS = LiveCounters(
-        client, keep_days=module.SETTINGS.keep_days, keys=keys_of(client)
-    )
-    module.RECOVERY = LiveCountersRecovery(database(), module.COUNTERS)
-    return module
+def function() -> ModuleType:
+    return load_function("live-counters")
+
+
+@pytest.fixture(scope="module")
+def handler(function: ModuleType, client: redis.Redis) -> Handler:
+    """The function's handler over the counters of this layout's Redis."""
+    keep_days = platform_settings(LiveCountersSettings).keep_days
+    counters = LiveCounters(client, keep_days=keep_days, keys=keys_of(client))
+    return function.serve_counters(counters, LiveCountersRecovery(database(), counters))
 
 
 def test_the_function_counts_connector_batches_once(handler, client, topic):
@@ -244,21 +249,19 @@ def test_the_function_takes_one_record_per_call_with_its_kafka_place(handler, cl
     assert numbers(client, campaign) == (1, 0, 11)
 
 
-def test_redis_out_of_reach_is_a_503_so_the_connector_tries_again(handler, topic):
-    original = handler.COUNTERS
-    nowhere = redis.Redis(port=free_port(), socket_connect_timeout=1, retry=None)
-    handler.COUNTERS = LiveCounters(nowhere, keep_days=3)
+def test_redis_out_of_reach_is_a_503_so_the_connector_tries_again(function, topic):
+    nowhere = LiveCounters(
+        redis.Redis(port=free_port(), socket_connect_timeout=1, retry=None), keep_days=3
+    )
+    handle = function.serve_counters(nowhere, LiveCountersRecovery(database(), nowhere))
     event = impression(str(uuid.uuid4()), 1)
-    try:
-        from kafka_connector.payloads import record_headers
+    from kafka_connector.payloads import record_headers
 
-        headers = record_headers(
-            FakeKafkaRecord(event.to_bytes(), b"campaign", 1, 0, topic), "c", "application/json"
-        )
-        started = time.monotonic()
-        status, answer = post(handler, event.to_bytes(), headers)
-    finally:
-        handler.COUNTERS = original
+    headers = record_headers(
+        FakeKafkaRecord(event.to_bytes(), b"campaign", 1, 0, topic), "c", "application/json"
+    )
+    started = time.monotonic()
+    status, answer = post(handle, event.to_bytes(), headers)
     assert status == 503 and answer["error"] == "UPSTREAM_UNAVAILABLE"
     assert time.monotonic() - started < 10
     assert json.dumps(answer)  # the product's error body, nothing else

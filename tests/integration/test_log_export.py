@@ -30,10 +30,13 @@ import pytest
 from localplatform.components.s3 import BUCKET, S3
 from localplatform.profile import REPO_ROOT
 from shared_layer.campaigns.store.campaigns import CampaignStore
+from shared_layer.composition.export import ExportSettings, start_export
 from shared_layer.export.domain.log_export import EVENT_TYPES, ExportHour
 from shared_layer.export.store.object_bucket import BucketMisconfigured
+from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import UpstreamUnavailable
 from shared_layer.kernel.models import Campaign
+from shared_layer.kernel.settings import load_settings
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.pipeline.domain.events import AdEvent
 from shared_layer.pipeline.store.daily_metrics import DailyMetrics
@@ -116,27 +119,27 @@ def assert_exactly_once(db: Database, target, prefix: str, hours: list[ExportHou
     return total
 
 
-def call(module, method: str, path: str) -> tuple[int, dict]:
+def call(function, method: str, path: str) -> tuple[int, dict]:
     token = (PROFILE.secrets_dir / "campaigns-admin-token").read_text().strip()
     event = SimpleNamespace(
         body=b"", headers={"Authorization": f"Bearer {token}"}, method=method, query={}, path=path
     )
-    response = module.handle(event, None)
+    response = function.handle(event, None)
     return response["statusCode"], json.loads(response["body"])
 
 
-def export_function(monkeypatch: pytest.MonkeyPatch, **env: str):
-    for name, value in {
-        "S3_ENDPOINT_URL": PROFILE.host_env()["S3_ENDPOINT_URL"],
-        "EXPORT_BUCKET": BUCKET,
-        "EXPORT_INTERVAL_S": "0",
-        **env,
-    }.items():
-        monkeypatch.setenv(name, value)
-    return load_function("export")
+def export_function(clock: Clock = utc_now, **env: str) -> SimpleNamespace:
+    """The export function's handler, wired as its build() wires it, with this platform's
+    settings and `env` over them; `export` is its LogExport (its bucket, its readiness)."""
+    module = load_function("export")
+    environ = {**PROFILE.host_env(), "EXPORT_BUCKET": BUCKET, "EXPORT_INTERVAL_S": "0", **env}
+    settings = load_settings(ExportSettings, environ=environ, secrets_dir=PROFILE.secrets_dir)
+    export = start_export(settings, clock=clock, logger=module.LOGGER)
+    handle = module.serve_export(export, settings.admin_token, clock)
+    return SimpleNamespace(handle=handle, export=export)
 
 
-def test_every_record_of_every_hour_is_exported_exactly_once(db, counter, campaign, monkeypatch):
+def test_every_record_of_every_hour_is_exported_exactly_once(db, counter, campaign):
     forget_exports(db, LOAD_DAY)
     load = {0: (120, 9), 1: (0, 0), 2: (75, 30), 3: (41, 2)}  # hour: (impressions, clicks)
     for hour, (shown, clicked) in load.items():
@@ -145,12 +148,11 @@ def test_every_record_of_every_hour_is_exported_exactly_once(db, counter, campai
         assert counter.count(batch[: len(batch) // 2], today=TODAY).counted == 0  # redelivered
     prefix = f"test-{uuid.uuid4()}/"
     function = export_function(
-        monkeypatch,
+        lambda: at(LOAD_DAY, 4) + GRACE,  # 00:00-04:00 are closed, 04:00 is not
         EXPORT_PREFIX=prefix,
         EXPORT_SINCE=LOAD_DAY.isoformat(),
         EXPORT_RECORDS_PER_PART="50",
     )
-    function.CLOCK = lambda: at(LOAD_DAY, 4) + GRACE  # 00:00-04:00 are closed, 04:00 is not
 
     exported = []
     while True:  # a call starts hours for a few seconds: call again until nothing is left
@@ -162,10 +164,10 @@ def test_every_record_of_every_hour_is_exported_exactly_once(db, counter, campai
 
     assert len(exported) == 8
     hours = hours_of(LOAD_DAY, range(4))
-    assert assert_exactly_once(db, function.BUCKET, prefix, hours) >= sum(
+    assert assert_exactly_once(db, function.export.bucket, prefix, hours) >= sum(
         s + c for s, c in load.values()
     )
-    first = json.loads(function.BUCKET.get(hours[0].manifest_key(prefix)))
+    first = json.loads(function.export.bucket.get(hours[0].manifest_key(prefix)))
     assert len(first["objects"]) >= 3  # 120 impressions, 50 per object
     status, again = call(function, "POST", "/run")
     assert (status, again["exported"], again["pendingBefore"]) == (200, [], 0)
@@ -278,20 +280,21 @@ def test_retention_keeps_a_day_until_it_is_exported_and_verified(db, counter, ca
         counter.maintain(TODAY)  # the window of today again (empty partitions come back)
 
 
-def test_an_unknown_bucket_fails_at_start_with_the_reason(monkeypatch):
+def test_an_unknown_bucket_fails_at_start_with_the_reason():
     with pytest.raises(
         BucketMisconfigured, match=r"bucket 'no-such-bucket-here' .* does not exist"
     ):
-        export_function(monkeypatch, EXPORT_BUCKET="no-such-bucket-here")
+        export_function(EXPORT_BUCKET="no-such-bucket-here")
 
 
-def test_an_unreachable_endpoint_keeps_the_function_not_ready_with_the_reason(monkeypatch):
+def test_an_unreachable_endpoint_keeps_the_function_not_ready_with_the_reason():
     url = f"http://127.0.0.1:{free_port()}"
-    function = export_function(monkeypatch, S3_ENDPOINT_URL=url)
-    assert "cannot be reached" in function.UNREACHABLE and url in function.UNREACHABLE
-    assert function.ready() is False
+    function = export_function(S3_ENDPOINT_URL=url)
+    reason = function.export.check_bucket()
+    assert "cannot be reached" in reason and url in reason
+    assert function.handle.ready() is False
     with pytest.raises(UpstreamUnavailable, match="cannot be reached"):
-        function.BUCKET.check()
+        function.export.bucket.check()
 
 
 def test_refused_credentials_fail_at_start_with_the_reason(tmp_path: Path):

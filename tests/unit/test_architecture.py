@@ -10,10 +10,12 @@ stopped catching anything would fail here.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,24 @@ def test_a_handler_is_thin_and_uses_drivers_only_through_shared_layer(handler):
         if top == "shared_layer":
             package = name.split(".")[1] if "." in name else None
             assert package in PACKAGES, f"{name}: a handler imports the modules of a package"
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: p.parent.name)
+def test_a_handler_only_imports_and_defines_until_it_is_built(handler, monkeypatch):
+    """With no setting at all, importing a handler connects nothing and starts no thread: the
+    wiring waits for its `build(settings)`, which the template calls once, at start-up."""
+    for name in list(os.environ):
+        if name.isupper() and name not in ("PATH", "HOME"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OPENFAAS_SECRETS_DIR", "/nonexistent")
+    threads = threading.active_count()
+    spec = importlib.util.spec_from_file_location(f"{handler.parent.name}_imported", handler)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    assert callable(getattr(module, "build", None)), f"{handler.parent.name} has no build()"
+    assert not hasattr(module, "CLOCK"), "the clock is a parameter of build(), not a global"
+    assert threading.active_count() == threads, "a thread started at import"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from shared_layer.console.static_site import CONTENT_SECURITY_POLICY, StaticSite, StaticSiteMissing
-from shared_layer.kernel.http import Router
+
+CONSOLE = Path(__file__).resolve().parents[2] / "functions" / "console" / "handler.py"
 
 
 @pytest.fixture
@@ -22,10 +24,11 @@ def site(tmp_path: Path) -> StaticSite:
 
 
 def handler(site: StaticSite):
-    router = Router()
-    router.route("GET", "/")(lambda request: site.page(request))
-    router.route("GET", "/assets/{name}")(lambda request, name: site.asset(request, name))
-    return router.handler(service="console-test", access_log=False)
+    """The console function's own handler, built over `site`."""
+    spec = importlib.util.spec_from_file_location("console_handler_under_test", CONSOLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build(site=site)
 
 
 def get(handle, path: str, **headers: str) -> dict:

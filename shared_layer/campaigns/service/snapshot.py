@@ -42,7 +42,7 @@ ledger's short-timeout client.
 Example::
 
     snapshot = CampaignSnapshot(redis.Redis.from_url(url, socket_timeout=5), CampaignStore(db))
-    snapshot.load()          # blocking, at import time of the handler
+    snapshot.load()          # blocking, in the handler's build()
     snapshot.start()         # background refresher (daemon thread)
     decision = decide(snapshot.index, request, ledger)
 """

@@ -40,7 +40,7 @@ one slot; a relay per stream also keeps one slow master from holding up the othe
 
 Example::
 
-    RELAYS = start_relay(settings.redis_url, settings.kafka_brokers)  # once, at import
+    relays = start_relay(settings.redis_url, settings.kafka_brokers)  # once, in build()
 """
 
 from __future__ import annotations
