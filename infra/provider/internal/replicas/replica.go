@@ -391,6 +391,11 @@ func (s *Supervisor) stopReplica(f *function, r *replica) {
 		<-r.exited
 	}
 	<-r.probed
+	// The watchdog answered what it accepted before it exited, but an answer can still be on
+	// its way through the veth: keep the network until the proxy has read every one.
+	for deadline := time.Now().Add(stopGrace); r.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	if err := s.cfg.Net.Delete(r.id); err != nil {
 		log.Printf("function %s: replica %s: cleaning up network: %v", r.fn, r.name, err)
