@@ -41,8 +41,20 @@ HANDLE = "ads.handle"  # the built handler, in app.config
 
 
 def start() -> None:
-    """Build the function's handler once, at start-up: connect, start its threads."""
-    app.config[HANDLE] = handler.build()
+    """Build the function's handler once, at start-up: connect, start its threads. A handler
+    module without `build` is a plain python3-http one (what `faas-cli new` writes): its
+    `handle(event, context)` and optional `ready()` serve as they are."""
+    build = getattr(handler, "build", None)
+    app.config[HANDLE] = build() if build is not None else _PlainHandler()
+
+
+class _PlainHandler:
+    def __call__(self, event: object, context: object) -> object:
+        return handler.handle(event, context)
+
+    def ready(self) -> bool:
+        check = getattr(handler, "ready", None)
+        return True if check is None else bool(check())
 
 
 class Event:
