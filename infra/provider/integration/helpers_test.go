@@ -85,6 +85,16 @@ func setupNetwork(t *testing.T) testNet {
 	}
 }
 
+// mac is the bridge's current hardware address.
+func (n testNet) mac(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("/sys/class/net", n.Bridge, "address"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
 // leftovers lists namespaces and interfaces that carry the prefix.
 func (n testNet) leftovers(t *testing.T) []string {
 	t.Helper()

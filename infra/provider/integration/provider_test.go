@@ -22,6 +22,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	"adserver/provider/internal/netns"
 	"adserver/provider/internal/replicas"
 	"adserver/provider/internal/server"
 )
@@ -94,6 +95,12 @@ func TestProviderEndToEnd(t *testing.T) {
 	api := client{t: t, base: in.API.URL, user: user, pass: pass}
 	anon := client{t: t, base: in.API.URL}
 	ops := client{t: t, base: in.Ops.URL}
+	// The provider pins the bridge's address at start-up; otherwise the bridge would take
+	// the lowest MAC of its ports, and every replica added or removed would change the
+	// gateway address the other replicas have cached (their answers would go nowhere).
+	if got, want := tn.mac(t), netns.BridgeMAC(tn.Bridge); got != want {
+		t.Fatalf("bridge address after start-up: %s, want the pinned %s", got, want)
+	}
 
 	t.Run("auth, health, info, namespaces", func(t *testing.T) {
 		anon.expect(http.StatusUnauthorized, "", "GET", "/system/functions", nil)
@@ -422,6 +429,9 @@ func TestProviderEndToEnd(t *testing.T) {
 	t.Run("scale down then delete", func(t *testing.T) {
 		api.expect(http.StatusAccepted, "", "POST", "/system/scale-function/"+fn, map[string]any{"serviceName": fn, "replicas": 1})
 		waitAvailable(t, api, fn, 1, 15*time.Second)
+		if got, want := tn.mac(t), netns.BridgeMAC(tn.Bridge); got != want {
+			t.Errorf("bridge address after replicas came and went: %s, want the pinned %s", got, want)
+		}
 		api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: fn})
 		api.expect(http.StatusNotFound, "", "GET", "/system/function/"+fn, nil)
 		anon.expect(http.StatusNotFound, "", "GET", "/function/"+fn, nil)

@@ -11,10 +11,13 @@ package netns
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,6 +104,38 @@ func (m *Manager) CheckBridge() (warning string, err error) {
 		return fmt.Sprintf("bridge %s does not have address %s: replicas will not reach the host", m.bridge, want), nil
 	}
 	return "", nil
+}
+
+// addrAssignSet is /sys/class/net/<dev>/addr_assign_type for an address set by hand
+// (NET_ADDR_SET): a bridge keeps such an address whatever ports come and go.
+const addrAssignSet = "3"
+
+// PinBridgeAddress gives the bridge a fixed MAC address unless someone already set one.
+// Left to itself, a Linux bridge takes the lowest MAC of its ports, so adding or deleting
+// one replica's veth changes the address every other replica has cached for its gateway:
+// their answers then go to a MAC nobody has until the neighbour entry expires, and a
+// request in flight on another replica is never answered. The address is derived from
+// the bridge's name (locally administered, unicast), so it is the same on every start.
+func (m *Manager) PinBridgeAddress() (pinned string, err error) {
+	raw, err := os.ReadFile(filepath.Join("/sys/class/net", m.bridge, "addr_assign_type"))
+	if err != nil {
+		return "", fmt.Errorf("reading bridge %s's address type: %w", m.bridge, err)
+	}
+	if strings.TrimSpace(string(raw)) == addrAssignSet {
+		return "", nil
+	}
+	mac := BridgeMAC(m.bridge)
+	if _, err := m.ip("link", "set", "dev", m.bridge, "address", mac); err != nil {
+		return "", fmt.Errorf("pinning bridge %s's address: %w", m.bridge, err)
+	}
+	return mac, nil
+}
+
+// BridgeMAC is the fixed address PinBridgeAddress gives a bridge: 02 (locally
+// administered, unicast) followed by five bytes of the SHA-256 of its name.
+func BridgeMAC(bridge string) string {
+	sum := sha256.Sum256([]byte(bridge))
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", sum[0], sum[1], sum[2], sum[3], sum[4])
 }
 
 // Create builds the sandbox of replica id with address ip.

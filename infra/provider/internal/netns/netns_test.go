@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"net"
 	"reflect"
 	"testing"
 )
@@ -52,5 +53,22 @@ func TestNewValidatesNames(t *testing.T) {
 	}
 	if got := m.ExecArgs(id, []string{"python3", "x.py"}); !reflect.DeepEqual(got[1:], []string{"netns", "exec", "ads-0a1b2c3d", "python3", "x.py"}) {
 		t.Errorf("ExecArgs = %v", got)
+	}
+}
+
+func TestBridgeMACIsStableLocalAndUnicast(t *testing.T) {
+	a, b := BridgeMAC("ads0"), BridgeMAC("ads1")
+	if a != BridgeMAC("ads0") {
+		t.Errorf("not stable: %s then %s", a, BridgeMAC("ads0"))
+	}
+	if a == b {
+		t.Errorf("two bridges share %s", a)
+	}
+	hw, err := net.ParseMAC(a)
+	if err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if hw[0]&0x02 == 0 || hw[0]&0x01 != 0 {
+		t.Errorf("%s must be locally administered and unicast", a)
 	}
 }

@@ -127,6 +127,11 @@ func New(cfg Config) (*Provider, error) {
 	if warning != "" {
 		log.Printf("WARNING: %s", warning)
 	}
+	if mac, err := nm.PinBridgeAddress(); err != nil {
+		return nil, err
+	} else if mac != "" {
+		log.Printf("bridge %s: address pinned to %s, so replicas coming and going never change it", cfg.Bridge, mac)
+	}
 	removed, err := nm.Sweep()
 	if len(removed) > 0 {
 		log.Printf("swept %d leftovers of a previous run: %v", len(removed), removed)
