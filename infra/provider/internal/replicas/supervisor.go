@@ -49,6 +49,12 @@ type Config struct {
 	MaxReplicas  int
 	ReadyTimeout time.Duration
 	HostPATH     string
+	// Resolve finds the image a deploy names (default: images.Resolve in
+	// ImagesDir); the provider also looks in the local Docker daemon.
+	Resolve func(ref string) (string, *images.Manifest, error)
+	// Launcher is the provider's executable, which starts replicas of
+	// container images (package rootfs).
+	Launcher string
 
 	Net      *netns.Manager
 	IPs      *netns.Allocator
@@ -168,7 +174,11 @@ func (s *Supervisor) startController(f *function) {
 
 // prepare resolves the image and checks the secrets of a deploy or update.
 func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Manifest, error) {
-	dir, m, err := images.Resolve(s.cfg.ImagesDir, spec.Image)
+	resolve := s.cfg.Resolve
+	if resolve == nil {
+		resolve = func(ref string) (string, *images.Manifest, error) { return images.Resolve(s.cfg.ImagesDir, ref) }
+	}
+	dir, m, err := resolve(spec.Image)
 	if err != nil {
 		return "", nil, err
 	}

@@ -23,10 +23,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"adserver/provider/internal/api"
+	"adserver/provider/internal/dockerimage"
+	"adserver/provider/internal/images"
 	"adserver/provider/internal/logstore"
 	"adserver/provider/internal/naming"
 	"adserver/provider/internal/netns"
 	"adserver/provider/internal/replicas"
+	"adserver/provider/internal/rootfs"
 	"adserver/provider/internal/sd"
 	"adserver/provider/internal/secrets"
 )
@@ -157,6 +160,10 @@ func New(cfg Config) (*Provider, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	launcher, err := rootfs.Self()
+	if err != nil {
+		return nil, fmt.Errorf("the provider's own executable (it starts container images): %w", err)
+	}
 	sup, err := replicas.New(replicas.Config{
 		StateDir:     cfg.StateDir,
 		ImagesDir:    cfg.ImagesDir,
@@ -164,6 +171,8 @@ func New(cfg Config) (*Provider, error) {
 		MaxReplicas:  cfg.MaxReplicas,
 		ReadyTimeout: cfg.ReadyTimeout,
 		HostPATH:     os.Getenv("PATH"),
+		Resolve:      imageResolver(cfg.ImagesDir),
+		Launcher:     launcher,
 		Net:          nm,
 		IPs:          alloc,
 		Secrets:      sec,
@@ -196,6 +205,24 @@ func New(cfg Config) (*Provider, error) {
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK\n")) })
 	p.ops = ops
 	return p, nil
+}
+
+// imageResolver finds an image in imagesDir first (the platform's own
+// builds), then in the local Docker daemon (what `faas-cli build` made).
+func imageResolver(imagesDir string) func(string) (string, *images.Manifest, error) {
+	importer, err := dockerimage.New(imagesDir)
+	if err != nil {
+		log.Printf("images come only from %s: %v", imagesDir, err)
+		return func(ref string) (string, *images.Manifest, error) { return images.Resolve(imagesDir, ref) }
+	}
+	log.Printf("images come from %s, then from the local Docker daemon (unpacked into %s/%s)", imagesDir, imagesDir, dockerimage.DirName)
+	return func(ref string) (string, *images.Manifest, error) {
+		dir, m, err := images.Resolve(imagesDir, ref)
+		if errors.Is(err, images.ErrNotBuilt) {
+			return importer.Import(ref)
+		}
+		return dir, m, err
+	}
 }
 
 // Start re-creates the stored deployments (replicas start in the background).
