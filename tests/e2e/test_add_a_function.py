@@ -13,19 +13,17 @@ difference from a developer's build (infra/docker/local_images.py).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import requests
 
 from localplatform import faas_cli, gateway_api, toolchain
 from localplatform.profile import REPO_ROOT
+from tests.e2e.test_function_containers import local_images
 from tests.support import wait_for
 
 TEMPLATE = "python3-http-ads"
@@ -34,16 +32,6 @@ HANDLER = """def handle(event, context):
     print(f"{GREETING} answered {request_id}", flush=True)
     return {"statusCode": 200, "body": {"greeting": GREETING, "requestId": request_id}}
 """
-
-
-def _local_images() -> ModuleType:
-    path = REPO_ROOT / "infra" / "docker" / "local_images.py"
-    spec = importlib.util.spec_from_file_location("local_images_for_devloop", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Developer:
@@ -107,7 +95,7 @@ def developer(platform, tmp_path: Path):
 def _build_args() -> list[str]:
     """The stand-in bases this machine builds (no registry is reachable here)."""
     args = []
-    for key, value in _local_images().FUNCTION_BUILD_ARGS.items():
+    for key, value in local_images.FUNCTION_BUILD_ARGS.items():
         args += ["--build-arg", f"{key}={value}"]
     return args
 
