@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,6 +212,35 @@ func TestDockerImage(t *testing.T) {
 	if n := strings.Count(providerLog.String(), "image "+tag+": unpacked Docker image"); n != 1 {
 		t.Errorf("the image was unpacked %d times, want once", n)
 	}
+
+	// A crashed replica restarts in its own root again (the overlay is mounted anew over the
+	// same layer, so what it wrote is still there, as after a container restart).
+	api.expect(http.StatusOK, "wrote", "GET", "/function/echo2/write/home/app/kept", nil)
+	victim := replicasOf(in.P, "echo2")[0]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "echo2 restarted and ready", func() (bool, string) {
+		rs := replicasOf(in.P, "echo2")
+		return len(rs) == 1 && rs[0].Restarts >= 1 && rs[0].Ready, fmt.Sprint(rs)
+	})
+	api.expect(http.StatusOK, "hello from", "GET", "/function/echo2", nil)
+	kept := filepath.Join(state, "replicas", victim.Replica, "upper", "home", "app", "kept")
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the replica's layer lost what it wrote before the crash: %v", err)
+	}
+
+	// A restarted provider brings both functions back from deployments.json.
+	in.Stop(t)
+	in = startProvider(t, server.Config{
+		StateDir: state, ImagesDir: images,
+		Bridge: tn.Bridge, BridgeCIDR: tn.CIDR, NetnsPrefix: tn.Prefix,
+		MaxReplicas: 5, ReadyTimeout: 20 * time.Second,
+	})
+	api = client{t: t, base: in.API.URL}
+	waitAvailable(t, api, fn, 2, 20*time.Second)
+	waitAvailable(t, api, "echo2", 1, 20*time.Second)
+	api.expect(http.StatusOK, `"uid": 10001`, "GET", "/function/"+fn+"/id", nil)
 
 	api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", map[string]string{"functionName": fn})
 	api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", map[string]string{"functionName": "echo2"})
