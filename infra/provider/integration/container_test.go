@@ -98,6 +98,23 @@ CMD ["fwatchdog"]
 	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", "--force", tag).Run() })
 }
 
+// rebuild gives tag a new image id (one more layer), as an edited function's rebuild does.
+func rebuild(t *testing.T, tag, marker string) {
+	t.Helper()
+	cmd := exec.Command("docker", "build", "-q", "-t", tag, "-")
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("FROM %s\nENV REBUILT=%s\n", tag, marker))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v: %s", err, out)
+	}
+}
+
+// unpackedCopies lists the image directories under <images>/.docker.
+func unpackedCopies(images string) []string {
+	dirs, _ := filepath.Glob(filepath.Join(images, ".docker", "[0-9a-f]*"))
+	return dirs
+}
+
 // TestDockerImage: an image that exists only in the local Docker daemon
 // (what `faas-cli build` makes) deploys like a built image directory. Its
 // replicas run the image's own entrypoint (of-watchdog) chrooted into its
@@ -212,6 +229,22 @@ func TestDockerImage(t *testing.T) {
 	if n := strings.Count(providerLog.String(), "image "+tag+": unpacked Docker image"); n != 1 {
 		t.Errorf("the image was unpacked %d times, want once", n)
 	}
+	first := unpackedCopies(images)
+
+	// A rebuilt tag is unpacked at its next deploy; the copy of its old id stays while
+	// functions use it.
+	rebuild(t, tag, "1")
+	api.expect(http.StatusAccepted, "", "POST", "/system/functions", types.FunctionDeployment{Service: "echo3", Image: tag})
+	waitAvailable(t, api, "echo3", 1, 20*time.Second)
+	if copies := unpackedCopies(images); len(copies) != 2 {
+		t.Errorf("copies after a rebuild while the old one is in use: %v, want 2", copies)
+	}
+	second := ""
+	for _, c := range unpackedCopies(images) {
+		if c != first[0] {
+			second = c
+		}
+	}
 
 	// A crashed replica restarts in its own root again (the overlay is mounted anew over the
 	// same layer, so what it wrote is still there, as after a container restart).
@@ -240,11 +273,26 @@ func TestDockerImage(t *testing.T) {
 	api = client{t: t, base: in.API.URL}
 	waitAvailable(t, api, fn, 2, 20*time.Second)
 	waitAvailable(t, api, "echo2", 1, 20*time.Second)
+	waitAvailable(t, api, "echo3", 1, 20*time.Second)
 	api.expect(http.StatusOK, `"uid": 10001`, "GET", "/function/"+fn+"/id", nil)
 
 	api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", map[string]string{"functionName": fn})
 	api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", map[string]string{"functionName": "echo2"})
 	api.expect(http.StatusNotFound, "", "GET", "/function/"+fn, nil)
+
+	// Once nothing uses the first copy, the next rebuild's unpack removes it; echo3's copy
+	// stays until echo3 has rolled onto the new one.
+	rebuild(t, tag, "2")
+	api.expect(http.StatusAccepted, "", "PUT", "/system/functions", types.FunctionDeployment{Service: "echo3", Image: tag})
+	copies := unpackedCopies(images)
+	if len(copies) != 2 || copies[0] == first[0] || copies[1] == first[0] || (copies[0] != second && copies[1] != second) {
+		t.Errorf("copies after the second rebuild: %v, want echo3's %s and the new one, not %s", copies, second, first[0])
+	}
+	eventually(t, 20*time.Second, "echo3 on the rebuilt image", func() (bool, string) {
+		_, body := api.do("GET", "/function/echo3/env", nil)
+		return strings.Contains(body, `"REBUILT": "2"`), body
+	})
+	api.expect(http.StatusAccepted, "", "DELETE", "/system/functions", map[string]string{"functionName": "echo3"})
 	in.Stop(t)
 	if left := tn.leftovers(t); len(left) != 0 {
 		t.Errorf("left behind: %v", left)

@@ -12,8 +12,8 @@
 //
 // A directory appears only complete (unpacked beside it, then renamed), so
 // a crash mid-unpack leaves only a .tmp-* directory, swept by New. A rebuilt
-// tag has a new id, so the next deploy unpacks it; the old directory stays
-// until removed by hand.
+// tag has a new id, so the next deploy unpacks it, and the copies of that
+// tag's earlier ids go then, unless a deployment or replica still uses them.
 package dockerimage
 
 import (
@@ -47,6 +47,9 @@ type Importer struct {
 	dir    string
 	docker string
 	mu     sync.Mutex // one unpack at a time: each is disk- and CPU-bound
+	// InUse lists the image directories still used (deployments, replicas),
+	// which pruning keeps; set it before the first Import.
+	InUse func() map[string]bool
 }
 
 // New prepares <imagesDir>/.docker and finds the docker CLI; it fails when
@@ -127,7 +130,36 @@ func (im *Importer) Import(ref string) (string, *images.Manifest, error) {
 		return "", nil, err
 	}
 	log.Printf("image %s: unpacked Docker image %s into %s in %s", ref, cfg.ID[:19], dir, time.Since(started).Round(time.Millisecond))
+	im.pruneSuperseded(ref, dir)
 	return dir, m, nil
+}
+
+// pruneSuperseded removes the copies of ref's earlier ids, which Docker no
+// longer gives for ref (current is what it gives now), unless still in use.
+// Each rebuild of a function would otherwise leave a copy of its image.
+func (im *Importer) pruneSuperseded(ref, current string) {
+	inUse := map[string]bool{}
+	if im.InUse != nil {
+		inUse = im.InUse()
+	}
+	entries, err := os.ReadDir(im.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(im.dir, e.Name())
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || dir == current || inUse[dir] {
+			continue
+		}
+		if m, err := images.Load(dir); err != nil || m.Ref != ref {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Printf("image %s: removing the superseded copy %s: %v", ref, dir, err)
+			continue
+		}
+		log.Printf("image %s: removed the superseded copy %s", ref, dir)
+	}
 }
 
 // unpack exports the image's filesystem into a fresh directory beside dir,

@@ -96,3 +96,37 @@ func TestParseInspect(t *testing.T) {
 		}
 	}
 }
+
+// writeCopy makes an unpacked copy of ref named id, as unpack leaves one.
+func writeCopy(t *testing.T, dir, id, ref string) string {
+	t.Helper()
+	copyDir := filepath.Join(dir, id)
+	if err := os.MkdirAll(filepath.Join(copyDir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`{"ref":%q,"workdir":"/","env":{},"container":{"id":"sha256:%s","rootfs":%q,"argv":["fwatchdog"]}}`,
+		ref, id, filepath.Join(copyDir, "rootfs"))
+	if err := os.WriteFile(filepath.Join(copyDir, "image.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return copyDir
+}
+
+func TestPruneSuperseded(t *testing.T) {
+	dir := t.TempDir()
+	current := writeCopy(t, dir, "cc", "hello:latest")
+	old := writeCopy(t, dir, "aa", "hello:latest")
+	used := writeCopy(t, dir, "bb", "hello:latest")
+	other := writeCopy(t, dir, "dd", "other:latest")
+	unpacking := filepath.Join(dir, ".tmp-123")
+	if err := os.Mkdir(unpacking, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	im := &Importer{dir: dir, InUse: func() map[string]bool { return map[string]bool{used: true} }}
+	im.pruneSuperseded("hello:latest", current)
+	for path, want := range map[string]bool{current: true, old: false, used: true, other: true, unpacking: true} {
+		if _, err := os.Stat(path); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", filepath.Base(path), err == nil, want)
+		}
+	}
+}

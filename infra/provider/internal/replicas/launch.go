@@ -51,6 +51,8 @@ type launch struct {
 	// (how long it takes to stop), read from the environment it gets.
 	Watchdog         watchdog.Config
 	WatchdogProblems []string
+	// Rootfs is the unpacked image a container image's replica runs from (empty otherwise).
+	Rootfs string
 }
 
 // buildLaunch composes the replica environment the way a container image
@@ -115,7 +117,10 @@ func buildContainerLaunch(in launchInput) (launch, error) {
 	if err != nil {
 		return launch{}, err
 	}
-	return launch{Argv: []string{in.Launcher}, Env: append(list, spec), Dir: "/", Watchdog: wd, WatchdogProblems: problems}, nil
+	return launch{
+		Argv: []string{in.Launcher}, Env: append(list, spec), Dir: "/", Watchdog: wd, WatchdogProblems: problems,
+		Rootfs: c.Rootfs,
+	}, nil
 }
 
 // functionEnv is the image's env, then the deployment's envVars, with

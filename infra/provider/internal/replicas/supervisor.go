@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -321,6 +322,25 @@ func (s *Supervisor) live(name string) *function {
 		return nil
 	}
 	return f
+}
+
+// ImageDirs lists the image directories that deployments (being deleted
+// included) and their replicas use, a rollout's old replicas too.
+func (s *Supervisor) ImageDirs() map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	dirs := map[string]bool{}
+	for _, f := range s.fns {
+		f.mu.RLock()
+		dirs[f.imageDir] = true
+		for _, r := range f.replicas {
+			if r.launch.Rootfs != "" {
+				dirs[filepath.Dir(r.launch.Rootfs)] = true
+			}
+		}
+		f.mu.RUnlock()
+	}
+	return dirs
 }
 
 // lookup is live for readers: the invocation path takes only read locks.

@@ -164,6 +164,7 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the provider's own executable (it starts container images): %w", err)
 	}
+	importer := newImporter(cfg.ImagesDir)
 	sup, err := replicas.New(replicas.Config{
 		StateDir:     cfg.StateDir,
 		ImagesDir:    cfg.ImagesDir,
@@ -171,7 +172,7 @@ func New(cfg Config) (*Provider, error) {
 		MaxReplicas:  cfg.MaxReplicas,
 		ReadyTimeout: cfg.ReadyTimeout,
 		HostPATH:     os.Getenv("PATH"),
-		Resolve:      imageResolver(cfg.ImagesDir),
+		Resolve:      imageResolver(cfg.ImagesDir, importer),
 		Launcher:     launcher,
 		Net:          nm,
 		IPs:          alloc,
@@ -183,6 +184,9 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 
+	if importer != nil {
+		importer.InUse = sup.ImageDirs // before any deploy can reach it
+	}
 	p := &Provider{cfg: cfg, net: nm, sup: sup, logs: ls, registry: reg}
 	p.api = api.NewRouter(api.Config{
 		Supervisor:      sup,
@@ -207,18 +211,25 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// imageResolver finds an image in imagesDir first (the platform's own
-// builds), then in the local Docker daemon (what `faas-cli build` made).
-func imageResolver(imagesDir string) func(string) (string, *images.Manifest, error) {
+// newImporter is the importer of images from the local Docker daemon, or
+// nil where there is no docker CLI.
+func newImporter(imagesDir string) *dockerimage.Importer {
 	importer, err := dockerimage.New(imagesDir)
 	if err != nil {
 		log.Printf("images come only from %s: %v", imagesDir, err)
-		return func(ref string) (string, *images.Manifest, error) { return images.Resolve(imagesDir, ref) }
+		return nil
 	}
 	log.Printf("images come from %s, then from the local Docker daemon (unpacked into %s/%s)", imagesDir, imagesDir, dockerimage.DirName)
+	return importer
+}
+
+// imageResolver finds an image in imagesDir first (the platform's own
+// builds), then, with an importer, in the local Docker daemon (what
+// `faas-cli build` made).
+func imageResolver(imagesDir string, importer *dockerimage.Importer) func(string) (string, *images.Manifest, error) {
 	return func(ref string) (string, *images.Manifest, error) {
 		dir, m, err := images.Resolve(imagesDir, ref)
-		if errors.Is(err, images.ErrNotBuilt) {
+		if importer != nil && errors.Is(err, images.ErrNotBuilt) {
 			return importer.Import(ref)
 		}
 		return dir, m, err
