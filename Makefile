@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: prerequisites prerequisites-test typecheck test-cluster up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
+.PHONY: build-args prerequisites prerequisites-test typecheck test-cluster up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
 
 ## What the platform needs from the system: Debian packages installed (as root) or named in one line.
@@ -106,6 +106,11 @@ lint-go:
 		[ -z "$$(cd $$module && go list ./... 2>/dev/null)" ] || (cd $$module && go vet ./...) \
 			|| { echo "FAILED: go vet in $$module" >&2; exit 1; }; \
 	done
+
+## faas-cli's --build-arg flags that swap the template's upstream bases for the stand-ins built
+## here (where no registry is reachable): faas-cli up --skip-push -f hello.yml $$(make -s build-args)
+build-args: venv
+	@$(PY) infra/docker/local_images.py build-args
 
 ## Benchmarks: print figures, assert nothing.
 bench: up

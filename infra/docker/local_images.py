@@ -17,6 +17,7 @@ override file, with no other difference:
     python infra/docker/local_images.py functions   # bases, then every function of stack.yml
     python infra/docker/local_images.py compose     # bases, connector, migrations, stand-ins
     python infra/docker/local_images.py all         # all of the above
+    python infra/docker/local_images.py build-args  # bases, then print faas-cli's --build-arg flags
 
 (PYTHONPATH must hold infra/local, as for every localplatform command.)
 """
@@ -273,7 +274,7 @@ def _report(built: list[Built]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["bases", "functions", "compose", "all"])
+    parser.add_argument("what", choices=["bases", "functions", "compose", "all", "build-args"])
     parser.add_argument("names", nargs="*", help="only these functions")
     ns = parser.parse_args(argv)
     try:
@@ -285,6 +286,10 @@ def main(argv: list[str]) -> int:
     except (ImageError, toolchain.ToolchainError, images.ImageBuildError, RuntimeError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+    if ns.what == "build-args":
+        # For `faas-cli build/up $(make -s build-args)`: only the flags go to stdout.
+        print(" ".join(f"--build-arg {k}={v}" for k, v in FUNCTION_BUILD_ARGS.items()))
+        return 0
     _report(built)
     return 0
 

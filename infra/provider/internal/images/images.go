@@ -1,12 +1,15 @@
 // Package images finds the locally built "images" that replicas run.
 //
-// There is no image runtime on our machines: the orchestrator turns each
-// `faas-cli build --shrinkwrap` context into a directory under --images-dir,
-// named after the image reference in stack.yml, holding an image.json
-// manifest that says where the code lives, what to run and with which
-// environment. The directory may be a symlink to an immutable digest
-// directory; we resolve it at deploy time so that a later rebuild is only
-// picked up by a redeploy, as with a real registry tag.
+// The orchestrator turns each `faas-cli build --shrinkwrap` context into a
+// directory under --images-dir, named after the image reference in stack.yml,
+// holding an image.json manifest that says where the code lives, what to run
+// and with which environment. The directory may be a symlink to an immutable
+// digest directory; we resolve it at deploy time so that a later rebuild is
+// only picked up by a redeploy, as with a real registry tag.
+//
+// An image taken from the local Docker daemon (package dockerimage) is an
+// image directory too: its manifest carries a Container section, the root
+// filesystem and process settings a container runtime reads from the image.
 package images
 
 import (
@@ -27,9 +30,24 @@ const maxRefLen = 255
 // Manifest is the content of image.json.
 type Manifest struct {
 	Ref      string            `json:"ref"`
-	Workdir  string            `json:"workdir"`
+	Workdir  string            `json:"workdir"` // inside Container.Rootfs when Container is set
 	Fprocess string            `json:"fprocess"`
 	Env      map[string]string `json:"env"`
+	// Container is set for a container image: the replica runs Argv chrooted
+	// into Rootfs as UID/GID, and Fprocess may be empty (the image's own
+	// watchdog reads fprocess from Env).
+	Container *Container `json:"container,omitempty"`
+}
+
+// Container is what a container runtime takes from an image's config.
+type Container struct {
+	ID     string   `json:"id"`     // the image id (sha256:...)
+	Rootfs string   `json:"rootfs"` // the unpacked root filesystem, shared read-only by replicas
+	Argv   []string `json:"argv"`   // Entrypoint followed by Cmd
+	UID    int      `json:"uid"`
+	GID    int      `json:"gid"`
+	Groups []int    `json:"groups"` // supplementary groups of the image's user
+	Home   string   `json:"home"`   // the user's home directory, HOME when the image sets none
 }
 
 // ErrNotBuilt is returned (wrapped) when an image directory or its manifest is missing.
@@ -134,6 +152,12 @@ func Load(dir string) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", filepath.Join(dir, ManifestFile), err)
 	}
+	if m.Env == nil {
+		m.Env = map[string]string{}
+	}
+	if m.Container != nil {
+		return &m, checkContainer(filepath.Join(dir, ManifestFile), &m)
+	}
 	if !filepath.IsAbs(m.Workdir) {
 		return nil, fmt.Errorf("manifest %s: workdir %q must be an absolute path", filepath.Join(dir, ManifestFile), m.Workdir)
 	}
@@ -143,8 +167,22 @@ func Load(dir string) (*Manifest, error) {
 	if len(strings.Fields(m.Fprocess)) == 0 {
 		return nil, fmt.Errorf("manifest %s: fprocess is empty", filepath.Join(dir, ManifestFile))
 	}
-	if m.Env == nil {
-		m.Env = map[string]string{}
-	}
 	return &m, nil
+}
+
+func checkContainer(path string, m *Manifest) error {
+	c := m.Container
+	if !filepath.IsAbs(m.Workdir) {
+		return fmt.Errorf("manifest %s: workdir %q must be an absolute path inside the image", path, m.Workdir)
+	}
+	if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() || !filepath.IsAbs(c.Rootfs) {
+		return fmt.Errorf("manifest %s: rootfs %s is not a directory", path, c.Rootfs)
+	}
+	if len(c.Argv) == 0 {
+		return fmt.Errorf("manifest %s: the image has neither an entrypoint nor a cmd", path)
+	}
+	if c.UID < 0 || c.GID < 0 {
+		return fmt.Errorf("manifest %s: uid %d and gid %d must not be negative", path, c.UID, c.GID)
+	}
+	return nil
 }

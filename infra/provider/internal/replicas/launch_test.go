@@ -120,3 +120,48 @@ func TestBuildLaunchErrors(t *testing.T) {
 		t.Error("empty fprocess accepted")
 	}
 }
+
+// A container image runs its own entrypoint through the provider's
+// executable (package rootfs), with paths as seen inside the image.
+func TestBuildContainerLaunch(t *testing.T) {
+	m := &images.Manifest{
+		Ref: "hello:latest", Workdir: "/home/app", Fprocess: "python index.py",
+		Env: map[string]string{"fprocess": "python index.py", "OVERRIDDEN": "image"},
+		Container: &images.Container{
+			ID: "sha256:ab", Rootfs: "/images/.docker/ab/rootfs", Argv: []string{"fwatchdog"},
+			UID: 10001, GID: 10001, Home: "/home/app",
+		},
+	}
+	in := launchInput{
+		Function: "hello", Replica: "hello-0a1b2c3d", ReplicaDir: "/state/replicas/hello-0a1b2c3d", Manifest: m,
+		Spec:     types.FunctionDeployment{EnvVars: map[string]string{"OVERRIDDEN": "deploy"}},
+		Watchdog: "/usr/local/bin/of-watchdog", HostPATH: "/host/bin", Launcher: "/usr/local/bin/ads-provider",
+	}
+	l, err := buildLaunch(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(l.Argv, " ") != "/usr/local/bin/ads-provider" || l.Dir != "/" {
+		t.Errorf("argv %v dir %s, want the launcher alone", l.Argv, l.Dir)
+	}
+	env := envMap(l.Env)
+	for k, v := range map[string]string{
+		"PATH": defaultPATH, "HOME": "/home/app", "OVERRIDDEN": "deploy", "fprocess": "python index.py",
+		"OPENFAAS_SECRETS_DIR": "/var/openfaas/secrets", "HOSTNAME": "hello-0a1b2c3d", "port": "8080",
+	} {
+		if env[k] != v {
+			t.Errorf("env %s = %q, want %q", k, env[k], v)
+		}
+	}
+	if _, ok := env["TMPDIR"]; ok {
+		t.Error("TMPDIR names a host path; a container uses its own /tmp")
+	}
+	if spec := env["ADS_ROOTFS_SPEC"]; !strings.Contains(spec, `"lower":"/images/.docker/ab/rootfs"`) ||
+		!strings.Contains(spec, `"uid":10001`) || !strings.Contains(spec, `"workdir":"/home/app"`) {
+		t.Errorf("launcher spec %s", spec)
+	}
+	in.Launcher = ""
+	if _, err := buildLaunch(in); err == nil {
+		t.Error("a container image without a launcher must fail")
+	}
+}

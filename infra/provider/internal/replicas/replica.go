@@ -111,7 +111,7 @@ func (s *Supervisor) startReplica(f *function, gen int) (*replica, error) {
 	}
 	l, err := buildLaunch(launchInput{
 		Function: f.name, Replica: r.name, ReplicaDir: r.dir, Manifest: manifest,
-		Spec: spec, Watchdog: s.cfg.Watchdog, HostPATH: s.cfg.HostPATH,
+		Spec: spec, Watchdog: s.cfg.Watchdog, HostPATH: s.cfg.HostPATH, Launcher: s.cfg.Launcher,
 	})
 	if err != nil {
 		return nil, err

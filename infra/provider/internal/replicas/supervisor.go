@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,12 @@ type Config struct {
 	MaxReplicas  int
 	ReadyTimeout time.Duration
 	HostPATH     string
+	// Resolve finds the image a deploy names (default: images.Resolve in
+	// ImagesDir); the provider also looks in the local Docker daemon.
+	Resolve func(ref string) (string, *images.Manifest, error)
+	// Launcher is the provider's executable, which starts replicas of
+	// container images (package rootfs).
+	Launcher string
 
 	Net      *netns.Manager
 	IPs      *netns.Allocator
@@ -168,7 +175,11 @@ func (s *Supervisor) startController(f *function) {
 
 // prepare resolves the image and checks the secrets of a deploy or update.
 func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Manifest, error) {
-	dir, m, err := images.Resolve(s.cfg.ImagesDir, spec.Image)
+	resolve := s.cfg.Resolve
+	if resolve == nil {
+		resolve = func(ref string) (string, *images.Manifest, error) { return images.Resolve(s.cfg.ImagesDir, ref) }
+	}
+	dir, m, err := resolve(spec.Image)
 	if err != nil {
 		return "", nil, err
 	}
@@ -311,6 +322,25 @@ func (s *Supervisor) live(name string) *function {
 		return nil
 	}
 	return f
+}
+
+// ImageDirs lists the image directories that deployments (being deleted
+// included) and their replicas use, a rollout's old replicas too.
+func (s *Supervisor) ImageDirs() map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	dirs := map[string]bool{}
+	for _, f := range s.fns {
+		f.mu.RLock()
+		dirs[f.imageDir] = true
+		for _, r := range f.replicas {
+			if r.launch.Rootfs != "" {
+				dirs[filepath.Dir(r.launch.Rootfs)] = true
+			}
+		}
+		f.mu.RUnlock()
+	}
+	return dirs
 }
 
 // lookup is live for readers: the invocation path takes only read locks.

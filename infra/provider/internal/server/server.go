@@ -23,10 +23,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"adserver/provider/internal/api"
+	"adserver/provider/internal/dockerimage"
+	"adserver/provider/internal/images"
 	"adserver/provider/internal/logstore"
 	"adserver/provider/internal/naming"
 	"adserver/provider/internal/netns"
 	"adserver/provider/internal/replicas"
+	"adserver/provider/internal/rootfs"
 	"adserver/provider/internal/sd"
 	"adserver/provider/internal/secrets"
 )
@@ -162,6 +165,11 @@ func New(cfg Config) (*Provider, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	launcher, err := rootfs.Self()
+	if err != nil {
+		return nil, fmt.Errorf("the provider's own executable (it starts container images): %w", err)
+	}
+	importer := newImporter(cfg.ImagesDir)
 	sup, err := replicas.New(replicas.Config{
 		StateDir:     cfg.StateDir,
 		ImagesDir:    cfg.ImagesDir,
@@ -169,6 +177,8 @@ func New(cfg Config) (*Provider, error) {
 		MaxReplicas:  cfg.MaxReplicas,
 		ReadyTimeout: cfg.ReadyTimeout,
 		HostPATH:     os.Getenv("PATH"),
+		Resolve:      imageResolver(cfg.ImagesDir, importer),
+		Launcher:     launcher,
 		Net:          nm,
 		IPs:          alloc,
 		Secrets:      sec,
@@ -179,6 +189,9 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 
+	if importer != nil {
+		importer.InUse = sup.ImageDirs // before any deploy can reach it
+	}
 	p := &Provider{cfg: cfg, net: nm, sup: sup, logs: ls, registry: reg}
 	p.api = api.NewRouter(api.Config{
 		Supervisor:      sup,
@@ -201,6 +214,31 @@ func New(cfg Config) (*Provider, error) {
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK\n")) })
 	p.ops = ops
 	return p, nil
+}
+
+// newImporter is the importer of images from the local Docker daemon, or
+// nil where there is no docker CLI.
+func newImporter(imagesDir string) *dockerimage.Importer {
+	importer, err := dockerimage.New(imagesDir)
+	if err != nil {
+		log.Printf("images come only from %s: %v", imagesDir, err)
+		return nil
+	}
+	log.Printf("images come from %s, then from the local Docker daemon (unpacked into %s/%s)", imagesDir, imagesDir, dockerimage.DirName)
+	return importer
+}
+
+// imageResolver finds an image in imagesDir first (the platform's own
+// builds), then, with an importer, in the local Docker daemon (what
+// `faas-cli build` made).
+func imageResolver(imagesDir string, importer *dockerimage.Importer) func(string) (string, *images.Manifest, error) {
+	return func(ref string) (string, *images.Manifest, error) {
+		dir, m, err := images.Resolve(imagesDir, ref)
+		if importer != nil && errors.Is(err, images.ErrNotBuilt) {
+			return importer.Import(ref)
+		}
+		return dir, m, err
+	}
 }
 
 // Start re-creates the stored deployments (replicas start in the background).
