@@ -15,9 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -106,24 +104,15 @@ func (m *Manager) CheckBridge() (warning string, err error) {
 	return "", nil
 }
 
-// addrAssignSet is /sys/class/net/<dev>/addr_assign_type for an address set by hand
-// (NET_ADDR_SET): a bridge keeps such an address whatever ports come and go.
-const addrAssignSet = "3"
-
-// PinBridgeAddress gives the bridge a fixed MAC address unless someone already set one.
-// Left to itself, a Linux bridge takes the lowest MAC of its ports, so adding or deleting
-// one replica's veth changes the address every other replica has cached for its gateway:
-// their answers then go to a MAC nobody has until the neighbour entry expires, and a
-// request in flight on another replica is never answered. The address is derived from
-// the bridge's name (locally administered, unicast), so it is the same on every start.
+// PinBridgeAddress gives the bridge a fixed MAC address (setting it by hand also stops the
+// kernel from changing it). Left to itself, a Linux bridge takes the lowest MAC of its ports,
+// so adding or deleting one replica's veth changes the address every other replica has cached
+// for its gateway: their answers then go to a MAC nobody has until the neighbour entry
+// expires, and a request in flight on another replica is never answered. The address is
+// derived from the bridge's name, so it is the same on every start. (sysfs would tell whether
+// someone already set one, but it shows the network namespace that mounted it, which need not
+// be the provider's.)
 func (m *Manager) PinBridgeAddress() (pinned string, err error) {
-	raw, err := os.ReadFile(filepath.Join("/sys/class/net", m.bridge, "addr_assign_type"))
-	if err != nil {
-		return "", fmt.Errorf("reading bridge %s's address type: %w", m.bridge, err)
-	}
-	if strings.TrimSpace(string(raw)) == addrAssignSet {
-		return "", nil
-	}
 	mac := BridgeMAC(m.bridge)
 	if _, err := m.ip("link", "set", "dev", m.bridge, "address", mac); err != nil {
 		return "", fmt.Errorf("pinning bridge %s's address: %w", m.bridge, err)
