@@ -6,14 +6,21 @@ script in Redis, `bidding.store.budget_ledger`); the charge IS the impression: t
 appends the impression event to the outbox (`kernel.storage.outbox`), which this replica's relay
 (`pipeline.store.relay`) drains to Kafka, and the answer carries its impressionId. 204 when nothing
 is eligible, every budget, pacing curve or frequency cap refuses, or every bid is below the
-placement's floor (the ``X-No-Bid-Reason`` header says which); 400/413 for bad input (nothing
-charged); 503 when Redis cannot confirm a charge (serve then answers no fill).
+placement's floor (the ``X-No-Bid-Reason`` header says which), and without an auction when serve's
+deadline (``X-Bid-Deadline``, `bidding.domain.deadline`) has passed; 400/413 for bad input
+(nothing charged); 503 when Redis cannot confirm a charge (serve then answers no fill).
 """
 
 from __future__ import annotations
 
 import time
 
+from shared_layer.bidding.domain.deadline import (
+    DEADLINE_HEADER,
+    NO_BID_REASON,
+    parse_deadline,
+    passed,
+)
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel import metrics
@@ -39,9 +46,13 @@ def serve_bids(bidder: Bidder) -> Handler:
     def bid(request: Request) -> dict:
         try:
             bid_request = parse(BidRequest, request.body)
+            deadline = parse_deadline(request.header(DEADLINE_HEADER) or None)
         except AdServerError:
             metrics.BID_DECISIONS.labels("invalid").inc()
             raise
+        if passed(deadline, now_s=time.time()):  # serve has stopped waiting: charge nothing
+            metrics.BID_DECISIONS.labels("late").inc()
+            return no_content(request, {"X-No-Bid-Reason": NO_BID_REASON})
         started = time.perf_counter()
         try:
             outcome = bidder.bid(bid_request, Correlation(request.request_id, request.traceparent))

@@ -151,7 +151,8 @@ PLATFORM_OVERVIEW = Dashboard(
         ),
         _outcomes_per_second(
             "Bid decisions per second",
-            "bid, no-candidate, budget-exhausted, invalid, error.",
+            "bid, no-candidate, budget-exhausted, below-floor, late (serve had stopped waiting), "
+            "invalid, error.",
             "bid_decisions_total",
         ),
         Panel(

@@ -45,11 +45,12 @@ _FAST_BUCKETS: Final = (
 )  # fmt: skip
 
 BID_OUTCOMES: Final = (
-    "bid", "no-candidate", "budget-exhausted", "below-floor", "invalid", "error",
+    "bid", "no-candidate", "budget-exhausted", "below-floor", "late", "invalid", "error",
 )  # fmt: skip
 """bid: a campaign won and was charged; no-candidate: nothing eligible; budget-exhausted: every
 eligible campaign's budget (or pacing curve, or frequency cap) refused; below-floor: every eligible
-bid was below the placement's floor; invalid: bad input (4xx); error: our fault or Redis (5xx)."""
+bid was below the placement's floor; late: serve's deadline had passed, no auction; invalid: bad
+input (4xx); error: our fault or Redis (5xx)."""
 
 BID_DECISIONS = Counter("bid_decisions_total", "Bid requests answered, by outcome", ["outcome"])
 BID_DECISION_SECONDS = Histogram(

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ from redis.retry import Retry
 
 from localplatform.profile import PROFILES, REPO_ROOT
 from shared_layer.bidding.domain.auction import build_index
+from shared_layer.bidding.domain.deadline import deadline_header
 from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
@@ -110,9 +112,9 @@ def campaign(cpm_micros: int, daily: int, lifetime: int | None = None, **extra) 
     )
 
 
-def post(bid, body: object) -> dict:
+def post(bid, body: object, headers: dict[str, str] | None = None) -> dict:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    event = SimpleNamespace(method="POST", path="/", body=raw, headers={}, query={})
+    event = SimpleNamespace(method="POST", path="/", body=raw, headers=headers or {}, query={})
     return bid.handle(event, None)
 
 
@@ -182,3 +184,29 @@ def test_redis_unreachable_is_a_503_not_a_charge_or_a_crash(bid, clock):
         bid.bidder.ledger = original
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"] == "UPSTREAM_UNAVAILABLE"
+
+
+def test_a_bid_serve_no_longer_waits_for_is_refused_and_charges_nothing(bid, clock):
+    """serve sends the moment it stops waiting; a request that queued past it gets no auction."""
+    c = campaign(cpm_micros=1_000_000, daily=1_000_000)
+    bid.bidder.snapshot = FixedSnapshot([c])
+    late = post(bid, REQUEST, {"X-Bid-Deadline": deadline_header(time.time(), -0.005)})
+    assert late["statusCode"] == 204
+    assert late["headers"]["X-No-Bid-Reason"] == "deadline-passed"
+    client = redis.Redis.from_url(PROFILE.host_env()["REDIS_URL"])
+    assert client.get(lifetime_spent_key(c.id)) is None
+    in_time = post(bid, REQUEST, {"X-Bid-Deadline": deadline_header(time.time(), 5)})
+    assert winner(in_time) == c.id
+    assert int(client.get(lifetime_spent_key(c.id))) == 1_000
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1.5e12", "١٢٣", "9" * 16])
+def test_a_malformed_deadline_is_a_400_and_charges_nothing(bid, clock, value):
+    c = campaign(cpm_micros=1_000_000, daily=1_000_000)
+    bid.bidder.snapshot = FixedSnapshot([c])
+    response = post(bid, REQUEST, {"X-Bid-Deadline": value})
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert set(body) == {"error", "message", "requestId"} and "X-Bid-Deadline" in body["message"]
+    client = redis.Redis.from_url(PROFILE.host_env()["REDIS_URL"])
+    assert client.get(lifetime_spent_key(c.id)) is None

@@ -44,6 +44,7 @@ from prometheus_client import Enum, Histogram
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from shared_layer.bidding.domain.deadline import DEADLINE_HEADER, deadline_header
 from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
 from shared_layer.kernel.errors import ValidationFailed
 from shared_layer.kernel.models import BidRequest, BidResponse, parse
@@ -130,6 +131,7 @@ class BidClient:
         max_connections: int = 32,
     ) -> None:
         self.url = url
+        self._timeout_s = timeout_s
         self._timeout = urllib3.Timeout(total=timeout_s)
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=max_connections, block=False, retries=False
@@ -149,6 +151,7 @@ class BidClient:
             "Content-Type": "application/json",
             "X-Request-Id": request_id,
             "traceparent": traceparent,
+            DEADLINE_HEADER: deadline_header(time.time(), self._timeout_s),
         }
         started = time.perf_counter()
         try:
