@@ -39,7 +39,10 @@ def test_every_rendered_object_validates(rendered: list[Resource]) -> None:
 def test_the_release_is_what_our_values_ask_for(rendered: list[Resource]) -> None:
     values = yaml.safe_load((K8S_DIR / "openfaas" / "values.yaml").read_text())
     by_name = {(r.kind, r.name): r for r in rendered}
-    assert {r.namespace for r in rendered if r.namespace} <= {"openfaas", values["functionNamespace"]}
+    assert {r.namespace for r in rendered if r.namespace} <= {
+        "openfaas",
+        values["functionNamespace"],
+    }
     gateway = by_name[("Deployment", "gateway")].doc["spec"]["template"]["spec"]
     containers = {c["name"]: c for c in gateway["containers"]}
     assert set(containers) == {"gateway", "faas-netes"}  # CE: faas-netes beside the gateway
