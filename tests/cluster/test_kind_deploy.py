@@ -109,3 +109,45 @@ def test_the_whole_deploy_finishes_and_a_second_run_changes_nothing(deploys: lis
         if line.endswith((" created", " configured")) or "pushing" in line or "deployed" in line
     ]
     assert changed == [], changed
+
+
+PULL_ALWAYS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: console-pull-always, namespace: ads}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: console-pull-always}}
+  template:
+    metadata: {labels: {app: console-pull-always}}
+    spec:
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+           labelSelector: {matchLabels: {app: console-pull-always}}}
+      containers:
+        - name: console
+          image: ads/console:0.1.0
+          imagePullPolicy: Always
+          readinessProbe:
+            httpGet: {path: /_/ready, port: 8080}
+            periodSeconds: 2
+"""
+
+
+def test_function_images_are_pulled_from_the_cluster_registry(
+    cluster: Cluster, deploys: list[Run]
+) -> None:
+    """As faas-netes CE starts functions: imagePullPolicy Always, the image named as in
+    stack.yml. Each worker pulls it through the registry and the function answers /_/ready."""
+    cluster.kubectl("apply", "-f", "-", stdin=PULL_ALWAYS)
+    try:
+        cluster.kubectl(
+            "-n", "ads", "rollout", "status", "deployment/console-pull-always", "--timeout=300s"
+        )
+        pods = cluster.kubectl_json("-n", "ads", "get", "pods", "-l", "app=console-pull-always")
+        nodes = {p["spec"]["nodeName"] for p in pods["items"]}
+        assert len(nodes) == 2, nodes
+        events = cluster.kubectl("-n", "ads", "get", "events", "--field-selector", "reason=Pulled")
+        assert "console" in events and "Successfully pulled" in events, events
+    finally:
+        cluster.kubectl("-n", "ads", "delete", "deployment", "console-pull-always", check=False)
