@@ -86,7 +86,7 @@ local_image() {
     apache/kafka:*) echo ads-local/kafka:4.4.0 ;;
     ghcr.io/openfaas/gateway:*) echo ads-local/gateway:0.27.14 ;;
     ghcr.io/openfaas/faas-netes:*) echo "ads-local/faas-netes:$(. infra/kind/versions.env && echo "$FAAS_NETES_VERSION")" ;;
-    prom/prometheus:*) echo ads-local/prometheus:2.42-bookworm ;;
+    prom/prometheus:*) echo "ads-local/prometheus:$(. infra/kind/versions.env && echo "$PROMETHEUS_VERSION")" ;;
     *) echo "$1" ;;
   esac
 }

@@ -16,6 +16,7 @@ LABEL=ads.kind.inputs
 KIND_CONTAINER="ads-kind-node-build"
 FAAS_NETES_IMAGE="ads-local/faas-netes:$FAAS_NETES_VERSION"
 REGISTRY_IMAGE="ads-local/registry:2.8"
+PROMETHEUS_IMAGE="ads-local/prometheus:$PROMETHEUS_VERSION"
 PODNET_IMAGE="$(sed -n 's/^ *image: \(ads-local\/kind-podnet:.*\)$/\1/p' "$KIND_HERE/pod-network.yaml")"
 
 label_of() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
@@ -150,11 +151,12 @@ node() {
 }
 
 # openfaas: what the OpenFaaS chart runs that no registry here serves: faas-netes, built from its
-# pinned source (tools.sh faas-netes). The gateway and Prometheus are the local platform's
-# stand-ins (infra/docker/local_images.py).
+# pinned source (tools.sh faas-netes), and Prometheus with Kubernetes discovery (tools.sh
+# prometheus). The gateway is the local platform's stand-in (infra/docker/local_images.py).
 openfaas() {
-    "$KIND_HERE/tools.sh" faas-netes
+    "$KIND_HERE/tools.sh" faas-netes prometheus
     build "$FAAS_NETES_IMAGE" "$(context faas-netes "$KIND_BIN/faas-netes")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+    build "$PROMETHEUS_IMAGE" "$(context prometheus "$KIND_BIN/prometheus")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 }
 
 # registry: the registry the nodes pull the product's images from (registry.sh).

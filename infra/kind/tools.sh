@@ -4,8 +4,8 @@
 #
 #   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
 #   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
-#                                  # faas-netes local-path-provisioner metrics-server netpol:
-#                                  # these four only when named)
+#                                  # faas-netes prometheus local-path-provisioner metrics-server
+#                                  # netpol: these five only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -71,6 +71,18 @@ faas_netes() {
         && rm -rf "$src"' _ "$archive" "$KIND_BIN/faas-netes" "$FAAS_NETES_VERSION" "$FAAS_NETES_COMMIT"
 }
 
+# prometheus: Prometheus with the Kubernetes service discovery only (its build tags), from a
+# copy of its module: `go install` refuses it for its replace directive.
+prometheus() {
+    local module="github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" dir
+    dir="$(module_dir "$module")"
+    build_once prometheus "$(echo "$module kubernetes-sd" | sha256sum | cut -c1-16)" bash -c 'src="$(mktemp -d)" \
+        && cp -r "$1/." "$src" && chmod -R u+w "$src" && cd "$src" \
+        && GOWORK=off GOFLAGS=-mod=mod go build -trimpath -tags remove_all_sd,enable_kubernetes_sd -o "$2" \
+            -ldflags "-s -w -X github.com/prometheus/common/version.Version=${3#v}" ./cmd/prometheus \
+        && rm -rf "$src"' _ "$dir" "$KIND_BIN/prometheus" "$PROMETHEUS_VERSION"
+}
+
 command -v go >/dev/null || fail "go is not installed (https://go.dev/doc/install)"
 wanted=" ${*:-all} "
 wants() { [[ "$wanted" == *" all "* || "$wanted" == *" $1 "* ]]; }
@@ -84,6 +96,7 @@ if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_V
 if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
 # The add-ons (addons.sh), built only when asked for.
 if [[ "$wanted" == *" faas-netes "* ]]; then faas_netes; fi
+if [[ "$wanted" == *" prometheus "* ]]; then prometheus; fi
 if [[ "$wanted" == *" local-path-provisioner "* ]]; then
     go_install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"
 fi
