@@ -70,9 +70,10 @@ test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
 	$(PLATFORM) test -q -p no:cacheprovider --ignore=tests/cluster tests
 
-## The kind cluster's own tests (tests/cluster): it is created, checked and deleted. Not yet part
-## of `make test`: the product's deployment onto it comes first (docs/kubernetes.md).
-test-cluster: venv
+## The kind cluster's tests (tests/cluster): a cluster of this test instance is created, the
+## product deployed on it (infra/k8s/deploy.sh), checked and deleted. Not part of `make test`:
+## faas-netes CE does not start without Internet access (infra/kind/README.md).
+test-cluster: venv deploy-tools
 	infra/docker/start-dockerd.sh
 	$(PY) -m pytest -q -p no:cacheprovider tests/cluster
 
