@@ -305,9 +305,12 @@ for name in $("$python" -c 'import yaml; print(" ".join(yaml.safe_load(open("sta
 done
 
 step "the connector, and an HPA per function (OpenFaaS CE has no autoscaler)"
-apply -f infra/k8s/connector/ -f infra/k8s/autoscaling/
+with_local_images infra/k8s/connector/connector.yaml infra/k8s/autoscaling/hpa.yaml | apply -f -
 kubectl -n ads rollout status deployment/kafka-connector --timeout=300s >/dev/null
 
 step "done"
 echo "Up in $((SECONDS - started)) s. Gateway $gateway (user admin, password .local/k8s/secrets/basic-auth-password),"
-echo "Prometheus http://127.0.0.1:${KIND_PROMETHEUS_PORT:-9090}.${built_here:- Grafana http://127.0.0.1:${KIND_GRAFANA_PORT:-3000} (admin, .local/k8s/secrets/grafana-admin-password).}"
+echo "Prometheus http://127.0.0.1:${KIND_PROMETHEUS_PORT:-9090}."
+if [ -z "$built_here" ]; then
+  echo "Grafana http://127.0.0.1:${KIND_GRAFANA_PORT:-3000} (admin, .local/k8s/secrets/grafana-admin-password)."
+fi
