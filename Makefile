@@ -70,9 +70,10 @@ test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
 	$(PLATFORM) test -q -p no:cacheprovider --ignore=tests/cluster tests
 
-## The kind cluster's own tests (tests/cluster): it is created, checked and deleted. Not yet part
-## of `make test`: the product's deployment onto it comes first (docs/kubernetes.md).
-test-cluster: venv
+## The kind cluster's tests (tests/cluster): a cluster of this test instance is created, the
+## product deployed on it (infra/k8s/deploy.sh), checked and deleted. Not part of `make test`:
+## faas-netes CE does not start without Internet access (infra/kind/README.md).
+test-cluster: venv deploy-tools
 	infra/docker/start-dockerd.sh
 	$(PY) -m pytest -q -p no:cacheprovider tests/cluster
 
@@ -142,6 +143,12 @@ kind-up: venv
 	$(call need,docker,$(DOCKER_HINT))
 	@infra/kind/up.sh
 
+# The cluster's registry on 127.0.0.1 (infra/kind/registry.sh), for pushing the product's images.
+KIND_REGISTRY_PORT ?= 5001
+export KIND_REGISTRY_PORT
+# kind, kubectl and helm as `make kind-up` built them (pinned), where it built them.
+cluster-tools kind-deploy knative-deploy: export PATH := $(CURDIR)/.local/kind/bin:$(PATH)
+
 # What deploying to the kind cluster needs on this machine.
 cluster-tools:
 	$(call need,docker,$(DOCKER_HINT))
@@ -149,17 +156,17 @@ cluster-tools:
 	$(call need,kubectl,$(KUBECTL_HINT))
 	$(call need,helm,$(HELM_HINT))
 
-## Install everything on it with OpenFaaS CE (Helm chart), images ads/kafka-connector:0.1.0,
-## ads/migrations:0.1.0 and the functions built locally (infra/k8s/deploy.sh says each step).
+## Install everything on it with OpenFaaS CE (Helm chart 15.0.6): the stores, the migrations,
+## the connector and every function (faas-cli deploy -f stack.yml), images built here and pushed
+## to the cluster's registry. Idempotent and quick the second time (infra/k8s/deploy.sh says
+## each step; OPENFAAS_SOURCES_DIR: the chart's archive where its repository is refused).
 kind-deploy: cluster-tools deploy-tools
 	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with OpenFaaS (infra/k8s/deploy.sh openfaas)"
-	kubectl config use-context kind-$(KIND_CLUSTER)
 	infra/k8s/deploy.sh openfaas
 
 ## The fully open-source path instead: Knative Serving and Eventing (docs/kubernetes.md).
 knative-deploy: cluster-tools deploy-tools
 	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with Knative (infra/k8s/deploy.sh knative)"
-	kubectl config use-context kind-$(KIND_CLUSTER)
 	infra/k8s/deploy.sh knative
 
 ## Delete the kind cluster and everything in it: no node container, volume or network is left

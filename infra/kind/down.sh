@@ -15,12 +15,14 @@ volumes="$(for node in $nodes; do docker inspect --format '{{range .Mounts}}{{.N
 progress "deleting cluster $cluster"
 "$kind" delete cluster --name "$cluster"
 rm -f "$KIND_STATE/$cluster.yaml"
+# The cluster's registry (registry.sh), with its storage.
+KIND_CLUSTER="$cluster" "$KIND_HERE/registry.sh" down
 # kind leaves its network for the next cluster; remove it when no other cluster is left.
 if [[ -z "$("$kind" get clusters 2>/dev/null)" ]] && docker network inspect kind >/dev/null 2>&1; then
     docker network rm kind >/dev/null
 fi
 
-left="$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$cluster")"
+left="$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$cluster"; docker ps -aq --filter "label=ads.kind.registry=$cluster")"
 [[ -z "$left" ]] || fail "containers of $cluster are left: $left"
 left="$(for volume in $volumes; do docker volume inspect "$volume" >/dev/null 2>&1 && echo "$volume"; done || true)"
 [[ -z "$left" ]] || fail "volumes of $cluster are left: $left"

@@ -5,7 +5,8 @@
 # Each image carries the hash of its inputs as a label and is rebuilt only when that changes.
 #
 #   infra/kind/images.sh        # prints the node image's name last (ads-local/kind-node:<version>)
-#   infra/kind/images.sh base   # only these steps (debian components base node)
+#   infra/kind/images.sh base   # only these steps (debian components base node; openfaas and
+#                               # registry, for make kind-deploy, only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -13,6 +14,9 @@ DEBIAN_IMAGE="${DEBIAN_IMAGE:-ads-local/debian:bookworm}"
 NODE_IMAGE="ads-local/kind-node:$KUBERNETES_VERSION"
 LABEL=ads.kind.inputs
 KIND_CONTAINER="ads-kind-node-build"
+FAAS_NETES_IMAGE="ads-local/faas-netes:$FAAS_NETES_VERSION"
+REGISTRY_IMAGE="ads-local/registry:2.8"
+PROMETHEUS_IMAGE="ads-local/prometheus:$PROMETHEUS_VERSION"
 PODNET_IMAGE="$(sed -n 's/^ *image: \(ads-local\/kind-podnet:.*\)$/\1/p' "$KIND_HERE/pod-network.yaml")"
 
 label_of() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
@@ -65,7 +69,7 @@ context() {
     rm -rf "$dir"
     mkdir -p "$dir"
     cp "$KIND_HERE/images/$(basename "$dir")/Dockerfile" "$dir/" 2>/dev/null || true
-    cp -r "$@" "$dir/"
+    if (($#)); then cp -r "$@" "$dir/"; fi
     echo "$dir"
 }
 
@@ -144,6 +148,20 @@ node() {
     docker rm -f "$KIND_CONTAINER" >/dev/null
     trap - EXIT
     progress "node image $NODE_IMAGE done in $((SECONDS - started)) s ($(docker image inspect --format '{{.Size}}' "$NODE_IMAGE" | numfmt --to=iec))"
+}
+
+# openfaas: what the OpenFaaS chart runs that no registry here serves: faas-netes, built from its
+# pinned source (tools.sh faas-netes), and Prometheus with Kubernetes discovery (tools.sh
+# prometheus). The gateway is the local platform's stand-in (infra/docker/local_images.py).
+openfaas() {
+    "$KIND_HERE/tools.sh" faas-netes prometheus
+    build "$FAAS_NETES_IMAGE" "$(context faas-netes "$KIND_BIN/faas-netes")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+    build "$PROMETHEUS_IMAGE" "$(context prometheus "$KIND_BIN/prometheus")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+}
+
+# registry: the registry the nodes pull the product's images from (registry.sh).
+registry() {
+    build "$REGISTRY_IMAGE" "$(context registry "$KIND_HERE/images/registry/config.yml")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 }
 
 command -v docker >/dev/null || fail "docker is not installed"

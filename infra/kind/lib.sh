@@ -16,8 +16,10 @@ progress() { echo "==> kind: $*" >&2; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 # inputs_key FILE|DIR...: a hash of the pins and every input file, the cache key of a build.
+# Paths are hashed relative to the checkout, so another checkout finds the same images.
 inputs_key() {
-    { cat "$KIND_HERE/versions.env"; find "$@" -type f -print0 | sort -z | xargs -0 sha256sum; } \
+    { cat "$KIND_HERE/versions.env"; find "$@" -type f -print0 | sort -z | xargs -0 sha256sum \
+        | sed -e "s|  $KIND_STATE/|  .local/kind/|" -e "s|  $REPO_ROOT/|  |"; } \
         | sha256sum | cut -c1-16
 }
 

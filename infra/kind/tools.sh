@@ -4,7 +4,8 @@
 #
 #   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
 #   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
-#                                  # metrics-server netpol; the last two only when named)
+#                                  # faas-netes prometheus local-path-provisioner metrics-server
+#                                  # netpol: these five only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -57,6 +58,31 @@ small_module() {
         bash -c 'cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2" .' _ "$mod" "$KIND_BIN/$1"
 }
 
+# faas_netes: faas-netes, the OpenFaaS CE provider the chart runs beside the gateway, built
+# unmodified (CE EULA) from its source archive at the commit the chart names, checked against its
+# sha256 first: its module is refused by the module proxy. Its dependencies are vendored.
+faas_netes() {
+    local archive="${OPENFAAS_SOURCES_DIR:-}/faas-netes-${FAAS_NETES_COMMIT:0:12}.tar.gz"
+    [[ -n "${OPENFAAS_SOURCES_DIR:-}" ]] || fail "faas-netes: set OPENFAAS_SOURCES_DIR to the folder holding $(basename "$archive")"
+    echo "$FAAS_NETES_SHA256  $archive" | sha256sum --check --quiet - || fail "$archive: sha256 differs from the pinned one"
+    build_once faas-netes "$FAAS_NETES_SHA256" bash -c 'src="$(mktemp -d)" && tar -C "$src" -xzf "$1" \
+        && cd "$src/faas-netes" && go build -mod=vendor -trimpath -o "$2" -ldflags "-s -w \
+        -X github.com/openfaas/faas-netes/version.Version=$3 -X github.com/openfaas/faas-netes/version.GitCommit=$4" . \
+        && rm -rf "$src"' _ "$archive" "$KIND_BIN/faas-netes" "$FAAS_NETES_VERSION" "$FAAS_NETES_COMMIT"
+}
+
+# prometheus: Prometheus with the Kubernetes service discovery only (its build tags), from a
+# copy of its module: `go install` refuses it for its replace directive.
+prometheus() {
+    local module="github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" dir
+    dir="$(module_dir "$module")"
+    build_once prometheus "$(echo "$module kubernetes-sd" | sha256sum | cut -c1-16)" bash -c 'src="$(mktemp -d)" \
+        && cp -r "$1/." "$src" && chmod -R u+w "$src" && cd "$src" \
+        && GOWORK=off GOFLAGS=-mod=mod go build -trimpath -tags remove_all_sd,enable_kubernetes_sd -o "$2" \
+            -ldflags "-s -w -X github.com/prometheus/common/version.Version=${3#v}" ./cmd/prometheus \
+        && rm -rf "$src"' _ "$dir" "$KIND_BIN/prometheus" "$PROMETHEUS_VERSION"
+}
+
 command -v go >/dev/null || fail "go is not installed (https://go.dev/doc/install)"
 wanted=" ${*:-all} "
 wants() { [[ "$wanted" == *" all "* || "$wanted" == *" $1 "* ]]; }
@@ -69,6 +95,11 @@ if wants kubernetes; then kubernetes; fi
 if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"; fi
 if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
 # The add-ons (addons.sh), built only when asked for.
+if [[ "$wanted" == *" faas-netes "* ]]; then faas_netes; fi
+if [[ "$wanted" == *" prometheus "* ]]; then prometheus; fi
+if [[ "$wanted" == *" local-path-provisioner "* ]]; then
+    go_install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"
+fi
 if [[ "$wanted" == *" metrics-server "* ]]; then
     go_install metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 fi

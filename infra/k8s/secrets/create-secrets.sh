@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 dir="${1:-.local/k8s/secrets}"
 command -v kubectl >/dev/null || { echo "create-secrets: kubectl not found (install it first)" >&2; exit 1; }
+# KUBECTL_CONTEXT: the cluster to create them in (default: kubectl's current context).
+kubectl() { command kubectl ${KUBECTL_CONTEXT:+--context "$KUBECTL_CONTEXT"} "$@"; }
 mkdir -p "$dir" && chmod 700 "$dir"
 
 # A file with a random value unless it exists (the gateway user is `admin`).
@@ -41,7 +43,7 @@ secret() {
     esac
   done
   kubectl create secret generic "$name" --namespace "$namespace" "${args[@]}" \
-    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    --dry-run=client -o yaml | kubectl apply -f - | { grep -v ' unchanged$' || true; }
   echo "==> secret $namespace/$name"
 }
 
