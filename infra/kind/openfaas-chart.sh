@@ -2,7 +2,7 @@
 # The OpenFaaS CE chart 15.0.6 rendered with our values (infra/k8s/openfaas/values.yaml) by
 # `helm template`, and linted, into .local/kind/openfaas-rendered.yaml. The chart comes from its
 # Helm repository; where that is refused, from the unmodified archive in OPENFAAS_SOURCES_DIR,
-# checked against its sha256 first.
+# checked against its sha256 first. Either is kept, so only the first run needs the network.
 #
 #   infra/kind/openfaas-chart.sh     # prints the rendered file's path
 set -euo pipefail
@@ -19,13 +19,18 @@ if [[ -n "${OPENFAAS_SOURCES_DIR:-}" ]]; then
     chart="$OPENFAAS_SOURCES_DIR/openfaas-$chart_version.tgz"
     echo "$chart_sha256  $chart" | sha256sum --check --quiet - \
         || fail "$chart: sha256 differs from the pinned $chart_sha256"
-    source=("$chart")
 else
-    source=(openfaas --repo https://openfaas.github.io/faas-netes/ --version "$chart_version")
+    # Pulled once and kept, so that later renders (make test's, inside its network namespace)
+    # need no network.
+    chart="$KIND_STATE/charts/openfaas-$chart_version.tgz"
+    if [[ ! -f "$chart" ]]; then
+        progress "pulling the OpenFaaS chart $chart_version from its Helm repository"
+        mkdir -p "$KIND_STATE/charts"
+        "$helm" pull openfaas --repo https://openfaas.github.io/faas-netes/ \
+            --version "$chart_version" -d "$KIND_STATE/charts" >&2
+    fi
 fi
 progress "helm lint and helm template of the OpenFaaS chart $chart_version with $values"
-if [[ -n "${OPENFAAS_SOURCES_DIR:-}" ]]; then
-    "$helm" lint --strict "$chart" -f "$values" >&2
-fi
-"$helm" template openfaas "${source[@]}" --namespace openfaas -f "$values" >"$out"
+"$helm" lint --strict "$chart" -f "$values" >&2
+"$helm" template openfaas "$chart" --namespace openfaas -f "$values" >"$out"
 echo "$out"
