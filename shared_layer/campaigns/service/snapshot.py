@@ -209,8 +209,8 @@ class CampaignSnapshot:
             if data is not None and known is not None and known[0] == data:
                 parsed[campaign_id] = known
                 continue
-            campaign = parse_entry(data)
-            if campaign is None or campaign.id != campaign_id:
+            campaign = None if data is None else parse_entry(data)
+            if data is None or campaign is None or campaign.id != campaign_id:
                 missing.append(campaign_id)
                 continue
             parsed[campaign_id] = (data, campaign)
@@ -321,13 +321,15 @@ class CampaignSnapshot:
             except (AdServerError, *REDIS_ERRORS, OSError) as exc:
                 _FAILURES.inc()
                 _LOG.warning("campaign snapshot refresh failed (%s); keeping the last index", exc)
-                pubsub = _close(pubsub)
+                _close(pubsub)
+                pubsub = None
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
             except Exception:  # a bug must not stop the refresher for good
                 _FAILURES.inc()
                 _LOG.exception("campaign snapshot refresh crashed; keeping the last index")
-                pubsub = _close(pubsub)
+                _close(pubsub)
+                pubsub = None
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         _close(pubsub)
@@ -343,4 +345,3 @@ def _close(pubsub: Any) -> None:
             pubsub.close()
         except (*REDIS_ERRORS, OSError):
             pass
-    return None

@@ -24,6 +24,7 @@ import time as timer
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
@@ -144,7 +145,7 @@ class LogExport:
             if stop_at is not None and timer.monotonic() >= stop_at:
                 break
             try:
-                done = self.ledger.export(hour, lambda events, h=hour: self._write(h, events))
+                done = self.ledger.export(hour, partial(self._write, hour))
             except (UpstreamUnavailable, UpstreamFailed) as exc:
                 HOURS.labels(hour.event_type, "failed").inc()
                 failed.append((hour, str(exc)))
@@ -210,7 +211,7 @@ class LogExport:
         self, now: datetime, pending: Sequence[ExportHour] | None = None
     ) -> dict[str, float]:
         left = self._pending(now) if pending is None else pending
-        lag = {
+        lag: dict[str, float] = {
             t: round(
                 lag_hours((h.start for h in left if h.event_type == t), now, grace=self.grace), 3
             )

@@ -154,7 +154,8 @@ class _Entry:
     topic: str
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]] | None = None  # the ad's correlation (kernel.correlation)
+    # the ad's correlation (kernel.correlation), typed as the Kafka client takes record headers
+    headers: list[tuple[str, str | bytes | None]] | None = None
 
 
 @dataclass
@@ -446,7 +447,7 @@ def _close(producer: Producer) -> None:
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
-    headers = None
+    headers: list[tuple[str, str | bytes | None]] | None = None
     request_id = fields.get(b"rid")
     if request_id:
         headers = [(REQUEST_ID_HEADER, request_id)]
