@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time as timer
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from shared_layer.export.domain.log_export import (
 )
 from shared_layer.export.store.export_ledger import ExportedHour, ExportLedger
 from shared_layer.export.store.object_bucket import Bucket
+from shared_layer.kernel.background import Loop, periodic
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.pipeline.domain.events import AdEvent
 
@@ -224,24 +224,22 @@ class LogExport:
 
 def start_schedule(
     export: LogExport, clock: Callable[[], datetime], *, interval_s: float, logger: Logger
-) -> threading.Thread:
-    """Run `export.run` now and every `interval_s` in a daemon thread (the schedule where no
+) -> Loop:
+    """Run `export.run` now and every `interval_s` on a background loop (the schedule where no
     cron exists; every replica may run it, the hours' locks keep them apart). Each run that
-    did something, and each failure, is one log line."""
+    did something, and each failure, is one log line; a failed run is tried again after
+    `interval_s` too."""
 
-    def run_forever() -> None:
-        while True:
-            try:
-                report = export.run(clock())
-                if report.exported or report.failed:
-                    logger.info("log export run", extra=report.to_json())
-            except Exception as exc:  # PostgreSQL down: keep the schedule alive
-                logger.warning("log export run failed", extra={"error": repr(exc)})
-            timer.sleep(interval_s)
+    def run() -> float:
+        report = export.run(clock())
+        if report.exported or report.failed:
+            logger.info("log export run", extra=report.to_json())
+        return interval_s
 
-    thread = threading.Thread(target=run_forever, name="log-export", daemon=True)
-    thread.start()
-    return thread
+    # PostgreSQL or the bucket away: the next run tries again.
+    return periodic(
+        run, name="log-export", logger=logger, failure="log export run failed", retry_s=interval_s
+    )
 
 
 def _midnight(day: date) -> datetime:

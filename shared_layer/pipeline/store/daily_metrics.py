@@ -47,6 +47,7 @@ from aws_lambda_powertools import Logger
 from pg8000 import exceptions as pg_errors
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared_layer.kernel.background import Loop, periodic
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.money import from_decimal
 from shared_layer.kernel.storage.postgres import Database, run_prepared
@@ -407,40 +408,38 @@ def start_maintenance(
     *,
     interval_s: float,
     logger: Logger,
-) -> threading.Thread:
-    """Run `store.maintain` now, every `interval_s`, and just after each UTC midnight, in a
-    daemon thread of this process: the retention job's scheduler where no cron exists (every
+) -> Loop:
+    """Run `store.maintain` now, every `interval_s`, and just after each UTC midnight, on a
+    background loop of this process: the retention job's scheduler where no cron exists (every
     replica runs it; PostgreSQL's advisory lock makes them take turns). After a failure
     (PostgreSQL not up yet) it tries again within 10 s."""
 
-    def run_forever() -> None:
-        while True:
-            pause = interval_s
-            try:
-                report = store.maintain(clock().date())
-                if report.created or report.dropped or report.spent_today_reset:
-                    logger.info(
-                        "events_log maintained",
-                        extra={
-                            "created": [d.isoformat() for d in report.created],
-                            "dropped": [d.isoformat() for d in report.dropped],
-                            "spentTodayReset": report.spent_today_reset,
-                        },
-                    )
-                for day, reason in report.kept:
-                    logger.warning(
-                        "events_log day kept past retention: not exported and verified",
-                        extra={"day": day.isoformat(), "reason": reason},
-                    )
-            except Exception as exc:  # keep the schedule alive whatever happened
-                logger.warning("events_log maintenance failed", extra={"error": repr(exc)})
-                pause = min(interval_s, 10.0)
-            now = clock().timestamp()
-            time.sleep(max(0.5, min(pause, _SECONDS_PER_DAY - now % _SECONDS_PER_DAY + 1)))
+    def maintain() -> float:
+        report = store.maintain(clock().date())
+        if report.created or report.dropped or report.spent_today_reset:
+            logger.info(
+                "events_log maintained",
+                extra={
+                    "created": [d.isoformat() for d in report.created],
+                    "dropped": [d.isoformat() for d in report.dropped],
+                    "spentTodayReset": report.spent_today_reset,
+                },
+            )
+        for day, reason in report.kept:
+            logger.warning(
+                "events_log day kept past retention: not exported and verified",
+                extra={"day": day.isoformat(), "reason": reason},
+            )
+        now = clock().timestamp()
+        return max(0.5, min(interval_s, _SECONDS_PER_DAY - now % _SECONDS_PER_DAY + 1))
 
-    thread = threading.Thread(target=run_forever, name="events-log-maintenance", daemon=True)
-    thread.start()
-    return thread
+    return periodic(  # PostgreSQL not up yet: try again within 10 s
+        maintain,
+        name="events-log-maintenance",
+        logger=logger,
+        failure="events_log maintenance failed",
+        retry_s=min(interval_s, 10.0),
+    )
 
 
 def _sqlstate(exc: BaseException | None) -> str:

@@ -49,7 +49,6 @@ import atexit
 import os
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -62,6 +61,7 @@ from aws_lambda_powertools import Logger
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
+from shared_layer.kernel.background import Loop
 from shared_layer.kernel.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 from shared_layer.kernel.storage.outbox import (
     OUTBOX_GROUP,
@@ -213,8 +213,14 @@ class OutboxRelay:
         self._failures = 0
         self._next_claim = 0.0
         self._group_ready = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop(
+            self._step,
+            name=f"outbox-relay {stream}",
+            logger=_LOGGER,
+            failure="outbox relay step failed",
+            expected=REDIS_ERRORS,  # Redis away: nothing to read; try again soon
+            on_failure=self._lost_redis,
+        )
         self._closed = False
 
     # -- the loop ---------------------------------------------------------------------------
@@ -238,12 +244,9 @@ class OutboxRelay:
         return len(entries)
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._loop.running or self._closed:
             return
-        self._thread = threading.Thread(
-            target=self._loop, name=f"outbox-relay {self.stream}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
         atexit.register(self.stop)
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -253,9 +256,7 @@ class OutboxRelay:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self._loop.stop(timeout_s)
         self._producer.flush(timeout_s)
         try:
             self._confirm_delivered()
@@ -272,20 +273,13 @@ class OutboxRelay:
                 return True
         return False
 
-    def _loop(self) -> None:
-        pause = 0.1
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                pause = 0.1
-            except REDIS_ERRORS as exc:  # Redis away: nothing to read; try again soon
-                _LOGGER.warning("outbox relay: Redis unavailable", extra={"error": str(exc)})
-                self._group_ready = False
-                self._stop.wait(pause)
-                pause = min(pause * 2, 2.0)
-            except Exception:  # never let the relay thread die silently
-                _LOGGER.exception("outbox relay step failed")
-                self._stop.wait(1.0)
+    def _step(self) -> float:
+        self.run_once()
+        return 0.0  # XREADGROUP's block did the waiting
+
+    def _lost_redis(self, exc: Exception) -> None:
+        if isinstance(exc, REDIS_ERRORS):  # the stream may be gone with its group: create both
+            self._group_ready = False
 
     # -- steps ------------------------------------------------------------------------------
 
