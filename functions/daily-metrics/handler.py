@@ -11,11 +11,10 @@ with the counts; 503 when PostgreSQL is unavailable, so that the connector tries
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.composition.counting import DailyMetricsSettings, start_daily_metrics
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
 from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
 from shared_layer.pipeline.service.delivery import records_from_request
@@ -23,7 +22,7 @@ from shared_layer.pipeline.store.daily_metrics import EVENTS, REJECTED, DailyMet
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
-LOGGER = Logger(service="daily-metrics")
+LOGGER = get_logger("daily-metrics")
 
 
 def build(settings: DailyMetricsSettings | None = None, *, clock: Clock = utc_now) -> Handler:

@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock
 from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import env, positive, secret, settings_class
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
@@ -84,7 +84,7 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
     try:
         snapshot.load()
     except AdServerError as exc:  # not ready yet; the refresher keeps trying
-        logging.getLogger("bidder").warning("campaign snapshot not loaded at start: %s", exc)
+        get_logger("bidder").warning("campaign snapshot not loaded at start: %s", exc)
     snapshot.start()
     relay = start_relay(settings.redis_url, settings.kafka_brokers)
     bidder = Bidder(snapshot, ledger, recovery, clock=clock)

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -37,11 +36,12 @@ from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, ValidationFailed
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.models import Campaign, PlacementFloor
 
 __all__ = ["CampaignWriteThrough"]
 
-_LOG = logging.getLogger(__name__)
+_LOG = get_logger("campaigns")
 _CACHE_WRITE_FAILURES = Counter(
     "campaign_cache_write_failures_total",
     "Campaign writes committed to PostgreSQL whose Redis step failed (healed by the TTL reload)",

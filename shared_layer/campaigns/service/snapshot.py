@@ -55,7 +55,6 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from aws_lambda_powertools import Logger
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared_layer.bidding.domain.auction import AuctionIndex, build_index
@@ -69,6 +68,7 @@ from shared_layer.campaigns.store.cache import (
 )
 from shared_layer.kernel.background import Backoff, Loop
 from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.models import Campaign, PlacementFloor
 from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS
 
@@ -81,7 +81,7 @@ class FloorSource(Protocol):
     def floors(self) -> list[PlacementFloor]: ...
 
 
-_LOG = Logger(service="campaign-snapshot")
+_LOG = get_logger("campaign-snapshot")
 _DEBOUNCE_S: Final = 0.03
 _MAX_BACKOFF_S: Final = 5.0
 # More notified ids than this in one debounce window: one full read is cheaper.

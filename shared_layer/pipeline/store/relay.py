@@ -57,12 +57,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import redis
-from aws_lambda_powertools import Logger
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
 from shared_layer.kernel.background import Loop
 from shared_layer.kernel.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.storage.outbox import (
     OUTBOX_GROUP,
     OUTBOX_PREFIX,
@@ -88,7 +88,7 @@ BACKLOG = Gauge(
     "outbox_backlog", "Entries in a shard's outbox stream not yet confirmed by Kafka", ["stream"]
 )
 
-_LOGGER = Logger(service="outbox")
+_LOGGER = get_logger("outbox")
 _WAITING_BLOCK_MS: Final = 20  # how long a read waits while entries wait for Kafka
 
 

@@ -33,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -44,6 +43,7 @@ from prometheus_client import Counter
 from shared_layer.bidding.domain.pacing import campaign_day, expected_spend
 from shared_layer.kernel.clock import Clock, utc_day, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, UpstreamUnavailable
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.money import to_json_number
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.shards import SINGLE, Shards
@@ -65,7 +65,7 @@ __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Sou
 CACHE_TTL_S: Final = 3600  # the analytics cache keeps a day for 1 hour
 CACHE_GRACE_S: Final = 600  # a day is cached only once it has been over for 10 minutes
 
-_LOG = logging.getLogger(__name__)
+_LOG = get_logger("reports")
 _CACHE_LOOKUPS = Counter(
     "analytics_cache_lookups_total", "Closed days looked up in the analytics cache", ["result"]
 )
