@@ -9,11 +9,10 @@ Needs
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import NotFound
 from shared_layer.kernel.http import Handler, Request, Router, json_response, require_bearer
+from shared_layer.kernel.metrics import scraped
 from shared_layer.kernel.settings import (
     at_least,
     env,
@@ -53,7 +52,7 @@ def build(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_now) 
     # Reads may be tried once more.
     redis_client = connect(settings.redis_url, timeout_s=settings.redis_timeout_s, retries=1)
     database = Database.from_url(settings.database_url, password=settings.postgres_password)
-    REGISTRY.register(StoreProbe(redis_client, database))  # store_up{store}: the ops alerts' view
+    scraped(StoreProbe(redis_client, database))  # store_up{store}: the ops alerts' view
     reports = CampaignReports(
         redis_client,
         database,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 
+from shared_layer.bidding import metrics
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.composition.bidder import BidderSettings, start_bidder
-from shared_layer.kernel import metrics
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError

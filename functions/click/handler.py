@@ -22,7 +22,8 @@ from shared_layer.clicks.domain.clicks import (
     token_from_query,
 )
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
-from shared_layer.clicks.service.tracker import CLICKS, ClickTracker
+from shared_layer.clicks.metrics import CLICKS
+from shared_layer.clicks.service.tracker import ClickTracker
 from shared_layer.clicks.store.click_ledger import RedisClickRecorder
 from shared_layer.kernel.http import Handler, Request, Router, no_content
 from shared_layer.kernel.settings import (

@@ -17,8 +17,9 @@ from shared_layer.kernel.http import Handler, Request, Router, json_response
 from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
 from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
+from shared_layer.pipeline.metrics import DAILY_EVENTS, DAILY_REJECTED
 from shared_layer.pipeline.service.delivery import records_from_request
-from shared_layer.pipeline.store.daily_metrics import EVENTS, REJECTED, DailyMetrics
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
@@ -45,9 +46,9 @@ def serve_counts(store: DailyMetrics, clock: Clock = utc_now) -> Handler:
         outcome = store.count([event for _, event in intake.events], today=today)
         intake.set_aside(outcome.unknown, "unknown-campaign")
         duplicates = outcome.duplicates + intake.repeated
-        EVENTS.labels("counted").inc(outcome.counted)
-        EVENTS.labels("duplicate").inc(duplicates)
-        EVENTS.labels("rejected").inc(len(intake.rejected))
+        DAILY_EVENTS.labels("counted").inc(outcome.counted)
+        DAILY_EVENTS.labels("duplicate").inc(duplicates)
+        DAILY_EVENTS.labels("rejected").inc(len(intake.rejected))
         _report(intake.rejected, request)
         body = {
             "received": intake.received,
@@ -62,7 +63,7 @@ def serve_counts(store: DailyMetrics, clock: Clock = utc_now) -> Handler:
 
 def _report(rejected: list[Rejection], request: Request) -> None:
     for rejection in rejected:
-        REJECTED.labels(rejection.reason).inc()
+        DAILY_REJECTED.labels(rejection.reason).inc()
     for rejection in rejected[:LOGGED_REJECTIONS]:
         LOGGER.warning(
             "record set aside",

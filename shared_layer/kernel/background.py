@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
-from prometheus_client import Counter
 
 from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.metrics import counter
 
 __all__ = ["LOOP_FAILURES", "Backoff", "Loop", "Retried", "Step", "periodic"]
 
-LOOP_FAILURES = Counter(
+LOOP_FAILURES = counter(
     "background_loop_failures_total", "Steps of a background loop that raised, per loop", ["loop"]
 )
 

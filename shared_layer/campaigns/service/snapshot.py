@@ -55,9 +55,14 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from shared_layer.bidding.domain.auction import AuctionIndex, build_index
+from shared_layer.campaigns.metrics import (
+    SNAPSHOT_CAMPAIGNS,
+    SNAPSHOT_REFRESH_FAILURES,
+    SNAPSHOT_RELOAD_SECONDS,
+    SNAPSHOT_RELOADS,
+    SNAPSHOT_VERSION,
+)
 from shared_layer.campaigns.store.cache import (
     BULK_MESSAGE,
     CHANGES_CHANNEL,
@@ -86,16 +91,6 @@ _DEBOUNCE_S: Final = 0.03
 _MAX_BACKOFF_S: Final = 5.0
 # More notified ids than this in one debounce window: one full read is cheaper.
 _MAX_INCREMENTAL: Final = 200
-
-_CAMPAIGNS = Gauge("campaign_snapshot_campaigns", "Active campaigns in the auction index")
-_VERSION = Gauge("campaign_snapshot_version", "campaigns::version of the loaded snapshot")
-_RELOADS = Counter("campaign_snapshot_reloads_total", "Snapshot reloads", ["reason"])
-_FAILURES = Counter("campaign_snapshot_refresh_failures_total", "Failed refresh attempts")
-_RELOAD_SECONDS = Histogram(
-    "campaign_snapshot_reload_seconds",
-    "Time to reload the snapshot and rebuild the index",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
 
 
 class CampaignSnapshot:
@@ -201,10 +196,10 @@ class CampaignSnapshot:
             self._ready = True
             if full:
                 self._last_full = self._clock()
-        _CAMPAIGNS.set(len(index))
-        _VERSION.set(version)
-        _RELOADS.labels(reason).inc()
-        _RELOAD_SECONDS.observe(time.perf_counter() - started)
+        SNAPSHOT_CAMPAIGNS.set(len(index))
+        SNAPSHOT_VERSION.set(version)
+        SNAPSHOT_RELOADS.labels(reason).inc()
+        SNAPSHOT_RELOAD_SECONDS.observe(time.perf_counter() - started)
 
     def _read(self, ids: list[str]) -> dict[str, tuple[bytes, Campaign]]:
         """The campaigns of these ids: from Redis, reusing unchanged parses, PostgreSQL on miss."""
@@ -280,10 +275,10 @@ class CampaignSnapshot:
             self._parsed = parsed
             self._index = index
             self._version = version
-        _CAMPAIGNS.set(len(index))
-        _VERSION.set(version)
-        _RELOADS.labels("change").inc()
-        _RELOAD_SECONDS.observe(time.perf_counter() - started)
+        SNAPSHOT_CAMPAIGNS.set(len(index))
+        SNAPSHOT_VERSION.set(version)
+        SNAPSHOT_RELOADS.labels("change").inc()
+        SNAPSHOT_RELOAD_SECONDS.observe(time.perf_counter() - started)
         return True
 
     def _refresh(self) -> float:
@@ -324,7 +319,7 @@ class CampaignSnapshot:
         return 0.0
 
     def _refresh_failed(self, _exc: Exception) -> None:
-        _FAILURES.inc()
+        SNAPSHOT_REFRESH_FAILURES.inc()
         self._unsubscribe()  # subscribe again next turn, checking the version then
 
     def _unsubscribe(self) -> None:

@@ -40,10 +40,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from prometheus_client import Counter
-
 from shared_layer.clicks.domain.clicks import (
-    CLICK_OUTCOMES,
     ClickOutcome,
     ClickRecorder,
     ClickRequest,
@@ -59,11 +56,7 @@ from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import NotFound, UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.log import get_logger
 
-__all__ = ["CLICKS", "ClickTracker"]
-
-CLICKS = Counter("click_requests_total", "Clicks answered, by outcome", ["outcome"])
-for _outcome in CLICK_OUTCOMES:  # every series exists from the start, at zero
-    CLICKS.labels(outcome=_outcome)
+__all__ = ["ClickTracker"]
 
 _LOGGER = get_logger("clicks")
 

@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-from prometheus_client import Counter, Gauge
 
 from shared_layer.export.domain.log_export import (
     EVENT_TYPES,
@@ -38,34 +37,17 @@ from shared_layer.export.domain.log_export import (
     lag_hours,
     utc_text,
 )
+from shared_layer.export.metrics import HOURS, LAG_HOURS, LAST_RUN, RECORDS
 from shared_layer.export.store.export_ledger import ExportedHour, ExportLedger
 from shared_layer.export.store.object_bucket import Bucket
 from shared_layer.kernel.background import Loop, periodic
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.pipeline.domain.events import AdEvent
 
-__all__ = ["LAG_HOURS", "LogExport", "RunReport", "start_schedule"]
+__all__ = ["LogExport", "RunReport", "start_schedule"]
 
 _PART_TYPE: Final = "application/x-ndjson+gzip"  # no Content-Encoding: clients keep the bytes
 _MANIFEST_TYPE: Final = "application/json"
-
-LAG_HOURS = Gauge(
-    "log_export_lag_hours",
-    "Hours since the oldest closed hour not yet exported ended (beyond the grace), per type",
-    ["type"],
-)
-HOURS = Counter(
-    "log_export_hours_total", "Hours the export wrote or failed, per type", ["type", "outcome"]
-)
-RECORDS = Counter("log_export_records_total", "Records written to the bucket, per type", ["type"])
-LAST_RUN = Gauge(
-    "log_export_last_run_timestamp_seconds", "When an export run last finished (Unix time)"
-)
-for _type in EVENT_TYPES:
-    LAG_HOURS.labels(_type)
-    RECORDS.labels(_type)
-    for _outcome in ("exported", "failed"):
-        HOURS.labels(_type, _outcome)
 
 
 @dataclass(frozen=True, slots=True)

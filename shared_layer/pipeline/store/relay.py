@@ -58,7 +58,6 @@ from typing import Any, Final
 
 import redis
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from prometheus_client import Counter, Gauge
 
 from shared_layer.kernel.background import Loop
 from shared_layer.kernel.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
@@ -71,22 +70,15 @@ from shared_layer.kernel.storage.outbox import (
 )
 from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS, connect, key_layout
 from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_CLAIMED,
+    OUTBOX_DELIVERY_FAILURES,
+    OUTBOX_PRODUCER_RESTARTS,
+    OUTBOX_RELAYED,
+)
 
 __all__ = ["CrashAfterAcks", "OutboxRelay", "OutboxRelays", "kafka_producer", "start_relay"]
-
-RELAYED = Counter("outbox_relayed_total", "Outbox events confirmed by Kafka", ["topic"])
-DELIVERY_FAILURES = Counter(
-    "outbox_delivery_failures_total", "Outbox events Kafka did not confirm (produced again later)"
-)
-CLAIMED = Counter(
-    "outbox_claimed_total", "Outbox events taken over from a relay that stopped answering"
-)
-PRODUCER_RESTARTS = Counter(
-    "outbox_producer_restarts_total", "Kafka producers replaced after a fatal producer error"
-)
-BACKLOG = Gauge(
-    "outbox_backlog", "Entries in a shard's outbox stream not yet confirmed by Kafka", ["stream"]
-)
 
 _LOGGER = get_logger("outbox")
 _WAITING_BLOCK_MS: Final = 20  # how long a read waits while entries wait for Kafka
@@ -327,7 +319,7 @@ class OutboxRelay:
             if start in (b"0-0", "0-0"):
                 break
         if claimed:
-            CLAIMED.inc(len(claimed))
+            OUTBOX_CLAIMED.inc(len(claimed))
             _LOGGER.info("outbox relay took over abandoned events", extra={"count": len(claimed)})
         return claimed
 
@@ -374,7 +366,7 @@ class OutboxRelay:
 
     def _failed(self, entry: _Entry, err: KafkaError) -> None:
         """Kafka did not take or confirm `entry`: produce it again after a pause."""
-        DELIVERY_FAILURES.inc()
+        OUTBOX_DELIVERY_FAILURES.inc()
         self._failures += 1
         if err.fatal() or err.code() == KafkaError._FATAL:  # the code may come without the flag
             self._fatal = err
@@ -399,7 +391,7 @@ class OutboxRelay:
             f"outbox relay: {why}; starting a new producer",
             extra={"error": str(self._fatal), "inFlight": len(self._state.in_flight)},
         )
-        PRODUCER_RESTARTS.inc()
+        OUTBOX_PRODUCER_RESTARTS.inc()
         now = self._clock()
         self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
         self._state.in_flight.clear()
@@ -425,10 +417,10 @@ class OutboxRelay:
             self._state.delivered = done + self._state.delivered
             raise
         for _, topic in done:
-            RELAYED.labels(topic).inc()
+            OUTBOX_RELAYED.labels(topic).inc()
 
     def _update_backlog(self) -> None:
-        BACKLOG.labels(self.stream).set(self._redis.xlen(self.stream))
+        OUTBOX_BACKLOG.labels(self.stream).set(self._redis.xlen(self.stream))
 
 
 def _close(producer: Producer) -> None:
