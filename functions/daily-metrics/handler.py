@@ -16,9 +16,9 @@ from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response
 from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
-from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
+from shared_layer.pipeline.domain.aggregation import Rejection, read_events
 from shared_layer.pipeline.metrics import DAILY_EVENTS, DAILY_REJECTED
-from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.service.delivery import delivered_records
 from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
@@ -39,8 +39,7 @@ def serve_counts(store: DailyMetrics, clock: Clock = utc_now) -> Handler:
 
     @router.route("POST", "/")
     def count(request: Request) -> dict:
-        records = records_from_request(request.body, request.headers)
-        request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
+        records = delivered_records(request)
         today = clock().date()
         intake = read_events(records, store.window(today))
         outcome = store.count([event for _, event in intake.events], today=today)

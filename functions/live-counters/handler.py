@@ -14,8 +14,8 @@ from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response
 from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
-from shared_layer.pipeline.domain.aggregation import by_partition, correlation_ids, read_events
-from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.domain.aggregation import by_partition, read_events
+from shared_layer.pipeline.service.delivery import delivered_records
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.live_counters import LiveCounters, record_outcomes
 
@@ -38,8 +38,7 @@ def serve_counters(
 
     @router.route("POST", "/")
     def count(request: Request) -> dict:
-        records = records_from_request(request.body, request.headers)
-        request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
+        records = delivered_records(request)
         intake = read_events(records, counters.window(clock().date()))
         counted = already = 0
         for piece in by_partition(records, intake):

@@ -166,8 +166,10 @@ func (s *Supervisor) startController(f *function) {
 	}()
 }
 
-// prepare resolves the image and checks the secrets of a deploy or update.
-func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Manifest, error) {
+// prepare puts a deploy or update in our namespace, resolves its image and
+// checks its secrets.
+func (s *Supervisor) prepare(spec *types.FunctionDeployment) (string, *images.Manifest, error) {
+	spec.Namespace = naming.Namespace
 	dir, m, err := images.Resolve(s.cfg.ImagesDir, spec.Image)
 	if err != nil {
 		return "", nil, err
@@ -180,8 +182,7 @@ func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Man
 
 // Deploy creates a function with the given initial replica count.
 func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
-	spec.Namespace = naming.Namespace
-	dir, m, err := s.prepare(spec)
+	dir, m, err := s.prepare(&spec)
 	if err != nil {
 		return err
 	}
@@ -214,8 +215,7 @@ func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
 // Update replaces a function's spec and rolls its replicas one by one.
 // The replica count is kept, as faas-netes does.
 func (s *Supervisor) Update(spec types.FunctionDeployment) error {
-	spec.Namespace = naming.Namespace
-	dir, m, err := s.prepare(spec)
+	dir, m, err := s.prepare(&spec)
 	if err != nil {
 		return err
 	}
@@ -375,12 +375,6 @@ func (s *Supervisor) List() []types.FunctionStatus {
 func (f *function) status() types.FunctionStatus {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ready := 0
-	for _, r := range f.replicas {
-		if r.ready.Load() {
-			ready++
-		}
-	}
 	sp := f.spec
 	return types.FunctionStatus{
 		Name:                   f.name,
@@ -396,7 +390,7 @@ func (f *function) status() types.FunctionStatus {
 		Requests:               sp.Requests,
 		ReadOnlyRootFilesystem: sp.ReadOnlyRootFilesystem,
 		Replicas:               uint64(f.desired),
-		AvailableReplicas:      uint64(ready),
+		AvailableReplicas:      uint64(f.readyLocked()),
 		CreatedAt:              f.createdAt,
 	}
 }
@@ -409,13 +403,19 @@ func (s *Supervisor) Availability(name string) (bool, int, int) {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	return true, f.readyLocked(), len(f.replicas)
+}
+
+// readyLocked counts the replicas that passed their readiness check.
+// Caller holds f.mu.
+func (f *function) readyLocked() int {
 	ready := 0
 	for _, r := range f.replicas {
 		if r.ready.Load() {
 			ready++
 		}
 	}
-	return true, ready, len(f.replicas)
+	return ready
 }
 
 // Target is the replica chosen for one invocation. Done must be called
@@ -441,12 +441,7 @@ func (s *Supervisor) Pick(name string) (Target, bool) {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ready := 0
-	for _, r := range f.replicas {
-		if r.ready.Load() {
-			ready++
-		}
-	}
+	ready := f.readyLocked()
 	if ready == 0 {
 		return Target{}, false
 	}
