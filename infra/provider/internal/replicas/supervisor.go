@@ -166,10 +166,8 @@ func (s *Supervisor) startController(f *function) {
 	}()
 }
 
-// prepare puts a deploy or update in our namespace, resolves its image and
-// checks its secrets.
-func (s *Supervisor) prepare(spec *types.FunctionDeployment) (string, *images.Manifest, error) {
-	spec.Namespace = naming.Namespace
+// prepare resolves the image and checks the secrets of a deploy or update.
+func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Manifest, error) {
 	dir, m, err := images.Resolve(s.cfg.ImagesDir, spec.Image)
 	if err != nil {
 		return "", nil, err
@@ -182,7 +180,8 @@ func (s *Supervisor) prepare(spec *types.FunctionDeployment) (string, *images.Ma
 
 // Deploy creates a function with the given initial replica count.
 func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
-	dir, m, err := s.prepare(&spec)
+	spec.Namespace = naming.Namespace
+	dir, m, err := s.prepare(spec)
 	if err != nil {
 		return err
 	}
@@ -215,7 +214,8 @@ func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
 // Update replaces a function's spec and rolls its replicas one by one.
 // The replica count is kept, as faas-netes does.
 func (s *Supervisor) Update(spec types.FunctionDeployment) error {
-	dir, m, err := s.prepare(&spec)
+	spec.Namespace = naming.Namespace
+	dir, m, err := s.prepare(spec)
 	if err != nil {
 		return err
 	}
