@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
-from shared_layer.kernel.background import LOOP_FAILURES, Backoff, Loop, Retried, Step
+from shared_layer.kernel.background import LOOP_FAILURES, Backoff, Loop, Retried, Step, periodic
+from shared_layer.kernel.errors import UpstreamUnavailable
 
 LIVENESS_S = 30.0  # how long a thread may take to get there on a loaded machine (not a speed)
 
@@ -159,3 +160,26 @@ def test_retried_runs_until_the_step_reports_done(logger: Logger) -> None:
 def test_backoff_doubles_up_to_its_limit() -> None:
     backoff = Backoff(0.1, 0.5)
     assert [backoff.after(p) for p in (0.1, 0.2, 0.4)] == [0.2, 0.4, 0.5]
+
+
+def test_periodic_runs_at_once_and_retries_a_store_outage_as_a_warning(
+    logger: Logger, log: io.StringIO
+) -> None:
+    runs: list[int] = []
+    second = threading.Event()
+
+    def job() -> float:
+        runs.append(1)
+        if len(runs) == 1:
+            raise UpstreamUnavailable("database connection lost")
+        second.set()
+        return 3600.0
+
+    loop = periodic(job, name="test-periodic", logger=logger, failure="job failed", retry_s=0.0)
+    try:
+        assert second.wait(LIVENESS_S)
+    finally:
+        loop.stop()
+    (line,) = (line for line in lines(log) if line["message"] == "job failed")
+    assert line["level"] == "WARNING"
+    assert line["error"] == "database connection lost"
