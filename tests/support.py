@@ -1,15 +1,20 @@
-"""Small helpers every kind of test uses: polling with a deadline, a free local port, and a
-stand-in for a consumed Kafka record."""
+"""Small helpers every kind of test uses: polling with a deadline, a free local port, a real HTTP
+server on loopback for a stand-in the test controls, and a stand-in for a consumed Kafka record."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+from shared_layer.pipeline.domain.events import AdEvent
 
 T = TypeVar("T")
 
@@ -31,6 +36,48 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A keep-alive request handler that answers with `send` and writes no access log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class LoopbackServer:
+    """A real threaded HTTP server on 127.0.0.1 (a free port) serving `handler` from a daemon
+    thread until `close`; `base_url` is ``http://127.0.0.1:<port>``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def click_on(impression: AdEvent, at: datetime | None = None) -> AdEvent:
+    """The click event on `impression`'s ad (now, or `at`)."""
+    return AdEvent.click(
+        impression_id=impression.impression_id,
+        campaign_id=impression.campaign_id,
+        ad_id=impression.ad_id,
+        user_id=impression.user_id,
+        placement_id=impression.placement_id,
+        at=at,
+    )
 
 
 @dataclass

@@ -9,11 +9,10 @@ Needs
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import NotFound
 from shared_layer.kernel.http import Handler, Request, Router, json_response, require_bearer
+from shared_layer.kernel.metrics import scraped
 from shared_layer.kernel.settings import (
     at_least,
     env,
@@ -24,8 +23,8 @@ from shared_layer.kernel.settings import (
     settings_class,
 )
 from shared_layer.kernel.storage.health import StoreProbe
-from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.kernel.storage.settings import PostgresSettings, RedisSettings
 from shared_layer.pipeline.store.live_counters import CounterKeys
 from shared_layer.reporting.domain.analytics import (
     canonical_campaign_id,
@@ -36,10 +35,8 @@ from shared_layer.reporting.service.reports import CACHE_GRACE_S, CACHE_TTL_S, C
 
 
 @settings_class
-class AnalyticsSettings:
-    database_url: str = env("DATABASE_URL")
-    redis_url: str = env("REDIS_URL")
-    postgres_password: str = secret("postgres-password")
+class AnalyticsSettings(PostgresSettings, RedisSettings):
+    postgres_password: str = secret("postgres-password")  # required here
     admin_token: bytes = secret("campaigns-admin-token", check=min_length(16))
     cache_ttl_s: int = env("ANALYTICS_CACHE_TTL_S", default=CACHE_TTL_S, check=positive)
     cache_grace_s: int = env("ANALYTICS_CACHE_GRACE_S", default=CACHE_GRACE_S, check=at_least(0))
@@ -52,8 +49,8 @@ def build(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_now) 
     settings = settings or load_settings(AnalyticsSettings)
     # Reads may be tried once more.
     redis_client = connect(settings.redis_url, timeout_s=settings.redis_timeout_s, retries=1)
-    database = Database.from_url(settings.database_url, password=settings.postgres_password)
-    REGISTRY.register(StoreProbe(redis_client, database))  # store_up{store}: the ops alerts' view
+    database = settings.database()
+    scraped(StoreProbe(redis_client, database))  # store_up{store}: the ops alerts' view
     reports = CampaignReports(
         redis_client,
         database,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+from shared_layer.bidding import metrics
 from shared_layer.bidding.domain.deadline import (
     DEADLINE_HEADER,
     NO_BID_REASON,
@@ -23,7 +24,6 @@ from shared_layer.bidding.domain.deadline import (
 )
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.composition.bidder import BidderSettings, start_bidder
-from shared_layer.kernel import metrics
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError

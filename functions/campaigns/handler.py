@@ -12,23 +12,21 @@ from shared_layer.campaigns.service.campaign_routes import add_campaign_routes
 from shared_layer.campaigns.service.floor_routes import add_floor_routes
 from shared_layer.composition.campaigns import campaign_admin
 from shared_layer.kernel.http import Handler, Request, Router, require_bearer
-from shared_layer.kernel.settings import env, load_settings, min_length, secret, settings_class
-from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.settings import load_settings, min_length, secret, settings_class
 from shared_layer.kernel.storage.redis_connection import connect
+from shared_layer.kernel.storage.settings import PostgresSettings, RedisSettings
 
 
 @settings_class
-class CampaignsSettings:
-    database_url: str = env("DATABASE_URL")
-    redis_url: str = env("REDIS_URL")
-    postgres_password: str = secret("postgres-password")
+class CampaignsSettings(PostgresSettings, RedisSettings):
+    postgres_password: str = secret("postgres-password")  # required here
     admin_token: bytes = secret("campaigns-admin-token", check=min_length(16))
 
 
 def build(settings: CampaignsSettings | None = None) -> Handler:
     """Connect to PostgreSQL and Redis; every route needs the admin token."""
     settings = settings or load_settings(CampaignsSettings)
-    database = Database.from_url(settings.database_url, password=settings.postgres_password)
+    database = settings.database()
     admin = campaign_admin(database, connect(settings.redis_url, timeout_s=2, connect_timeout_s=1))
 
     def authorize(request: Request) -> None:

@@ -22,7 +22,8 @@ from shared_layer.clicks.domain.clicks import (
     token_from_query,
 )
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
-from shared_layer.clicks.service.tracker import CLICKS, ClickTracker
+from shared_layer.clicks.metrics import CLICKS
+from shared_layer.clicks.service.tracker import ClickTracker
 from shared_layer.clicks.store.click_ledger import RedisClickRecorder
 from shared_layer.kernel.http import Handler, Request, Router, no_content
 from shared_layer.kernel.settings import (
@@ -33,17 +34,13 @@ from shared_layer.kernel.settings import (
     secret,
     settings_class,
 )
-from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.kernel.storage.settings import KafkaSettings, PostgresSettings, RedisSettings
 from shared_layer.pipeline.store.relay import start_relay
 
 
 @settings_class
-class ClickSettings:
-    redis_url: str = env("REDIS_URL")
-    database_url: str = env("DATABASE_URL")
-    kafka_brokers: str = env("KAFKA_BROKERS")
-    postgres_password: str | None = secret("postgres-password", default=None)
+class ClickSettings(PostgresSettings, RedisSettings, KafkaSettings):
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
     redis_timeout_s: float = env("CLICK_REDIS_TIMEOUT_S", default=0.5, check=positive)
 
@@ -54,7 +51,7 @@ def build(settings: ClickSettings | None = None) -> Handler:
     # Short timeouts and no automatic retries: with Redis away, a user waits a moment, not
     # seconds, before being redirected uncounted.
     redis_client = connect(settings.redis_url, timeout_s=settings.redis_timeout_s, retries=0)
-    database = Database.from_url(settings.database_url, password=settings.postgres_password, size=4)
+    database = settings.database(size=4)
     tracker = ClickTracker(
         settings.click_signing_key,
         RegisteredAdUrls(CampaignCache(redis_client), database),

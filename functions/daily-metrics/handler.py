@@ -11,19 +11,19 @@ with the counts; 503 when PostgreSQL is unavailable, so that the connector tries
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.composition.counting import DailyMetricsSettings, start_daily_metrics
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
-from shared_layer.pipeline.domain.aggregation import Rejection, correlation_ids, read_events
-from shared_layer.pipeline.service.delivery import records_from_request
-from shared_layer.pipeline.store.daily_metrics import EVENTS, REJECTED, DailyMetrics
+from shared_layer.pipeline.domain.aggregation import Rejection, read_events
+from shared_layer.pipeline.metrics import DAILY_EVENTS, DAILY_REJECTED
+from shared_layer.pipeline.service.delivery import delivered_records
+from shared_layer.pipeline.store.daily_metrics import DailyMetrics
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
-LOGGER = Logger(service="daily-metrics")
+LOGGER = get_logger("daily-metrics")
 
 
 def build(settings: DailyMetricsSettings | None = None, *, clock: Clock = utc_now) -> Handler:
@@ -39,16 +39,15 @@ def serve_counts(store: DailyMetrics, clock: Clock = utc_now) -> Handler:
 
     @router.route("POST", "/")
     def count(request: Request) -> dict:
-        records = records_from_request(request.body, request.headers)
-        request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
+        records = delivered_records(request)
         today = clock().date()
         intake = read_events(records, store.window(today))
         outcome = store.count([event for _, event in intake.events], today=today)
         intake.set_aside(outcome.unknown, "unknown-campaign")
         duplicates = outcome.duplicates + intake.repeated
-        EVENTS.labels("counted").inc(outcome.counted)
-        EVENTS.labels("duplicate").inc(duplicates)
-        EVENTS.labels("rejected").inc(len(intake.rejected))
+        DAILY_EVENTS.labels("counted").inc(outcome.counted)
+        DAILY_EVENTS.labels("duplicate").inc(duplicates)
+        DAILY_EVENTS.labels("rejected").inc(len(intake.rejected))
         _report(intake.rejected, request)
         body = {
             "received": intake.received,
@@ -63,7 +62,7 @@ def serve_counts(store: DailyMetrics, clock: Clock = utc_now) -> Handler:
 
 def _report(rejected: list[Rejection], request: Request) -> None:
     for rejection in rejected:
-        REJECTED.labels(rejection.reason).inc()
+        DAILY_REJECTED.labels(rejection.reason).inc()
     for rejection in rejected[:LOGGED_REJECTIONS]:
         LOGGER.warning(
             "record set aside",

@@ -9,16 +9,15 @@ credentials stop the replica with the reason; an unreachable endpoint keeps it n
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.composition.export import ExportSettings, start_export
 from shared_layer.export.service.log_export import LogExport
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response, require_bearer
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
 
 RUN_SECONDS = 3.0  # POST /run starts no hour after this: a call ends well within any timeout
-LOGGER = Logger(service="export")
+LOGGER = get_logger("export")
 
 
 def build(settings: ExportSettings | None = None, *, clock: Clock = utc_now) -> Handler:

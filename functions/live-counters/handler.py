@@ -9,20 +9,19 @@ from PostgreSQL (live_counters_recovery). Set-aside records count in `live_count
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.composition.counting import LiveCountersSettings, start_live_counters
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.http import Handler, Request, Router, json_response
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import load_settings
-from shared_layer.pipeline.domain.aggregation import by_partition, correlation_ids, read_events
-from shared_layer.pipeline.service.delivery import records_from_request
+from shared_layer.pipeline.domain.aggregation import by_partition, read_events
+from shared_layer.pipeline.service.delivery import delivered_records
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.live_counters import LiveCounters, record_outcomes
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # 2,000 records (the connector's batch size) of 16 KiB each
 LOGGED_REJECTIONS = 20  # per call; the metric counts them all
-LOGGER = Logger(service="live-counters")
+LOGGER = get_logger("live-counters")
 
 
 def build(settings: LiveCountersSettings | None = None, *, clock: Clock = utc_now) -> Handler:
@@ -39,8 +38,7 @@ def serve_counters(
 
     @router.route("POST", "/")
     def count(request: Request) -> dict:
-        records = records_from_request(request.body, request.headers)
-        request.annotate(requestIds=correlation_ids(records))  # the ads this batch counts
+        records = delivered_records(request)
         intake = read_events(records, counters.window(clock().date()))
         counted = already = 0
         for piece in by_partition(records, intake):

@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.composition.bidder import BidderSettings, start_bidder
-from shared_layer.kernel import metrics
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
 from shared_layer.kernel.settings import env, load_settings, min_length, positive, secret
 from shared_layer.kernel.settings import settings_class as settings
+from shared_layer.openrtb import metrics
 from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
 from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
 from shared_layer.openrtb.store.notices import RedisNoticeLog

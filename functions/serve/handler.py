@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from shared_layer.bidding.metrics import SERVE_REQUESTS
 from shared_layer.bidding.service.bid_client import (
     BidClient,
     ad_response,
@@ -22,7 +23,6 @@ from shared_layer.bidding.service.bid_client import (
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
-from shared_layer.kernel.metrics import SERVE_REQUESTS
 from shared_layer.kernel.settings import (
     env,
     load_settings,

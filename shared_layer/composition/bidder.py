@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +24,10 @@ from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock
 from shared_layer.kernel.errors import AdServerError
-from shared_layer.kernel.settings import env, positive, secret, settings_class
-from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.log import get_logger
+from shared_layer.kernel.settings import env, positive, settings_class
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.kernel.storage.settings import KafkaSettings, PostgresSettings, RedisSettings
 from shared_layer.pipeline.store.progress import KafkaPipelineProgress
 from shared_layer.pipeline.store.relay import start_relay
 
@@ -35,11 +35,7 @@ __all__ = ["BidderRuntime", "BidderSettings", "start_bidder"]
 
 
 @settings_class
-class BidderSettings:
-    redis_url: str = env("REDIS_URL")
-    database_url: str = env("DATABASE_URL")
-    kafka_brokers: str = env("KAFKA_BROKERS")
-    postgres_password: str | None = secret("postgres-password", default=None)
+class BidderSettings(PostgresSettings, RedisSettings, KafkaSettings):
     snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
     ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
     pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
@@ -64,7 +60,7 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
         clock=clock,
         shards=shards,
     )
-    database = Database.from_url(settings.database_url, password=settings.postgres_password)
+    database = settings.database()
     redis_client = connect(settings.redis_url, timeout_s=5, connect_timeout_s=2)
     snapshot = CampaignSnapshot(
         redis_client,
@@ -84,7 +80,7 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
     try:
         snapshot.load()
     except AdServerError as exc:  # not ready yet; the refresher keeps trying
-        logging.getLogger("bidder").warning("campaign snapshot not loaded at start: %s", exc)
+        get_logger("bidder").warning("campaign snapshot not loaded at start: %s", exc)
     snapshot.start()
     relay = start_relay(settings.redis_url, settings.kafka_brokers)
     bidder = Bidder(snapshot, ledger, recovery, clock=clock)

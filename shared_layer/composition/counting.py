@@ -12,9 +12,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from shared_layer.kernel.clock import Clock
-from shared_layer.kernel.settings import env, positive, secret, settings_class
-from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.settings import env, positive, settings_class
 from shared_layer.kernel.storage.redis_connection import connect
+from shared_layer.kernel.storage.settings import PostgresSettings, RedisSettings
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.daily_metrics import DailyMetrics, start_maintenance
 from shared_layer.pipeline.store.live_counters import (
@@ -37,9 +37,7 @@ def retention_check(days: int) -> str | None:
 
 
 @settings_class
-class DailyMetricsSettings:
-    database_url: str = env("DATABASE_URL")
-    postgres_password: str | None = secret("postgres-password", default=None)
+class DailyMetricsSettings(PostgresSettings):
     retention_days: int = env("EVENTS_RETENTION_DAYS", default=30, check=retention_check)
     maintenance_interval_s: float = env(
         "EVENTS_LOG_MAINTENANCE_INTERVAL_S", default=300.0, check=positive
@@ -47,13 +45,10 @@ class DailyMetricsSettings:
 
 
 @settings_class
-class LiveCountersSettings:
-    redis_url: str = env("REDIS_URL")
+class LiveCountersSettings(PostgresSettings, RedisSettings):
     keep_days: int = env("LIVE_COUNTERS_KEEP_DAYS", default=DEFAULT_KEEP_DAYS, check=positive)
     redis_timeout_s: float = env("LIVE_COUNTERS_REDIS_TIMEOUT_S", default=5.0, check=positive)
     dedupe_s: int = env("LIVE_COUNTERS_DEDUPE_S", default=DEFAULT_DEDUPE_S, check=positive)
-    database_url: str = env("DATABASE_URL")
-    postgres_password: str | None = secret("postgres-password", default=None)
 
 
 def start_daily_metrics(
@@ -61,7 +56,7 @@ def start_daily_metrics(
 ) -> DailyMetrics:
     """Connect to PostgreSQL and start the events_log maintenance (`clock`: what today is)."""
     store = DailyMetrics(
-        Database.from_url(settings.database_url, password=settings.postgres_password),
+        settings.database(),
         retention_days=settings.retention_days,
     )
     start_maintenance(store, clock, interval_s=settings.maintenance_interval_s, logger=logger)
@@ -86,5 +81,5 @@ def start_live_counters(
         dedupe_s=settings.dedupe_s,
         keys=CounterKeys.for_url(settings.redis_url),  # the specification's names, or by shard
     )
-    database = Database.from_url(settings.database_url, password=settings.postgres_password, size=2)
+    database = settings.database(size=2)
     return counters, LiveCountersRecovery(database, counters)

@@ -26,15 +26,13 @@ from shared_layer.kernel.settings import (
     secret,
     settings_class,
 )
-from shared_layer.kernel.storage.postgres import Database
+from shared_layer.kernel.storage.settings import PostgresSettings
 
 __all__ = ["ExportSettings", "start_export"]
 
 
 @settings_class
-class ExportSettings:
-    database_url: str = env("DATABASE_URL")
-    postgres_password: str | None = secret("postgres-password", default=None)
+class ExportSettings(PostgresSettings):
     admin_token: bytes = secret("campaigns-admin-token", check=min_length(16))
     endpoint_url: str | None = env("S3_ENDPOINT_URL", default=None)  # unset: AWS
     bucket: str = env("EXPORT_BUCKET", default="ads-log-export", check=min_length(3))
@@ -60,7 +58,7 @@ def start_export(settings: ExportSettings, *, clock: Clock, logger: Logger) -> L
             secret_access_key=settings.secret_access_key,
         )
     )
-    database = Database.from_url(settings.database_url, password=settings.postgres_password)
+    database = settings.database()
     export = LogExport(
         ExportLedger(database),
         bucket,

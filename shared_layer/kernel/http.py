@@ -41,6 +41,7 @@ from shared_layer.kernel.errors import (
     Unauthorized,
     http_error,
 )
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.metrics import UNMATCHED_ROUTE, observe_request
 
 __all__ = [
@@ -233,7 +234,7 @@ class Router:
         route and status. `access_log=False` logs only failed requests (4xx/5xx), for a caller
         that logs its own line.
         """
-        logger = Logger(service=service)
+        logger = get_logger(service)
 
         def handle(event: Any, context: Any) -> Response:
             try:

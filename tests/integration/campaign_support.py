@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -41,6 +41,14 @@ def redis_client(db: int = CAMPAIGN_TEST_REDIS_DB, timeout_s: float = 5) -> redi
     url = os.environ.get("REDIS_URL", PROFILES["test"].host_env()["REDIS_URL"])
     base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
     return redis.Redis.from_url(f"{base}/{db}", socket_timeout=timeout_s)
+
+
+def flushed_redis() -> Iterator[redis.Redis]:
+    """`redis_client()` emptied first, closed afterwards (a fixture's body: `yield from`)."""
+    connection = redis_client()
+    connection.flushdb()
+    yield connection
+    connection.close()
 
 
 def new_id() -> str:

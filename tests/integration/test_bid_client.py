@@ -12,13 +12,13 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prometheus_client import REGISTRY
 
 from shared_layer.bidding.service.bid_client import BidClient, NoFillReason
 from shared_layer.kernel.models import AdContent, BidRequest, BidResponse
+from tests.support import LoopbackServer, QuietHandler
 
 REQUEST = BidRequest(user_id="u-1", placement_id="p-1")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -49,9 +49,7 @@ class FakeBid:
         self.barrier: threading.Barrier | None = None  # every request waits for the others
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 fake.seen.append(dict(self.headers))
@@ -70,22 +68,13 @@ class FakeBid:
                     "bad": (200, b'{"campaignId": 1}'),
                     "refuse": (400, b'{"error":"INVALID_REQUEST"}'),
                 }[fake.mode]
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send(status, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/function/bid"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LoopbackServer(Handler)
+        self.url = f"{self.server.base_url}/function/bid"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

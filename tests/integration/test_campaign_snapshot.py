@@ -32,8 +32,8 @@ from shared_layer.kernel.storage.postgres import Database
 from .campaign_support import (
     campaign_fields,
     campaign_request,
+    flushed_redis,
     new_id,
-    redis_client,
     wait_until,
 )
 
@@ -45,10 +45,7 @@ def store(db: Database) -> CampaignStore:
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    connection = redis_client()
-    connection.flushdb()
-    yield connection
-    connection.close()
+    yield from flushed_redis()
 
 
 @pytest.fixture

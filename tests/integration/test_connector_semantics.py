@@ -28,7 +28,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, To
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from localplatform.profile import REPO_ROOT
-from tests.support import free_port, wait_for
+from tests.support import LoopbackServer, QuietHandler, free_port, wait_for
 
 CONNECTOR_SOURCE = REPO_ROOT / "infra" / "connector"
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
@@ -55,19 +54,17 @@ class StubGateway:
         self.release = threading.Event()
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 stub.auth_seen.append(self.headers.get("Authorization"))
                 expected = "Basic " + base64.b64encode(b"admin:pw").decode()
                 if self.path.startswith("/system/functions"):
                     if self.headers.get("Authorization") != expected:
-                        return self._send(401, b"unauthorized")
+                        return self.send(401, b"unauthorized")
                     if not stub.listing_ok:
-                        return self._send(502, b"provider down")
-                    return self._send(200, json.dumps(stub.functions).encode())
-                self._send(404, b"")
+                        return self.send(502, b"provider down")
+                    return self.send(200, json.dumps(stub.functions).encode())
+                self.send(404, b"")
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -77,24 +74,13 @@ class StubGateway:
                 if mode == "hang":
                     stub.release.wait(60)
                 if mode == "fail":  # the function refuses the records
-                    return self._send(500, b'{"error":"BROKEN"}')
+                    return self.send(500, b'{"error":"BROKEN"}')
                 if mode == "down":  # the function cannot take them now
-                    return self._send(503, b'{"error":"DOWN"}')
-                self._send(200, b"ok")
+                    return self.send(503, b'{"error":"DOWN"}')
+                self.send(200, b"ok")
 
-            def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LoopbackServer(Handler)
+        self.url = self.server.base_url
 
     def calls_to(self, name: str) -> list[tuple[dict, bytes]]:
         return [(h, b) for n, h, b in list(self.calls) if n == name]
@@ -173,7 +159,7 @@ def gateway() -> Iterator[StubGateway]:
     stub = StubGateway()
     yield stub
     stub.release.set()
-    stub.server.shutdown()
+    stub.server.close()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from shared_layer.kernel.storage.postgres import Database, run_prepared
 from shared_layer.pipeline.domain.aggregation import daily_deltas
 from shared_layer.pipeline.domain.events import AdEvent
 from shared_layer.pipeline.store.daily_metrics import DailyMetrics
+from tests.support import click_on as click
 
 from .campaign_support import campaign_request, new_id, unknown_campaign_impression
 
@@ -67,17 +68,6 @@ def impression(c: Campaign, price: int, at: datetime | None = None, **fields) ->
         price_micros=price,
         country=fields.pop("country", "US"),
         device_type=fields.pop("device_type", "mobile"),
-        at=at,
-    )
-
-
-def click(of: AdEvent, at: datetime | None = None) -> AdEvent:
-    return AdEvent.click(
-        impression_id=of.impression_id,
-        campaign_id=of.campaign_id,
-        ad_id=of.ad_id,
-        user_id=of.user_id,
-        placement_id=of.placement_id,
         at=at,
     )
 

@@ -34,6 +34,7 @@ from shared_layer.pipeline.domain.events import AdEvent
 from shared_layer.pipeline.service.live_counters_recovery import LiveCountersRecovery
 from shared_layer.pipeline.store.live_counters import LiveCounters
 from tests.support import FakeKafkaRecord, free_port
+from tests.support import click_on as click
 
 from .campaign_support import database
 from .redis_layouts import LAYOUTS, keys_of, layout_client, live_numbers, watermark
@@ -74,16 +75,6 @@ def impression(campaign: str, price: int, at: datetime | None = None) -> AdEvent
         bid_cpm_micros=price * 1_000,
         price_micros=price,
         at=at,
-    )
-
-
-def click(of: AdEvent) -> AdEvent:
-    return AdEvent.click(
-        impression_id=of.impression_id,
-        campaign_id=of.campaign_id,
-        ad_id=of.ad_id,
-        user_id=of.user_id,
-        placement_id=of.placement_id,
     )
 
 

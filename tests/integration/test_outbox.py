@@ -29,7 +29,8 @@ from shared_layer.kernel.models import Ad, Campaign
 from shared_layer.kernel.storage.outbox import OUTBOX_GROUP, outbox_fields, outbox_stream
 from shared_layer.kernel.storage.shards import SINGLE
 from shared_layer.pipeline.domain.events import AdEvent, parse_event
-from shared_layer.pipeline.store.relay import PRODUCER_RESTARTS, OutboxRelay, kafka_producer
+from shared_layer.pipeline.metrics import OUTBOX_PRODUCER_RESTARTS
+from shared_layer.pipeline.store.relay import OutboxRelay, kafka_producer
 from tests.support import free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
@@ -257,11 +258,11 @@ def test_a_producer_that_delivers_nothing_while_its_messages_time_out_is_replace
     worker = OutboxRelay(
         client, lambda: next(producers), stream=stream, retry_after_s=0.1, stuck_after_s=1.0
     )
-    restarts_before = PRODUCER_RESTARTS._value.get()
+    restarts_before = OUTBOX_PRODUCER_RESTARTS._value.get()
 
     def replaced() -> bool:
         worker.run_once()
-        return PRODUCER_RESTARTS._value.get() == restarts_before + 1
+        return OUTBOX_PRODUCER_RESTARTS._value.get() == restarts_before + 1
 
     assert wait_for(replaced, timeout_s=15, interval_s=0.05)
     assert worker.drain(timeout_s=30)
@@ -281,11 +282,11 @@ def test_after_a_fatal_producer_error_a_new_producer_delivers_every_entry(client
     )
     producers = iter([doomed, kafka_producer(BROKERS)])
     worker = OutboxRelay(client, lambda: next(producers), stream=stream, batch_size=20)
-    restarts_before = PRODUCER_RESTARTS._value.get()
+    restarts_before = OUTBOX_PRODUCER_RESTARTS._value.get()
     worker.run_once()  # 20 entries in flight in the producer that cannot deliver them
     doomed.failing = True
     worker.run_once()  # the other 10 meet the fatal error: the relay replaces its producer
-    assert PRODUCER_RESTARTS._value.get() == restarts_before + 1
+    assert OUTBOX_PRODUCER_RESTARTS._value.get() == restarts_before + 1
     assert worker.drain(timeout_s=30)
     assert client.xlen(stream) == 0
     assert sorted(consume_ids(topic, len(expected))) == sorted(expected)

@@ -20,15 +20,12 @@ from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.models import PlacementFloor
 from shared_layer.kernel.storage.postgres import Database
 
-from .campaign_support import campaign_request, new_id, redis_client, wait_until
+from .campaign_support import campaign_request, flushed_redis, new_id, wait_until
 
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    connection = redis_client()
-    connection.flushdb()
-    yield connection
-    connection.close()
+    yield from flushed_redis()
 
 
 @pytest.fixture

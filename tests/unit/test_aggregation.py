@@ -37,7 +37,7 @@ from shared_layer.pipeline.store.live_counters import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "connector"))
 from kafka_connector.payloads import batch_body
 
-from tests.support import FakeKafkaRecord
+from tests.support import FakeKafkaRecord, click_on
 
 TODAY = date(2025, 11, 29)
 NOON = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
@@ -60,14 +60,7 @@ def impression(campaign: str = "c-1", price: int = 2_500, at: datetime = NOON, *
 
 
 def click(of: AdEvent, at: datetime = NOON) -> AdEvent:
-    return AdEvent.click(
-        impression_id=of.impression_id,
-        campaign_id=of.campaign_id,
-        ad_id=of.ad_id,
-        user_id=of.user_id,
-        placement_id=of.placement_id,
-        at=at,
-    )
+    return click_on(of, at)
 
 
 def batch(*values: bytes | None, first_offset: int = 100, topic: str = "impressions") -> bytes:

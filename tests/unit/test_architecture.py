@@ -66,6 +66,7 @@ def test_every_import_contract_is_kept():
             "from shared_layer.pipeline.service import live_counters_recovery",
             "domain < store",
         ),
+        ("bidding/domain/auction.py", "from shared_layer.bidding import metrics", "domain < store"),
         ("clicks/service/tracker.py", "import pg8000", "only in the stores"),
         ("reporting/service/reports.py", "import confluent_kafka", "only in the stores"),
         ("kernel/settings.py", "import redis", "only in the stores"),
@@ -154,3 +155,39 @@ def test_a_handler_only_imports_and_defines_until_it_is_built(handler, monkeypat
     assert callable(getattr(module, "build", None)), f"{handler.parent.name} has no build()"
     assert not hasattr(module, "CLOCK"), "the clock is a parameter of build(), not a global"
     assert threading.active_count() == threads, "a thread started at import"
+
+
+def _sources() -> list[Path]:
+    return sorted([*(REPO / "shared_layer").rglob("*.py"), *HANDLERS])
+
+
+def test_metrics_are_declared_per_feature_through_the_kernel_helper():
+    """prometheus_client stays in the kernel: every other metric is declared in its feature's
+    metrics.py through kernel.metrics (`counter`, `gauge`, `histogram`, `enum`, `scraped`)."""
+    for path in _sources():
+        relative = path.relative_to(REPO).as_posix()
+        if relative.startswith("shared_layer/kernel/"):
+            continue
+        imported = _imports(ast.parse(path.read_text()))
+        assert "prometheus_client" not in imported, f"{relative} declares metrics itself"
+    features = ("bidding", "campaigns", "clicks", "pipeline", "reporting", "openrtb", "export")
+    for feature in features:
+        assert (REPO / "shared_layer" / feature / "metrics.py").is_file(), feature
+
+
+def test_every_logger_comes_from_the_kernel_factory():
+    """Only kernel.log builds a logger (its handler and format); the rest call get_logger."""
+    for path in _sources():
+        relative = path.relative_to(REPO).as_posix()
+        if relative == "shared_layer/kernel/log.py":
+            continue
+        tree = ast.parse(path.read_text())
+        assert "logging" not in _imports(tree), f"{relative} uses stdlib logging itself"
+        built = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "Logger"
+        ]
+        assert not built, f"{relative} builds its own Logger"

@@ -85,6 +85,21 @@ def test_headers_that_are_no_request_id_name_no_ad():
     assert correlation_ids(records_from_request(batch_body([record]), {})) == []
 
 
+def test_a_batch_line_of_request_ids_stays_within_the_watchdogs_64_kib_line():
+    """of-watchdog stops reading a function's output at a line over 64 KiB, and the function
+    then blocks on its next write: however long the ids, the batch line's list stays short."""
+    records = [
+        FakeKafkaRecord(
+            EVENT.to_bytes(), _offset=i, _headers=[("x-request-id", f"{i:0128d}".encode())]
+        )
+        for i in range(2_000)
+    ]
+    ids = correlation_ids(records_from_request(batch_body(records), {}))
+    assert 0 < len(ids) < 2_000
+    assert len(json.dumps({"requestIds": ids})) < 48 * 1024
+    assert ids == [f"{i:0128d}" for i in range(len(ids))]  # the first ones, in order
+
+
 def test_the_click_token_carries_the_ad_request_id_and_old_tokens_still_verify():
     expires = int(NOW) + 60
     claims = ClickClaims(IMPRESSION, AD, CAMPAIGN, "u", "p", expires, request_id="req-ad-1")

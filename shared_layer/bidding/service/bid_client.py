@@ -40,19 +40,17 @@ from urllib.parse import urlsplit
 
 import pybreaker
 import urllib3
-from prometheus_client import Enum, Histogram
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from shared_layer.bidding.domain.deadline import DEADLINE_HEADER, deadline_header
+from shared_layer.bidding.metrics import BID_CALL_SECONDS, BREAKER_STATE
 from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
 from shared_layer.kernel.errors import ValidationFailed
 from shared_layer.kernel.models import BidRequest, BidResponse, parse
 from shared_layer.kernel.money import parse_micros, to_json_number
 
 __all__ = [
-    "BID_CALL_SECONDS",
-    "BREAKER_STATE",
     "SERVE_PARAMETERS",
     "BidClient",
     "BidResult",
@@ -62,20 +60,6 @@ __all__ = [
     "click_tracking_url",
     "parse_bid_answer",
 ]
-
-# serve's call to bid through the gateway: a few ms normally, its timeout (~80 ms) when slow.
-_CALL_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.5)
-BID_CALL_SECONDS = Histogram(
-    "serve_bid_call_seconds",
-    "Time serve waited for bid through the gateway (breaker refusals excluded)",
-    buckets=_CALL_BUCKETS,
-)
-
-BREAKER_STATE = Enum(
-    "serve_bid_breaker_state",
-    "State of serve's circuit breaker in front of bid (open: no-fill without calling bid)",
-    states=["closed", "open", "half-open"],
-)
 
 SERVE_PARAMETERS: Final = (
     "userId", "placementId", "countryCode", "deviceType", "age", "interests",

@@ -42,8 +42,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.bidding.store.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     LEDGER_READY_PREFIX,
@@ -52,6 +50,7 @@ from shared_layer.bidding.store.budget_ledger import (
 from shared_layer.bidding.store.recorded_spend import campaign_spend
 from shared_layer.kernel.background import Retried
 from shared_layer.kernel.clock import Clock, utc_now
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.storage.outbox import OUTBOX_PREFIX
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.shards import SINGLE, Shards
@@ -59,7 +58,7 @@ from shared_layer.pipeline.domain.progress import PipelineProgress
 
 __all__ = ["BudgetRecovery"]
 
-_LOGGER = Logger(service="budget-recovery")
+_LOGGER = get_logger("budget-recovery")
 
 
 class BudgetRecovery:

@@ -62,8 +62,8 @@ def campaign_spend(database: Database, now: datetime) -> dict[str, tuple[date, M
             local[campaign_id] = (bounds.day, bounds.start, bounds.end)
             spend[campaign_id] = (bounds.day, 0, _micros(lifetime))
     if local:
-        bounds = {campaign_id: (start, end) for campaign_id, (_, start, end) in local.items()}
-        for campaign_id, spent in spend_between(database.run, bounds).items():
+        between = {campaign_id: (start, end) for campaign_id, (_, start, end) in local.items()}
+        for campaign_id, spent in spend_between(database.run, between).items():
             day, _, lifetime = spend[campaign_id]
             spend[campaign_id] = (day, spent, lifetime)
     return spend

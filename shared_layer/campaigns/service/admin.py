@@ -16,11 +16,8 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
-
-from prometheus_client import Counter
 
 from shared_layer.bidding.domain.pacing import campaign_day, expected_spend
 from shared_layer.campaigns.domain.requests import (
@@ -32,20 +29,18 @@ from shared_layer.campaigns.domain.requests import (
     campaign_json,
     floor_json,
 )
+from shared_layer.campaigns.metrics import CACHE_WRITE_FAILURES
 from shared_layer.campaigns.store.cache import CampaignCache
 from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, ValidationFailed
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.models import Campaign, PlacementFloor
 
 __all__ = ["CampaignWriteThrough"]
 
-_LOG = logging.getLogger(__name__)
-_CACHE_WRITE_FAILURES = Counter(
-    "campaign_cache_write_failures_total",
-    "Campaign writes committed to PostgreSQL whose Redis step failed (healed by the TTL reload)",
-)
+_LOG = get_logger("campaigns")
 
 
 class CampaignWriteThrough:
@@ -156,7 +151,7 @@ class CampaignWriteThrough:
         try:
             write()
         except AdServerError as exc:
-            _CACHE_WRITE_FAILURES.inc()
+            CACHE_WRITE_FAILURES.inc()
             _LOG.warning(
                 "campaign change saved, but the cache update failed (%s); bid replicas pick it "
                 "up at their next full reload",

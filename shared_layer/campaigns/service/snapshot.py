@@ -49,16 +49,20 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from shared_layer.bidding.domain.auction import AuctionIndex, build_index
+from shared_layer.campaigns.metrics import (
+    SNAPSHOT_CAMPAIGNS,
+    SNAPSHOT_REFRESH_FAILURES,
+    SNAPSHOT_RELOAD_SECONDS,
+    SNAPSHOT_RELOADS,
+    SNAPSHOT_VERSION,
+)
 from shared_layer.campaigns.store.cache import (
     BULK_MESSAGE,
     CHANGES_CHANNEL,
@@ -67,7 +71,9 @@ from shared_layer.campaigns.store.cache import (
     entry_json,
     parse_entry,
 )
+from shared_layer.kernel.background import Backoff, Loop
 from shared_layer.kernel.errors import AdServerError
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.models import Campaign, PlacementFloor
 from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS
 
@@ -80,21 +86,11 @@ class FloorSource(Protocol):
     def floors(self) -> list[PlacementFloor]: ...
 
 
-_LOG = logging.getLogger(__name__)
+_LOG = get_logger("campaign-snapshot")
 _DEBOUNCE_S: Final = 0.03
 _MAX_BACKOFF_S: Final = 5.0
 # More notified ids than this in one debounce window: one full read is cheaper.
 _MAX_INCREMENTAL: Final = 200
-
-_CAMPAIGNS = Gauge("campaign_snapshot_campaigns", "Active campaigns in the auction index")
-_VERSION = Gauge("campaign_snapshot_version", "campaigns::version of the loaded snapshot")
-_RELOADS = Counter("campaign_snapshot_reloads_total", "Snapshot reloads", ["reason"])
-_FAILURES = Counter("campaign_snapshot_refresh_failures_total", "Failed refresh attempts")
-_RELOAD_SECONDS = Histogram(
-    "campaign_snapshot_reload_seconds",
-    "Time to reload the snapshot and rebuild the index",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
 
 
 class CampaignSnapshot:
@@ -124,8 +120,20 @@ class CampaignSnapshot:
         self._parsed: dict[str, tuple[bytes, Campaign]] = {}
         self._last_full = clock()
         self._reload_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        # The refresher's own state (its thread alone touches it).
+        self._pubsub: Any = None
+        self._notified: list[str] = []  # notified ids not applied yet
+        self._changed_at: float | None = None
+        self._next_poll = 0.0
+        self._refresher = Loop(
+            self._refresh,
+            name="campaign-snapshot",
+            logger=_LOG,
+            failure="campaign snapshot refresh failed; keeping the last index",
+            backoff=Backoff(0.1, _MAX_BACKOFF_S),
+            expected=(AdServerError, *REDIS_ERRORS, OSError),
+            on_failure=self._refresh_failed,
+        )
 
     @property
     def index(self) -> AuctionIndex:
@@ -156,18 +164,12 @@ class CampaignSnapshot:
 
     def start(self) -> None:
         """Start the background refresher (a daemon thread); harmless if already started."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="campaign-snapshot", daemon=True)
-        self._thread.start()
+        self._refresher.start()
 
     def stop(self) -> None:
         """Stop the refresher and wait for it (at most about one poll interval)."""
-        self._stopping.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=self._poll_interval_s + 5.0)
+        self._refresher.stop(timeout_s=self._poll_interval_s + 5.0)
+        self._unsubscribe()
 
     # --- loading ---
 
@@ -194,10 +196,10 @@ class CampaignSnapshot:
             self._ready = True
             if full:
                 self._last_full = self._clock()
-        _CAMPAIGNS.set(len(index))
-        _VERSION.set(version)
-        _RELOADS.labels(reason).inc()
-        _RELOAD_SECONDS.observe(time.perf_counter() - started)
+        SNAPSHOT_CAMPAIGNS.set(len(index))
+        SNAPSHOT_VERSION.set(version)
+        SNAPSHOT_RELOADS.labels(reason).inc()
+        SNAPSHOT_RELOAD_SECONDS.observe(time.perf_counter() - started)
 
     def _read(self, ids: list[str]) -> dict[str, tuple[bytes, Campaign]]:
         """The campaigns of these ids: from Redis, reusing unchanged parses, PostgreSQL on miss."""
@@ -209,8 +211,8 @@ class CampaignSnapshot:
             if data is not None and known is not None and known[0] == data:
                 parsed[campaign_id] = known
                 continue
-            campaign = parse_entry(data)
-            if campaign is None or campaign.id != campaign_id:
+            campaign = None if data is None else parse_entry(data)
+            if data is None or campaign is None or campaign.id != campaign_id:
                 missing.append(campaign_id)
                 continue
             parsed[campaign_id] = (data, campaign)
@@ -273,63 +275,55 @@ class CampaignSnapshot:
             self._parsed = parsed
             self._index = index
             self._version = version
-        _CAMPAIGNS.set(len(index))
-        _VERSION.set(version)
-        _RELOADS.labels("change").inc()
-        _RELOAD_SECONDS.observe(time.perf_counter() - started)
+        SNAPSHOT_CAMPAIGNS.set(len(index))
+        SNAPSHOT_VERSION.set(version)
+        SNAPSHOT_RELOADS.labels("change").inc()
+        SNAPSHOT_RELOAD_SECONDS.observe(time.perf_counter() - started)
         return True
 
-    def _run(self) -> None:
-        backoff = 0.1
-        pubsub: Any = None
-        messages: list[str] = []  # notified ids not applied yet
-        changed_at: float | None = None
-        next_poll = 0.0
-        while not self._stopping.is_set():
-            try:
-                if pubsub is None:
-                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(CHANGES_CHANNEL)
-                    # Messages may have been lost while unsubscribed: check the version now.
-                    messages, changed_at, next_poll = [], None, 0.0
-                now = self._clock()
-                wait = min(
-                    max(0.0, next_poll - now),
-                    max(0.0, changed_at + _DEBOUNCE_S - now) if changed_at else self._ttl_s,
-                    max(0.0, self._last_full + self._ttl_s - now),
-                )
-                message = pubsub.get_message(timeout=wait)
-                while message is not None:
-                    if message.get("type") == "message":
-                        messages.append(_text(message.get("data")))
-                        changed_at = changed_at or self._clock()
-                    message = pubsub.get_message(timeout=0.0)
-                now = self._clock()
-                if now - self._last_full >= self._ttl_s:
-                    messages, changed_at = [], None
-                    self._reload(full=True, reason="ttl")
-                elif changed_at is not None and now - changed_at >= _DEBOUNCE_S:
-                    pending, messages, changed_at = messages, [], None
-                    if not self._apply_changes(pending):
-                        self._reload(full=False, reason="notification")
-                    next_poll = now + self._poll_interval_s
-                elif changed_at is None and now >= next_poll:
-                    next_poll = now + self._poll_interval_s
-                    if self._cache.version() != self._version:
-                        self._reload(full=False, reason="version")
-                backoff = 0.1
-            except (AdServerError, *REDIS_ERRORS, OSError) as exc:
-                _FAILURES.inc()
-                _LOG.warning("campaign snapshot refresh failed (%s); keeping the last index", exc)
-                pubsub = _close(pubsub)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
-            except Exception:  # a bug must not stop the refresher for good
-                _FAILURES.inc()
-                _LOG.exception("campaign snapshot refresh crashed; keeping the last index")
-                pubsub = _close(pubsub)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+    def _refresh(self) -> float:
+        """One turn of the refresher: wait in the subscription for notifications (at most until
+        the next poll or reload is due), then do what is due. Returns 0: it waited already."""
+        if self._pubsub is None:
+            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(CHANGES_CHANNEL)
+            # Messages may have been lost while unsubscribed: check the version now.
+            self._notified, self._changed_at, self._next_poll = [], None, 0.0
+        now = self._clock()
+        changed_at = self._changed_at
+        wait = min(
+            max(0.0, self._next_poll - now),
+            max(0.0, changed_at + _DEBOUNCE_S - now) if changed_at else self._ttl_s,
+            max(0.0, self._last_full + self._ttl_s - now),
+        )
+        message = self._pubsub.get_message(timeout=wait)
+        while message is not None:
+            if message.get("type") == "message":
+                self._notified.append(_text(message.get("data")))
+                self._changed_at = self._changed_at or self._clock()
+            message = self._pubsub.get_message(timeout=0.0)
+        now = self._clock()
+        changed_at = self._changed_at
+        if now - self._last_full >= self._ttl_s:
+            self._notified, self._changed_at = [], None
+            self._reload(full=True, reason="ttl")
+        elif changed_at is not None and now - changed_at >= _DEBOUNCE_S:
+            pending, self._notified, self._changed_at = self._notified, [], None
+            if not self._apply_changes(pending):
+                self._reload(full=False, reason="notification")
+            self._next_poll = now + self._poll_interval_s
+        elif changed_at is None and now >= self._next_poll:
+            self._next_poll = now + self._poll_interval_s
+            if self._cache.version() != self._version:
+                self._reload(full=False, reason="version")
+        return 0.0
+
+    def _refresh_failed(self, _exc: Exception) -> None:
+        SNAPSHOT_REFRESH_FAILURES.inc()
+        self._unsubscribe()  # subscribe again next turn, checking the version then
+
+    def _unsubscribe(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
         _close(pubsub)
 
 
@@ -343,4 +337,3 @@ def _close(pubsub: Any) -> None:
             pubsub.close()
         except (*REDIS_ERRORS, OSError):
             pass
-    return None

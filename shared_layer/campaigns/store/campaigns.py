@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -120,7 +121,8 @@ class CampaignStore:
         """One page, ordered by id; `cursor` is the previous page's `next_cursor` (opaque)."""
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationFailed(f"limit: must be between 1 and {MAX_PAGE_SIZE}", ["limit"])
-        conditions, params = [], {"limit": limit + 1}
+        conditions: builtins.list[str] = []
+        params: dict[str, object] = {"limit": limit + 1}
         if status is not None:
             conditions.append("status = :status")
             params["status"] = status
@@ -210,7 +212,7 @@ class CampaignStore:
         assert record is not None
         return record
 
-    def _records(self, campaign_ids: Iterable[str]) -> list[CampaignRecord]:
+    def _records(self, campaign_ids: Iterable[str]) -> builtins.list[CampaignRecord]:
         ids = sorted({i.lower() for i in campaign_ids if is_uuid(i)})
         if not ids:
             return []

@@ -40,11 +40,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger
-from prometheus_client import Counter
-
 from shared_layer.clicks.domain.clicks import (
-    CLICK_OUTCOMES,
     ClickOutcome,
     ClickRecorder,
     ClickRequest,
@@ -58,14 +54,11 @@ from shared_layer.clicks.domain.clicks import (
 from shared_layer.clicks.domain.clicktoken import ClickClaims, verify
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import NotFound, UpstreamFailed, UpstreamUnavailable
+from shared_layer.kernel.log import get_logger
 
-__all__ = ["CLICKS", "ClickTracker"]
+__all__ = ["ClickTracker"]
 
-CLICKS = Counter("click_requests_total", "Clicks answered, by outcome", ["outcome"])
-for _outcome in CLICK_OUTCOMES:  # every series exists from the start, at zero
-    CLICKS.labels(outcome=_outcome)
-
-_LOGGER = Logger(service="clicks")
+_LOGGER = get_logger("clicks")
 
 
 class ClickTracker:

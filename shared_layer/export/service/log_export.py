@@ -19,15 +19,14 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time as timer
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-from prometheus_client import Counter, Gauge
 
 from shared_layer.export.domain.log_export import (
     EVENT_TYPES,
@@ -38,33 +37,17 @@ from shared_layer.export.domain.log_export import (
     lag_hours,
     utc_text,
 )
+from shared_layer.export.metrics import HOURS, LAG_HOURS, LAST_RUN, RECORDS
 from shared_layer.export.store.export_ledger import ExportedHour, ExportLedger
 from shared_layer.export.store.object_bucket import Bucket
+from shared_layer.kernel.background import Loop, periodic
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.pipeline.domain.events import AdEvent
 
-__all__ = ["LAG_HOURS", "LogExport", "RunReport", "start_schedule"]
+__all__ = ["LogExport", "RunReport", "start_schedule"]
 
 _PART_TYPE: Final = "application/x-ndjson+gzip"  # no Content-Encoding: clients keep the bytes
 _MANIFEST_TYPE: Final = "application/json"
-
-LAG_HOURS = Gauge(
-    "log_export_lag_hours",
-    "Hours since the oldest closed hour not yet exported ended (beyond the grace), per type",
-    ["type"],
-)
-HOURS = Counter(
-    "log_export_hours_total", "Hours the export wrote or failed, per type", ["type", "outcome"]
-)
-RECORDS = Counter("log_export_records_total", "Records written to the bucket, per type", ["type"])
-LAST_RUN = Gauge(
-    "log_export_last_run_timestamp_seconds", "When an export run last finished (Unix time)"
-)
-for _type in EVENT_TYPES:
-    LAG_HOURS.labels(_type)
-    RECORDS.labels(_type)
-    for _outcome in ("exported", "failed"):
-        HOURS.labels(_type, _outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +127,7 @@ class LogExport:
             if stop_at is not None and timer.monotonic() >= stop_at:
                 break
             try:
-                done = self.ledger.export(hour, lambda events, h=hour: self._write(h, events))
+                done = self.ledger.export(hour, partial(self._write, hour))
             except (UpstreamUnavailable, UpstreamFailed) as exc:
                 HOURS.labels(hour.event_type, "failed").inc()
                 failed.append((hour, str(exc)))
@@ -210,7 +193,7 @@ class LogExport:
         self, now: datetime, pending: Sequence[ExportHour] | None = None
     ) -> dict[str, float]:
         left = self._pending(now) if pending is None else pending
-        lag = {
+        lag: dict[str, float] = {
             t: round(
                 lag_hours((h.start for h in left if h.event_type == t), now, grace=self.grace), 3
             )
@@ -223,24 +206,22 @@ class LogExport:
 
 def start_schedule(
     export: LogExport, clock: Callable[[], datetime], *, interval_s: float, logger: Logger
-) -> threading.Thread:
-    """Run `export.run` now and every `interval_s` in a daemon thread (the schedule where no
+) -> Loop:
+    """Run `export.run` now and every `interval_s` on a background loop (the schedule where no
     cron exists; every replica may run it, the hours' locks keep them apart). Each run that
-    did something, and each failure, is one log line."""
+    did something, and each failure, is one log line; a failed run is tried again after
+    `interval_s` too."""
 
-    def run_forever() -> None:
-        while True:
-            try:
-                report = export.run(clock())
-                if report.exported or report.failed:
-                    logger.info("log export run", extra=report.to_json())
-            except Exception as exc:  # PostgreSQL down: keep the schedule alive
-                logger.warning("log export run failed", extra={"error": repr(exc)})
-            timer.sleep(interval_s)
+    def run() -> float:
+        report = export.run(clock())
+        if report.exported or report.failed:
+            logger.info("log export run", extra=report.to_json())
+        return interval_s
 
-    thread = threading.Thread(target=run_forever, name="log-export", daemon=True)
-    thread.start()
-    return thread
+    # PostgreSQL or the bucket away: the next run tries again.
+    return periodic(
+        run, name="log-export", logger=logger, failure="log export run failed", retry_s=interval_s
+    )
 
 
 def _midnight(day: date) -> datetime:

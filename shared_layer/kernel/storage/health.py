@@ -9,8 +9,8 @@ probe costs two round trips per replica per scrape, not per request.
 
 Example::
 
-    from prometheus_client import REGISTRY
-    REGISTRY.register(StoreProbe(redis_client, database))
+    from shared_layer.kernel.metrics import scraped
+    scraped(StoreProbe(redis_client, database))
     # store_up{store="redis"} 1.0, store_up{store="postgres"} 1.0
 """
 

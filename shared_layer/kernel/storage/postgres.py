@@ -153,7 +153,9 @@ class Database:
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, size: int = DEFAULT_POOL_SIZE):
+    def from_url(
+        cls, url: str, *, password: str | None = None, size: int = DEFAULT_POOL_SIZE
+    ) -> Database:
         return cls(parse_database_url(url, password=password), size=size)
 
     @contextmanager
@@ -165,15 +167,14 @@ class Database:
         try:
             pooled = self._checkout()
             yield pooled.connection
-        except pg_errors.InterfaceError as exc:
-            pooled = self._discard(pooled)
-            raise UpstreamUnavailable("database connection lost") from exc
-        except OSError as exc:
-            pooled = self._discard(pooled)
+        except (pg_errors.InterfaceError, OSError) as exc:
+            self._discard(pooled)
+            pooled = None
             raise UpstreamUnavailable("database connection lost") from exc
         except pg_errors.DatabaseError as exc:
             if _sqlstate(exc).startswith(_UNAVAILABLE_CLASSES):
-                pooled = self._discard(pooled)
+                self._discard(pooled)
+                pooled = None
             raise _wrap(exc) from exc
         finally:
             if pooled is not None:

@@ -62,6 +62,10 @@ REJECTION_REASONS: Final[tuple[RejectionReason, ...]] = (
 
 
 _MAX_LOGGED_IDS = 2_000  # a batch line names at most this many ads
+# ... and at most this many characters of them: of-watchdog reads a function's output line by line
+# up to 64 KiB, and a longer line stops it reading at all, so the function blocks on its next
+# write (seen: 2,000 request ids of 36 characters hung daily-metrics and live-counters).
+_MAX_LOGGED_ID_CHARS = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +275,17 @@ def correlation_ids(records: Iterable[KafkaRecord]) -> list[str]:
     ['req-1']
     """
     ids = []
+    chars = 0
     for record in records:
         correlation = Correlation.from_headers(record.headers)
-        if correlation is not None:
-            ids.append(correlation.request_id)
-            if len(ids) == _MAX_LOGGED_IDS:
-                break
+        if correlation is None:
+            continue
+        chars += len(correlation.request_id) + 4  # as JSON: quotes, comma, space
+        if chars > _MAX_LOGGED_ID_CHARS:
+            break
+        ids.append(correlation.request_id)
+        if len(ids) == _MAX_LOGGED_IDS:
+            break
     return ids
 
 

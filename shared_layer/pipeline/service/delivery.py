@@ -9,7 +9,7 @@ aggregation (`pipeline.domain.aggregation`) sees records only.
 
 Example::
 
-    records = records_from_request(request.body, request.headers)
+    records = delivered_records(request)  # parsed, and the ads' request ids on its log line
 """
 
 from __future__ import annotations
@@ -21,12 +21,22 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from shared_layer.kernel.errors import BadRequest
-from shared_layer.pipeline.domain.aggregation import KafkaRecord
+from shared_layer.kernel.http import Request
+from shared_layer.pipeline.domain.aggregation import KafkaRecord, correlation_ids
 from shared_layer.pipeline.domain.events import WireEvent, events_from_wire
 
-__all__ = ["records_from_request"]
+__all__ = ["delivered_records", "records_from_request"]
 
 _KAFKA_HEADER_PREFIX: Final = "x-kafka-"
+
+
+def delivered_records(request: Request) -> list[KafkaRecord]:
+    """The records of one connector invocation (`records_from_request`); the request ids of the
+    ads they came from go on the invocation's log line, so that one search for an ad's request id
+    finds the batch that counted it."""
+    records = records_from_request(request.body, request.headers)
+    request.annotate(requestIds=correlation_ids(records))
+    return records
 
 
 def records_from_request(body: bytes, headers: Mapping[str, str]) -> list[KafkaRecord]:

@@ -33,16 +33,15 @@ Example::
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from shared_layer.kernel.background import Retried
 from shared_layer.kernel.clock import Clock, utc_day, utc_now
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.pipeline.store.daily_metrics import read_snapshot
 from shared_layer.pipeline.store.live_counters import LiveCounters
 
 __all__ = ["LiveCountersRecovery"]
-_LOGGER = Logger(service="live-counters-recovery")
+_LOGGER = get_logger("live-counters-recovery")
 
 
 class LiveCountersRecovery:

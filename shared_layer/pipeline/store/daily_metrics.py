@@ -45,20 +45,23 @@ from typing import Any, Final
 import msgspec
 from aws_lambda_powertools import Logger
 from pg8000 import exceptions as pg_errors
-from prometheus_client import Counter, Gauge, Histogram
 
+from shared_layer.kernel.background import Loop, periodic
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.money import from_decimal
 from shared_layer.kernel.storage.postgres import Database, run_prepared
-from shared_layer.pipeline.domain.aggregation import REJECTION_REASONS, DayWindow
+from shared_layer.pipeline.domain.aggregation import DayWindow
 from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.metrics import (
+    DAILY_BATCH_SECONDS,
+    MAINTENANCE,
+    MAINTENANCE_LAST_SUCCESS,
+    PARTITIONS_CHANGED,
+)
 from shared_layer.pipeline.store.live_counters import DaySnapshot
 
 __all__ = [
-    "BATCH_SECONDS",
     "DAYS_AHEAD",
-    "EVENTS",
-    "REJECTED",
     "CountOutcome",
     "DailyMetrics",
     "Maintenance",
@@ -74,42 +77,6 @@ _TRY_AGAIN: Final = ("40P01", "40001")  # deadlock detected, serialization failu
 _NO_PARTITION: Final = "23514"  # "no partition of relation found for row" (a check violation)
 _SECONDS_PER_DAY: Final = 86_400
 _TIMESTAMPS: Final = msgspec.json.Encoder()
-
-EVENTS = Counter(
-    "daily_metrics_events_total",
-    "Events received by daily-metrics, by outcome",
-    ["outcome"],  # counted, duplicate, rejected
-)
-REJECTED = Counter(
-    "daily_metrics_rejected_total",
-    "Records set aside by daily-metrics (not counted), by reason",
-    ["reason"],
-)
-BATCH_SECONDS = Histogram(
-    "daily_metrics_batch_seconds",
-    "Time to count one batch in PostgreSQL (the one transaction)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-MAINTENANCE = Counter(
-    "events_log_maintenance_total", "Runs of the events_log retention job", ["outcome"]
-)
-PARTITIONS_CHANGED = Counter(
-    "events_log_partitions_total",
-    "events_log day partitions created, dropped, or kept past retention (not exported yet)",
-    ["action"],
-)
-LAST_MAINTENANCE = Gauge(
-    "events_log_maintenance_last_success_timestamp_seconds",
-    "When the retention job last succeeded (Unix time)",
-)
-for _outcome in ("counted", "duplicate", "rejected"):
-    EVENTS.labels(_outcome)
-for _reason in REJECTION_REASONS:
-    REJECTED.labels(_reason)
-for _outcome in ("ok", "error"):
-    MAINTENANCE.labels(_outcome)
-for _action in ("created", "dropped", "kept"):
-    PARTITIONS_CHANGED.labels(_action)
 
 # Steps 1-3 of the module docstring, in one statement. `known` drops events whose ad does not
 # exist or belongs to another campaign (the foreign keys would fail the whole batch).
@@ -270,7 +237,7 @@ class DailyMetrics:
         params = _batch_params(events, today)
         started = time.perf_counter()
         row = self._retrying_unavailable(lambda: self._count(params))
-        BATCH_SECONDS.observe(time.perf_counter() - started)
+        DAILY_BATCH_SECONDS.observe(time.perf_counter() - started)
         counted, known, unknown, charged = row
         return CountOutcome(
             counted=int(counted),
@@ -297,7 +264,7 @@ class DailyMetrics:
                 raise
             self._partition_days = frozenset(r[0] for r in days)
         MAINTENANCE.labels("ok").inc()
-        LAST_MAINTENANCE.set_to_current_time()
+        MAINTENANCE_LAST_SUCCESS.set_to_current_time()
         created = tuple(day for action, day, _ in rows if action == "created")
         dropped = tuple(day for action, day, _ in rows if action == "dropped")
         kept = tuple((day, reason) for action, day, reason in rows if action == "kept")
@@ -407,40 +374,38 @@ def start_maintenance(
     *,
     interval_s: float,
     logger: Logger,
-) -> threading.Thread:
-    """Run `store.maintain` now, every `interval_s`, and just after each UTC midnight, in a
-    daemon thread of this process: the retention job's scheduler where no cron exists (every
+) -> Loop:
+    """Run `store.maintain` now, every `interval_s`, and just after each UTC midnight, on a
+    background loop of this process: the retention job's scheduler where no cron exists (every
     replica runs it; PostgreSQL's advisory lock makes them take turns). After a failure
     (PostgreSQL not up yet) it tries again within 10 s."""
 
-    def run_forever() -> None:
-        while True:
-            pause = interval_s
-            try:
-                report = store.maintain(clock().date())
-                if report.created or report.dropped or report.spent_today_reset:
-                    logger.info(
-                        "events_log maintained",
-                        extra={
-                            "created": [d.isoformat() for d in report.created],
-                            "dropped": [d.isoformat() for d in report.dropped],
-                            "spentTodayReset": report.spent_today_reset,
-                        },
-                    )
-                for day, reason in report.kept:
-                    logger.warning(
-                        "events_log day kept past retention: not exported and verified",
-                        extra={"day": day.isoformat(), "reason": reason},
-                    )
-            except Exception as exc:  # keep the schedule alive whatever happened
-                logger.warning("events_log maintenance failed", extra={"error": repr(exc)})
-                pause = min(interval_s, 10.0)
-            now = clock().timestamp()
-            time.sleep(max(0.5, min(pause, _SECONDS_PER_DAY - now % _SECONDS_PER_DAY + 1)))
+    def maintain() -> float:
+        report = store.maintain(clock().date())
+        if report.created or report.dropped or report.spent_today_reset:
+            logger.info(
+                "events_log maintained",
+                extra={
+                    "created": [d.isoformat() for d in report.created],
+                    "dropped": [d.isoformat() for d in report.dropped],
+                    "spentTodayReset": report.spent_today_reset,
+                },
+            )
+        for day, reason in report.kept:
+            logger.warning(
+                "events_log day kept past retention: not exported and verified",
+                extra={"day": day.isoformat(), "reason": reason},
+            )
+        now = clock().timestamp()
+        return max(0.5, min(interval_s, _SECONDS_PER_DAY - now % _SECONDS_PER_DAY + 1))
 
-    thread = threading.Thread(target=run_forever, name="events-log-maintenance", daemon=True)
-    thread.start()
-    return thread
+    return periodic(  # PostgreSQL not up yet: try again within 10 s
+        maintain,
+        name="events-log-maintenance",
+        logger=logger,
+        failure="events_log maintenance failed",
+        retry_s=min(interval_s, 10.0),
+    )
 
 
 def _sqlstate(exc: BaseException | None) -> str:

@@ -60,7 +60,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
 
 import redis
-from prometheus_client import Counter, Histogram
 
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.money import Micros
@@ -74,22 +73,24 @@ from shared_layer.kernel.storage.redis_connection import (
     read_many,
 )
 from shared_layer.kernel.storage.shards import Shards
-from shared_layer.pipeline.domain.aggregation import REJECTION_REASONS, DayWindow, Rejection
+from shared_layer.pipeline.domain.aggregation import DayWindow, Rejection
 from shared_layer.pipeline.domain.events import AdEvent
+from shared_layer.pipeline.metrics import (
+    LIVE_BATCH_SECONDS,
+    LIVE_EVENTS,
+    LIVE_REJECTED,
+    LIVE_RESENT,
+)
 
 __all__ = [
-    "BATCH_SECONDS",
     "COUNT_SCRIPT",
     "DEFAULT_DEDUPE_S",
     "DEFAULT_KEEP_DAYS",
-    "EVENTS",
     "LOST_AT_KEY",
     "ONE_SERVER",
     "READY_KEY",
     "REBUILD_LOCK_KEY",
     "REBUILD_SCRIPT",
-    "REJECTED",
-    "RESENT",
     "Applied",
     "CounterKeys",
     "CounterPlan",
@@ -116,30 +117,6 @@ STAT_KINDS: Final[tuple[StatKind, ...]] = ("impressions", "clicks", "spend")
 # stays below it (in practice one chunk: 2**53 micros is nine billion units of currency).
 _EXACT_LIMIT: Final = 2**53 - 1
 
-EVENTS = Counter(
-    "live_counters_events_total",
-    "Events received by live-counters, by outcome",
-    ["outcome"],  # counted, already-counted, rejected
-)
-REJECTED = Counter(
-    "live_counters_rejected_total",
-    "Records live-counters did not count, by reason",
-    ["reason"],
-)
-RESENT = Counter(
-    "live_counters_resent_total",
-    "Events above their partition's watermark whose id was counted already (produced again)",
-)
-BATCH_SECONDS = Histogram(
-    "live_counters_batch_seconds",
-    "Time to apply one batch to Redis (one script per partition)",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-)
-for _outcome in ("counted", "already-counted", "rejected"):
-    EVENTS.labels(_outcome)
-for _reason in REJECTION_REASONS[:3]:  # live counters know no campaigns
-    REJECTED.labels(_reason)
-
 # live_counters_count.lua beside this file: its KEYS and ARGV are described there.
 REBUILD_LOCK_KEY: Final = "stats::live::rebuild-lock"
 COUNT_SCRIPT: Final = script(__file__, "live_counters_count.lua")
@@ -149,11 +126,11 @@ REBUILD_SCRIPT: Final = script(__file__, "live_counters_rebuild.lua")
 
 def record_outcomes(counted: int, already: int, rejected: Sequence[Rejection]) -> None:
     """One request's events in `live_counters_events_total` and `..._rejected_total`."""
-    EVENTS.labels("counted").inc(counted)
-    EVENTS.labels("already-counted").inc(already)
-    EVENTS.labels("rejected").inc(len(rejected))
+    LIVE_EVENTS.labels("counted").inc(counted)
+    LIVE_EVENTS.labels("already-counted").inc(already)
+    LIVE_EVENTS.labels("rejected").inc(len(rejected))
     for rejection in rejected:
-        REJECTED.labels(rejection.reason).inc()
+        LIVE_REJECTED.labels(rejection.reason).inc()
 
 
 def stats_key(kind: StatKind, campaign_id: str, day: date) -> str:
@@ -461,8 +438,8 @@ class LiveCounters:
             ready = ready and bool(is_ready)
             if step == 0:
                 before = int(watermark)
-        BATCH_SECONDS.observe(time.perf_counter() - started)
-        RESENT.inc(resent)
+        LIVE_BATCH_SECONDS.observe(time.perf_counter() - started)
+        LIVE_RESENT.inc(resent)
         return Applied(counted, already, before, ready=ready, resent=resent)
 
     def ready(self) -> bool:

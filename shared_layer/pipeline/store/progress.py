@@ -28,7 +28,10 @@ class KafkaPipelineProgress:
     def __init__(
         self, brokers: str, group: str, topics: Sequence[str] = (IMPRESSIONS_TOPIC,)
     ) -> None:
-        self._config = {"bootstrap.servers": brokers, "client.id": "budget-recovery"}
+        self._config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": brokers,
+            "client.id": "budget-recovery",
+        }
         self._admin = AdminClient(self._config)
         self._group = group
         self._topics = tuple(topics)

@@ -49,7 +49,6 @@ import atexit
 import os
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -58,11 +57,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import redis
-from aws_lambda_powertools import Logger
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from prometheus_client import Counter, Gauge
 
+from shared_layer.kernel.background import Loop
 from shared_layer.kernel.correlation import REQUEST_ID_HEADER, TRACEPARENT_HEADER
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.storage.outbox import (
     OUTBOX_GROUP,
     OUTBOX_PREFIX,
@@ -71,24 +70,17 @@ from shared_layer.kernel.storage.outbox import (
 )
 from shared_layer.kernel.storage.redis_connection import REDIS_ERRORS, connect, key_layout
 from shared_layer.kernel.storage.shards import SINGLE
+from shared_layer.pipeline.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_CLAIMED,
+    OUTBOX_DELIVERY_FAILURES,
+    OUTBOX_PRODUCER_RESTARTS,
+    OUTBOX_RELAYED,
+)
 
 __all__ = ["CrashAfterAcks", "OutboxRelay", "OutboxRelays", "kafka_producer", "start_relay"]
 
-RELAYED = Counter("outbox_relayed_total", "Outbox events confirmed by Kafka", ["topic"])
-DELIVERY_FAILURES = Counter(
-    "outbox_delivery_failures_total", "Outbox events Kafka did not confirm (produced again later)"
-)
-CLAIMED = Counter(
-    "outbox_claimed_total", "Outbox events taken over from a relay that stopped answering"
-)
-PRODUCER_RESTARTS = Counter(
-    "outbox_producer_restarts_total", "Kafka producers replaced after a fatal producer error"
-)
-BACKLOG = Gauge(
-    "outbox_backlog", "Entries in a shard's outbox stream not yet confirmed by Kafka", ["stream"]
-)
-
-_LOGGER = Logger(service="outbox")
+_LOGGER = get_logger("outbox")
 _WAITING_BLOCK_MS: Final = 20  # how long a read waits while entries wait for Kafka
 
 
@@ -154,7 +146,8 @@ class _Entry:
     topic: str
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]] | None = None  # the ad's correlation (kernel.correlation)
+    # the ad's correlation (kernel.correlation), typed as the Kafka client takes record headers
+    headers: list[tuple[str, str | bytes | None]] | None = None
 
 
 @dataclass
@@ -212,8 +205,14 @@ class OutboxRelay:
         self._failures = 0
         self._next_claim = 0.0
         self._group_ready = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop(
+            self._step,
+            name=f"outbox-relay {stream}",
+            logger=_LOGGER,
+            failure="outbox relay step failed",
+            expected=REDIS_ERRORS,  # Redis away: nothing to read; try again soon
+            on_failure=self._lost_redis,
+        )
         self._closed = False
 
     # -- the loop ---------------------------------------------------------------------------
@@ -237,12 +236,9 @@ class OutboxRelay:
         return len(entries)
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._loop.running or self._closed:
             return
-        self._thread = threading.Thread(
-            target=self._loop, name=f"outbox-relay {self.stream}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
         atexit.register(self.stop)
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -252,9 +248,7 @@ class OutboxRelay:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self._loop.stop(timeout_s)
         self._producer.flush(timeout_s)
         try:
             self._confirm_delivered()
@@ -271,20 +265,13 @@ class OutboxRelay:
                 return True
         return False
 
-    def _loop(self) -> None:
-        pause = 0.1
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                pause = 0.1
-            except REDIS_ERRORS as exc:  # Redis away: nothing to read; try again soon
-                _LOGGER.warning("outbox relay: Redis unavailable", extra={"error": str(exc)})
-                self._group_ready = False
-                self._stop.wait(pause)
-                pause = min(pause * 2, 2.0)
-            except Exception:  # never let the relay thread die silently
-                _LOGGER.exception("outbox relay step failed")
-                self._stop.wait(1.0)
+    def _step(self) -> float:
+        self.run_once()
+        return 0.0  # XREADGROUP's block did the waiting
+
+    def _lost_redis(self, exc: Exception) -> None:
+        if isinstance(exc, REDIS_ERRORS):  # the stream may be gone with its group: create both
+            self._group_ready = False
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -332,7 +319,7 @@ class OutboxRelay:
             if start in (b"0-0", "0-0"):
                 break
         if claimed:
-            CLAIMED.inc(len(claimed))
+            OUTBOX_CLAIMED.inc(len(claimed))
             _LOGGER.info("outbox relay took over abandoned events", extra={"count": len(claimed)})
         return claimed
 
@@ -379,7 +366,7 @@ class OutboxRelay:
 
     def _failed(self, entry: _Entry, err: KafkaError) -> None:
         """Kafka did not take or confirm `entry`: produce it again after a pause."""
-        DELIVERY_FAILURES.inc()
+        OUTBOX_DELIVERY_FAILURES.inc()
         self._failures += 1
         if err.fatal() or err.code() == KafkaError._FATAL:  # the code may come without the flag
             self._fatal = err
@@ -404,7 +391,7 @@ class OutboxRelay:
             f"outbox relay: {why}; starting a new producer",
             extra={"error": str(self._fatal), "inFlight": len(self._state.in_flight)},
         )
-        PRODUCER_RESTARTS.inc()
+        OUTBOX_PRODUCER_RESTARTS.inc()
         now = self._clock()
         self._state.retry.extend((now, entry) for entry in self._state.in_flight.values())
         self._state.in_flight.clear()
@@ -430,10 +417,10 @@ class OutboxRelay:
             self._state.delivered = done + self._state.delivered
             raise
         for _, topic in done:
-            RELAYED.labels(topic).inc()
+            OUTBOX_RELAYED.labels(topic).inc()
 
     def _update_backlog(self) -> None:
-        BACKLOG.labels(self.stream).set(self._redis.xlen(self.stream))
+        OUTBOX_BACKLOG.labels(self.stream).set(self._redis.xlen(self.stream))
 
 
 def _close(producer: Producer) -> None:
@@ -446,7 +433,7 @@ def _close(producer: Producer) -> None:
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
-    headers = None
+    headers: list[tuple[str, str | bytes | None]] | None = None
     request_id = fields.get(b"rid")
     if request_id:
         headers = [(REQUEST_ID_HEADER, request_id)]

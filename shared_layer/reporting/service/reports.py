@@ -33,17 +33,15 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Literal
 
-from prometheus_client import Counter
-
 from shared_layer.bidding.domain.pacing import campaign_day, expected_spend
 from shared_layer.kernel.clock import Clock, utc_day, utc_now
 from shared_layer.kernel.errors import AdServerError, NotFound, UpstreamUnavailable
+from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.money import to_json_number
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.shards import SINGLE, Shards
@@ -58,6 +56,7 @@ from shared_layer.reporting.domain.analytics import (
     parse_cache_entry,
     plan_days,
 )
+from shared_layer.reporting.metrics import CACHE_LOOKUPS, DEGRADED_READS
 from shared_layer.reporting.store.reports import ReportStore
 
 __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Source"]
@@ -65,19 +64,7 @@ __all__ = ["CACHE_GRACE_S", "CACHE_TTL_S", "CampaignReports", "ReportData", "Sou
 CACHE_TTL_S: Final = 3600  # the analytics cache keeps a day for 1 hour
 CACHE_GRACE_S: Final = 600  # a day is cached only once it has been over for 10 minutes
 
-_LOG = logging.getLogger(__name__)
-_CACHE_LOOKUPS = Counter(
-    "analytics_cache_lookups_total", "Closed days looked up in the analytics cache", ["result"]
-)
-_DEGRADED = Counter(
-    "analytics_degraded_reads_total",
-    "Reports read while a store was unavailable, by store",
-    ["store"],
-)
-for _result in ("hit", "miss"):
-    _CACHE_LOOKUPS.labels(result=_result)
-for _store in ("redis", "postgres", "live-counters"):
-    _DEGRADED.labels(store=_store)
+_LOG = get_logger("reports")
 
 
 Source = Literal["live", "postgres"]
@@ -170,7 +157,7 @@ class CampaignReports:
         try:
             rows = self._store.read_days(campaign_id, misses)
         except UpstreamUnavailable as exc:
-            _DEGRADED.labels(store="postgres").inc()
+            DEGRADED_READS.labels(store="postgres").inc()
             if not known:
                 raise UpstreamUnavailable(
                     "PostgreSQL is unavailable and Redis holds nothing for this campaign and "
@@ -200,7 +187,7 @@ class CampaignReports:
                 return _RedisView({}, None, True)
             today = _live_counts(raw.live) if raw.live is not None else None
         except (UpstreamUnavailable, ValueError) as exc:
-            _DEGRADED.labels(store="redis").inc()
+            DEGRADED_READS.labels(store="redis").inc()
             _LOG.warning("Redis unavailable for analytics (%s): reading PostgreSQL only", exc)
             return _RedisView({}, None, False)
         cached = {}
@@ -208,11 +195,11 @@ class CampaignReports:
             entry = parse_cache_entry(value)
             if entry is not None:
                 cached[day] = entry
-        _CACHE_LOOKUPS.labels(result="hit").inc(len(cached))
-        _CACHE_LOOKUPS.labels(result="miss").inc(len(plan.closed) - len(cached))
+        CACHE_LOOKUPS.labels(result="hit").inc(len(cached))
+        CACHE_LOOKUPS.labels(result="miss").inc(len(plan.closed) - len(cached))
         known = today is not None and today != ZERO
         if today is not None and not raw.live_ready:  # lost and not rebuilt yet
-            _DEGRADED.labels(store="live-counters").inc()
+            DEGRADED_READS.labels(store="live-counters").inc()
             today = None
         return _RedisView(cached, today, True, known)
 

@@ -405,12 +405,6 @@ func (s *Supervisor) List() []types.FunctionStatus {
 func (f *function) status() types.FunctionStatus {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ready := 0
-	for _, r := range f.replicas {
-		if r.ready.Load() {
-			ready++
-		}
-	}
 	sp := f.spec
 	return types.FunctionStatus{
 		Name:                   f.name,
@@ -426,7 +420,7 @@ func (f *function) status() types.FunctionStatus {
 		Requests:               sp.Requests,
 		ReadOnlyRootFilesystem: sp.ReadOnlyRootFilesystem,
 		Replicas:               uint64(f.desired),
-		AvailableReplicas:      uint64(ready),
+		AvailableReplicas:      uint64(f.readyLocked()),
 		CreatedAt:              f.createdAt,
 	}
 }
@@ -439,13 +433,19 @@ func (s *Supervisor) Availability(name string) (bool, int, int) {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	return true, f.readyLocked(), len(f.replicas)
+}
+
+// readyLocked counts the replicas that passed their readiness check.
+// Caller holds f.mu.
+func (f *function) readyLocked() int {
 	ready := 0
 	for _, r := range f.replicas {
 		if r.ready.Load() {
 			ready++
 		}
 	}
-	return true, ready, len(f.replicas)
+	return ready
 }
 
 // Target is the replica chosen for one invocation. Done must be called
@@ -471,12 +471,7 @@ func (s *Supervisor) Pick(name string) (Target, bool) {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ready := 0
-	for _, r := range f.replicas {
-		if r.ready.Load() {
-			ready++
-		}
-	}
+	ready := f.readyLocked()
 	if ready == 0 {
 		return Target{}, false
 	}

@@ -82,19 +82,19 @@ func (s *Store) Create(name string, value []byte) error {
 // Update replaces an existing secret; ErrNotFound if it is missing.
 // Running replicas keep the copy they started with, as with env secrets.
 func (s *Store) Update(name string, value []byte) error {
-	if err := ValidateName(name); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.exists(name) {
-		return ErrNotFound
-	}
-	return fsutil.WriteFileAtomic(s.path(name), value, 0o600)
+	return s.existing(name, func(path string) error {
+		return fsutil.WriteFileAtomic(path, value, 0o600)
+	})
 }
 
 // Delete removes a secret; ErrNotFound if it is missing.
 func (s *Store) Delete(name string) error {
+	return s.existing(name, os.Remove)
+}
+
+// existing runs change on the file of an existing secret, under the lock;
+// ErrNotFound if there is no such secret.
+func (s *Store) existing(name string, change func(path string) error) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Store) Delete(name string) error {
 	if !s.exists(name) {
 		return ErrNotFound
 	}
-	return os.Remove(s.path(name))
+	return change(s.path(name))
 }
 
 // List returns the secret names, sorted.
