@@ -200,6 +200,21 @@ def test_migration_runner_refuses_changed_or_missing_history_and_rolls_back_fail
                 migrations.apply(conn, directory)
             first.write_text(original)
 
+            # A database that applied the earlier wording of a reworded file (REWORDED) is
+            # accepted, and its record brought up to the current wording; a statement changed
+            # under that earlier checksum is still refused.
+            earlier = migrations.REWORDED[1].earlier
+            conn.run("UPDATE schema_migrations SET checksum = :c WHERE version = 1", c=earlier)
+            assert migrations.apply(conn, directory) == []
+            recorded = conn.run("SELECT checksum FROM schema_migrations WHERE version = 1")
+            assert recorded == [[migrations.discover(directory)[0].checksum]]
+            conn.run("UPDATE schema_migrations SET checksum = :c WHERE version = 1", c=earlier)
+            first.write_text(original.replace("VARCHAR(255)", "VARCHAR(256)", 1))
+            with pytest.raises(migrations.MigrationError, match=f"{first.name} changed"):
+                migrations.apply(conn, directory)
+            first.write_text(original)
+            assert migrations.apply(conn, directory) == []
+
             broken = directory / "0900_broken.sql"
             broken.write_text("CREATE TABLE half_done (id int);\nSELECT no_such_function();\n")
             with pytest.raises(migrations.MigrationError, match=r"0900_broken\.sql failed"):

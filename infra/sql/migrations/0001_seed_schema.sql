@@ -1,4 +1,4 @@
--- The schema of the seed architecture document (seed/ARCHITECTURE.md, "Database Schema"),
+-- The schema of the specification (docs/specification.md, "Tables"),
 -- unchanged: campaigns with their targeting rules and ads, exact daily metrics, and the log of
 -- every counted event (its unique event_id is what makes redelivered events count once).
 -- gen_random_uuid() is built into PostgreSQL 13+, no extension needed.

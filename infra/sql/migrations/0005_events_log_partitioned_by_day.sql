@@ -1,4 +1,4 @@
--- Improvement over the seed: events_log is partitioned by UTC day, and its retention (the seed's
+-- Improvement over the specification: events_log is partitioned by UTC day, and its retention (the specification's
 -- "configurable retention, 7-30 days") is enforced by dropping whole days.
 --
 -- Why partitions: every counted event is one row here (tens of thousands per second at our
@@ -7,11 +7,11 @@
 -- partition is instant and leaves nothing to vacuum.
 --
 -- Why (event_id, day) is the key: PostgreSQL requires the partition key in every unique
--- constraint of a partitioned table, so the seed's UNIQUE (event_id) becomes
+-- constraint of a partitioned table, so the specification's UNIQUE (event_id) becomes
 -- PRIMARY KEY (event_id, day). It deduplicates exactly as before: `day` is the UTC date of the
 -- event's own timestamp (checked below), which a redelivered event carries unchanged, so it
 -- lands in the same partition and conflicts there. The aggregation
--- (shared_layer/daily_metrics.py) counts only the rows this table accepted, in the same
+-- (shared_layer/pipeline/store/daily_metrics.py) counts only the rows this table accepted, in the same
 -- transaction as daily_metrics.
 --
 -- Why the retention job is a function here: no cron exists on the single-machine platform, and
@@ -23,14 +23,14 @@
 -- Partitions are named events_log_YYYYMMDD; tables attached under other names are never
 -- dropped.
 --
--- What else changes from the seed's table (every seed column is kept):
+-- What else changes from the specification's table (every column of it is kept):
 -- - `day`, the partition key; `impression_id`, `price` (the charged price, DECIMAL(18,6)
 --   from micros: PostgreSQL's spend is computed from these rows), `country`, `device_type`
 --   (the rest of the event as it travels through Kafka).
 -- - `bid_price` widens from DECIMAL(10,4) to DECIMAL(18,6), the precision of every amount in
 --   an event: an event the API accepted must never fail to insert and block its partition.
 -- - Indexes: the primary key (lookups by event id) and (campaign_id) per partition, which
---   reconciliation and audits use. The seed's timestamp index is replaced by partition pruning
+--   reconciliation and audits use. The specification's timestamp index is replaced by partition pruning
 --   on `day`, and its event_type index (two values) served no query; both would only slow
 --   every insert.
 -- - `id` stays (arrival order, for incremental log-level export) but is no longer the key.
@@ -40,7 +40,7 @@
 --   never deleted (0004: soft delete, ads marked removed), so they would never fire; but their
 --   per-row triggers cost a quarter of a batch's time (measured: 34k vs 46k events/s counted).
 --
--- Rows of the seed's table are carried over, each into the partition of its day.
+-- Rows of the specification's table are carried over, each into the partition of its day.
 
 CREATE TEMP TABLE events_log_before ON COMMIT DROP AS SELECT * FROM events_log;
 DROP TABLE events_log;

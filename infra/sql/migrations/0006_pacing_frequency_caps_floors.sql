@@ -1,7 +1,7 @@
 -- Decisioning II (issue 11): pacing and frequency caps per campaign, floor prices per placement.
 --
 -- 1. campaigns.pacing: how the daily budget is spread over the campaign's day (asap = as fast
---    as traffic allows, the old behaviour; even; frontloaded; shared_layer/core/pacing.py), in
+--    as traffic allows, the old behaviour; even; frontloaded; shared_layer/bidding/domain/pacing.py), in
 --    campaigns.time_zone (an IANA name; the daily budget's day is that day too).
 -- 2. campaigns.frequency_cap_impressions / _window_seconds: at most that many impressions per
 --    user in any window of that many seconds; both set or neither.

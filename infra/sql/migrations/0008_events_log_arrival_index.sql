@@ -1,5 +1,5 @@
 -- A BRIN index on events_log.created_at (arrival time): the live counters' rebuild after Redis
--- lost its data (shared_layer/services/live_counters_recovery.py) reads the events that arrived
+-- lost its data (shared_layer/pipeline/service/live_counters_recovery.py) reads the events that arrived
 -- in the last minutes, so that a copy of one of them coming later is not counted again.
 --
 -- Why BRIN: rows arrive in created_at order, so a block range summary (a few bytes per 128
