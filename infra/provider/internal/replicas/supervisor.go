@@ -173,8 +173,10 @@ func (s *Supervisor) startController(f *function) {
 	}()
 }
 
-// prepare resolves the image and checks the secrets of a deploy or update.
-func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Manifest, error) {
+// prepare puts the spec in our one namespace, resolves its image and checks its secrets, for a
+// deploy or an update.
+func (s *Supervisor) prepare(spec *types.FunctionDeployment) (string, *images.Manifest, error) {
+	spec.Namespace = naming.Namespace
 	resolve := s.cfg.Resolve
 	if resolve == nil {
 		resolve = func(ref string) (string, *images.Manifest, error) { return images.Resolve(s.cfg.ImagesDir, ref) }
@@ -191,8 +193,7 @@ func (s *Supervisor) prepare(spec types.FunctionDeployment) (string, *images.Man
 
 // Deploy creates a function with the given initial replica count.
 func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
-	spec.Namespace = naming.Namespace
-	dir, m, err := s.prepare(spec)
+	dir, m, err := s.prepare(&spec)
 	if err != nil {
 		return err
 	}
@@ -225,8 +226,7 @@ func (s *Supervisor) Deploy(spec types.FunctionDeployment, replicas int) error {
 // Update replaces a function's spec and rolls its replicas one by one.
 // The replica count is kept, as faas-netes does.
 func (s *Supervisor) Update(spec types.FunctionDeployment) error {
-	spec.Namespace = naming.Namespace
-	dir, m, err := s.prepare(spec)
+	dir, m, err := s.prepare(&spec)
 	if err != nil {
 		return err
 	}
