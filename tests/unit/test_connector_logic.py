@@ -16,6 +16,7 @@ from kafka_connector.invoker import Attempt, Invoker, retry_schedule
 from kafka_connector.lag import lag_of
 from kafka_connector.settings import Settings, SettingsError
 from kafka_connector.supervise import next_backoff
+from kafka_connector.window import BatchWindow
 
 CONSUMED = ("impressions", "clicks")
 
@@ -237,3 +238,70 @@ def test_a_fatal_kafka_error_stops_the_loop_and_other_errors_do_not(monkeypatch)
         delivery.raise_if_fatal()
     assert delivery.is_fatal(KafkaError(KafkaError.FENCED_INSTANCE_ID, "fenced", fatal=True))
     assert not delivery.is_fatal(KafkaError(KafkaError._TRANSPORT, "broker down"))
+
+
+def test_the_poll_window_defaults_to_50_then_up_to_250_ms():
+    s = Settings.from_env({"CONNECTOR_BASIC_AUTH": "false"})
+    assert (s.batch_wait_s, s.batch_wait_max_s) == (0.05, 0.25)
+    # A shortest window above 250 ms raises the default longest with it: a fixed window.
+    s = Settings.from_env({"CONNECTOR_BASIC_AUTH": "false", "CONNECTOR_BATCH_WAIT_MS": "400"})
+    assert (s.batch_wait_s, s.batch_wait_max_s) == (0.4, 0.4)
+    s = Settings.from_env({"CONNECTOR_BASIC_AUTH": "false", "CONNECTOR_BATCH_WAIT_MAX_MS": "1000"})
+    assert s.batch_wait_max_s == 1.0
+
+
+def test_a_longest_window_below_the_shortest_is_refused():
+    env = {
+        "CONNECTOR_BASIC_AUTH": "false",
+        "CONNECTOR_BATCH_WAIT_MS": "100",
+        "CONNECTOR_BATCH_WAIT_MAX_MS": "50",
+    }
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    (problem,) = caught.value.problems
+    assert problem.startswith("CONNECTOR_BATCH_WAIT_MAX_MS='50': expected 100..60000 ms"), problem
+
+
+def steady(window: BatchWindow, rate: float, partitions: int = 24, polls: int = 40) -> float:
+    """The window after `polls` polls of a steady `rate` records/s, each poll as long as the
+    window it was given."""
+    for _ in range(polls):
+        elapsed = window.seconds
+        window.observe(round(rate * elapsed), elapsed, partitions)
+    return window.seconds
+
+
+def test_the_window_stays_shortest_while_a_longer_one_would_not_batch():
+    # 24 partitions, 10 ads/s: the longest window would bring 0.1 record per partition.
+    assert steady(BatchWindow(0.05, 0.25), rate=10) == 0.05
+    # 96/s: exactly one record per partition in 250 ms, where growing starts.
+    assert steady(BatchWindow(0.05, 0.25), rate=96) == pytest.approx(0.05, abs=0.002)
+
+
+def test_the_window_grows_with_the_load_up_to_its_longest():
+    windows = [steady(BatchWindow(0.05, 0.25), rate=r) for r in (10, 150, 250, 384, 5_000)]
+    assert windows == sorted(windows)
+    assert 0.05 < windows[1] < windows[2] < 0.25
+    assert windows[3] == pytest.approx(0.25, abs=0.002)  # 4 records per partition: the longest
+    assert windows[4] == 0.25
+
+
+def test_the_window_counts_records_per_assigned_partition():
+    # The same 384/s spread over 96 partitions is one per partition: no reason to wait.
+    assert steady(BatchWindow(0.05, 0.25), rate=384, partitions=96) == pytest.approx(
+        0.05, abs=0.002
+    )
+    # With nothing assigned yet the window still has a value and does not divide by zero.
+    assert BatchWindow(0.05, 0.25).observe(0, 0.05, partitions=0) == 0.05
+
+
+def test_the_window_shrinks_back_when_the_load_goes():
+    window = BatchWindow(0.05, 0.25)
+    assert steady(window, rate=5_000) == 0.25
+    assert steady(window, rate=0) == 0.05
+
+
+def test_equal_bounds_give_a_fixed_window():
+    assert steady(BatchWindow(0.05, 0.05), rate=5_000) == 0.05
+    with pytest.raises(ValueError):
+        BatchWindow(0.25, 0.05)

@@ -1,8 +1,9 @@
 """The consumer loop: read a batch, deliver it to every subscriber, commit, repeat.
 
 One cycle:
-1. `consume(num_messages=poll_size)` returns up to CONNECTOR_POLL_SIZE records (waiting at
-   most CONNECTOR_BATCH_WAIT_MS for them).
+1. `consume(num_messages=poll_size)` returns up to CONNECTOR_POLL_SIZE records, waiting at
+   most the current window for them: CONNECTOR_BATCH_WAIT_MS at a light load, growing with the
+   load up to CONNECTOR_BATCH_WAIT_MAX_MS (window.py).
 2. They are grouped by partition. For each partition and each function subscribed to its topic
    one job runs on a worker thread: a batch function gets the partition's records as JSON
    arrays of at most CONNECTOR_BATCH_SIZE (`com.openfaas.kafka.batch: "true"`), any other
@@ -45,6 +46,7 @@ from .dead_letters import DeadLetters
 from .discovery import Subscriber, Subscriptions
 from .invoker import Invoker, Outcome
 from .settings import Settings
+from .window import BatchWindow
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ def consumer_config(settings: Settings) -> dict:
         "max.poll.interval.ms": max_poll_interval_ms(settings),
         "error_cb": _log_kafka_error,
         # At a few events a second the broker answered a fetch per event (fetch.min.bytes=1):
-        # now it holds a fetch until 256 KiB are there or a poll's wait (CONNECTOR_BATCH_WAIT_MS,
-        # at most librdkafka's default 500 ms) has passed, which a cycle waits for anyway.
+        # now it holds a fetch until 256 KiB are there or the shortest poll window
+        # (CONNECTOR_BATCH_WAIT_MS, at most librdkafka's default 500 ms) has passed, which a
+        # cycle waits for anyway. Not the longest: a light load would then wait for it.
         "fetch.min.bytes": 262_144,
         "fetch.wait.max.ms": min(int(settings.batch_wait_s * 1000), 500),
     }
@@ -177,6 +180,7 @@ class DeliveryLoop:
         self._stop = stop
         self._consumer = Consumer(consumer_config(settings))
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="deliver")
+        self._window = BatchWindow(settings.batch_wait_s, settings.batch_wait_max_s)
         self._assigned: set[TP] = set()
         self._paused: set[TP] = set()
         self._held: dict[TP, list[Message]] = {}
@@ -202,11 +206,18 @@ class DeliveryLoop:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
+        began = time.monotonic()
         while not self._stop.is_set():
             ready = self._reconcile_pauses(self._subscriptions())
-            messages = self._consumer.consume(self._s.poll_size, self._s.batch_wait_s)
+            messages = self._consumer.consume(self._s.poll_size, self._window.seconds)
             raise_if_fatal()
             self.last_poll = time.monotonic()
+            # The records that arrived since the previous poll returned, the last cycle included.
+            window = self._window.observe(
+                len(messages), self.last_poll - began, len(self._assigned - self._paused)
+            )
+            metrics.WINDOW.set(window)
+            began = self.last_poll
             self.last_progress = self.last_poll
             metrics.LAST_POLL.set(time.time())
             if self._stop.is_set():

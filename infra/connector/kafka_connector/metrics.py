@@ -66,4 +66,8 @@ RESTARTS = Gauge(
     "connector_supervisor_restarts",
     "How many times the supervisor restarted the connector process before this one",
 )
+WINDOW = Gauge(
+    "connector_batch_window_seconds",
+    "How long the next poll waits for records: grows with the load (window.py)",
+)
 LAST_POLL = Gauge("connector_last_poll_timestamp_seconds", "Unix time of the last Kafka poll")

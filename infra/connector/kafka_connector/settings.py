@@ -46,7 +46,8 @@ class Settings:
     rediscover_interval_s: float
     batch_size: int
     poll_size: int
-    batch_wait_s: float
+    batch_wait_s: float  # the shortest poll window, used at light load (window.py)
+    batch_wait_max_s: float  # the longest, reached at heavy load
     retry_delays_s: tuple[float, ...]
     hold_statuses: frozenset[int]
     dlq_topic: str
@@ -69,7 +70,8 @@ class Settings:
             f"basic_auth={auth}, topics={self.topics}, group_id={self.group_id!r}, "
             f"instance_id={self.instance_id!r}, batch_size={self.batch_size}, "
             f"poll_size={self.poll_size}, "
-            f"batch_wait_s={self.batch_wait_s}, retry_delays_s={self.retry_delays_s}, "
+            f"batch_wait_s={self.batch_wait_s}..{self.batch_wait_max_s}, "
+            f"retry_delays_s={self.retry_delays_s}, "
             f"hold_statuses={sorted(self.hold_statuses)}, "
             f"dlq_topic={self.dlq_topic!r}, health={self.health_host}:{self.health_port}, "
             f"rediscover_interval_s={self.rediscover_interval_s}, "
@@ -126,6 +128,16 @@ class Settings:
             _delays,
             "expected comma-separated milliseconds >= 0, e.g. 100,200,400 (empty: no retries)",
         )
+        wait_ms = get(
+            "CONNECTOR_BATCH_WAIT_MS", "50", _within(int, 1, 60_000), "expected 1..60000 ms"
+        )
+        # Unset, the longest window is 250 ms, or the shortest if that is longer.
+        wait_max_ms = get(
+            "CONNECTOR_BATCH_WAIT_MAX_MS",
+            str(max(wait_ms, 250)),
+            _within(int, wait_ms, 60_000),
+            f"expected {wait_ms}..60000 ms (at least CONNECTOR_BATCH_WAIT_MS)",
+        )
         settings = cls(
             brokers=brokers,
             gateway_url=gateway_url,
@@ -142,10 +154,8 @@ class Settings:
             poll_size=get(
                 "CONNECTOR_POLL_SIZE", "20000", _within(int, 1, 100_000), "expected 1..100000"
             ),
-            batch_wait_s=get(
-                "CONNECTOR_BATCH_WAIT_MS", "50", _within(int, 1, 60_000), "expected 1..60000 ms"
-            )
-            / 1000,
+            batch_wait_s=wait_ms / 1000,
+            batch_wait_max_s=wait_max_ms / 1000,
             retry_delays_s=tuple(d / 1000 for d in delays),
             hold_statuses=get(
                 "CONNECTOR_HOLD_STATUSES",
