@@ -24,6 +24,7 @@ import requests
 
 from localplatform import gateway_api
 from localplatform.profile import DEV
+from tests.benchmarks.bench_log import line_costs
 from tests.benchmarks.bench_serve import PLACEMENT, admin, create_campaign
 
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
@@ -79,6 +80,17 @@ def _run(ns: str, port: int, path: str) -> tuple[int, float]:
     return total - (int(bad.group(1)) if bad else 0), cpu
 
 
+def _log_line_share(serve_us: float) -> str:
+    """The per-request log line (bench_log, in this process) beside serve's request."""
+    cost = line_costs()
+    line = (
+        f"serve's log line {cost['ours']:.1f} us = {cost['ours'] / serve_us:.1%} of its request "
+        f"(Powertools' formatter: {cost['powertools'] / serve_us:.1%})"
+    )
+    print(f"  {line}", flush=True)
+    return line
+
+
 def main() -> str | None:
     """Prints the figures; returns the summary line `make bench` repeats at its end."""
     for name in ("noop", "serve", "bid"):
@@ -109,6 +121,8 @@ def main() -> str | None:
             )
             print(f"  {line} (median of {' / '.join(f'{r:.2f}' for r in ratios)})", flush=True)
             summary.append(line)
+            if function == "serve":
+                summary.append(_log_line_share(statistics.median(per["watchdog"])))
         return "; ".join(summary)
     finally:
         if campaign is not None:
