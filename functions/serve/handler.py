@@ -36,6 +36,9 @@ from shared_layer.kernel.settings import (
 @settings_class
 class ServeSettings:
     gateway_url: str = env("GATEWAY_URL")
+    # bid's own address (its Service on Kubernetes, the provider's invocation listener on
+    # `make up`); unset or empty: through the gateway, as any function may call another.
+    bid_url: str = env("BID_URL", default="")
     bid_timeout_ms: int = env("BID_TIMEOUT_MS", default=80, check=positive)
     breaker_failures: int = env("BID_BREAKER_FAILURES", default=5, check=positive)
     breaker_reset_s: float = env("BID_BREAKER_RESET_S", default=3.0, check=positive)
@@ -44,15 +47,20 @@ class ServeSettings:
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
 
     @property
+    def bid_function_url(self) -> str:
+        return self.bid_url or f"{self.gateway_url.rstrip('/')}/function/bid"
+
+    @property
     def click_url(self) -> str:
         return self.click_base_url or f"{self.gateway_url.rstrip('/')}/function/click"
 
 
 def build(settings: ServeSettings | None = None) -> Handler:
-    """A bid client (timeout, circuit breaker) to the bid function behind the gateway."""
+    """A bid client (timeout, circuit breaker) to the bid function, at its own address or
+    behind the gateway."""
     settings = settings or load_settings(ServeSettings)
     bids = BidClient(
-        f"{settings.gateway_url.rstrip('/')}/function/bid",
+        settings.bid_function_url,
         timeout_s=settings.bid_timeout_ms / 1000,
         failure_threshold=settings.breaker_failures,
         reset_timeout_s=settings.breaker_reset_s,

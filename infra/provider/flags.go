@@ -19,8 +19,9 @@ var errHelp = errors.New("help requested")
 
 type options struct {
 	server.Config
-	Listen    string
-	OpsListen string
+	Listen       string
+	OpsListen    string
+	InvokeListen string
 }
 
 // envName maps a flag name to its environment variable.
@@ -32,6 +33,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (options, 
 	var o options
 	fs := flag.NewFlagSet("ads-provider", flag.ContinueOnError)
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8090", "address of the provider API (the gateway's functions_provider_url)")
+	fs.StringVar(&o.InvokeListen, "invoke-listen", "", "address of the invocation routes alone (/function/{name}), for functions that call each other without the gateway, e.g. the bridge address; empty: none")
 	fs.StringVar(&o.OpsListen, "ops-listen", "127.0.0.1:8091", "address of /metrics, /sd (Prometheus http_sd) and /healthz")
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory for deployments.json, secrets, replica directories and logs (required)")
 	fs.StringVar(&o.ImagesDir, "images-dir", "", "directory holding the built images, one directory per sanitized image reference (required)")

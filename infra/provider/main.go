@@ -68,23 +68,43 @@ func run(o options) error {
 		cleanup()
 		return err
 	}
+	var invokeLn net.Listener
+	if o.InvokeListen != "" {
+		if invokeLn, err = net.Listen("tcp", o.InvokeListen); err != nil {
+			apiLn.Close()
+			opsLn.Close()
+			cleanup()
+			return err
+		}
+	}
+	closeListeners := func() {
+		apiLn.Close()
+		opsLn.Close()
+		if invokeLn != nil {
+			invokeLn.Close()
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
 	if err := p.Start(); err != nil {
-		apiLn.Close()
-		opsLn.Close()
+		closeListeners()
 		cleanup()
 		return err
 	}
 
 	apiSrv := &http.Server{Handler: p.APIHandler(), ReadHeaderTimeout: 10 * time.Second}
 	opsSrv := &http.Server{Handler: p.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 2)
+	invokeSrv := &http.Server{Handler: p.InvokeHandler(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 3)
 	go func() { errs <- apiSrv.Serve(apiLn) }()
 	go func() { errs <- opsSrv.Serve(opsLn) }()
 	log.Printf("serving the provider API on %s and ops (/metrics /sd /healthz) on %s", apiLn.Addr(), opsLn.Addr())
+	if invokeLn != nil {
+		go func() { errs <- invokeSrv.Serve(invokeLn) }()
+		log.Printf("serving invocations alone (/function/{name}) on %s", invokeLn.Addr())
+	}
 
 	var serveErr error
 	select {
@@ -104,6 +124,11 @@ func run(o options) error {
 	go func() {
 		defer wg.Done()
 		_ = apiSrv.Shutdown(sctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = invokeSrv.Shutdown(sctx)
 	}()
 	cleanup()
 	wg.Wait()

@@ -44,6 +44,17 @@ def unique_placement(label: str = "e2e") -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}"
 
 
+def gateway_invocations(function: str) -> float:
+    """Calls the gateway has proxied to `function`, from the gateway's own metrics."""
+    url = f"http://127.0.0.1:{PROFILE.ports.gateway_metrics}/metrics"
+    label = f'function_name="{function}.openfaas-fn"'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in requests.get(url, timeout=5).text.splitlines()
+        if line.startswith("gateway_function_invocation_total{") and label in line
+    )
+
+
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(PROFILE.host_env()["REDIS_URL"], socket_timeout=5)
 

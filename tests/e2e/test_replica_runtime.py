@@ -34,6 +34,7 @@ import requests
 
 from localplatform import gateway_api, images, toolchain
 from localplatform.profile import REPO_ROOT
+from tests.e2e.test_bid_support import gateway_invocations
 from tests.scaling import LoadLoop, prometheus_value, wait_replicas
 from tests.support import wait_for
 
@@ -229,6 +230,31 @@ def test_load_step_scales_out_within_30s_and_back_to_min_without_a_failed_reques
     assert wait_for(lambda: desired() == 1, timeout_s=15), desired()
     after = status_line(platform, SCALING)
     assert "load-below-target" in after and "capacity" in after, after
+
+
+def test_a_load_step_that_never_passes_the_gateway_scales_out_all_the_same(platform, deployed):
+    """serve calls bid at the provider's invocation listener, not through the gateway. The
+    autoscaler reads each replica's of-watchdog metrics, so that load scales a function out as
+    the gateway's would."""
+
+    def status(name: str) -> dict | None:
+        return gateway_api.function_status(platform.profile, name)
+
+    profile = platform.profile
+    direct = f"http://{profile.bridge_ip}:{profile.ports.provider_invoke}/function/{SCALING}?ms=200"
+    # Back to one replica after the previous test's step (or still there).
+    assert wait_replicas(status, SCALING, lambda n, ready: n == 1 == ready, timeout_s=75)
+    # The gateway's counter does count this function's calls through it.
+    through = gateway_invocations(SCALING)
+    assert requests.get(f"{platform.gateway}/function/{SCALING}?ms=1", timeout=10).ok
+    assert wait_for(lambda: gateway_invocations(SCALING) > through, timeout_s=5)
+    before = gateway_invocations(SCALING)
+    with LoadLoop(direct, callers=6, max_s=60) as step:
+        scaled_out = wait_replicas(status, SCALING, lambda n, ready: ready >= 2, timeout_s=45)
+    print(f"\n  scale-out after a load step past the gateway: {scaled_out}s")
+    assert scaled_out is not None and scaled_out <= SCALE_UP_BOUND_S, scaled_out
+    assert set(step.codes) == {"200"} and step.codes["200"] > 50, step.codes
+    assert gateway_invocations(SCALING) == before  # none of it went through it
 
 
 def status_line(platform, function: str) -> str:

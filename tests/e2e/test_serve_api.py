@@ -17,10 +17,12 @@ from tests.e2e.test_bid_support import (
     PROFILE,
     Campaigns,
     campaign_body,
+    gateway_invocations,
     others_could_fill,
     spent,
     unique_placement,
 )
+from tests.support import wait_for
 
 SERVE = f"{GATEWAY}/function/serve"
 AUDIENCE = (
@@ -107,6 +109,22 @@ def test_an_ad_is_the_seed_shape_with_a_signed_click_url_and_the_price_charged(a
     assert claims.expires_at > time.time() + 3600
     after = spent(ids["us_mobile"])
     assert after == (before[0] + 3_000_000, before[1] + 3_000_000)  # CPM 3000: 3.00 each
+
+
+def test_serve_calls_bid_at_bids_own_address_not_through_the_gateway(audience):
+    """serve's BID_URL is the provider's invocation listener (bid's Service on Kubernetes):
+    the ads are bid for and charged, and the gateway proxies serve's calls but none to bid."""
+    placement, ids = audience
+    before = spent(ids["us_mobile"])
+    through = {name: gateway_invocations(name) for name in ("serve", "bid")}
+    for _ in range(5):
+        r = serve(userId="u-direct", placementId=placement, countryCode="US", deviceType="mobile")
+        assert r.status_code == 200 and r.json()["campaignId"] == ids["us_mobile"], r.text
+    assert spent(ids["us_mobile"])[0] == before[0] + 5 * 3_000_000
+    # The gateway counts a call once it has answered it: wait for serve's five.
+    counted = wait_for(lambda: gateway_invocations("serve") >= through["serve"] + 5, timeout_s=5)
+    assert counted, (gateway_invocations("serve"), through)
+    assert gateway_invocations("bid") == through["bid"]
 
 
 def test_no_fill_once_every_budget_is_spent():

@@ -16,7 +16,7 @@ def path() -> str:
 
 def service_env(profile: Profile) -> dict[str, str]:
     """Where functions find the backing services: the profile's addresses on the bridge,
-    unless DATABASE_URL, REDIS_URL, KAFKA_BROKERS, GATEWAY_URL or CLICK_BASE_URL are set in
+    unless DATABASE_URL, REDIS_URL, KAFKA_BROKERS, GATEWAY_URL, BID_URL or CLICK_BASE_URL are set in
     the environment (to run the same functions against docker-compose services or a
     cluster's). The test platform always uses its own services: its test process has the
     host-side addresses in those variables, which replicas could not reach."""

@@ -33,6 +33,9 @@ class Ports:
     gateway_metrics: int = 8082
     provider: int = 8090
     provider_ops: int = 8091
+    # The provider's invocation routes alone, on the bridge: serve calls bid there, not
+    # through the gateway (what bid's Service address is on Kubernetes).
+    provider_invoke: int = 8092
     connector_health: int = 8095
     autoscaler: int = 8096
     s3: int = 9000  # moto's S3 server (the log-level export's bucket), MinIO's usual port
@@ -120,6 +123,7 @@ class Profile:
             "REDIS_URL": f"redis://{ip}:{p.redis}/0",
             "KAFKA_BROKERS": f"{ip}:{p.kafka_bridge}",
             "GATEWAY_URL": f"http://{ip}:{p.gateway}",
+            "BID_URL": f"http://{ip}:{p.provider_invoke}/function/bid",
             # What a user's browser follows: the gateway as published on this machine.
             "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,

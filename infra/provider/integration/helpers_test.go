@@ -263,6 +263,7 @@ var providerLog = &syncBuffer{}
 type instance struct {
 	P       *server.Provider
 	API     *httptest.Server
+	Invoke  *httptest.Server // the invocation routes alone (--invoke-listen)
 	Ops     *httptest.Server
 	stopped sync.Once
 }
@@ -285,7 +286,12 @@ func startProvider(t *testing.T, cfg server.Config) *instance {
 	if err := p.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	in := &instance{P: p, API: httptest.NewServer(p.APIHandler()), Ops: httptest.NewServer(p.OpsHandler())}
+	in := &instance{
+		P:      p,
+		API:    httptest.NewServer(p.APIHandler()),
+		Invoke: httptest.NewServer(p.InvokeHandler()),
+		Ops:    httptest.NewServer(p.OpsHandler()),
+	}
 	t.Cleanup(func() { in.Stop(t) })
 	return in
 }
@@ -294,6 +300,7 @@ func startProvider(t *testing.T, cfg server.Config) *instance {
 func (in *instance) Stop(t *testing.T) {
 	in.stopped.Do(func() {
 		in.API.Close()
+		in.Invoke.Close()
 		in.Ops.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -166,6 +166,20 @@ func TestProviderEndToEnd(t *testing.T) {
 		api.expect(http.StatusOK, `"name":"`+fn+`"`, "GET", "/system/functions", nil)
 	})
 
+	t.Run("the invocation listener invokes and serves no system route", func(t *testing.T) {
+		// What a function reaches instead of the gateway (serve calling bid): invocations
+		// only, never the API that deploys, scales or reads secrets, with or without a password.
+		direct := client{t: t, base: in.Invoke.URL}
+		withAuth := client{t: t, base: in.Invoke.URL, user: user, pass: pass}
+		direct.expect(http.StatusOK, "hello from "+fn+"-", "GET", "/function/"+fn, nil)
+		direct.expect(http.StatusOK, "hello from", "POST", "/function/"+fn+"/sub/path?x=1", "payload")
+		direct.expect(http.StatusOK, "OK", "GET", "/healthz", nil)
+		for _, path := range []string{"/system/functions", "/system/secrets", "/system/info", "/system/scale-function/" + fn, "/metrics"} {
+			withAuth.expect(http.StatusNotFound, "no route", "GET", path, nil)
+		}
+		withAuth.expect(http.StatusNotFound, "no route", "POST", "/system/functions", types.FunctionDeployment{Service: "intruder", Image: ref})
+	})
+
 	t.Run("scale to 3, round robin over distinct replicas", func(t *testing.T) {
 		api.expect(http.StatusAccepted, "", "POST", "/system/scale-function/"+fn, map[string]any{"serviceName": fn, "replicas": 3})
 		waitAvailable(t, api, fn, 3, 15*time.Second)

@@ -19,6 +19,7 @@ class Provider(Component):
             str(bin_path("ads-provider")),
             f"--listen=127.0.0.1:{p.ports.provider}",
             f"--ops-listen=127.0.0.1:{p.ports.provider_ops}",
+            f"--invoke-listen={p.bridge_ip}:{p.ports.provider_invoke}",
             f"--state-dir={p.state_dir / 'provider'}",
             f"--images-dir={p.images_dir}",
             f"--auth-dir={basic_auth_dir(p)}",

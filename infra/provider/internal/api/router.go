@@ -86,19 +86,36 @@ func NewRouter(cfg Config) http.Handler {
 	r.HandleFunc("/system/namespaces", sys(h.namespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", sys(notImplemented))
 
-	invoke := h.invoke(newInvokeProxy(cfg.UpstreamTimeout))
-	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
-	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
-	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)
-
-	r.HandleFunc("/healthz", healthz).Methods(http.MethodGet, http.MethodHead)
+	h.routeInvocations(r)
 	if cfg.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
+	return r
+}
+
+// NewInvokeRouter returns only the invocation routes (/function/{name}...)
+// and /healthz: what a function's own address is on Kubernetes (its Service),
+// for functions that call another function without the gateway. It has no
+// /system route, so it may listen where replicas can reach it.
+func NewInvokeRouter(cfg Config) http.Handler {
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = 5 * time.Minute
+	}
+	r := mux.NewRouter()
+	(&handlers{cfg: cfg}).routeInvocations(r)
+	return r
+}
+
+// routeInvocations adds the invocation routes, /healthz and the 404 answer.
+func (h *handlers) routeInvocations(r *mux.Router) {
+	invoke := h.invoke(newInvokeProxy(h.cfg.UpstreamTimeout))
+	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
+	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
+	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)
+	r.HandleFunc("/healthz", healthz).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path)
 	})
-	return r
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -60,6 +60,7 @@ type Provider struct {
 	logs     *logstore.Store
 	registry *prometheus.Registry
 	api      http.Handler
+	invoke   http.Handler
 	ops      http.Handler
 }
 
@@ -193,7 +194,7 @@ func New(cfg Config) (*Provider, error) {
 		importer.InUse = sup.ImageDirs // before any deploy can reach it
 	}
 	p := &Provider{cfg: cfg, net: nm, sup: sup, logs: ls, registry: reg}
-	p.api = api.NewRouter(api.Config{
+	apiConfig := api.Config{
 		Supervisor:      sup,
 		Secrets:         sec,
 		Logs:            ls,
@@ -203,7 +204,9 @@ func New(cfg Config) (*Provider, error) {
 		Gatherer:        reg,
 		Version:         Version,
 		SHA:             buildSHA(),
-	})
+	}
+	p.api = api.NewRouter(apiConfig)
+	p.invoke = api.NewInvokeRouter(apiConfig)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ops.Handle("GET /sd", sd.Handler(sup))
@@ -246,6 +249,9 @@ func (p *Provider) Start() error { return p.sup.Restore() }
 
 // APIHandler serves the faas-provider API and the invocation proxy.
 func (p *Provider) APIHandler() http.Handler { return p.api }
+
+// InvokeHandler serves only the invocation routes (--invoke-listen).
+func (p *Provider) InvokeHandler() http.Handler { return p.invoke }
 
 // OpsHandler serves /metrics, /sd and /healthz.
 func (p *Provider) OpsHandler() http.Handler { return p.ops }
