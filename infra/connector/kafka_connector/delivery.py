@@ -1,9 +1,10 @@
 """The consumer loop: read a batch, deliver it to every subscriber, commit, repeat.
 
 One cycle:
-1. `consume(num_messages=poll_size)` returns up to CONNECTOR_POLL_SIZE records, waiting at
-   most the current window for them: CONNECTOR_BATCH_WAIT_MS at a light load, growing with the
-   load up to CONNECTOR_BATCH_WAIT_MAX_MS (window.py).
+1. `consume(num_messages=poll_size)` returns up to CONNECTOR_POLL_SIZE records, at the latest
+   when the current window has passed since the previous poll returned: CONNECTOR_BATCH_WAIT_MS
+   at a light load, growing with the load up to CONNECTOR_BATCH_WAIT_MAX_MS (window.py). A
+   cycle that took longer than the window is followed by a poll that does not wait.
 2. They are grouped by partition. For each partition and each function subscribed to its topic
    one job runs on a worker thread: a batch function gets the partition's records as JSON
    arrays of at most CONNECTOR_BATCH_SIZE (`com.openfaas.kafka.batch: "true"`), any other
@@ -206,18 +207,21 @@ class DeliveryLoop:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
-        began = time.monotonic()
+        returned = time.monotonic()  # when the previous poll returned
         while not self._stop.is_set():
             ready = self._reconcile_pauses(self._subscriptions())
-            messages = self._consumer.consume(self._s.poll_size, self._window.seconds)
+            # The window runs from the previous poll's return: records that arrived while the
+            # last cycle delivered have waited that long already, so a cycle that outlasts the
+            # window is followed at once by the next.
+            wait = max(0.0, self._window.seconds - (time.monotonic() - returned))
+            messages = self._consumer.consume(self._s.poll_size, wait)
             raise_if_fatal()
             self.last_poll = time.monotonic()
-            # The records that arrived since the previous poll returned, the last cycle included.
             window = self._window.observe(
-                len(messages), self.last_poll - began, len(self._assigned - self._paused)
+                len(messages), self.last_poll - returned, len(self._assigned - self._paused)
             )
             metrics.WINDOW.set(window)
-            began = self.last_poll
+            returned = self.last_poll
             self.last_progress = self.last_poll
             metrics.LAST_POLL.set(time.time())
             if self._stop.is_set():

@@ -10,7 +10,9 @@ minimum (CONNECTOR_BATCH_WAIT_MS) while the longest window would still bring abo
 per partition, and reaches the maximum (CONNECTOR_BATCH_WAIT_MAX_MS) when the longest window
 would bring FULL_AT records per partition. The arrival rate is a moving average over the
 cycles, measured from one poll's return to the next, so records that arrive while a cycle
-delivers are counted too. A poll that fills up (CONNECTOR_POLL_SIZE records) returns early
+delivers are counted too. The window is counted from the previous poll's return, so the time a
+cycle spends delivering is part of it, not added to it: after a cycle longer than the window
+the next poll does not wait. A poll that fills up (CONNECTOR_POLL_SIZE records) returns early
 whatever the window, so a backlog never waits for it.
 
 Example:
