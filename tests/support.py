@@ -6,14 +6,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
+from shared_layer.kernel.storage.outbox import outbox_fields
 from shared_layer.pipeline.domain.events import AdEvent
 
 T = TypeVar("T")
@@ -112,3 +114,36 @@ class FakeKafkaRecord:
 
     def headers(self) -> list[tuple[str, bytes | None]] | None:
         return self._headers
+
+
+class CountingReads:
+    """A real Redis client, with a count of the XREADGROUP calls made through it (an outbox
+    relay's reads); everything else goes straight to the client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.reads = 0
+
+    def xreadgroup(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self._client.xreadgroup(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def event_for(topic: str, n: int = 0) -> tuple[str, list[bytes]]:
+    """An impression event with its outbox fields (`outbox_fields`), sent to `topic` instead of
+    `impressions`: its event id, and the fields a bid script would XADD."""
+    event = AdEvent.impression(
+        impression_id=str(uuid.uuid4()),
+        campaign_id=str(uuid.uuid4()),
+        ad_id=str(uuid.uuid4()),
+        user_id=f"user-{n}",
+        placement_id="placement-1",
+        bid_cpm_micros=2_500_000,
+        price_micros=2_500,
+    )
+    fields = outbox_fields(event)
+    fields[1] = topic.encode()
+    return event.event_id, fields

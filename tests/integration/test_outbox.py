@@ -15,6 +15,7 @@ and delivers what the old one held.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from shared_layer.kernel.storage.shards import SINGLE
 from shared_layer.pipeline.domain.events import AdEvent, parse_event
 from shared_layer.pipeline.metrics import OUTBOX_PRODUCER_RESTARTS
 from shared_layer.pipeline.store.relay import OutboxRelay, kafka_producer
-from tests.support import free_port, wait_for
+from tests.support import CountingReads, event_for, free_port, wait_for
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,22 +57,6 @@ def topic() -> str:
     for future in admin.create_topics([NewTopic(name, 3, 1)]).values():
         future.result(timeout=15)
     return name
-
-
-def event_for(topic: str, n: int = 0) -> tuple[str, list[bytes]]:
-    """An impression event with its outbox fields, sent to `topic` instead of `impressions`."""
-    event = AdEvent.impression(
-        impression_id=str(uuid.uuid4()),
-        campaign_id=str(uuid.uuid4()),
-        ad_id=str(uuid.uuid4()),
-        user_id=f"user-{n}",
-        placement_id="placement-1",
-        bid_cpm_micros=2_500_000,
-        price_micros=2_500,
-    )
-    fields = outbox_fields(event)
-    fields[1] = topic.encode()
-    return event.event_id, fields
 
 
 def record(client: redis.Redis, stream: str, fields: list[bytes]) -> None:
@@ -289,4 +274,28 @@ def test_after_a_fatal_producer_error_a_new_producer_delivers_every_entry(client
     assert OUTBOX_PRODUCER_RESTARTS._value.get() == restarts_before + 1
     assert worker.drain(timeout_s=30)
     assert client.xlen(stream) == 0
+    assert sorted(consume_ids(topic, len(expected))) == sorted(expected)
+
+
+def test_a_busy_relay_reads_many_events_per_pass(client, stream, topic):
+    """Events recorded every 5 ms are read together, at most one pass per 50 ms, rather than
+    one Redis round trip per event; all of them still reach Kafka, and the stream empties."""
+    counting = CountingReads(client)
+    worker = relay(counting, stream)
+    worker.start()
+    try:
+        started = time.monotonic()
+        expected = []
+        for n in range(200):
+            event_id, fields = event_for(topic, n)
+            record(client, stream, fields)
+            expected.append(event_id)
+            time.sleep(0.005)
+        assert wait_for(lambda: client.xlen(stream) == 0, timeout_s=30, interval_s=0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        worker.stop()
+    passes_allowed = elapsed / 0.05 + 5  # one per read_every_s, and a few at start and end
+    assert counting.reads <= passes_allowed, (counting.reads, elapsed)
+    assert counting.reads < len(expected) / 2
     assert sorted(consume_ids(topic, len(expected))) == sorted(expected)
