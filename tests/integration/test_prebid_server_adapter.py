@@ -17,6 +17,7 @@ FIXTURES = INTEGRATION / "adapters" / "openfaasads" / "openfaasadstest"
 # The cases the issue names, each a fixture of its own.
 REQUIRED_FIXTURES = {
     "exemplary/no-bid-204.json",
+    "supplemental/no-bid-200-empty-seatbid.json",
     "exemplary/multi-imp-one-request.json",
     "exemplary/every-auction-macro-resolved.json",
     "exemplary/banner-app-mtype-from-imp.json",
