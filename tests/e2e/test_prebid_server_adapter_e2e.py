@@ -1,4 +1,4 @@
-"""The Prebid Server adapter (integrations/prebid-server) against our real openrtb function
+"""The Prebid Server adapter (infra/prebid-server) against our real openrtb function
 through the gateway: a probe built in Prebid Server's tree (tests/e2e/prebid_adapter_probe) runs
 the adapter's MakeRequests, sends what it produces, and runs MakeBids on the answers, as Prebid
 Server does. Here: our function answers the adapter's requests with valid BidResponses, the bids
@@ -30,7 +30,7 @@ CPM = "1500"  # per the isolation rule of test_bid_support: far above other suit
 def probe() -> Path:
     """The probe, built in the pinned Prebid Server tree with the adapter installed."""
     prepared = subprocess.run(
-        [sys.executable, str(REPO / "integrations" / "prebid-server" / "pbs_tree.py")],
+        [sys.executable, str(REPO / "infra" / "prebid-server" / "pbs_tree.py")],
         capture_output=True,
         text=True,
         timeout=900,

@@ -1,5 +1,5 @@
-"""The Prebid Server adapter (integrations/prebid-server) in Prebid Server's own tree: the pinned
-commit, unpacked once and kept (integrations/prebid-server/pbs_tree.py), with the adapter copied
+"""The Prebid Server adapter (infra/prebid-server) in Prebid Server's own tree: the pinned
+commit, unpacked once and kept (infra/prebid-server/pbs_tree.py), with the adapter copied
 in and registered by the operator's install.py. Here: PBS's adapterstest harness runs every
 exemplary and supplemental fixture, and PBS's own checks accept our params schema and
 bidder-info file."""
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-INTEGRATION = Path(__file__).resolve().parents[2] / "integrations" / "prebid-server"
-FIXTURES = INTEGRATION / "adapters" / "openfaasads" / "openfaasadstest"
+ADAPTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "prebid-server"
+FIXTURES = ADAPTER_DIR / "adapters" / "openfaasads" / "openfaasadstest"
 # The cases the issue names, each a fixture of its own.
 REQUIRED_FIXTURES = {
     "exemplary/no-bid-204.json",
@@ -31,7 +31,7 @@ REQUIRED_FIXTURES = {
 @pytest.fixture(scope="module")
 def tree() -> Path:
     prepared = subprocess.run(
-        [sys.executable, str(INTEGRATION / "pbs_tree.py")],
+        [sys.executable, str(ADAPTER_DIR / "pbs_tree.py")],
         capture_output=True,
         text=True,
         timeout=900,
@@ -67,9 +67,9 @@ def test_prebid_servers_own_checks_accept_our_schema_and_bidder_info(tree: Path)
 
 
 def test_the_adapter_and_its_probe_are_gofmt_clean_and_vet_clean(tree: Path):
-    probe = INTEGRATION.parents[1] / "tests" / "e2e" / "prebid_adapter_probe"
+    probe = ADAPTER_DIR.parents[1] / "tests" / "e2e" / "prebid_adapter_probe"
     gofmt = subprocess.run(
-        ["gofmt", "-l", str(INTEGRATION / "adapters"), str(probe)], capture_output=True, text=True
+        ["gofmt", "-l", str(ADAPTER_DIR / "adapters"), str(probe)], capture_output=True, text=True
     )
     assert gofmt.returncode == 0 and gofmt.stdout == "", gofmt.stdout + gofmt.stderr
     vet = go(tree, "vet", "./adapters/openfaasads/...")
@@ -86,7 +86,7 @@ def test_install_registers_the_bidder_once_however_often_it_runs(tree: Path):
     }
     before = {path: path.read_text() for path in registered}
     again = subprocess.run(
-        [sys.executable, str(INTEGRATION / "install.py"), str(tree)], capture_output=True, text=True
+        [sys.executable, str(ADAPTER_DIR / "install.py"), str(tree)], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
     for path, lines in registered.items():

@@ -9,7 +9,7 @@ once into .local/prebid-server/<commit>/ and kept; each run copies the adapter i
 (install.py) and fetches the Go modules its tests need, so a later `go test` there needs no
 network.
 
-    python3 integrations/prebid-server/pbs_tree.py       # prints .../prebid-server
+    python3 infra/prebid-server/pbs_tree.py       # prints .../prebid-server
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ then register the bidder in openrtb_ext/bidders.go and exchange/adapter_builders
 its alphabetical place, and gofmt both files. Running it again changes nothing but the copied
 files, so it also updates an installed adapter.
 
-    python3 integrations/prebid-server/install.py ~/src/prebid-server
+    python3 infra/prebid-server/install.py ~/src/prebid-server
 """
 
 from __future__ import annotations
