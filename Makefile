@@ -67,6 +67,7 @@ test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	cd infra/compose/provider && go test -count=1 ./...
 	cd infra/autoscaler && go test -count=1 ./...
 	cd tests/e2e/openrtb_client && go mod download  # the e2e OpenRTB client's modules, before the netns
+	$(PY) infra/prebid-server/pbs_tree.py >/dev/null  # Prebid Server's tree and modules, before the netns
 	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
 	infra/kind/openfaas-chart.sh >/dev/null  # helm and the OpenFaaS chart, before the netns
 	$(PLATFORM) test -q -p no:cacheprovider --ignore=tests/cluster tests
