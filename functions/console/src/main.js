@@ -63,8 +63,8 @@ function signIn(reason = "") {
     },
     h("h1", {}, "Sign in"),
     reason ? h("p", { class: "alert", role: "alert" }, reason) : null,
-    h("label", { for: "token" }, "Admin token"),
-    h("p", { class: "hint", id: "token-hint" }, "The campaigns-admin-token secret. It is kept in this tab only."),
+    h("label", { for: "token" }, "API key"),
+    h("p", { class: "hint", id: "token-hint" }, "Your API key (adk_…) or the campaigns-admin-token secret. It is kept in this tab only."),
     input,
     h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
@@ -78,7 +78,7 @@ window.addEventListener("console:unauthorized", () => {
   if (cleanup) cleanup();
   cleanup = null;
   nav.hidden = true;
-  signIn("The token was refused. Sign in again.");
+  signIn("The key was refused (unknown or revoked). Sign in again.");
 });
 document.getElementById("sign-out").addEventListener("click", () => {
   session.signOut();
