@@ -1,11 +1,9 @@
-"""analytics: GET /campaign/{campaignId}?startDate=&endDate= - a campaign's performance.
-
+"""analytics: GET /campaign/{campaignId}?startDate=&endDate= (a campaign's performance) and
+GET /report (by hour, day or in total; by campaign, ad, placement, country and device type).
 Thin on purpose: the range rules and the arithmetic (CTR, CPC, CPM from integer counts and
 micros) live in shared_layer.reporting.domain.analytics, where the numbers come from (PostgreSQL
 daily_metrics cached in Redis, today's live counters) in shared_layer.reporting.service.reports.
-Needs
-``Authorization: Bearer <API key>`` of a key that may read the campaign's reports (or the
-deployment's admin token), as the campaigns API.
+Needs ``Authorization: Bearer <API key>`` of a key that may read reports (docs/accounts.md).
 """
 
 from __future__ import annotations
@@ -36,7 +34,9 @@ from shared_layer.reporting.domain.analytics import (
     parse_date_range,
     report_body,
 )
+from shared_layer.reporting.service.report_routes import add_report_routes
 from shared_layer.reporting.service.reports import CACHE_GRACE_S, CACHE_TTL_S, CampaignReports
+from shared_layer.reporting.store.hourly_report import HourlyReportStore
 
 
 @settings_class
@@ -66,14 +66,20 @@ def build(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_now) 
         counter_keys=CounterKeys.for_url(settings.redis_url),
     )
     checks = account_checks(database, None, bootstrap_token=settings.admin_token)
-    return serve_reports(reports, checks.authenticate)
+    hourly = HourlyReportStore(database)
+    more = lambda r: add_report_routes(r, hourly, checks.authenticate, checks.time_zone_of)  # noqa: E731
+    return serve_reports(reports, checks.authenticate, more)
 
 
-def serve_reports(reports: CampaignReports, authenticate: Callable[[Request], Caller]) -> Handler:
-    """GET /campaign/{campaign_id} from `reports`, for a key that may read the campaign's
-    reports: admin, or its advertiser's advertiser and reporting keys (another advertiser's
-    campaign is a 404, as an unknown one)."""
+def serve_reports(
+    reports: CampaignReports,
+    authenticate: Callable[[Request], Caller],
+    more_routes: Callable[[Router], None] = lambda router: None,
+) -> Handler:
+    """GET /campaign/{campaign_id} from `reports` for a key that may read the campaign's reports
+    (another advertiser's campaign is a 404, as an unknown one); then `more_routes`."""
     router = Router()
+    more_routes(router)
 
     @router.route("GET", "/campaign/{campaign_id}")
     def campaign_report(request: Request, campaign_id: str) -> dict:

@@ -27,6 +27,11 @@ class AccountChecks:
     authenticate: Authenticator
     limiter: WriteRateLimit | None
 
+    def time_zone_of(self, caller: Caller) -> str | None:
+        """The caller's advertiser's time zone (reports' default); None for admin keys."""
+        record = self.accounts.advertiser(caller.advertiser_id) if caller.advertiser_id else None
+        return record.time_zone if record is not None else None
+
     def limit_writes(self, caller: Caller) -> None:
         """Count a write; the bootstrap admin token (the operator's) is not limited."""
         if self.limiter is not None and caller.key_id != BOOTSTRAP_KEY_ID:

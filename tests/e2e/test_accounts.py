@@ -117,6 +117,7 @@ MATRIX = [
     ("POST", "/campaigns/advertisers", "advertiser", "201 403 403 403 401 401"),
     ("GET", "/analytics/campaign/{A}", "dates", "200 200 404 200 401 401"),
     ("GET", "/analytics/campaign/{B}", "dates", "200 404 200 404 401 401"),
+    ("GET", "/analytics/report", "report", "200 200 200 200 401 401"),
 ]
 
 
@@ -130,6 +131,7 @@ def body_for(kind: str | None, world: World) -> dict[str, Any]:
         "key": {"json": {"role": "reporting", "advertiserId": a}},
         "advertiser": {"json": {"name": "made in the matrix"}},
         "dates": {"params": {"startDate": today(), "endDate": today()}},
+        "report": {"params": {"startDate": today(), "endDate": today(), "groupBy": "campaign"}},
     }[kind]
 
 
@@ -252,6 +254,24 @@ def test_writes_past_the_keys_rate_are_429_with_retry_after(world, platform):
     # Reads are not limited, and other keys keep their own budget.
     assert requests.get(target.removesuffix("/resume"), headers=headers, timeout=30).ok
     assert world.call("a", "POST", f"/campaigns/{world.campaign_a}/resume").status_code == 200
+
+
+def test_a_report_holds_only_the_keys_own_rows_and_its_csv_equals_its_json(world):
+    params = {"startDate": today(), "endDate": today(), "groupBy": "campaign,placement"}
+    for caller, other in (("a", world.campaign_b), ("b", world.campaign_a)):
+        r = world.call(caller, "GET", "/analytics/report", params=params)
+        assert r.status_code == 200, r.text
+        assert other not in r.text
+        as_csv = world.call(caller, "GET", "/analytics/report", params={**params, "format": "csv"})
+        assert as_csv.headers["Content-Type"].startswith("text/csv")
+        lines = as_csv.text.splitlines()
+        assert lines[0].split(",")[:3] == ["day", "campaignId", "placementId"]
+        assert len(lines) == 1 + len(r.json()["rows"])
+    scoped = world.call("a", "GET", "/analytics/report",
+                        params={**params, "advertiserId": world.advertisers["b"]})  # fmt: skip
+    assert scoped.status_code == 200 and scoped.json()["rows"] == []
+    bad = world.call("a", "GET", "/analytics/report", params={**params, "groupBy": "user"})
+    assert bad.status_code == 400 and bad.json()["error"] == "INVALID_REQUEST"
 
 
 def test_make_up_leaves_a_demo_admin_key_and_a_demo_advertisers_key(platform):
