@@ -445,6 +445,15 @@ def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(brow
             what="another advertiser's campaign answered as unknown",
         )
         assert "Not yours" not in browser.find_element(By.ID, "main").text
+        assert browser.title == "Campaign · Ad console"
+        browser.get(CONSOLE + "#/campaigns/new")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-advertiserId").get_attribute("value") == a,
+            what="a new campaign's advertiser filled in with the key's own",
+        )
+        assert browser.find_element(By.ID, "campaign-advertiserId").get_attribute("readOnly")
+        assert browser.title == "New campaign · Ad console"
     finally:
         for campaign in (own, other):
             admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")

@@ -77,6 +77,7 @@ export const api = {
     if (cursor) query.set("cursor", cursor);
     return call("GET", `${CAMPAIGNS}/?${query}`);
   },
+  me: () => call("GET", `${CAMPAIGNS}/me`),
   campaign: (id) => call("GET", `${CAMPAIGNS}/${encodeURIComponent(id)}`),
   create: (body) => call("POST", `${CAMPAIGNS}/`, body),
   replace: (id, body) => call("PUT", `${CAMPAIGNS}/${encodeURIComponent(id)}`, body),

@@ -13,11 +13,12 @@ const nav = document.getElementById("nav");
 let cleanup = null;
 
 const ROUTES = [
-  [/^#?\/?$/, () => campaignList(main)],
-  [/^#\/campaigns\/new$/, () => campaignForm(main, null)],
-  [/^#\/campaigns\/([0-9a-fA-F-]{36})\/edit$/, (id) => campaignForm(main, id)],
-  [/^#\/campaigns\/([0-9a-fA-F-]{36})$/, (id) => campaignPage(main, id)],
+  [/^#?\/?$/, () => campaignList(main), "Campaigns"],
+  [/^#\/campaigns\/new$/, () => campaignForm(main, null), "New campaign"],
+  [/^#\/campaigns\/([0-9a-fA-F-]{36})\/edit$/, (id) => campaignForm(main, id), "Edit campaign"],
+  [/^#\/campaigns\/([0-9a-fA-F-]{36})$/, (id) => campaignPage(main, id), "Campaign"],
 ];
+const titled = (page) => { document.title = `${page} · Ad console`; };
 
 function route() {
   if (cleanup) cleanup();
@@ -28,18 +29,21 @@ function route() {
     return;
   }
   nav.hidden = false;
-  for (const [pattern, view] of ROUTES) {
+  for (const [pattern, view, title] of ROUTES) {
     const match = pattern.exec(location.hash);
     if (match) {
+      titled(title);
       cleanup = view(...match.slice(1)) || null;
       main.focus({ preventScroll: true });
       return;
     }
   }
+  titled("Not found");
   mount(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the campaigns")));
 }
 
 function signIn(reason = "") {
+  titled("Sign in");
   const input = h("input", {
     id: "token",
     name: "token",

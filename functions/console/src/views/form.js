@@ -143,6 +143,12 @@ export function campaignForm(main, id) {
     }).catch(showErrors);
   } else {
     addAd();
+    // An advertiser's key makes campaigns of its own advertiser only: fill it in, fixed.
+    api.me().then((me) => {
+      if (!alive || !me.advertiserId) return;
+      controls.advertiserId.value = me.advertiserId;
+      controls.advertiserId.readOnly = true;
+    }).catch(() => {});
   }
   return () => { alive = false; };
 }
