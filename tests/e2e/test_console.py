@@ -423,7 +423,7 @@ def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(brow
         assert r.status_code == 201, r.text
         return r.json()
 
-    a = made("/advertisers", {"name": f"Console A {uuid.uuid4().hex[:6]}"})["id"]
+    a = made("/advertisers", {"name": f"Console A {uuid.uuid4().hex[:6]}", "currency": "EUR"})["id"]
     b = made("/advertisers", {"name": f"Console B {uuid.uuid4().hex[:6]}"})["id"]
     key = made("/keys", {"role": "advertiser", "advertiserId": a})["key"]
     body = campaign_body(cpm="1.00", daily="10", rules=[("placement", unique_placement())])
@@ -438,6 +438,7 @@ def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(brow
         )
         page = browser.find_element(By.ID, "main").get_attribute("innerHTML")
         assert other["id"] not in page and "Not yours" not in page
+        assert "€10.00" in browser.find_element(By.ID, "campaigns").text  # its currency
         browser.get(CONSOLE + f"#/campaigns/{other['id']}")
         wait(
             browser,
@@ -454,6 +455,25 @@ def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(brow
         )
         assert browser.find_element(By.ID, "campaign-advertiserId").get_attribute("readOnly")
         assert browser.title == "New campaign · Ad console"
+        ring = browser.execute_script(
+            "const e = document.getElementById('campaign-name'); e.focus();"
+            "return getComputedStyle(e).outlineColor;"
+        )
+        assert (
+            contrast(ring, "rgb(255, 255, 255)") >= 3 and contrast(ring, "rgb(245, 246, 248)") >= 3
+        )
     finally:
         for campaign in (own, other):
             admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

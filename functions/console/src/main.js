@@ -2,8 +2,9 @@
 // #/campaigns/<id>/edit) and the nav. Hash routes keep every page under the one URL the
 // function serves, and carry no secret: the token stays in sessionStorage.
 import "./style.css";
-import { session } from "./api.js";
+import { api, session } from "./api.js";
 import { h, mount } from "./dom.js";
+import { useCurrency } from "./format.js";
 import { campaignPage } from "./views/campaign.js";
 import { campaignForm } from "./views/form.js";
 import { campaignList } from "./views/list.js";
@@ -11,6 +12,18 @@ import { campaignList } from "./views/list.js";
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let cleanup = null;
+let caller = null; // the signed-in key (GET /me), asked once per sign-in
+
+// Who the key is, before any page: its advertiser's currency formats every amount.
+async function whoAmI() {
+  if (caller) return;
+  try {
+    caller = await api.me();
+  } catch {
+    caller = session.token ? {} : null; // refused: signed out already (401)
+  }
+  useCurrency(caller.advertiser ? caller.advertiser.currency : null);
+}
 
 const ROUTES = [
   [/^#?\/?$/, () => campaignList(main), "Campaigns"],
@@ -29,6 +42,10 @@ function route() {
     return;
   }
   nav.hidden = false;
+  if (!caller) {
+    whoAmI().then(() => { if (session.token) route(); });
+    return;
+  }
   for (const [pattern, view, title] of ROUTES) {
     const match = pattern.exec(location.hash);
     if (match) {
@@ -79,6 +96,7 @@ function signIn(reason = "") {
 
 window.addEventListener("console:unauthorized", () => {
   session.signOut();
+  caller = null;
   if (cleanup) cleanup();
   cleanup = null;
   nav.hidden = true;
@@ -86,6 +104,7 @@ window.addEventListener("console:unauthorized", () => {
 });
 document.getElementById("sign-out").addEventListener("click", () => {
   session.signOut();
+  caller = null;
   location.hash = "#/";
   route();
 });
