@@ -30,6 +30,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "TokenExpired",
+    "TooManyRequests",
     "Unauthorized",
     "UpstreamFailed",
     "UpstreamUnavailable",
@@ -119,6 +120,17 @@ class Conflict(AdServerError):
 
     status = 409
     code = "CONFLICT"
+
+
+class TooManyRequests(AdServerError):
+    """The caller's rate limit is used up; `retry_after_s` says when to try again."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class PayloadTooLarge(AdServerError):

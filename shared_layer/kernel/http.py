@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger
 
@@ -38,6 +39,7 @@ from shared_layer.kernel.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     http_error,
 )
@@ -82,7 +84,7 @@ class Request:
     """What a route sees of an invocation, with the ids it must propagate."""
 
     method: str
-    path: str
+    path: str  # as the caller sent it, still percent-encoded: what routing matches
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes
@@ -120,7 +122,7 @@ def request_from_event(event: Any, max_body_bytes: int = MAX_BODY_BYTES) -> Requ
     body = event.body or b""
     request = Request(
         method=str(event.method).upper(),
-        path=str(event.path or "/"),
+        path=_raw_path(event),
         query={k: event.query.get(k) for k in event.query} if event.query else {},
         headers=headers,
         body=body,
@@ -131,6 +133,13 @@ def request_from_event(event: Any, max_body_bytes: int = MAX_BODY_BYTES) -> Requ
     if len(body) > max_body_bytes:
         raise _TooLarge(request, max_body_bytes)
     return request
+
+
+def _raw_path(event: Any) -> str:
+    """The undecoded path: the template's `raw_path`, else the decoded `path` encoded again
+    (a plain python3-http template, a test's event)."""
+    raw = getattr(event, "raw_path", None)
+    return str(raw) if raw else quote(str(event.path or "/"), safe="/:@!$&'()*+,;=-._~")
 
 
 class _TooLarge(Exception):
@@ -176,7 +185,11 @@ def error_response(exc: BaseException, request: Request, logger: Logger | None =
     status, body = http_error(exc, request.request_id)
     if logger is not None and status >= 500:
         logger.exception("request failed", extra={"error": body["error"]})
-    headers = {"Allow": exc.allow} if isinstance(exc, _NotAllowed) else None
+    headers = None
+    if isinstance(exc, _NotAllowed):
+        headers = {"Allow": exc.allow}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return json_response(status, body, request, headers)
 
 
@@ -188,8 +201,33 @@ class _NotAllowed(MethodNotAllowed):
         self.allow = ", ".join(sorted(set(allow)))
 
 
+# Characters no path parameter (an id) may hold once decoded: sent encoded ("%2F", "%23",
+# "%3F"), they would otherwise end the segment, the path or the query somewhere downstream.
+_RESERVED_IN_ID = re.compile(r"[/#?\\\x00-\x1f\x7f]")
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?=/|$)", re.IGNORECASE)
+
+
+def _decoded(params: dict[str, str]) -> dict[str, str] | None:
+    """The path parameters decoded, or None when one cannot be an id."""
+    try:
+        values = {name: unquote(value, errors="strict") for name, value in params.items()}
+    except UnicodeDecodeError:
+        return None  # not UTF-8 once decoded: names nothing
+    if any(_RESERVED_IN_ID.search(value) for value in values.values()):
+        return None
+    return values
+
+
 class Router:
-    """Method + path-template dispatch by table (`{name}` matches one path segment)."""
+    """Method + path-template dispatch by table (`{name}` matches one path segment).
+
+    Matching is on the raw, undecoded path, so an encoded "/" or "#" stays inside its segment;
+    a parameter is decoded after the match, and one holding "/", "#", "?" or a control
+    character names nothing (404), nor does a path with a "." or ".." segment. Literal
+    templates win over parameters ("/bulk" over "/{id}"). OPTIONS answers the methods a path
+    allows (204 with Allow); a method the path does not declare is a 405 with Allow; HEAD is
+    served as GET.
+    """
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Route, str]] = []
@@ -206,19 +244,30 @@ class Router:
         return register
 
     def dispatch(self, request: Request) -> Response:
-        allowed = []
+        if _DOT_SEGMENT.search(request.path):
+            raise NotFound("no such endpoint: a path has no '.' or '..' segments")
+        wanted = "GET" if request.method == "HEAD" else request.method
+        # The templates with the fewest parameters that match win: "/bulk" over "/{id}".
+        matches: list[tuple[int, str, Route, str, dict[str, str]]] = []
         for method, pattern, fn, template in self._routes:
             match = pattern.match(request.path)
-            if match is None:
-                continue
-            if method == request.method:
+            params = _decoded(match.groupdict()) if match is not None else None
+            if params is not None:
+                matches.append((len(params), method, fn, template, params))
+        fewest = min((m[0] for m in matches), default=0)
+        best = [m for m in matches if m[0] == fewest]
+        for _count, method, fn, template, params in best:
+            if method == wanted:
                 request.log_fields["route"] = template
-                return fn(request, **match.groupdict())
-            allowed.append(method)
-        if allowed:
-            use = ", ".join(sorted(set(allowed)))
-            raise _NotAllowed(f"{request.method} is not allowed here; use {use}", allowed)
-        raise NotFound(f"no such endpoint: {request.method} {request.path}")
+                return fn(request, **params)
+        if not best:
+            raise NotFound(f"no such endpoint: {request.method} {request.path[:200]}")
+        allowed = [m[1] for m in best]
+        allowed += ["OPTIONS", "HEAD"] if "GET" in allowed else ["OPTIONS"]
+        use = ", ".join(sorted(set(allowed)))
+        if request.method == "OPTIONS":
+            return no_content(request, {"Allow": use})
+        raise _NotAllowed(f"{request.method} is not allowed here; use {use}", allowed)
 
     def handler(
         self,

@@ -22,6 +22,7 @@ import os
 import signal
 import time
 import uuid
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, request
 from function import handler
@@ -36,7 +37,7 @@ LATENCY = Histogram(
     "Time spent in handle()",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE"]
+METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]  # the handler answers OPTIONS
 HANDLE = "ads.handle"  # the built handler, in app.config
 
 
@@ -64,6 +65,10 @@ class Event:
         self.method = request.method
         self.query = request.args
         self.path = request.path
+        # As the caller sent it, still percent-encoded: routing on it keeps an encoded "/" or
+        # "#" inside one path segment (waitress gives REQUEST_URI, werkzeug's server RAW_URI).
+        raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or ""
+        self.raw_path = urlsplit(raw).path or quote(request.path)
 
 
 class Context:
@@ -110,6 +115,13 @@ def call_handler(path: str) -> object:
     LATENCY.observe(time.perf_counter() - started)
     REQUESTS.labels(request.method, str(response.status_code)).inc()
     return response
+
+
+@app.errorhandler(405)
+def unlisted_method(_error: Exception) -> object:
+    """A method Flask does not route (TRACE, PROPFIND...) still reaches the handler, which
+    answers with the methods the path really allows."""
+    return call_handler(request.path)
 
 
 def _not_printed_already(record: logging.LogRecord) -> bool:

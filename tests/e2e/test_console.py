@@ -109,10 +109,13 @@ def text_of(driver: WebDriver, css: str) -> str:
         return ""
 
 
-def sign_in(driver: WebDriver) -> None:
+def sign_in(driver: WebDriver, key: str | None = None) -> None:
     driver.get(CONSOLE)
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(CONSOLE + "#/")
+    driver.refresh()
     field = wait(driver, lambda d: d.find_element(By.ID, "token"), what="the sign-in form")
-    field.send_keys(token(), Keys.ENTER)  # the keyboard is enough
+    field.send_keys(key or token(), Keys.ENTER)  # the keyboard is enough
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody"), what="the list")
 
 
@@ -372,3 +375,105 @@ def assert_every_request_stayed_on_the_gateway(driver: WebDriver) -> None:
     elsewhere = [u for u in network if urlsplit(u).netloc != gateway.netloc]
     assert elsewhere == [], elsewhere
     assert not any(token() in u for u in urls), "the token appeared in a URL"
+
+
+def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(browser):
+    """The case the console lost: pacing even, time zone Europe/Paris and a cap of 3 a day,
+    made through the API, survive "Save changes" pressed without touching anything."""
+    body = {
+        **campaign_body(
+            cpm="1.50", daily="20", lifetime="200", rules=[("placement", unique_placement())]
+        ),
+        "pacing": "even",
+        "timeZone": "Europe/Paris",
+        "frequencyCap": {"impressions": 3, "windowSeconds": 86_400},
+        "status": "paused",
+    }
+    made = admin("POST", CAMPAIGNS, json=body)
+    assert made.status_code == 201, made.text
+    before = made.json()
+    try:
+        sign_in(browser)
+        browser.get(CONSOLE + f"#/campaigns/{before['id']}/edit")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"),
+            what="the form filled from the campaign",
+        )
+        browser.find_element(By.ID, "save").click()
+        wait(
+            browser,
+            lambda d: d.execute_script("return location.hash") == f"#/campaigns/{before['id']}",
+            what="the campaign page after saving",
+        )
+        after = admin("GET", f"{CAMPAIGNS}/{before['id']}").json()
+        for kept in (
+            "pacing", "timeZone", "frequencyCap", "status", "cpmBid", "dailyBudget",
+            "lifetimeBudget", "targetingRules", "ads", "advertiserId", "name",
+        ):  # fmt: skip
+            assert after[kept] == before[kept], kept
+        assert after["updatedAt"] >= before["updatedAt"]
+    finally:
+        admin("DELETE", f"{CAMPAIGNS}/{before['id']}")
+
+
+def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(browser):
+    def made(path: str, body: dict) -> dict:
+        r = admin("POST", f"{CAMPAIGNS}{path}", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    a = made("/advertisers", {"name": f"Console A {uuid.uuid4().hex[:6]}", "currency": "EUR"})["id"]
+    b = made("/advertisers", {"name": f"Console B {uuid.uuid4().hex[:6]}"})["id"]
+    key = made("/keys", {"role": "advertiser", "advertiserId": a})["key"]
+    body = campaign_body(cpm="1.00", daily="10", rules=[("placement", unique_placement())])
+    own = made("", {**body, "advertiserId": a, "name": "Own one", "status": "paused"})
+    other = made("", {**body, "advertiserId": b, "name": "Not yours", "status": "paused"})
+    try:
+        sign_in(browser, key)
+        wait(
+            browser,
+            lambda d: own["id"] in d.find_element(By.ID, "campaigns").get_attribute("innerHTML"),
+            what="the advertiser's own campaign in the list",
+        )
+        page = browser.find_element(By.ID, "main").get_attribute("innerHTML")
+        assert other["id"] not in page and "Not yours" not in page
+        assert "€10.00" in browser.find_element(By.ID, "campaigns").text  # its currency
+        browser.get(CONSOLE + f"#/campaigns/{other['id']}")
+        wait(
+            browser,
+            lambda d: "does not exist" in d.find_element(By.ID, "main").text,
+            what="another advertiser's campaign answered as unknown",
+        )
+        assert "Not yours" not in browser.find_element(By.ID, "main").text
+        assert browser.title == "Campaign · Ad console"
+        browser.get(CONSOLE + "#/campaigns/new")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-advertiserId").get_attribute("value") == a,
+            what="a new campaign's advertiser filled in with the key's own",
+        )
+        assert browser.find_element(By.ID, "campaign-advertiserId").get_attribute("readOnly")
+        assert browser.title == "New campaign · Ad console"
+        ring = browser.execute_script(
+            "const e = document.getElementById('campaign-name'); e.focus();"
+            "return getComputedStyle(e).outlineColor;"
+        )
+        assert (
+            contrast(ring, "rgb(255, 255, 255)") >= 3 and contrast(ring, "rgb(245, 246, 248)") >= 3
+        )
+    finally:
+        for campaign in (own, other):
+            admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

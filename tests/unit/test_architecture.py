@@ -25,7 +25,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 HANDLERS = sorted(REPO.glob("functions/*/handler.py"))
 PACKAGES = (
     "kernel", "bidding", "campaigns", "clicks", "pipeline", "reporting", "openrtb", "export",
-    "console", "composition",
+    "console", "composition", "accounts",
 )  # fmt: skip
 DRIVERS = ("redis", "pg8000", "confluent_kafka", "urllib3", "flask", "waitress")
 MAX_HANDLER_LINES = 100

@@ -13,9 +13,14 @@ from shared_layer.kernel.http import Router, json_response, require_bearer
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def event(method="GET", path="/", body=b"", headers=None, query=None):
+def event(method="GET", path="/", body=b"", headers=None, query=None, raw_path=None):
     return SimpleNamespace(
-        method=method, path=path, body=body, headers=headers or {}, query=query or {}
+        method=method,
+        path=path,
+        raw_path=raw_path,
+        body=body,
+        headers=headers or {},
+        query=query or {},
     )
 
 
@@ -25,6 +30,10 @@ def make_router() -> Router:
     @router.route("GET", "/items/{item_id}")
     def get_item(request, item_id):
         return json_response(200, {"id": item_id, "q": dict(request.query)}, request)
+
+    @router.route("POST", "/items/{item_id}/resume")
+    def resume(request, item_id):
+        return json_response(200, {"resumed": item_id}, request)
 
     @router.route("POST", "/items")
     def create(request):
@@ -67,7 +76,50 @@ def test_unknown_paths_and_methods_are_4xx_with_the_error_shape(method, path, st
 
 def test_a_405_says_which_methods_are_allowed():
     r = handle(event(method="PUT", path="/items"), None)
-    assert r["statusCode"] == 405 and r["headers"]["Allow"] == "POST"
+    assert r["statusCode"] == 405 and r["headers"]["Allow"] == "OPTIONS, POST"
+    r = handle(event(method="TRACE", path="/items/abc"), None)
+    assert r["statusCode"] == 405 and r["headers"]["Allow"] == "GET, HEAD, OPTIONS"
+    assert set(body(r)) == {"error", "message", "requestId"}
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [("/items", "OPTIONS, POST"), ("/items/abc", "GET, HEAD, OPTIONS")],
+)
+def test_options_answers_what_the_path_allows(path, allow):
+    r = handle(event(method="OPTIONS", path=path), None)
+    assert r["statusCode"] == 204 and r["headers"]["Allow"] == allow
+    assert handle(event(method="OPTIONS", path="/nowhere"), None)["statusCode"] == 404
+
+
+def test_head_is_served_as_get():
+    assert handle(event(method="HEAD", path="/items/abc"), None)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "raw_path", "status"),
+    [
+        ("POST", "/items/%23/resume", 404),  # "#" would cut the path short: never POST /items
+        ("POST", "/items/a%2Fb/resume", 404),  # "/" would split the id
+        ("GET", "/items/a%3Fb", 404),
+        ("GET", "/items/%00", 404),
+        ("GET", "/items/%ff%fe", 404),  # not UTF-8
+        ("POST", "/items/%2e%2e/resume", 404),
+        ("POST", "/items/../items", 404),  # never POST /items
+        ("GET", "/items/./abc", 404),
+    ],
+)
+def test_routing_is_on_the_raw_path_and_encoded_separators_name_nothing(method, raw_path, status):
+    from urllib.parse import unquote
+
+    r = handle(event(method=method, path=unquote(raw_path), raw_path=raw_path, body=b"{}"), None)
+    assert r["statusCode"] == status, r["body"]
+    assert set(body(r)) == {"error", "message", "requestId"}
+
+
+def test_an_encoded_id_is_decoded_after_matching():
+    r = handle(event("POST", "/items/a b/resume", raw_path="/items/a%20b/resume"), None)
+    assert r["statusCode"] == 200 and body(r) == {"resumed": "a b"}
 
 
 def test_bad_json_and_validation_are_400_never_500():

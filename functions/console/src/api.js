@@ -1,5 +1,5 @@
 // The campaigns and analytics APIs, through the same gateway that serves this page.
-// The admin token lives in sessionStorage (this tab only) and travels in the Authorization
+// The API key (or the admin token) lives in sessionStorage (this tab only) and travels in the Authorization
 // header; it is never put in a URL and never logged.
 
 const TOKEN_KEY = "ads-console-token";
@@ -61,7 +61,7 @@ async function call(method, url, body) {
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
-    if (response.status === 401 || response.status === 403) {
+    if (response.status === 401) { // a 403 is the key's role: shown where it happened
       window.dispatchEvent(new CustomEvent("console:unauthorized", { detail: error }));
     }
     throw error;
@@ -77,6 +77,7 @@ export const api = {
     if (cursor) query.set("cursor", cursor);
     return call("GET", `${CAMPAIGNS}/?${query}`);
   },
+  me: () => call("GET", `${CAMPAIGNS}/me`),
   campaign: (id) => call("GET", `${CAMPAIGNS}/${encodeURIComponent(id)}`),
   create: (body) => call("POST", `${CAMPAIGNS}/`, body),
   replace: (id, body) => call("PUT", `${CAMPAIGNS}/${encodeURIComponent(id)}`, body),

@@ -1,6 +1,7 @@
 // Numbers as advertisers read them, and the report as CSV.
 
-const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const plain = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+let money = plain;
 const precise = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
 const count = new Intl.NumberFormat("en-US");
 
@@ -10,6 +11,12 @@ export const fmt = {
   count: (v) => (v === null || v === undefined ? "–" : count.format(v)),
   percent: (v) => (v === null || v === undefined ? "–" : `${precise.format(v)} %`),
 };
+
+/** Money in the signed-in advertiser's currency ("€1,234.50"); plain numbers without one (an
+ * admin key sees several advertisers). */
+export function useCurrency(code) {
+  money = code ? new Intl.NumberFormat("en-US", { style: "currency", currency: code }) : plain;
+}
 
 /** Today as a UTC day (YYYY-MM-DD): analytics' days are UTC days. */
 export function utcToday() {

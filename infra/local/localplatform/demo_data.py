@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -163,3 +164,60 @@ def seed(
     if only_if_empty and campaign_count(profile) > 0:
         return 0
     return load(profile, generate(count, seed))
+
+
+DEMO_KEYS = ("demo-admin-key", "demo-advertiser-key")
+
+
+def ensure_demo_keys(profile: Profile, seed: int = DEFAULT_SEED) -> tuple[Path, Path]:
+    """An admin key and a key of the first demo advertiser (registered as an account), each in
+    a file of the profile's secrets directory; made again only when its file is missing or
+    the key no longer works (a database made anew)."""
+    admin_file, advertiser_file = (profile.secrets_dir / name for name in DEMO_KEYS)
+    first = generate(1, seed)[0]
+    if not _works(profile, admin_file):
+        _write_key(admin_file, _post(profile, "/keys", {"role": "admin", "label": "demo admin"}))
+    if not _works(profile, advertiser_file):
+        advertiser = first["advertiserId"]
+        brand = first["name"].split(" ")[0]
+        r = _call(profile, "POST", "/advertisers", {"id": advertiser, "name": f"{brand} (demo)"})
+        if r.status_code not in (201, 409):  # 409: registered by an earlier run
+            raise SystemExit(f"FAILED: demo advertiser: {r.status_code} {r.text[:300]}")
+        body = {"role": "advertiser", "advertiserId": advertiser, "label": "demo advertiser"}
+        _write_key(advertiser_file, _post(profile, "/keys", body))
+    return admin_file, advertiser_file
+
+
+def _call(profile: Profile, method: str, path: str, body: Any = None) -> requests.Response:
+    token = secrets.read(profile, "campaigns-admin-token")
+    return requests.request(
+        method,
+        f"{profile.gateway_url}/function/campaigns{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def _post(profile: Profile, path: str, body: dict[str, Any]) -> str:
+    r = _call(profile, "POST", path, body)
+    if r.status_code != 201:
+        raise SystemExit(f"FAILED: demo key: {r.status_code} {r.text[:300]}")
+    return str(r.json()["key"])
+
+
+def _works(profile: Profile, path: Path) -> bool:
+    if not path.exists():
+        return False
+    r = requests.get(
+        f"{profile.gateway_url}/function/campaigns/me",
+        headers={"Authorization": f"Bearer {path.read_text().strip()}"},
+        timeout=30,
+    )
+    return r.status_code == 200
+
+
+def _write_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")

@@ -82,6 +82,8 @@ def start(profile: Profile) -> None:
         created = demo_data.seed(profile, only_if_empty=True)
         if created:
             say(f"demo data: {created} campaigns created through the campaigns API")
+        admin_key, advertiser_key = demo_data.ensure_demo_keys(profile)
+        say(f"demo API keys: admin in {admin_key}, an advertiser's in {advertiser_key}")
     _print_welcome(profile)
 
 
@@ -93,8 +95,10 @@ def _print_welcome(profile: Profile) -> None:
         f"  log in      faas-cli login --gateway {profile.gateway_url} -u {user} "
         f"--password-stdin < {password_file}\n"
         f"  try         curl -s {profile.gateway_url}/function/noop\n"
-        f"  console     {profile.gateway_url}/function/console/  (sign in with the token in "
-        f"{profile.secrets_dir / 'campaigns-admin-token'})\n"
+        f"  console     {profile.gateway_url}/function/console/  (sign in with the key in "
+        f"{profile.secrets_dir / 'campaigns-admin-token'}, or a demo key:\n"
+        f"              {profile.secrets_dir / 'demo-admin-key'} (admin),\n"
+        f"              {profile.secrets_dir / 'demo-advertiser-key'} (one advertiser))\n"
         f"  prometheus  http://127.0.0.1:{profile.ports.prometheus}\n"
         "  status      make status\n",
         flush=True,

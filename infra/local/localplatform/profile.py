@@ -73,6 +73,7 @@ class Profile:
     redis_cluster: bool = False
     # How often the log-level export runs by itself; 0: only when asked (POST /run).
     export_interval_s: int = 60
+    campaigns_writes_per_minute: int = 600  # per API key
     # Demo campaigns through the campaigns API when its table is empty after a start.
     demo_data: bool = True
 
@@ -128,6 +129,7 @@ class Profile:
             "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
             "EXPORT_INTERVAL_S": str(self.export_interval_s),
+            "CAMPAIGNS_WRITES_PER_MINUTE": str(self.campaigns_writes_per_minute),
         }
 
     def host_env(self) -> dict[str, str]:
@@ -199,6 +201,7 @@ def test_profile(instance: str = "") -> Profile:
         # The export runs only when a test asks (POST /run): its hours and its bucket then
         # change only under the tests that look at them.
         export_interval_s=0,
+        campaigns_writes_per_minute=60,  # a test reaches the limit in a second
         # The tests make their own data.
         demo_data=False,
     )

@@ -2,7 +2,7 @@
 
 Registered on the campaigns function's router by `add_floor_routes`, before the campaign routes
 (the router takes the first template that matches, and ``/floors`` would otherwise read as a
-campaign id). Every route is authorized like the campaign routes. Writes go through
+campaign id). Every route needs an admin key. Writes go through
 `campaigns.service.admin.CampaignWriteThrough` (PostgreSQL, then every bid replica).
 
     GET    /floors                 {"items": [{placementId, floorCpm, clearing, updatedAt}]}
@@ -17,15 +17,19 @@ from collections.abc import Callable
 
 from shared_layer.campaigns.domain.requests import parse_floor
 from shared_layer.campaigns.service.admin import CampaignWriteThrough
+from shared_layer.kernel.access import Caller, require
 from shared_layer.kernel.http import Request, Response, Router, json_response, no_content
 
 __all__ = ["add_floor_routes"]
 
 
 def add_floor_routes(
-    router: Router, admin: CampaignWriteThrough, authorize: Callable[[Request], None]
+    router: Router, admin: CampaignWriteThrough, authenticate: Callable[[Request], Caller]
 ) -> None:
-    """Register the four floor routes on `router`."""
+    """Register the four floor routes on `router`; floors are an admin's (any other key: 403)."""
+
+    def authorize(request: Request) -> None:
+        require(authenticate(request), "admin")
 
     @router.route("GET", "/floors")
     def list_floors(request: Request) -> Response:

@@ -7,7 +7,9 @@ One batch of events is counted by ONE statement in ONE transaction (`DailyMetric
 2. only the rows it accepted (``RETURNING``) are summed per (campaign, day) and added to
    ``daily_metrics`` (impressions, clicks, spend);
 3. each campaign's ``lifetime_spent`` grows by the same new spend, and ``spent_today`` becomes
-   that campaign's daily_metrics spend of the current UTC day.
+   that campaign's daily_metrics spend of the current UTC day;
+4. the same accepted rows are summed per UTC hour, campaign, ad, placement, country and device
+   type into ``hourly_metrics`` (migration 0012), which the hourly report reads.
 
 So a redelivered event (a connector retry, a restarted connector, an outbox relay sending it
 again) conflicts in step 1 and changes nothing, and a batch that fails half-way leaves nothing
@@ -110,7 +112,23 @@ inserted AS (
          country, device_type
   FROM known ORDER BY event_id
   ON CONFLICT DO NOTHING
-  RETURNING campaign_id, day, event_type, price
+  RETURNING campaign_id, day, event_type, price, ad_id, placement_id, country, device_type,
+            timestamp
+),
+-- The hourly report's table (migration 0012), from the same inserted rows: exactly once too.
+hourly AS (
+  INSERT INTO hourly_metrics AS h
+    (hour, campaign_id, ad_id, placement_id, country, device_type, impressions, clicks, spend)
+  SELECT date_trunc('hour', timestamp), campaign_id, ad_id, COALESCE(placement_id, ''),
+         COALESCE(country, ''), COALESCE(device_type, ''),
+         count(*) FILTER (WHERE event_type = 'impression'),
+         count(*) FILTER (WHERE event_type = 'click'),
+         COALESCE(sum(price), 0)
+  FROM inserted GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 2, 1, 3, 4, 5, 6
+  ON CONFLICT (campaign_id, hour, ad_id, placement_id, country, device_type) DO UPDATE
+  SET impressions = h.impressions + EXCLUDED.impressions,
+      clicks = h.clicks + EXCLUDED.clicks,
+      spend = h.spend + EXCLUDED.spend
 ),
 deltas AS (
   SELECT campaign_id, day,

@@ -2,5 +2,6 @@
 
 __all__ = [
     "analytics",
+    "hourly_report",
     "reconciliation",
 ]

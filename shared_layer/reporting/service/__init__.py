@@ -2,5 +2,6 @@
 
 __all__ = [
     "reconciliation",
+    "report_routes",
     "reports",
 ]

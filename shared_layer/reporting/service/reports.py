@@ -111,6 +111,12 @@ class CampaignReports:
         self._ttl = cache_ttl_s
         self._grace = cache_grace_s
 
+    def advertiser_of(self, campaign_id: str) -> str | None:
+        """The campaign's advertiser (from the campaign cache, else PostgreSQL); None if the
+        campaign does not exist."""
+        campaign = self._store.campaign(campaign_id)
+        return campaign.advertiser_id if campaign is not None else None
+
     def pacing(self, campaign_id: str) -> dict[str, Any] | None:
         """The campaign's pacing now: mode, time zone, daily budget, ``spentToday`` (its own
         day, from the budget ledger) and ``expectedSpendNow`` (its curve); None when the

@@ -5,10 +5,14 @@ import { api } from "../api.js";
 import { field, h, mount, nextId } from "../dom.js";
 
 const RULE_TYPES = ["country", "device_type", "interest", "age_range", "placement"];
+// What the API answers about a campaign but does not take back (its PUT refuses unknown
+// fields). Everything else the campaign had goes back as it was, shown in the form or not.
+const READ_ONLY = new Set(["id", "status", "spentToday", "expectedSpendNow", "createdAt", "updatedAt"]);
 
 export function campaignForm(main, id) {
   let alive = true;
   const controls = {};
+  let loaded = {}; // the campaign as read (edit): the base every save starts from
   const rules = [];
   const ads = [];
   const summary = h("div", { class: "alert", role: "alert", id: "form-errors", tabindex: "-1", hidden: true });
@@ -65,7 +69,9 @@ export function campaignForm(main, id) {
   }
 
   function body() {
+    const kept = Object.fromEntries(Object.entries(loaded).filter(([key]) => !READ_ONLY.has(key)));
     const data = {
+      ...kept,
       name: controls.name.value.trim(),
       advertiserId: controls.advertiserId.value.trim(),
       cpmBid: number(controls.cpmBid.value),
@@ -129,6 +135,7 @@ export function campaignForm(main, id) {
   if (id) {
     api.campaign(id).then((c) => {
       if (!alive) return;
+      loaded = c;
       for (const key of ["name", "advertiserId", "cpmBid", "dailyBudget"]) controls[key].value = String(c[key]);
       controls.lifetimeBudget.value = c.lifetimeBudget === null ? "" : String(c.lifetimeBudget);
       c.targetingRules.forEach(addRule);
@@ -136,6 +143,12 @@ export function campaignForm(main, id) {
     }).catch(showErrors);
   } else {
     addAd();
+    // An advertiser's key makes campaigns of its own advertiser only: fill it in, fixed.
+    api.me().then((me) => {
+      if (!alive || !me.advertiserId) return;
+      controls.advertiserId.value = me.advertiserId;
+      controls.advertiserId.readOnly = true;
+    }).catch(() => {});
   }
   return () => { alive = false; };
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -49,8 +50,10 @@ func newInvokeProxy(timeout time.Duration) *httputil.ReverseProxy {
 			t := pr.In.Context().Value(targetKey{}).(replicas.Target)
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = t.HostPort
-			pr.Out.URL.Path = "/" + strings.TrimPrefix(mux.Vars(pr.In)["params"], "/")
-			pr.Out.URL.RawPath = ""
+			// The path goes on as it came, still encoded: a container gets
+			// the bytes the caller sent, so a function routes on the raw
+			// path and an encoded "/" or "#" in an id stays inside the id.
+			pr.Out.URL.Path, pr.Out.URL.RawPath = functionPath(pr.In)
 			pr.Out.Host = t.HostPort
 			pr.SetXForwarded()
 			if host := pr.In.Header.Get("X-Forwarded-Host"); host != "" {
@@ -62,6 +65,20 @@ func newInvokeProxy(timeout time.Duration) *httputil.ReverseProxy {
 		ErrorHandler:  upstreamFailed,
 		ErrorLog:      log.New(log.Writer(), log.Prefix(), log.Flags()),
 	}
+}
+
+// functionPath is the part of the request's path after /function/{name}:
+// decoded and, unchanged, as the caller encoded it ("/" when empty).
+func functionPath(r *http.Request) (decoded, raw string) {
+	raw = "/"
+	if parts := strings.SplitN(r.URL.EscapedPath(), "/", 4); len(parts) == 4 {
+		raw += parts[3] // "", "function", the name, then the rest
+	}
+	decoded, err := url.PathUnescape(raw)
+	if err != nil { // EscapedPath is always valid; keep the decoded form then
+		return "/" + strings.TrimPrefix(mux.Vars(r)["params"], "/"), ""
+	}
+	return decoded, raw
 }
 
 // invoke serves /function/{name}[/path]: it picks a ready replica

@@ -109,6 +109,9 @@ func NewInvokeRouter(cfg Config) http.Handler {
 // routeInvocations adds the invocation routes, /healthz and the 404 answer.
 func (h *handlers) routeInvocations(r *mux.Router) {
 	invoke := h.invoke(newInvokeProxy(h.cfg.UpstreamTimeout))
+	// No path cleaning: "/function/x/a/../b" is passed on as it is (the
+	// function answers it), never redirected to another function's path.
+	r.SkipClean(true)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/", invoke)
 	r.HandleFunc("/function/{name:["+nameExpression+"]+}/{params:.*}", invoke)
