@@ -24,7 +24,7 @@ from typing import Literal
 from shared_layer.bidding.domain.auction import NO_FLOOR, Decision, decide
 from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
 from shared_layer.bidding.domain.pacing import PacingMemo
-from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, daypart_check
 from shared_layer.bidding.service.budget_recovery import BudgetRecovery
 from shared_layer.bidding.store.budget_ledger import (
     LedgerNotReady,
@@ -90,7 +90,12 @@ class Bidder:
         self._max_attempts = max_attempts
         self.refusals = RefusalMemo(clock=clock)
         self.paced = PacingMemo(clock=clock)
-        self.checks = (*ELIGIBILITY_CHECKS, self.refusals.eligible, self.paced.eligible)
+        self.checks = (
+            *ELIGIBILITY_CHECKS,
+            daypart_check(clock),
+            self.refusals.eligible,
+            self.paced.eligible,
+        )
 
     def ready(self) -> bool:
         return self.snapshot.ready()
