@@ -23,12 +23,13 @@ from shared_layer.bidding.domain.deadline import (
     passed,
 )
 from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.bidding.service.slots import slots_answer
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
-from shared_layer.kernel.models import BidRequest, parse
+from shared_layer.kernel.models import BidRequest, SlotsRequest, is_slots_body, parse
 from shared_layer.kernel.settings import load_settings
 
 
@@ -45,7 +46,8 @@ def serve_bids(bidder: Bidder) -> Handler:
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
         try:
-            bid_request = parse(BidRequest, request.body)
+            several = is_slots_body(request.body)
+            bid_request = parse(SlotsRequest if several else BidRequest, request.body)
             deadline = parse_deadline(request.header(DEADLINE_HEADER) or None)
         except AdServerError:
             metrics.BID_DECISIONS.labels("invalid").inc()
@@ -53,6 +55,8 @@ def serve_bids(bidder: Bidder) -> Handler:
         if passed(deadline, now_s=time.time()):  # serve has stopped waiting: charge nothing
             metrics.BID_DECISIONS.labels("late").inc()
             return no_content(request, {"X-No-Bid-Reason": NO_BID_REASON})
+        if isinstance(bid_request, SlotsRequest):
+            return _bid_slots(bidder, bid_request, request)
         started = time.perf_counter()
         try:
             outcome = bidder.bid(bid_request, Correlation(request.request_id, request.traceparent))
@@ -69,3 +73,20 @@ def serve_bids(bidder: Bidder) -> Handler:
         return json_response(200, body, request)
 
     return router.handler(service="bid", ready=bidder.ready)
+
+
+def _bid_slots(bidder: Bidder, slots: SlotsRequest, request: Request) -> dict:
+    """Several slots: 200 with every slot's winners by name, 204 when none filled."""
+    started = time.perf_counter()
+    try:
+        outcome = bidder.bid_slots(slots, Correlation(request.request_id, request.traceparent))
+    except AdServerError as exc:
+        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+        raise
+    finally:
+        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+    metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
+    if not outcome.filled:
+        return no_content(request, {"X-No-Bid-Reason": "no-candidate"})
+    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
+    return json_response(200, slots_answer(outcome.wins), request)

@@ -76,6 +76,7 @@ __all__ = [
     "TargetingRule",
     "Tier",
     "UserAttributes",
+    "is_slots_body",
     "parse",
 ]
 
@@ -539,6 +540,20 @@ class SlotsRequest(_Model):
             user_attributes=self.user_attributes,
             key_values=self.key_values,
         )
+
+
+def is_slots_body(body: bytes | bytearray | str) -> bool:
+    """Whether a /bid (or POST /serve) JSON body asks for several slots (has ``slots``) rather
+    than the one-slot request; a body that is not a JSON object is left to `parse` to refuse.
+    """
+    marker = '"slots"' if isinstance(body, str) else b'"slots"'
+    if marker not in body:  # type: ignore[operator]
+        return False
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and "slots" in data
 
 
 class AdContent(_Model):

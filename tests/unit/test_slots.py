@@ -215,3 +215,56 @@ def test_no_request_returns_a_duplicate_and_every_winner_is_eligible(campaigns, 
         a, b = one.decision.campaign, other.decision.campaign
         if a.id != b.id:
             assert set(a.exclusion_labels).isdisjoint(b.exclusion_labels)
+
+
+def test_serve_reads_repeated_slot_parameters() -> None:
+    from shared_layer.bidding.service.slots import slots_request_from_query
+
+    lists = {"slot": ["top:p-1:728x90|970x250:2", "side:p-2"]}
+    query = {"userId": "u-1", "slot": lists["slot"][0], "duplicates": "creative", "age": "30"}
+    request = slots_request_from_query(query, lists)
+    assert [(s.name, s.placement_id, s.sizes, s.count) for s in request.slots] == [
+        ("top", "p-1", ("728x90", "970x250"), 2),
+        ("side", "p-2", (), 1),
+    ]
+    assert request.duplicates == "creative" and request.user_attributes.age == 30
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"userId": "u", "slot": "top"}, "slot.0"),
+        ({"userId": "u", "slot": "top:p:300x250:x"}, "slot.0"),
+        ({"userId": "u", "slot": "top:p", "placementId": "p"}, "placementId"),
+        ({"userId": "u", "slot": "top:p:300"}, "sizes"),
+        ({"userId": "u", "slot": "top:p::9"}, "count"),
+        ({"slot": "top:p"}, "userId"),
+        ({"userId": "u", "slot": "top:p", "duplicates": "page"}, "duplicates"),
+    ],
+)
+def test_bad_slot_parameters_are_a_400_that_names_them(query: dict, named: str) -> None:
+    from shared_layer.bidding.service.slots import slots_request_from_query
+
+    with pytest.raises(ValidationFailed) as caught:
+        slots_request_from_query(query, {"slot": [query["slot"]]})
+    assert named in caught.value.message
+
+
+def test_bids_slots_answer_reads_back_exactly() -> None:
+    import json
+
+    from shared_layer.bidding.service.bid_client import parse_slots_answer
+    from shared_layer.bidding.service.slots import slots_answer
+
+    campaigns = [make_campaign("a1", cpm_micros=2_500_100), make_campaign("b1", advertiser_id="b")]
+    wins, _ = run(campaigns, slots_request(THREE_SLOTS[:2], "advertiser"))
+    body = json.dumps(slots_answer(wins))
+    read = parse_slots_answer(body)
+    assert {
+        name: [(b.campaign_id, b.bid_cpm_micros, i) for b, i in won] for name, won in read.items()
+    } == {
+        name: [
+            (w.decision.campaign.id, w.decision.campaign.cpm_micros, w.impression_id) for w in won
+        ]
+        for name, won in wins.items()
+    }

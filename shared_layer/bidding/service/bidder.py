@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from shared_layer.bidding.domain.auction import NO_FLOOR, Decision, decide
+from shared_layer.bidding.domain.auction import NO_FLOOR, Decision, SlotWin, decide, decide_slots
 from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
 from shared_layer.bidding.domain.pacing import PacingMemo
 from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, daypart_check
@@ -35,10 +35,10 @@ from shared_layer.campaigns.service.snapshot import CampaignSnapshot
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamUnavailable
-from shared_layer.kernel.models import BidRequest, Campaign
+from shared_layer.kernel.models import BidRequest, Campaign, SlotsRequest
 from shared_layer.kernel.money import Micros, format_micros
 
-__all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder"]
+__all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder", "SlotsOutcome"]
 
 MAX_CHARGE_ATTEMPTS = 50  # Redis round trips per request, at most
 
@@ -71,6 +71,21 @@ class BidOutcome:
         return self.label
 
 
+@dataclass(frozen=True, slots=True)
+class SlotsOutcome:
+    """The winners of a several-slot request, by slot name (a slot nothing filled: [])."""
+
+    wins: dict[str, list[SlotWin]]
+
+    @property
+    def filled(self) -> int:
+        return sum(len(won) for won in self.wins.values())
+
+    @property
+    def spend_micros(self) -> Micros:
+        return sum(w.decision.price.charge_micros for won in self.wins.values() for w in won)
+
+
 class Bidder:
     """Runs auctions for one bid replica; thread-safe as its snapshot and ledger are."""
 
@@ -99,6 +114,45 @@ class Bidder:
 
     def ready(self) -> bool:
         return self.snapshot.ready()
+
+    def _on_refused(self, campaign: Campaign, charge: ChargeResult) -> None:
+        if charge.outcome is ChargeOutcome.PACED:
+            self.paced.remember(campaign, charge.daily_spent_micros)
+        else:
+            self.refusals.remember(campaign, charge)
+
+    def bid_slots(
+        self, request: SlotsRequest, correlation: Correlation | None = None
+    ) -> SlotsOutcome:
+        """Every slot's winners, each charged once with its own impression recorded in the same
+        step (`auction.decide_slots`); errors go up as for `bid`."""
+        if not self.snapshot.ready():
+            raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
+        at = self._clock()
+        floors = self.snapshot.floors
+
+        def new_impression(slot_request: BidRequest) -> tuple[str, Any]:
+            impression_id = str(uuid.uuid4())
+            recorder = impression_recorder(
+                slot_request, impression_id, at=at, correlation=correlation
+            )
+            return impression_id, recorder
+
+        try:
+            wins = decide_slots(
+                self.snapshot.index,
+                request,
+                self.ledger,
+                new_impression=new_impression,
+                checks=self.checks,
+                floors=lambda placement: floors.get(placement, NO_FLOOR),
+                on_refused=self._on_refused,
+                max_attempts=self._max_attempts,
+            )
+        except LedgerNotReady:
+            self._recovery.ensure()
+            raise
+        return SlotsOutcome(wins)
 
     def bid(self, request: BidRequest, correlation: Correlation | None = None) -> BidOutcome:
         """The winner charged and its impression recorded (with `correlation`, the serve
