@@ -23,7 +23,7 @@ from shared_layer.bidding.domain.deadline import (
     passed,
 )
 from shared_layer.bidding.service.bidder import Bidder
-from shared_layer.bidding.service.slots import slots_answer
+from shared_layer.bidding.service.slots import explained, slots_answer, wants_explanation
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
@@ -35,12 +35,13 @@ from shared_layer.kernel.settings import load_settings
 
 def build(settings: BidderSettings | None = None, *, clock: Clock = utc_now) -> Handler:
     """Connect and start this replica's bidder (`clock` sets the days of budgets and pacing)."""
-    runtime = start_bidder(settings or load_settings(BidderSettings), clock=clock)
-    return serve_bids(runtime.bidder)
+    settings = settings or load_settings(BidderSettings)
+    runtime = start_bidder(settings, clock=clock)
+    return serve_bids(runtime.bidder, admin_token=settings.admin_token)
 
 
-def serve_bids(bidder: Bidder) -> Handler:
-    """POST / over `bidder`, ready once its campaign snapshot is."""
+def serve_bids(bidder: Bidder, *, admin_token: bytes | None = None) -> Handler:
+    """POST / over `bidder`, ready once its snapshot is; `admin_token` allows ``explain=1``."""
     router = Router()
 
     @router.route("POST", "/")
@@ -59,16 +60,23 @@ def serve_bids(bidder: Bidder) -> Handler:
             return _bid_slots(bidder, bid_request, request)
         started = time.perf_counter()
         try:
-            outcome = bidder.bid(bid_request, Correlation(request.request_id, request.traceparent))
+            outcome = bidder.bid(
+                bid_request,
+                Correlation(request.request_id, request.traceparent),
+                explain=wants_explanation(request, admin_token),
+            )
         except AdServerError as exc:
             metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
             raise
         finally:
             metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
         metrics.BID_DECISIONS.labels(outcome.label).inc()
+        if outcome.decision is not None:
+            metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
+        if outcome.explanation is not None:  # an admin's question: answered even without a bid
+            return json_response(200, explained(outcome), request)
         if outcome.decision is None:
             return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
-        metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
         body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
         return json_response(200, body, request)
 

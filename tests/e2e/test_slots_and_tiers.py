@@ -203,3 +203,31 @@ def test_key_values_any_of_and_none_of_through_bid() -> None:
     assert _winner(placement, keyValues={"section": ["news"]})[0] is None
     assert _winner(placement, keyValues={"section": ["sports"], "lang": ["de"]})[0] is None
     assert _winner(placement)[0] is None
+
+
+def test_the_explainer_needs_the_admin_token_and_moves_the_same_money() -> None:
+    campaigns = Campaigns()
+    placement = unique_placement("explain")
+    winner = campaigns.create(_campaign(placement, "5", daily="100"))
+    sports = campaigns.create(_campaign(placement, "9", keyValues={"section": ["sports"]}))
+    cheap = campaigns.create(_campaign(placement, "1"))
+    body = {"userId": "u-explain", "placementId": placement}
+    admin = {"Authorization": f"Bearer {campaigns._token()}"}
+
+    plain = requests.post(BID, json=body, timeout=10)
+    explained = requests.post(f"{BID}?explain=1", json=body, headers=admin, timeout=10)
+    assert plain.status_code == explained.status_code == 200
+    assert "explain" not in plain.json()
+    explanation = explained.json()["explain"]
+    reasons = {row["campaignId"]: row["reason"] for row in explanation["candidates"]}
+    assert reasons == {winner: "won", sports: "targeting", cheap: "lower-bid"}
+    assert explanation["winner"] == {"campaignId": winner, "priceMicros": 5_000}
+    assert spent(winner) == (2 * 5_000, 2 * 5_000)  # the explained request charged as the other
+
+    ignored = requests.post(
+        f"{BID}?explain=1", json=body, headers={"Authorization": "Bearer wrong"}, timeout=10
+    )
+    assert ignored.status_code == 200 and "explain" not in ignored.json()
+    header = requests.post(BID, json=body, headers={**admin, "X-Explain": "1"}, timeout=10)
+    assert "explain" in header.json()
+    assert spent(winner) == (4 * 5_000, 4 * 5_000)

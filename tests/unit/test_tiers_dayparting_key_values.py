@@ -353,3 +353,49 @@ def test_a_bid_request_carries_key_values() -> None:
     assert request.key_values == {"s": ("x",)}
     with pytest.raises(ValidationFailed):
         parse(type(make_request()), b'{"userId": "u", "placementId": "p", "keyValues": {"s": 1}}')
+
+
+def test_the_explainer_gives_each_candidates_first_reason() -> None:
+    from shared_layer.bidding.domain.budget import ChargeOutcome
+    from shared_layer.bidding.domain.explain import explain
+
+    campaigns = [
+        make_campaign("winner", cpm_micros=9_000_000),
+        make_campaign("paced", cpm_micros=9_500_000),
+        make_campaign("capped", cpm_micros=9_400_000),
+        make_campaign("spent", cpm_micros=9_300_000),
+        make_campaign("usa", rules=(("country", "US"),), cpm_micros=9_900_000),
+        make_campaign(
+            "night", time_zone="Europe/Paris", daypart=Daypart(days=("sun",), hours=(3,))
+        ),
+        make_campaign("cheap", cpm_micros=1_000),
+        make_campaign("low", cpm_micros=1_000_000),
+        make_campaign("elsewhere", rules=(("placement", "p-2"),)),
+    ]
+    refused = {
+        "paced": ChargeOutcome.PACED,
+        "capped": ChargeOutcome.FREQUENCY_CAPPED,
+        "spent": ChargeOutcome.DAILY_BUDGET_EXHAUSTED,
+    }
+    result = explain(
+        build_index(campaigns),
+        make_request(country_code="GB"),
+        winners=["winner"],
+        refused=refused,
+        daypart=daypart_check(lambda: NOON),
+        budget_memo=lambda c, r: True,
+        pacing_memo=lambda c, r: True,
+        floor_micros=500_000,
+    )
+    reasons = {row["campaignId"]: row["reason"] for row in result["candidates"]}
+    assert reasons == {
+        "winner": "won",
+        "paced": "pacing",
+        "capped": "frequency-cap",
+        "spent": "budget",
+        "usa": "targeting",
+        "night": "daypart",
+        "cheap": "floor",
+        "low": "lower-bid",
+    }
+    assert result["truncated"] == 0

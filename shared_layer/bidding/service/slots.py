@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -25,6 +26,7 @@ from shared_layer.bidding.service.bid_client import (
     ad_response,
     bid_request_from_query,
 )
+from shared_layer.bidding.service.bidder import BidOutcome
 from shared_layer.kernel.errors import AdServerError, ValidationFailed
 from shared_layer.kernel.http import Request, json_response, no_content
 from shared_layer.kernel.models import BidResponse, SlotsRequest, parse
@@ -32,11 +34,13 @@ from shared_layer.kernel.models import BidResponse, SlotsRequest, parse
 __all__ = [
     "SLOTS_PARAMETERS",
     "ClickUrl",
+    "explained",
     "read_slots",
     "serve_slots",
     "serve_slots_answer",
     "slots_answer",
     "slots_request_from_query",
+    "wants_explanation",
 ]
 
 SLOTS_PARAMETERS: Final = ("slot", "duplicates")
@@ -125,6 +129,26 @@ def slots_request_from_query(
         raise ValidationFailed(
             exc.message.replace("invalid SlotsRequest", "invalid request"), exc.fields
         ) from exc
+
+
+def wants_explanation(request: Request, admin_token: bytes | None) -> bool:
+    """``explain=1`` (or ``X-Explain: 1``) with the admin bearer token; anything else, a wrong
+    token included, is an ordinary request (the parameter is ignored)."""
+    if admin_token is None:
+        return False
+    if request.query.get("explain") != "1" and request.header("x-explain") != "1":
+        return False
+    scheme, _, token = request.header("authorization").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), admin_token)
+
+
+def explained(outcome: BidOutcome) -> dict[str, Any]:
+    """bid's answer to an explained one-slot request: the usual body (when something won) and
+    ``explain``; 200 even without a winner, so the explanation can be read."""
+    body: dict[str, Any] = {}
+    if outcome.decision is not None:
+        body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
+    return {**body, "explain": outcome.explanation}
 
 
 def slots_answer(wins: Mapping[str, list[SlotWin]]) -> dict[str, Any]:
