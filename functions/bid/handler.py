@@ -23,29 +23,32 @@ from shared_layer.bidding.domain.deadline import (
     passed,
 )
 from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.bidding.service.slots import explained, slots_answer, wants_explanation
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
-from shared_layer.kernel.models import BidRequest, parse
+from shared_layer.kernel.models import BidRequest, SlotsRequest, is_slots_body, parse
 from shared_layer.kernel.settings import load_settings
 
 
 def build(settings: BidderSettings | None = None, *, clock: Clock = utc_now) -> Handler:
     """Connect and start this replica's bidder (`clock` sets the days of budgets and pacing)."""
-    runtime = start_bidder(settings or load_settings(BidderSettings), clock=clock)
-    return serve_bids(runtime.bidder)
+    settings = settings or load_settings(BidderSettings)
+    runtime = start_bidder(settings, clock=clock)
+    return serve_bids(runtime.bidder, admin_token=settings.admin_token)
 
 
-def serve_bids(bidder: Bidder) -> Handler:
-    """POST / over `bidder`, ready once its campaign snapshot is."""
+def serve_bids(bidder: Bidder, *, admin_token: bytes | None = None) -> Handler:
+    """POST / over `bidder`, ready once its snapshot is; `admin_token` allows ``explain=1``."""
     router = Router()
 
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
         try:
-            bid_request = parse(BidRequest, request.body)
+            several = is_slots_body(request.body)
+            bid_request = parse(SlotsRequest if several else BidRequest, request.body)
             deadline = parse_deadline(request.header(DEADLINE_HEADER) or None)
         except AdServerError:
             metrics.BID_DECISIONS.labels("invalid").inc()
@@ -53,19 +56,45 @@ def serve_bids(bidder: Bidder) -> Handler:
         if passed(deadline, now_s=time.time()):  # serve has stopped waiting: charge nothing
             metrics.BID_DECISIONS.labels("late").inc()
             return no_content(request, {"X-No-Bid-Reason": NO_BID_REASON})
+        if isinstance(bid_request, SlotsRequest):
+            return _bid_slots(bidder, bid_request, request)
         started = time.perf_counter()
         try:
-            outcome = bidder.bid(bid_request, Correlation(request.request_id, request.traceparent))
+            outcome = bidder.bid(
+                bid_request,
+                Correlation(request.request_id, request.traceparent),
+                explain=wants_explanation(request, admin_token),
+            )
         except AdServerError as exc:
             metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
             raise
         finally:
             metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
         metrics.BID_DECISIONS.labels(outcome.label).inc()
+        if outcome.decision is not None:
+            metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
+        if outcome.explanation is not None:  # an admin's question: answered even without a bid
+            return json_response(200, explained(outcome), request)
         if outcome.decision is None:
             return no_content(request, {"X-No-Bid-Reason": outcome.reason or "no-candidate"})
-        metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)
         body = {**outcome.decision.to_response().to_json(), "impressionId": outcome.impression_id}
         return json_response(200, body, request)
 
     return router.handler(service="bid", ready=bidder.ready)
+
+
+def _bid_slots(bidder: Bidder, slots: SlotsRequest, request: Request) -> dict:
+    """Several slots: 200 with every slot's winners by name, 204 when none filled."""
+    started = time.perf_counter()
+    try:
+        outcome = bidder.bid_slots(slots, Correlation(request.request_id, request.traceparent))
+    except AdServerError as exc:
+        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+        raise
+    finally:
+        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+    metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
+    if not outcome.filled:
+        return no_content(request, {"X-No-Bid-Reason": "no-candidate"})
+    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
+    return json_response(200, slots_answer(outcome.wins), request)

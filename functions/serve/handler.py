@@ -1,25 +1,26 @@
 """serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
 
+Several slots: GET /?userId&slot=name:placementId[:sizes[:count]]&slot=...&duplicates=..., or
+POST / with a several-slot /bid body; the answer is keyed by slot name (`bidding.service.slots`).
+
 Validates the query (400 with the specification's error body), asks bid through the gateway over a
 pooled keep-alive connection with a total deadline and a circuit breaker
 (`shared_layer.bidding.service.bid_client`), and signs the click-tracking URL. The impression event
 is not serve's to send: bid recorded it in the same atomic step as the charge
 (`kernel.storage.outbox`). When bid is slow, failing or the circuit is open, the answer is 204
-within the deadline with the reason in
-``X-No-Fill-Reason``: never a hang, never a 500.
+within the deadline with the reason in ``X-No-Fill-Reason``: never a hang, never a 500.
 """
 
 from __future__ import annotations
 
-import time
-
 from shared_layer.bidding.metrics import SERVE_REQUESTS
 from shared_layer.bidding.service.bid_client import (
     BidClient,
+    ClickSigner,
     ad_response,
     bid_request_from_query,
-    click_tracking_url,
 )
+from shared_layer.bidding.service.slots import read_slots, serve_slots
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
@@ -65,10 +66,19 @@ def build(settings: ServeSettings | None = None) -> Handler:
         failure_threshold=settings.breaker_failures,
         reset_timeout_s=settings.breaker_reset_s,
     )
+    click_url = ClickSigner(
+        settings.click_url, settings.click_signing_key, settings.click_token_ttl_s
+    )
     router = Router()
+
+    @router.route("POST", "/")
+    def serve_body(request: Request) -> dict:
+        return serve_slots(bids, read_slots(request), request, click_url)
 
     @router.route("GET", "/")
     def serve(request: Request) -> dict:
+        if "slot" in request.query:
+            return serve_slots(bids, read_slots(request), request, click_url)
         try:
             bid_request = bid_request_from_query(request.query)
         except AdServerError:
@@ -81,18 +91,10 @@ def build(settings: ServeSettings | None = None) -> Handler:
             reason = str(result.no_fill)
             SERVE_REQUESTS.labels(reason).inc()
             return no_content(request, {"X-No-Fill-Reason": reason})
-        click_url = click_tracking_url(
-            settings.click_url,
-            settings.click_signing_key,
-            impression_id=result.impression_id,
-            bid=result.bid,
-            user_id=bid_request.user_id,
-            placement_id=bid_request.placement_id,
-            expires_at=int(time.time()) + settings.click_token_ttl_s,
-            request_id=request.request_id,  # the ad's correlation id, carried into the click
-        )
+        # The ad's correlation id (serve's request id) is carried into the click.
+        ids = (result.impression_id, bid_request.placement_id, bid_request.user_id)
+        url = click_url(result.bid, *ids, request.request_id)
         SERVE_REQUESTS.labels("filled").inc()
-        body = ad_response(result.bid, result.impression_id, click_url)
-        return json_response(200, body, request)
+        return json_response(200, ad_response(result.bid, result.impression_id, url), request)
 
     return router.handler(service="serve")

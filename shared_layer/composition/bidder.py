@@ -25,7 +25,7 @@ from shared_layer.campaigns.store.floors import PlacementFloorStore
 from shared_layer.kernel.clock import Clock
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.log import get_logger
-from shared_layer.kernel.settings import env, positive, settings_class
+from shared_layer.kernel.settings import env, positive, secret, settings_class
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
 from shared_layer.kernel.storage.settings import KafkaSettings, PostgresSettings, RedisSettings
 from shared_layer.pipeline.store.progress import KafkaPipelineProgress
@@ -39,6 +39,8 @@ class BidderSettings(PostgresSettings, RedisSettings, KafkaSettings):
     snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
     ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
     pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
+    # The decision explainer answers only requests with this bearer token (none: never).
+    admin_token: bytes | None = secret("campaigns-admin-token", default=None)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ class Request:
     trace_id: str
     traceparent: str  # to send on downstream calls: our trace id, a new span id
     started: float = field(default_factory=time.perf_counter)
+    # Every value of a repeated query parameter (``slot=a:p-1&slot=b:p-2``); `query` has the first.
+    query_lists: Mapping[str, list[str]] = field(default_factory=dict)
     log_fields: dict[str, Any] = field(default_factory=dict)
 
     def annotate(self, **fields: Any) -> None:
@@ -129,6 +131,11 @@ def request_from_event(event: Any, max_body_bytes: int = MAX_BODY_BYTES) -> Requ
         request_id=request_id,
         trace_id=trace_id,
         traceparent=f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
+        query_lists=(
+            {k: list(event.query.getlist(k)) for k in event.query}
+            if event.query and hasattr(event.query, "getlist")
+            else {}
+        ),
     )
     if len(body) > max_body_bytes:
         raise _TooLarge(request, max_body_bytes)

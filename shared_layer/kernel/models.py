@@ -54,18 +54,29 @@ __all__ = [
     "RULE_TYPES",
     "Ad",
     "AdContent",
+    "AdSize",
     "BidRequest",
     "BidResponse",
     "Campaign",
     "CampaignStatus",
     "Clearing",
+    "Daypart",
     "DeviceType",
+    "DuplicateMode",
     "FrequencyCap",
+    "KeyValues",
+    "KeyValuesInput",
     "Pacing",
+    "Pixels",
     "PlacementFloor",
     "RuleType",
+    "Slot",
+    "SlotsRequest",
+    "SponsorshipGoal",
     "TargetingRule",
+    "Tier",
     "UserAttributes",
+    "is_slots_body",
     "parse",
 ]
 
@@ -76,6 +87,10 @@ DEVICE_TYPES: Final[tuple[DeviceType, ...]] = get_args(DeviceType)
 CampaignStatus: TypeAlias = Literal["active", "paused", "ended"]
 Pacing: TypeAlias = Literal["asap", "even", "frontloaded"]
 Clearing: TypeAlias = Literal["first-price", "second-price"]
+Tier: TypeAlias = Literal["sponsorship", "standard", "house"]
+GoalPeriod: TypeAlias = Literal["day", "lifetime"]
+Weekday: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: Final[tuple[Weekday, ...]] = get_args(Weekday)
 
 MIN_TARGETED_AGE: Final = 13
 MAX_TARGETED_AGE: Final = 120
@@ -86,6 +101,9 @@ MAX_ADS_PER_CAMPAIGN: Final = 50
 MAX_FREQUENCY_IMPRESSIONS: Final = 1_000
 MIN_FREQUENCY_WINDOW_S: Final = 60
 MAX_FREQUENCY_WINDOW_S: Final = 30 * 24 * 3600
+MAX_GOAL_IMPRESSIONS: Final = 10**12
+MAX_KEY_VALUE_KEYS: Final = 20
+MAX_AD_PIXELS: Final = 10_000
 # The largest valid /bid body is about 7 KB (40 KB if every character is \u-escaped).
 MAX_BID_REQUEST_BYTES: Final = 64 * 1024
 # The smallest CPM whose impression still costs at least one micro (see money.impression_price).
@@ -237,14 +255,71 @@ class PlacementFloor(_Model):
     clearing: Clearing = "first-price"
 
 
+Pixels = Annotated[StrictInt, Field(ge=1, le=MAX_AD_PIXELS)]
+
+
 class Ad(_Model):
-    """A creative of a campaign; `redirect_url` is the only place a click may send a user."""
+    """A creative of a campaign; `redirect_url` is the only place a click may send a user.
+
+    `width` x `height` (pixels, both or neither) is matched against a slot's sizes; an ad
+    without a size fits only slots that name no size.
+    """
 
     id: Id
     campaign_id: Id
     title: Title
     image_url: HttpUrl
     redirect_url: HttpUrl
+    width: Pixels | None = None
+    height: Pixels | None = None
+
+    @model_validator(mode="after")
+    def _whole_size(self) -> Ad:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("width and height: give both or neither")
+        return self
+
+    @property
+    def size(self) -> str | None:
+        """``"300x250"``, or None without a size."""
+        return None if self.width is None else f"{self.width}x{self.height}"
+
+
+class SponsorshipGoal(_Model):
+    """A sponsorship's goal: `impressions` per campaign day (paced evenly over it) or in its
+    lifetime. ``{"impressions": 10000, "period": "day"}``."""
+
+    impressions: Annotated[StrictInt, Field(ge=1, le=MAX_GOAL_IMPRESSIONS)]
+    period: GoalPeriod = "day"
+
+
+def _distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat a value")
+    return tuple(sorted(values, key=lambda v: (WEEKDAYS.index(v) if v in WEEKDAYS else 0, v)))
+
+
+class Daypart(_Model):
+    """When a campaign runs, in its time zone: the days of the week and the hours of the day.
+
+    ``{"days": ["mon", "tue"], "hours": [9, 10, 11, 12, 13, 14, 15, 16]}`` is Monday and
+    Tuesday from 09:00 to 17:00 (an hour ``h`` covers h:00 to h:59:59). Across a change of
+    daylight-saving time the wall clock decides (`bidding.domain.targeting.in_daypart`).
+    """
+
+    days: Annotated[tuple[Weekday, ...], AfterValidator(_distinct)] = Field(
+        min_length=1, max_length=7
+    )
+    hours: Annotated[
+        tuple[Annotated[StrictInt, Field(ge=0, le=23)], ...], AfterValidator(_distinct)
+    ] = Field(min_length=1, max_length=24)
+
+
+KeyValues: TypeAlias = Mapping[str, tuple[str, ...]]
+KeyValuesInput = Annotated[
+    dict[Label, Annotated[tuple[Label, ...], Field(min_length=1, max_length=MAX_LIST_ITEMS)]],
+    Field(max_length=MAX_KEY_VALUE_KEYS),
+]
 
 
 class Campaign(_Model):
@@ -276,12 +351,20 @@ class Campaign(_Model):
     pacing: Pacing = "asap"
     time_zone: TimeZoneName = "UTC"
     frequency_cap: FrequencyCap | None = None
+    tier: Tier = "standard"
+    goal: SponsorshipGoal | None = None
+    exclusion_labels: tuple[Label, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
+    daypart: Daypart | None = None
+    key_values: KeyValuesInput = Field(default_factory=dict)
+    excluded_key_values: KeyValuesInput = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
         lifetime = self.lifetime_budget_micros
         if lifetime is not None and lifetime < self.daily_budget_micros:
             raise ValueError("lifetimeBudgetMicros must not be below dailyBudgetMicros")
+        if (self.tier == "sponsorship") != (self.goal is not None):
+            raise ValueError("goal: a sponsorship needs a goal, and only a sponsorship has one")
         strangers = [ad.id for ad in self.ads if ad.campaign_id != self.id]
         if strangers:
             raise ValueError(f"ads {', '.join(strangers)} belong to another campaign")
@@ -301,6 +384,58 @@ class Campaign(_Model):
     def age_ranges(self) -> tuple[tuple[int, int], ...]:
         """The age_range rules as inclusive (low, high) pairs."""
         return tuple(sorted(_parse_age_range(v) for v in self.targeting.get("age_range", ())))
+
+    @cached_property
+    def impression_price_micros(self) -> int:
+        """What one impression costs at this campaign's own CPM (a sponsorship always pays it;
+        a house ad pays nothing)."""
+        return 0 if self.tier == "house" else max(1, self.cpm_micros // IMPRESSIONS_PER_CPM)
+
+    @cached_property
+    def goal_micros(self) -> int | None:
+        """A sponsorship's goal as money: its impressions at its own price (None otherwise)."""
+        if self.goal is None:
+            return None
+        return min(MAX_MICROS, self.goal.impressions * self.impression_price_micros)
+
+    @cached_property
+    def pacing_budget_micros(self) -> int:
+        """What the day's pacing curve spreads: the daily budget, or, for a daily sponsorship
+        goal, the goal (when smaller): it is delivered evenly and stops once met."""
+        if self.goal is not None and self.goal.period == "day" and self.goal_micros is not None:
+            return min(self.daily_budget_micros, self.goal_micros)
+        return self.daily_budget_micros
+
+    @cached_property
+    def effective_pacing(self) -> Pacing:
+        """A daily sponsorship goal is paced evenly, whatever `pacing` says; a house ad is not
+        paced."""
+        if self.goal is not None and self.goal.period == "day":
+            return "even"
+        return "asap" if self.tier == "house" else self.pacing
+
+    @cached_property
+    def daily_cap_micros(self) -> int:
+        """What the ledger lets the day's spend reach: the daily budget (a house ad, charged 0,
+        has no budget)."""
+        return MAX_MICROS if self.tier == "house" else self.daily_budget_micros
+
+    @cached_property
+    def lifetime_cap_micros(self) -> int | None:
+        """The lifetime budget, or a lifetime sponsorship goal's money when smaller (None: no
+        limit; a house ad has none)."""
+        if self.tier == "house":
+            return None
+        caps = [self.lifetime_budget_micros]
+        if self.goal is not None and self.goal.period == "lifetime":
+            caps.append(self.goal_micros)
+        present = [cap for cap in caps if cap is not None]
+        return min(present) if present else None
+
+    @cached_property
+    def sizes(self) -> frozenset[str]:
+        """The sizes of its ads (``"300x250"``)."""
+        return frozenset(ad.size for ad in self.ads if ad.size is not None)
 
 
 class UserAttributes(_Model):
@@ -325,6 +460,7 @@ class BidRequest(_Model):
     country_code: CountryCode | None = None
     device_type: DeviceType | None = None
     user_attributes: UserAttributes = Field(default_factory=UserAttributes)
+    key_values: KeyValuesInput = Field(default_factory=dict)
     floor_micros: Annotated[StrictInt, Field(ge=0, le=MAX_MICROS)] = Field(default=0, exclude=True)
 
     @field_validator("floor_micros", mode="before")
@@ -341,6 +477,83 @@ class BidRequest(_Model):
     @property
     def age(self) -> int | None:
         return self.user_attributes.age
+
+
+DuplicateMode: TypeAlias = Literal["none", "campaign", "advertiser", "creative"]
+MAX_SLOTS: Final = 15
+MAX_SLOT_COUNT: Final = 5
+_SIZE = re.compile(r"([1-9][0-9]{0,4})x([1-9][0-9]{0,4})")
+
+
+def _size(value: str) -> str:
+    match = _SIZE.fullmatch(value)
+    if not match or max(int(match[1]), int(match[2])) > MAX_AD_PIXELS:
+        raise ValueError(f"a size is written WIDTHxHEIGHT, such as 300x250 (1..{MAX_AD_PIXELS})")
+    return value
+
+
+AdSize = Annotated[str, Strict(), AfterValidator(_size)]
+
+
+class Slot(_Model):
+    """One slot of a page (Kevel's ``divName``): its name, placement, accepted sizes and how
+    many ads (1 to 5) it shows. No sizes: any ad, sized or not; with sizes: an ad of one of
+    them."""
+
+    name: Label
+    placement_id: Id
+    sizes: tuple[AdSize, ...] = Field(default=(), max_length=20)
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_SLOT_COUNT)] = 1
+
+
+class SlotsRequest(_Model):
+    """A request for several slots at once: the /bid request's user fields, ``slots`` in
+    place of ``placementId``, and the level at which one request's winners must differ:
+    ``none``, ``campaign``, ``advertiser`` or ``creative`` (an ad). Slot names are unique.
+
+    Campaigns sharing an exclusion label never fill two slots of one request, whatever the
+    level.
+    """
+
+    user_id: Id
+    slots: tuple[Slot, ...] = Field(min_length=1, max_length=MAX_SLOTS)
+    duplicates: DuplicateMode = "none"
+    country_code: CountryCode | None = None
+    device_type: DeviceType | None = None
+    user_attributes: UserAttributes = Field(default_factory=UserAttributes)
+    key_values: KeyValuesInput = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SlotsRequest:
+        names = [slot.name for slot in self.slots]
+        if len(set(names)) != len(names):
+            raise ValueError("slots: each slot needs its own name")
+        return self
+
+    def for_slot(self, slot: Slot) -> BidRequest:
+        """The one-slot /bid request of `slot` (what targeting and the impression see)."""
+        return BidRequest(
+            user_id=self.user_id,
+            placement_id=slot.placement_id,
+            country_code=self.country_code,
+            device_type=self.device_type,
+            user_attributes=self.user_attributes,
+            key_values=self.key_values,
+        )
+
+
+def is_slots_body(body: bytes | bytearray | str) -> bool:
+    """Whether a /bid (or POST /serve) JSON body asks for several slots (has ``slots``) rather
+    than the one-slot request; a body that is not a JSON object is left to `parse` to refuse.
+    """
+    marker = '"slots"' if isinstance(body, str) else b'"slots"'
+    if marker not in body:  # type: ignore[operator]
+        return False
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and "slots" in data
 
 
 class AdContent(_Model):
@@ -425,7 +638,10 @@ def parse(
         raise _validation_failed(model, exc) from exc
 
 
-_DEFAULT_LIMITS: dict[type[BaseModel], int] = {BidRequest: MAX_BID_REQUEST_BYTES}
+_DEFAULT_LIMITS: dict[type[BaseModel], int] = {
+    BidRequest: MAX_BID_REQUEST_BYTES,
+    SlotsRequest: MAX_BID_REQUEST_BYTES,
+}
 _MAX_LISTED_PROBLEMS = 10
 
 

@@ -26,17 +26,21 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared_layer.bidding.domain.auction import build_index, decide, first_price, rank
+from shared_layer.bidding.domain.auction import build_index, decide, decide_slots, first_price, rank
 from shared_layer.bidding.domain.budget import RefusalMemo
 from shared_layer.bidding.domain.pacing import PacingMemo
-from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, is_eligible
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, daypart_check, is_eligible
 from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
 from shared_layer.kernel.models import (
     DEVICE_TYPES,
     Ad,
     BidRequest,
     Campaign,
+    Daypart,
     FrequencyCap,
+    Slot,
+    SlotsRequest,
+    SponsorshipGoal,
     TargetingRule,
 )
 
@@ -230,6 +234,90 @@ def bench_paced(size: int = PACED_SIZE) -> None:
     )
 
 
+_SECTIONS = tuple(f"section-{n}" for n in range(20))
+
+
+def _with_every_feature(campaign: Campaign, n: int, rng: random.Random) -> Campaign:
+    """A campaign of the broad mix with decisioning III's fields: tiers (5% sponsorships with a
+    daily goal, 1% house), dayparts (30%), key-values (30% any-of, 10% none-of), exclusion
+    labels (20%), sized ads."""
+    tier = "sponsorship" if n % 20 == 0 else "house" if n % 100 == 1 else "standard"
+    width, height = rng.choice(((300, 250), (728, 90), (160, 600)))
+    update: dict[str, Any] = {
+        "tier": tier,
+        "goal": SponsorshipGoal(impressions=10_000) if tier == "sponsorship" else None,
+        "pacing": ("asap", "even")[n % 2],
+        "time_zone": _ZONES[n % len(_ZONES)],
+        "ads": tuple(
+            ad.model_copy(update={"width": width, "height": height}) for ad in campaign.ads
+        ),
+    }
+    if rng.random() < 0.3:
+        update["daypart"] = Daypart(
+            days=("mon", "tue", "wed", "thu", "fri"), hours=tuple(range(8, 20))
+        )
+    if rng.random() < 0.3:
+        update["key_values"] = {"section": tuple(rng.sample(_SECTIONS, 3))}
+    if rng.random() < 0.1:
+        update["excluded_key_values"] = {"section": (rng.choice(_SECTIONS),)}
+    if rng.random() < 0.2:
+        update["exclusion_labels"] = (f"label-{n % 30}",)
+    return campaign.model_copy(update=update)
+
+
+def bench_features(size: int = PACED_SIZE) -> None:
+    """1-slot and 3-slot decisions at `size` campaigns with every decisioning feature on."""
+    rng = random.Random(SEED + size + 2)
+    campaigns = [
+        _with_every_feature(c, n, rng)
+        for n, c in enumerate(make_campaigns(size, rng, WORKLOADS["broad"]))
+    ]
+    index = build_index(campaigns)
+    now = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+    clock = lambda: now  # noqa: E731
+    ledger = RedisBudgetLedger(_AnsweringRedis(), clock)
+    refusals, paced = RefusalMemo(clock=clock), PacingMemo(clock=clock)
+    checks = (*ELIGIBILITY_CHECKS, daypart_check(clock), refusals.eligible, paced.eligible)
+    requests = [
+        r.model_copy(update={"key_values": {"section": (rng.choice(_SECTIONS),)}})
+        for r in make_requests(REQUESTS // 4, rng)
+    ]
+    sizes = (("300x250",), ("728x90",), ())
+    slot_requests = [
+        SlotsRequest(
+            user_id=r.user_id,
+            country_code=r.country_code,
+            device_type=r.device_type,
+            user_attributes=r.user_attributes,
+            key_values=r.key_values,
+            duplicates="advertiser",
+            slots=tuple(
+                Slot(name=f"s{k}", placement_id=rng.choice(PLACEMENTS), sizes=sizes[k])
+                for k in range(3)
+            ),
+        )
+        for r in requests
+    ]
+    no_record = lambda _request: ("imp", None)  # noqa: E731
+
+    def one(request: BidRequest) -> object:
+        return decide(index, request, ledger, checks=checks, on_refused=refusals.remember)
+
+    def three(request: Any) -> object:
+        return decide_slots(
+            index, request, ledger, new_impression=no_record, checks=checks,
+            on_refused=refusals.remember,
+        )  # fmt: skip
+
+    for label, run, batch in (("1-slot", one, requests), ("3-slot", three, slot_requests)):
+        p50, p99 = _percentiles(_time_each(run, batch))
+        print(
+            f"{label:>9} {size:>7} campaigns: decision p50 {p50:6.1f} us  p99 {p99:6.1f} us"
+            "  | tiers, dayparts, key-values, labels, sizes on; charge prepared (no Redis)",
+            flush=True,
+        )
+
+
 def main(argv: Sequence[str] = ()) -> None:
     sizes = [int(arg) for arg in argv] or list(SIZES)
     print(
@@ -241,6 +329,7 @@ def main(argv: Sequence[str] = ()) -> None:
         for size in sizes:
             bench(size, workload)
     bench_paced()
+    bench_features()
 
 
 if __name__ == "__main__":

@@ -181,5 +181,8 @@ def test_bad_input_is_a_400_with_the_error_body_and_nothing_charged(audience, qu
 
 
 def test_other_methods_are_refused_with_the_error_body():
-    r = requests.post(SERVE, data=b"{}", timeout=10)
+    r = requests.put(SERVE, data=b"{}", timeout=10)
     assert r.status_code == 405 and set(r.json()) == {"error", "message", "requestId"}
+    # POST is for several slots: a body without them is a 400 that names them.
+    r = requests.post(SERVE, data=b"{}", timeout=10)
+    assert r.status_code == 400 and "slots" in r.json()["message"]

@@ -214,3 +214,43 @@ def test_a_broken_pooled_connection_is_replaced(db, store):
         except UpstreamUnavailable:
             outcomes.append("unavailable")
     assert outcomes[-1] is True and outcomes.count("unavailable") <= 1
+
+
+def test_tiers_labels_daypart_key_values_and_ad_sizes_round_trip_and_are_replaced(store):
+    advertiser = new_id()
+    ad = {
+        "title": "sized",
+        "imageUrl": "https://cdn.example.com/a.png",
+        "redirectUrl": "https://example.com/",
+        "width": 300,
+        "height": 250,
+    }
+    original = campaign(
+        advertiser,
+        tier="sponsorship",
+        goal={"impressions": 10_000, "period": "day"},
+        exclusionLabels=["airline", "auto"],
+        daypart={"days": ["mon", "fri"], "hours": [9, 10, 16]},
+        keyValues={"section": ["news", "sports"], "lang": ["fr"]},
+        excludedKeyValues={"section": ["politics"]},
+        ads=[ad],
+    )
+    record = store.create(original)
+    assert record.campaign == original
+    assert record.campaign.ads[0].size == "300x250"
+    assert store.load_active() and original in store.load_active()
+    house = campaign(
+        advertiser, id=original.id, tier="house", ads=[{**ad, "width": None, "height": None}]
+    )
+    replaced = store.replace(house, keep_status=True)
+    assert replaced.campaign.tier == "house" and replaced.campaign.goal is None
+    assert replaced.campaign.daypart is None and replaced.campaign.key_values == {}
+    assert replaced.campaign.exclusion_labels == ()
+    assert all(a.size is None for a in replaced.campaign.ads)
+
+
+def test_a_campaign_without_the_new_fields_is_stored_as_a_standard_one(store):
+    record = store.create(campaign(new_id()))
+    assert record.campaign.tier == "standard" and record.campaign.goal is None
+    assert record.campaign.exclusion_labels == () and record.campaign.daypart is None
+    assert record.campaign.key_values == {} and record.campaign.excluded_key_values == {}

@@ -135,8 +135,8 @@ class InMemoryLedger:
             price_micros=price_micros,
             daily_spent_micros=daily,
             lifetime_spent_micros=lifetime,
-            daily_budget_micros=campaign.daily_budget_micros,
-            lifetime_budget_micros=campaign.lifetime_budget_micros,
+            daily_budget_micros=campaign.daily_cap_micros,
+            lifetime_budget_micros=campaign.lifetime_cap_micros,
         )
 
 

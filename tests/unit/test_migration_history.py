@@ -31,6 +31,9 @@ RELEASED = {
         "4e4d3131f56be3fd7f6058bc02ce97ceba38b0e691ad3436463e86c97189c540"
     ),
     "0009_log_export.sql": "e6840843263edf2d0545428f69db3f51039d200d8c91f7ac6cb394cd5a355614",
+    "0010_tiers_dayparting_key_values.sql": (
+        "5b5aefc8fa48e5d82763a382d7eb6d4661b6ec44a8a00f24de4b99aef5538b36"
+    ),
     "0011_advertiser_accounts.sql": (
         "43c2364941969ee91c615a58aaf638c502d7ce5718c3a2d4e2c2fe48df752eaa"
     ),

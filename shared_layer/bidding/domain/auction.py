@@ -3,8 +3,11 @@
 Three steps, each replaceable on its own:
 
 1. `build_index` once per campaign snapshot (the bid function rebuilds it when the snapshot
-   changes), `rank(index, request)` per request: the eligible campaigns, highest CPM first, ties
-   broken by campaign id (ascending), lazily.
+   changes), `rank(index, request)` per request: the eligible campaigns by tier (`TIER_ORDER`:
+   sponsorship, standard, house), then highest CPM first, ties broken by campaign id
+   (ascending), lazily. Within a tier the rules below apply; a sponsorship or house campaign is a
+   direct deal: it pays its own CPM (a house ad nothing), and floors and second-price clearing
+   are for the standard tier's auction.
 2. ONE pricing step, `PricingStep` (`first_price` by default: the winner pays its own CPM bid),
    under the placement's `PlacementFloor`: a candidate whose CPM is below the effective floor
    (the placement's or the request's `floor_micros`, whichever is higher) does not win, and
@@ -46,9 +49,9 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, EligibilityCheck, is_eligible
 from shared_layer.kernel.models import (
@@ -58,8 +61,12 @@ from shared_layer.kernel.models import (
     BidRequest,
     BidResponse,
     Campaign,
+    DuplicateMode,
     PlacementFloor,
     RuleType,
+    Slot,
+    SlotsRequest,
+    Tier,
 )
 from shared_layer.kernel.money import Micros, impression_price
 
@@ -68,19 +75,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SPARSE_LIMIT",
+    "TIER_ORDER",
     "AuctionIndex",
     "Decision",
     "Price",
     "PricingStep",
     "Recorder",
+    "SlotWin",
     "build_index",
     "choose_ad",
     "clearing_price",
     "decide",
+    "decide_slots",
     "effective_floor",
     "first_price",
+    "fitting_ads",
     "rank",
 ]
+
+TIER_ORDER: Final[Mapping[Tier, int]] = {"sponsorship": 0, "standard": 1, "house": 2}
+"""Tiers in rank order: a sponsorship behind its curve beats any standard campaign, a house ad
+serves only when nothing else can."""
 
 SPARSE_LIMIT: Final = 16
 """Rule values named by fewer campaigns than this are stored as positions, not as bitsets."""
@@ -172,8 +187,13 @@ class AuctionIndex:
 
     @property
     def campaigns(self) -> tuple[Campaign, ...]:
-        """The indexed campaigns, highest CPM first, ties by id."""
+        """The indexed campaigns by tier (`TIER_ORDER`), then highest CPM first, ties by id."""
         return self._campaigns
+
+    @property
+    def has_house(self) -> bool:
+        """Whether a house ad is indexed (it ranks last, so the last campaign is one)."""
+        return bool(self._campaigns) and self._campaigns[-1].tier == "house"
 
     def __len__(self) -> int:
         return len(self._campaigns)
@@ -217,7 +237,7 @@ def build_index(campaigns: Iterable[Campaign], *, sparse_limit: int = SPARSE_LIM
     """
     ranked = sorted(
         (c for c in campaigns if c.status == "active" and c.ads),
-        key=lambda c: (-c.cpm_micros, c.id),
+        key=lambda c: (TIER_ORDER[c.tier], -c.cpm_micros, c.id),
     )
     ids = {c.id for c in ranked}
     if len(ids) != len(ranked):
@@ -261,7 +281,8 @@ def rank(
     request: BidRequest,
     checks: Sequence[EligibilityCheck] = ELIGIBILITY_CHECKS,
 ) -> Iterator[Campaign]:
-    """The campaigns eligible for `request`, highest CPM first, ties by campaign id; lazily.
+    """The campaigns eligible for `request` by tier, then highest CPM first, ties by campaign
+    id; lazily.
 
     Each yielded campaign passed every one of `checks`; take as many as you need.
 
@@ -274,13 +295,14 @@ def rank(
             yield campaign
 
 
-def choose_ad(campaign: Campaign, request: BidRequest) -> Ad:
-    """One of the campaign's ads: the same for a user every time, spread evenly across users.
+def choose_ad(campaign: Campaign, request: BidRequest, ads: Sequence[Ad] | None = None) -> Ad:
+    """One of the campaign's ads (or of `ads`, those that fit a slot): the same for a user every
+    time, spread evenly across users.
 
     Deterministic (a CRC32 of the userId over the ads sorted by id), so that a replica restart
     does not reshuffle creatives and tests can predict the ad.
     """
-    ads = campaign.ads
+    ads = campaign.ads if ads is None else ads
     if len(ads) == 1:
         return ads[0]
     ordered = sorted(ads, key=lambda ad: ad.id)
@@ -323,6 +345,7 @@ def decide(
     record: Recorder | None = None,
     placement: PlacementFloor = NO_FLOOR,
     on_below_floor: Callable[[Campaign, Micros], None] | None = None,
+    ads_for: Callable[[Campaign], Sequence[Ad]] | None = None,
 ) -> Decision | None:
     """Run the auction: the best eligible campaign whose budget accepts the charge, or None.
 
@@ -336,11 +359,12 @@ def decide(
     step as the charge (budget.BudgetLedger); the ledger also gets the request's user for the
     campaign's frequency cap.
 
-    `placement` is the request's placement's floor and clearing rule: the first candidate whose
-    CPM is below the effective floor ends the auction (every later one bids less), and
-    `on_below_floor` learns of it with the floor. At ``second-price`` the winner's price is
-    `clearing_price` against the next eligible candidate (the next one ranked that passed the
-    checks, whether or not its own charge would succeed).
+    `placement` is the request's placement's floor and clearing rule: the first standard
+    candidate whose CPM is below the effective floor ends the standard auction (every later one
+    bids less; a house ad may still fill), and `on_below_floor` learns of it with the floor. At
+    ``second-price`` the winner's price is `clearing_price` against the next eligible standard
+    candidate (the next one ranked that passed the checks, whether or not its own charge would
+    succeed).
     """
     floor = effective_floor(placement, request)
     second_price = placement.clearing == "second-price"
@@ -348,19 +372,29 @@ def decide(
     attempts = 0
     campaign = next(candidates, None)
     while campaign is not None:
-        if campaign.cpm_micros < floor:
+        following, peeked = None, False
+        if campaign.tier != "standard":  # a direct deal: its own price, no floor, no auction
+            price: Price | None = Price(campaign.cpm_micros, campaign.impression_price_micros)
+        elif campaign.cpm_micros < floor:
             if on_below_floor is not None:
                 on_below_floor(campaign, floor)
-            return None
-        following = None
-        if second_price:  # the runner-up is looked for only where it sets the price
-            following = next(candidates, None)
-            runner_up = following.cpm_micros if following is not None else None
-            price: Price | None = clearing_price(campaign.cpm_micros, runner_up, floor)
+            if not index.has_house:
+                return None
+            # Every later standard bid is lower: only a house ad may still fill.
+            campaign = next((c for c in candidates if c.tier == "house"), None)
+            continue
+        elif second_price:  # the runner-up is looked for only where it sets the price
+            following, peeked = next(candidates, None), True
+            runner_up = (
+                following.cpm_micros
+                if following is not None and following.tier == "standard"
+                else None
+            )
+            price = clearing_price(campaign.cpm_micros, runner_up, floor)
         else:
             price = pricing(campaign, request)
         if price is not None:
-            ad = choose_ad(campaign, request)
+            ad = choose_ad(campaign, request, None if ads_for is None else ads_for(campaign))
             fields = record(campaign, ad, price) if record is not None else ()
             charge = ledger.charge(campaign, price.charge_micros, fields, user_id=request.user_id)
             if charge.charged:
@@ -370,8 +404,118 @@ def decide(
             attempts += 1
             if max_attempts is not None and attempts >= max_attempts:
                 return None
-        campaign = following if second_price else next(candidates, None)
+        campaign = following if peeked else next(candidates, None)
     return None
+
+
+def fitting_ads(campaign: Campaign, slot: Slot) -> tuple[Ad, ...]:
+    """The campaign's ads that fit `slot`: any ad when the slot names no size, else an ad of
+    one of its sizes."""
+    if not slot.sizes:
+        return campaign.ads
+    return tuple(ad for ad in campaign.ads if ad.size in slot.sizes)
+
+
+class _Shown:
+    """What one request's slots show so far, against which later winners must differ."""
+
+    def __init__(self, mode: DuplicateMode) -> None:
+        self.mode = mode
+        self.campaigns: set[str] = set()
+        self.advertisers: set[str] = set()
+        self.creatives: set[str] = set()
+        self.labels: dict[str, set[str]] = {}  # exclusion label -> campaigns shown with it
+
+    def blocks(self, campaign: Campaign) -> bool:
+        """Whether the campaign would duplicate a winner or share an exclusion label with one."""
+        for label in campaign.exclusion_labels if self.labels else ():
+            if self.labels.get(label, {campaign.id}) != {campaign.id}:
+                return True
+        if self.mode == "campaign":
+            return campaign.id in self.campaigns
+        if self.mode == "advertiser":
+            return campaign.advertiser_id in self.advertisers
+        return False
+
+    def ads(self, campaign: Campaign, slot: Slot) -> tuple[Ad, ...]:
+        """The ads the campaign may still show in `slot`."""
+        ads = fitting_ads(campaign, slot)
+        if self.mode == "creative" and self.creatives:
+            ads = tuple(ad for ad in ads if ad.id not in self.creatives)
+        return ads
+
+    def add(self, decision: Decision) -> None:
+        self.campaigns.add(decision.campaign.id)
+        self.advertisers.add(decision.campaign.advertiser_id)
+        self.creatives.add(decision.ad.id)
+        for label in decision.campaign.exclusion_labels:
+            self.labels.setdefault(label, set()).add(decision.campaign.id)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotWin:
+    """One winner of a slot, with the id of the impression it was charged for."""
+
+    decision: Decision
+    impression_id: str
+
+
+def decide_slots(
+    index: AuctionIndex,
+    request: SlotsRequest,
+    ledger: BudgetLedger,
+    *,
+    new_impression: Callable[[BidRequest], tuple[str, Recorder | None]],
+    checks: Sequence[EligibilityCheck] = ELIGIBILITY_CHECKS,
+    floors: Callable[[str], PlacementFloor] = lambda _placement: NO_FLOOR,
+    **auction: Any,
+) -> dict[str, list[SlotWin]]:
+    """Fill a request's slots in order, each winner through `decide`: charged once, recorded
+    once, and differing from the winners before it at the request's duplicate level and in
+    exclusion labels.
+
+    Slot by slot, and up to its `count` times per slot, `decide` runs over the slot's one-slot
+    request with two more checks: the campaign does not duplicate a winner so far, and it has
+    an ad that fits the slot (its sizes; a creative not shown yet at level ``creative``). So
+    every winner is eligible exactly as a one-slot winner would be. `new_impression` gives the
+    impression id and recorder of the next charge; `floors` a placement's floor; `auction` goes
+    to `decide` (on_refused, max_attempts, on_below_floor, pricing).
+
+    >>> wins = decide_slots(index, slots_request, ledger, new_impression=...)  # doctest: +SKIP
+    >>> {name: [w.decision.campaign.id for w in won] for name, won in wins.items()}
+    {'top': ['c-1'], 'side': ['c-7', 'c-3']}
+    """
+    shown = _Shown(request.duplicates)
+    wins: dict[str, list[SlotWin]] = {}
+    for slot in request.slots:
+        slot_request = request.for_slot(slot)
+        won: list[SlotWin] = []
+        wins[slot.name] = won
+
+        def differs(campaign: Campaign, _request: BidRequest, slot: Slot = slot) -> bool:
+            return not shown.blocks(campaign) and bool(shown.ads(campaign, slot))
+
+        def shows(campaign: Campaign, slot: Slot = slot) -> tuple[Ad, ...]:
+            return shown.ads(campaign, slot)
+
+        slot_checks = (*checks, differs)
+        for _ in range(slot.count):
+            impression_id, record = new_impression(slot_request)
+            decision = decide(
+                index,
+                slot_request,
+                ledger,
+                checks=slot_checks,
+                record=record,
+                placement=floors(slot.placement_id),
+                ads_for=shows,
+                **auction,
+            )
+            if decision is None:
+                break
+            shown.add(decision)
+            won.append(SlotWin(decision, impression_id))
+    return wins
 
 
 def _mask(positions: Iterable[int], size: int) -> int:

@@ -139,7 +139,7 @@ class RefusalMemo:
         self._refused: set[tuple[str, int, int | None, int, str, date]] = set()
 
     def _key(self, campaign: Campaign) -> tuple[str, int, int | None, int, str, date]:
-        budgets = (campaign.daily_budget_micros, campaign.lifetime_budget_micros)
+        budgets = (campaign.daily_cap_micros, campaign.lifetime_cap_micros)
         day = campaign_day(campaign, self._clock()).day
         return (campaign.id, *budgets, campaign.cpm_micros, campaign.time_zone, day)
 

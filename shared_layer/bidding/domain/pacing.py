@@ -10,6 +10,10 @@ gone by 9 a.m. A campaign's `pacing` says how its day should be spread:
 - ``frontloaded``: ``expected(x) = budget * x * (3 - x) / 2``: the spend rate starts at 1.5 times
   the even rate and falls linearly to 0.5 times it at the end of the day (62.5% of the budget by
   midday, 84.4% by 18:00).
+- A sponsorship with a daily goal (`Campaign.goal`) is paced ``even`` over its goal's money
+  (goal impressions x its price per impression, `Campaign.pacing_budget_micros`): behind its curve
+  it bids (and beats every standard campaign); ahead of it, or with its goal met, it is refused
+  ``PACED`` and the auction moves on. A house ad is never paced.
 
 A paced campaign that is AHEAD of its curve is skipped (it does not bid) until the curve has
 caught up; one that is behind bids normally. The check is exact and atomic because it runs in
@@ -131,11 +135,11 @@ def expected_spend(campaign: Campaign, now: datetime) -> Micros:
 
     ``asap``: the whole daily budget at any time of the day.
     """
-    budget = campaign.daily_budget_micros
-    if campaign.pacing == "asap":
+    budget = campaign.pacing_budget_micros
+    if campaign.effective_pacing == "asap":
         return budget
     elapsed, length = elapsed_share(campaign, now)
-    if campaign.pacing == "even":
+    if campaign.effective_pacing == "even":
         return budget * elapsed // length
     # frontloaded: budget * x * (3 - x) / 2 with x = elapsed / length, in integers
     return budget * elapsed * (3 * length - elapsed) // (2 * length * length)
@@ -147,9 +151,9 @@ def pacing_limit(campaign: Campaign, now: datetime, price_micros: Micros) -> Mic
     One impression's price of slack, so that the campaign is charged as soon as the curve has
     grown by one price rather than one price late (it never runs ahead by more than that).
     """
-    if campaign.pacing == "asap":
+    if campaign.effective_pacing == "asap":
         return None
-    return min(campaign.daily_budget_micros, expected_spend(campaign, now) + price_micros)
+    return min(campaign.pacing_budget_micros, expected_spend(campaign, now) + price_micros)
 
 
 def resume_at(campaign: Campaign, now: datetime, spent_micros: Micros) -> datetime:
@@ -160,11 +164,11 @@ def resume_at(campaign: Campaign, now: datetime, spent_micros: Micros) -> dateti
     decides when to ask the ledger again, which stays the judge.
     """
     bounds = campaign_day(campaign, now)
-    budget = campaign.daily_budget_micros
-    if campaign.pacing == "asap" or budget <= 0 or spent_micros >= budget:
+    budget = campaign.pacing_budget_micros
+    if campaign.effective_pacing == "asap" or budget <= 0 or spent_micros >= budget:
         return bounds.end
     share = min(1.0, spent_micros / budget)
-    if campaign.pacing == "frontloaded":
+    if campaign.effective_pacing == "frontloaded":
         # invert x * (3 - x) / 2 = share: x = (3 - sqrt(9 - 8 * share)) / 2
         share = (3 - (9 - 8 * share) ** 0.5) / 2
     moment = bounds.start + timedelta(microseconds=int(share * bounds.length_us))
@@ -191,7 +195,7 @@ class PacingMemo:
 
     @staticmethod
     def _shape(campaign: Campaign) -> tuple[object, ...]:
-        return (campaign.pacing, campaign.time_zone, campaign.daily_budget_micros)
+        return (campaign.effective_pacing, campaign.time_zone, campaign.pacing_budget_micros)
 
     def eligible(self, campaign: Campaign, request: object) -> bool:
         held = self._until.get(campaign.id)

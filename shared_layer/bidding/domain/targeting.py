@@ -20,21 +20,27 @@ the single definition of "eligible".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from shared_layer.kernel.models import BidRequest, Campaign, RuleType
+from shared_layer.kernel.models import WEEKDAYS, BidRequest, Campaign, Daypart, RuleType
 
 __all__ = [
     "ELIGIBILITY_CHECKS",
     "RULE_CHECKS",
     "EligibilityCheck",
+    "daypart_check",
     "failed_checks",
     "has_ads",
+    "in_daypart",
     "is_active",
     "is_eligible",
     "matches_age_range",
     "matches_country",
     "matches_device_type",
     "matches_interest",
+    "matches_key_values",
     "matches_placement",
 ]
 
@@ -82,6 +88,51 @@ def matches_placement(campaign: Campaign, request: BidRequest) -> bool:
     return wanted is None or request.placement_id in wanted
 
 
+def matches_key_values(campaign: Campaign, request: BidRequest) -> bool:
+    """Key-values: for every key the campaign names, the request sends one of its values
+    (any-of), and the request sends none of its excluded values (none-of).
+
+    ``keyValues: {"section": ["sports", "news"]}`` takes a request with
+    ``{"section": ["sports"]}``; one without a section does not match.
+    """
+    sent = request.key_values
+    for key, values in campaign.key_values.items():
+        if set(values).isdisjoint(sent.get(key, ())):
+            return False
+    for key, values in campaign.excluded_key_values.items():
+        if not set(values).isdisjoint(sent.get(key, ())):
+            return False
+    return True
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def in_daypart(daypart: Daypart | None, zone_name: str, now: datetime) -> bool:
+    """Whether `now` (aware) falls on one of the daypart's days and hours, on the wall clock of
+    the time zone `zone_name`. None: always.
+
+    Across a change of daylight-saving time the local wall clock decides: a Monday 09:00-17:00
+    Europe/Paris campaign runs 07:00-15:00 UTC in summer and 08:00-16:00 UTC in winter.
+    """
+    if daypart is None:
+        return True
+    local = now.astimezone(_zone(zone_name))
+    return WEEKDAYS[local.weekday()] in daypart.days and local.hour in daypart.hours
+
+
+def daypart_check(clock: Callable[[], datetime]) -> EligibilityCheck:
+    """The eligibility check of dayparting at `clock`'s time (campaigns without one pass)."""
+
+    def in_campaign_daypart(campaign: Campaign, request: BidRequest) -> bool:
+        daypart = campaign.daypart
+        return daypart is None or in_daypart(daypart, campaign.time_zone, clock())
+
+    return in_campaign_daypart
+
+
 RULE_CHECKS: Mapping[RuleType, EligibilityCheck] = {
     "country": matches_country,
     "device_type": matches_device_type,
@@ -91,7 +142,12 @@ RULE_CHECKS: Mapping[RuleType, EligibilityCheck] = {
 }
 """The check for each rule type; every type in models.RULE_TYPES has one."""
 
-ELIGIBILITY_CHECKS: tuple[EligibilityCheck, ...] = (is_active, has_ads, *RULE_CHECKS.values())
+ELIGIBILITY_CHECKS: tuple[EligibilityCheck, ...] = (
+    is_active,
+    has_ads,
+    *RULE_CHECKS.values(),
+    matches_key_values,
+)
 """Every check a campaign must pass to bid, cheapest and most selective first."""
 
 

@@ -32,7 +32,7 @@ import enum
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -47,18 +47,21 @@ from shared_layer.bidding.domain.deadline import DEADLINE_HEADER, deadline_heade
 from shared_layer.bidding.metrics import BID_CALL_SECONDS, BREAKER_STATE
 from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
 from shared_layer.kernel.errors import ValidationFailed
-from shared_layer.kernel.models import BidRequest, BidResponse, parse
+from shared_layer.kernel.models import BidRequest, BidResponse, SlotsRequest, parse
 from shared_layer.kernel.money import parse_micros, to_json_number
 
 __all__ = [
     "SERVE_PARAMETERS",
     "BidClient",
     "BidResult",
+    "ClickSigner",
     "NoFillReason",
+    "SlotsResult",
     "ad_response",
     "bid_request_from_query",
     "click_tracking_url",
     "parse_bid_answer",
+    "parse_slots_answer",
 ]
 
 SERVE_PARAMETERS: Final = (
@@ -86,6 +89,14 @@ class BidResult:
 
     bid: BidResponse | None = None
     impression_id: str = ""
+    no_fill: NoFillReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsResult:
+    """bid's answer to several slots: each slot's (bid, impression id) winners by name."""
+
+    slots: dict[str, list[tuple[BidResponse, str]]]
     no_fill: NoFillReason | None = None
 
 
@@ -130,7 +141,28 @@ class BidClient:
 
     def call(self, request: BidRequest, *, request_id: str, traceparent: str) -> BidResult:
         """Ask bid for an ad; never raises for bid's failures, never waits past the deadline."""
-        body = request.model_dump_json(exclude_none=True).encode()
+        return self._exchange(
+            request.model_dump_json(exclude_none=True).encode(),
+            request_id,
+            traceparent,
+            lambda data: BidResult(*parse_bid_answer(data)),
+        )
+
+    def call_slots(
+        self, request: SlotsRequest, *, request_id: str, traceparent: str
+    ) -> SlotsResult:
+        """Ask bid for several slots' ads, with the same deadline and breaker as `call`."""
+        result = self._exchange(
+            request.model_dump_json(exclude_none=True).encode(),
+            request_id,
+            traceparent,
+            lambda data: SlotsResult(parse_slots_answer(data)),
+        )
+        return result if isinstance(result, SlotsResult) else SlotsResult({}, result.no_fill)
+
+    def _exchange(
+        self, body: bytes, request_id: str, traceparent: str, read: Callable[[bytes], Any]
+    ) -> Any:
         headers = {
             "Content-Type": "application/json",
             "X-Request-Id": request_id,
@@ -150,10 +182,9 @@ class BidClient:
                     raise _BidFailed(f"bid answered {response.status}")
                 if response.status == 200:
                     try:
-                        bid, impression_id = parse_bid_answer(response.data)
+                        return read(response.data)
                     except ValidationFailed as exc:
                         raise _BidFailed("bid's answer is invalid") from exc
-                    return BidResult(bid=bid, impression_id=impression_id)
         except pybreaker.CircuitBreakerError:
             return BidResult(no_fill=NoFillReason.CIRCUIT_OPEN)
         except NewConnectionError:  # a subclass of the connect timeout; refused is an error
@@ -231,6 +262,10 @@ def parse_bid_answer(body: bytes | str) -> tuple[BidResponse, str]:
         data = json.loads(body, parse_float=Decimal)
     except ValueError as exc:
         raise ValidationFailed("bid response is not valid JSON", ["body"]) from exc
+    return _bid_answer(data)
+
+
+def _bid_answer(data: Any) -> tuple[BidResponse, str]:
     if not isinstance(data, dict) or "bidPrice" not in data:
         raise ValidationFailed("bid response must be an object with bidPrice", ["body"])
     impression_id = data.pop("impressionId", None)
@@ -241,6 +276,42 @@ def parse_bid_answer(body: bytes | str) -> tuple[BidResponse, str]:
     if isinstance(fields.get("confidence"), Decimal):
         fields["confidence"] = float(fields["confidence"])
     return parse(BidResponse, fields), impression_id
+
+
+def parse_slots_answer(body: bytes | str) -> dict[str, list[tuple[BidResponse, str]]]:
+    """bid's 200 body for several slots, each winner read as by `parse_bid_answer`."""
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise ValidationFailed("bid response is not valid JSON", ["body"]) from exc
+    slots = data.get("slots") if isinstance(data, dict) else None
+    if not isinstance(slots, dict) or not all(isinstance(v, list) for v in slots.values()):
+        raise ValidationFailed("bid response must be an object with slots", ["body"])
+    return {name: [_bid_answer(item) for item in won] for name, won in slots.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ClickSigner:
+    """serve's click URLs: `click_tracking_url` with its base URL, key and lifetime set once;
+    called as ``(bid, impression id, placementId, userId, serve's request id)``."""
+
+    base_url: str
+    key: bytes
+    ttl_s: int
+
+    def __call__(
+        self, bid: BidResponse, impression_id: str, placement_id: str, user_id: str, request_id: str
+    ) -> str:
+        return click_tracking_url(
+            self.base_url,
+            self.key,
+            impression_id=impression_id,
+            bid=bid,
+            user_id=user_id,
+            placement_id=placement_id,
+            expires_at=int(time.time()) + self.ttl_s,
+            request_id=request_id,
+        )
 
 
 def click_tracking_url(

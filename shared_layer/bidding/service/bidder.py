@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from shared_layer.bidding.domain.auction import NO_FLOOR, Decision, decide
+from shared_layer.bidding.domain.auction import (
+    NO_FLOOR,
+    Decision,
+    SlotWin,
+    decide,
+    decide_slots,
+    effective_floor,
+)
 from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
+from shared_layer.bidding.domain.explain import explain
 from shared_layer.bidding.domain.pacing import PacingMemo
-from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS
+from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, daypart_check
 from shared_layer.bidding.service.budget_recovery import BudgetRecovery
 from shared_layer.bidding.store.budget_ledger import (
     LedgerNotReady,
@@ -35,10 +43,10 @@ from shared_layer.campaigns.service.snapshot import CampaignSnapshot
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamUnavailable
-from shared_layer.kernel.models import BidRequest, Campaign
+from shared_layer.kernel.models import BidRequest, Campaign, PlacementFloor, SlotsRequest
 from shared_layer.kernel.money import Micros, format_micros
 
-__all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder"]
+__all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder", "SlotsOutcome"]
 
 MAX_CHARGE_ATTEMPTS = 50  # Redis round trips per request, at most
 
@@ -51,6 +59,7 @@ class BidOutcome:
     impression_id: str
     refused: tuple[str, ...]
     below_floor_micros: Micros | None = None  # the floor that stopped the auction, if one did
+    explanation: dict[str, Any] | None = None  # with explain: why each candidate did not win
 
     @property
     def label(self) -> Literal["bid", "budget-exhausted", "below-floor", "no-candidate"]:
@@ -69,6 +78,21 @@ class BidOutcome:
             floor = format_micros(self.below_floor_micros)
             return f"below-floor: every eligible bid is below the floor CPM {floor}"
         return self.label
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsOutcome:
+    """The winners of a several-slot request, by slot name (a slot nothing filled: [])."""
+
+    wins: dict[str, list[SlotWin]]
+
+    @property
+    def filled(self) -> int:
+        return sum(len(won) for won in self.wins.values())
+
+    @property
+    def spend_micros(self) -> Micros:
+        return sum(w.decision.price.charge_micros for won in self.wins.values() for w in won)
 
 
 class Bidder:
@@ -90,27 +114,77 @@ class Bidder:
         self._max_attempts = max_attempts
         self.refusals = RefusalMemo(clock=clock)
         self.paced = PacingMemo(clock=clock)
-        self.checks = (*ELIGIBILITY_CHECKS, self.refusals.eligible, self.paced.eligible)
+        self._daypart = daypart_check(clock)
+        self.checks = (
+            *ELIGIBILITY_CHECKS,
+            self._daypart,
+            self.refusals.eligible,
+            self.paced.eligible,
+        )
 
     def ready(self) -> bool:
         return self.snapshot.ready()
 
-    def bid(self, request: BidRequest, correlation: Correlation | None = None) -> BidOutcome:
-        """The winner charged and its impression recorded (with `correlation`, the serve
-        request's ids, for the Kafka record's headers), or no decision; errors go up."""
+    def _on_refused(self, campaign: Campaign, charge: ChargeResult) -> None:
+        if charge.outcome is ChargeOutcome.PACED:
+            self.paced.remember(campaign, charge.daily_spent_micros)
+        else:
+            self.refusals.remember(campaign, charge)
+
+    def bid_slots(
+        self, request: SlotsRequest, correlation: Correlation | None = None
+    ) -> SlotsOutcome:
+        """Every slot's winners, each charged once with its own impression recorded in the same
+        step (`auction.decide_slots`); errors go up as for `bid`."""
         if not self.snapshot.ready():
             raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
-        refused: list[str] = []
+        at = self._clock()
+        floors = self.snapshot.floors
+
+        def new_impression(slot_request: BidRequest) -> tuple[str, Any]:
+            impression_id = str(uuid.uuid4())
+            recorder = impression_recorder(
+                slot_request, impression_id, at=at, correlation=correlation
+            )
+            return impression_id, recorder
+
+        try:
+            wins = decide_slots(
+                self.snapshot.index,
+                request,
+                self.ledger,
+                new_impression=new_impression,
+                checks=self.checks,
+                floors=lambda placement: floors.get(placement, NO_FLOOR),
+                on_refused=self._on_refused,
+                max_attempts=self._max_attempts,
+            )
+        except LedgerNotReady:
+            self._recovery.ensure()
+            raise
+        return SlotsOutcome(wins)
+
+    def bid(
+        self,
+        request: BidRequest,
+        correlation: Correlation | None = None,
+        *,
+        explain: bool = False,
+    ) -> BidOutcome:
+        """The winner charged and its impression recorded (with `correlation`, the serve
+        request's ids, for the Kafka record's headers), or no decision; errors go up.
+        `explain` adds why each candidate did not win (`bidding.domain.explain`)."""
+        if not self.snapshot.ready():
+            raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
+        refused: dict[str, ChargeOutcome] = {}
         below: list[Micros] = []
 
         def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
-            refused.append(campaign.id)
-            if charge.outcome is ChargeOutcome.PACED:
-                self.paced.remember(campaign, charge.daily_spent_micros)
-            else:
-                self.refusals.remember(campaign, charge)
+            refused[campaign.id] = charge.outcome
+            self._on_refused(campaign, charge)
 
         impression_id = str(uuid.uuid4())
+        placement = self.snapshot.floors.get(request.placement_id, NO_FLOOR)
         try:
             decision = decide(
                 self.snapshot.index,
@@ -122,10 +196,42 @@ class Bidder:
                 record=impression_recorder(
                     request, impression_id, at=self._clock(), correlation=correlation
                 ),
-                placement=self.snapshot.floors.get(request.placement_id, NO_FLOOR),
+                placement=placement,
                 on_below_floor=lambda _campaign, floor: below.append(floor),
             )
         except LedgerNotReady:
             self._recovery.ensure()
             raise
-        return BidOutcome(decision, impression_id, tuple(refused), below[0] if below else None)
+        explanation = None
+        if explain:  # after the auction, from what it saw: nothing more is charged
+            explanation = self._explain(request, decision, refused, placement)
+        return BidOutcome(
+            decision, impression_id, tuple(refused), below[0] if below else None, explanation
+        )
+
+    def _explain(
+        self,
+        request: BidRequest,
+        decision: Decision | None,
+        refused: dict[str, ChargeOutcome],
+        placement: PlacementFloor,
+    ) -> dict[str, Any]:
+        winner = None
+        if decision is not None:
+            winner = {
+                "campaignId": decision.campaign.id,
+                "priceMicros": decision.price.charge_micros,
+            }
+        return {
+            "winner": winner,
+            **explain(
+                self.snapshot.index,
+                request,
+                winners=[decision.campaign.id] if decision is not None else [],
+                refused=refused,
+                daypart=self._daypart,
+                budget_memo=self.refusals.eligible,
+                pacing_memo=self.paced.eligible,
+                floor_micros=effective_floor(placement, request),
+            ),
+        }

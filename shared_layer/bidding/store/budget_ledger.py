@@ -217,11 +217,11 @@ class RedisBudgetLedger:
         The campaign's pacing and (given the `user_id` the impression is for) its frequency cap
         are checked in that same step; a refusal charges and records nothing.
         """
-        if price_micros <= 0:
-            raise ValueError("a charge must be positive")
+        if price_micros < 0 or (price_micros == 0 and campaign.tier != "house"):
+            raise ValueError("a charge must be positive (zero only for a house ad)")
         now = self._clock()
         day = campaign_day(campaign, now).day
-        lifetime_budget = campaign.lifetime_budget_micros
+        lifetime_budget = campaign.lifetime_cap_micros
         limit = pacing_limit(campaign, now, price_micros)
         cap = campaign.frequency_cap if user_id is not None else None
         keys = list(self._charge_keys(campaign.id, day))
@@ -229,7 +229,7 @@ class RedisBudgetLedger:
             keys.append(frequency_key(campaign.id, user_id or "", self._shards))
         args = [
             price_micros,
-            campaign.daily_budget_micros,
+            campaign.daily_cap_micros,
             -1 if lifetime_budget is None else lifetime_budget,
             self._ttl,
             -1 if limit is None else limit,

@@ -40,18 +40,24 @@ from shared_layer.kernel.errors import PayloadTooLarge, ValidationFailed
 from shared_layer.kernel.models import (
     API_MODEL_CONFIG,
     MAX_ADS_PER_CAMPAIGN,
+    MAX_LIST_ITEMS,
     MAX_RULES_PER_CAMPAIGN,
     MIN_CPM_MICROS,
     Ad,
     Campaign,
     CampaignStatus,
     Clearing,
+    Daypart,
     FrequencyCap,
     HttpUrl,
+    KeyValuesInput,
     Label,
     Pacing,
+    Pixels,
     PlacementFloor,
+    SponsorshipGoal,
     TargetingRule,
+    Tier,
     TimeZoneName,
     Title,
     parse,
@@ -138,6 +144,14 @@ class AdRequest(_Request):
     title: Title
     image_url: HttpUrl
     redirect_url: HttpUrl
+    width: Pixels | None = None
+    height: Pixels | None = None
+
+    @model_validator(mode="after")
+    def _whole_size(self) -> AdRequest:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("width and height: give both or neither")
+        return self
 
 
 class CampaignRequest(_Request):
@@ -163,11 +177,21 @@ class CampaignRequest(_Request):
     pacing: Pacing = "asap"
     time_zone: TimeZoneName = "UTC"
     frequency_cap: FrequencyCap | None = None
+    tier: Tier = "standard"
+    goal: SponsorshipGoal | None = None
+    exclusion_labels: tuple[Label, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
+    daypart: Daypart | None = None
+    key_values: KeyValuesInput = Field(default_factory=dict)
+    excluded_key_values: KeyValuesInput = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignRequest:
         if self.lifetime_budget is not None and self.lifetime_budget < self.daily_budget:
             raise ValueError("lifetimeBudget: must not be below dailyBudget")
+        if self.tier == "sponsorship" and self.goal is None:
+            raise ValueError("goal: a sponsorship campaign needs a goal")
+        if self.tier != "sponsorship" and self.goal is not None:
+            raise ValueError("goal: only a sponsorship campaign has a goal")
         ad_ids = [ad.id.lower() for ad in self.ads if ad.id]
         if len(ad_ids) != len(set(ad_ids)):
             raise ValueError("ads: the same ad id appears twice")
@@ -187,6 +211,8 @@ class CampaignRequest(_Request):
                     title=ad.title,
                     image_url=ad.image_url,
                     redirect_url=ad.redirect_url,
+                    width=ad.width,
+                    height=ad.height,
                 )
                 for ad in self.ads
             ),
@@ -205,7 +231,17 @@ class CampaignRequest(_Request):
             pacing=self.pacing,
             time_zone=self.time_zone,
             frequency_cap=self.frequency_cap,
+            tier=self.tier,
+            goal=self.goal,
+            exclusion_labels=tuple(sorted(set(self.exclusion_labels))),
+            daypart=self.daypart,
+            key_values=_sorted_key_values(self.key_values),
+            excluded_key_values=_sorted_key_values(self.excluded_key_values),
         )
+
+
+def _sorted_key_values(key_values: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    return {key: tuple(sorted(set(values))) for key, values in sorted(key_values.items())}
 
 
 class FloorRequest(_Request):
@@ -366,6 +402,12 @@ def campaign_json(record: CampaignRecord, live: LiveSpend | None = None) -> dict
         "pacing": c.pacing,
         "timeZone": c.time_zone,
         "frequencyCap": None if cap is None else cap.model_dump(mode="json"),
+        "tier": c.tier,
+        "goal": None if c.goal is None else c.goal.model_dump(mode="json"),
+        "exclusionLabels": list(c.exclusion_labels),
+        "daypart": None if c.daypart is None else c.daypart.model_dump(mode="json"),
+        "keyValues": {key: list(values) for key, values in c.key_values.items()},
+        "excludedKeyValues": {key: list(values) for key, values in c.excluded_key_values.items()},
         "spentToday": None if live is None else to_json_number(live.spent_today_micros),
         "expectedSpendNow": (
             None if live is None else to_json_number(live.expected_spend_now_micros)

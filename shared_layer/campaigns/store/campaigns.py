@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,7 +45,15 @@ from shared_layer.campaigns.domain.requests import (
     is_uuid,
 )
 from shared_layer.kernel.errors import Conflict, NotFound, ValidationFailed
-from shared_layer.kernel.models import Ad, Campaign, CampaignStatus, FrequencyCap, TargetingRule
+from shared_layer.kernel.models import (
+    Ad,
+    Campaign,
+    CampaignStatus,
+    Daypart,
+    FrequencyCap,
+    SponsorshipGoal,
+    TargetingRule,
+)
 from shared_layer.kernel.money import Micros, parse_micros, to_decimal
 from shared_layer.kernel.storage.postgres import Database
 
@@ -60,7 +69,8 @@ class Page:
 _COLUMNS: Final = (
     "id::text, advertiser_id::text, name, status, cpm_bid, daily_budget, lifetime_budget, "
     "created_at, updated_at, pacing, time_zone, frequency_cap_impressions, "
-    "frequency_cap_window_seconds"
+    "frequency_cap_window_seconds, tier, goal_impressions, goal_period, "
+    "to_json(exclusion_labels)::text, daypart::text, key_values::text, excluded_key_values::text"
 )
 
 
@@ -160,6 +170,12 @@ class CampaignStore:
                 "lifetime_budget = :lifetime, pacing = :pacing, time_zone = :zone, "
                 "frequency_cap_impressions = CAST(:cap_count AS integer), "
                 "frequency_cap_window_seconds = CAST(:cap_window AS integer), "
+                "tier = :tier, goal_impressions = CAST(:goal AS bigint), "
+                "goal_period = CAST(:goal_period AS text), "
+                "exclusion_labels = "
+                "ARRAY(SELECT jsonb_array_elements_text(CAST(:labels AS jsonb))), "
+                "daypart = CAST(:daypart AS jsonb), key_values = CAST(:kvs AS jsonb), "
+                "excluded_key_values = CAST(:no_kvs AS jsonb), "
                 "updated_at = now() AT TIME ZONE 'UTC' WHERE id = CAST(:id AS uuid)",
                 id=campaign.id,
                 advertiser=campaign.advertiser_id,
@@ -172,6 +188,7 @@ class CampaignStore:
                 zone=campaign.time_zone,
                 cap_count=cap.impressions if cap else None,
                 cap_window=cap.window_seconds if cap else None,
+                **_decisioning_params([campaign], single=True),
             )
             conn.run(
                 "DELETE FROM campaign_targeting_rules WHERE campaign_id = CAST(:id AS uuid)",
@@ -249,11 +266,19 @@ def _insert(conn: Any, campaigns: Sequence[Campaign]) -> None:
     conn.run(
         "INSERT INTO campaigns (id, advertiser_id, name, status, cpm_bid, daily_budget, "
         "lifetime_budget, pacing, time_zone, frequency_cap_impressions, "
-        "frequency_cap_window_seconds) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
+        "frequency_cap_window_seconds, tier, goal_impressions, goal_period, exclusion_labels, "
+        "daypart, key_values, excluded_key_values) SELECT u.id, u.advertiser, u.name, u.status, "
+        "u.cpm, u.daily, u.lifetime, u.pacing, u.zone, u.cap_count, u.cap_window, u.tier, "
+        "u.goal, u.goal_period, ARRAY(SELECT jsonb_array_elements_text(u.labels)), u.daypart, "
+        "u.kvs, u.no_kvs FROM unnest(CAST(:ids AS uuid[]), "
         "CAST(:advertisers AS uuid[]), CAST(:names AS text[]), CAST(:statuses AS text[]), "
         "CAST(:cpms AS numeric[]), CAST(:dailies AS numeric[]), CAST(:lifetimes AS numeric[]), "
         "CAST(:pacings AS text[]), CAST(:zones AS text[]), CAST(:cap_counts AS integer[]), "
-        "CAST(:cap_windows AS integer[]))",
+        "CAST(:cap_windows AS integer[]), CAST(:tier AS text[]), CAST(:goal AS bigint[]), "
+        "CAST(:goal_period AS text[]), CAST(:labels AS jsonb[]), CAST(:daypart AS jsonb[]), "
+        "CAST(:kvs AS jsonb[]), CAST(:no_kvs AS jsonb[])) AS u(id, advertiser, name, status, "
+        "cpm, daily, lifetime, pacing, zone, cap_count, cap_window, tier, goal, goal_period, "
+        "labels, daypart, kvs, no_kvs)",
         ids=[c.id for c in campaigns],
         advertisers=[c.advertiser_id for c in campaigns],
         names=[c.name for c in campaigns],
@@ -267,19 +292,23 @@ def _insert(conn: Any, campaigns: Sequence[Campaign]) -> None:
         cap_windows=[
             c.frequency_cap.window_seconds if c.frequency_cap else None for c in campaigns
         ],
+        **_decisioning_params(campaigns),
     )
     _insert_rules(conn, campaigns)
     ads = [ad for c in campaigns for ad in c.ads]
     if ads:
         conn.run(
-            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url) "
+            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url, width, height) "
             "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
-            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[]))",
+            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[]), "
+            "CAST(:widths AS integer[]), CAST(:heights AS integer[]))",
             ids=[ad.id for ad in ads],
             campaigns=[ad.campaign_id for ad in ads],
             titles=[ad.title for ad in ads],
             images=[ad.image_url for ad in ads],
             redirects=[ad.redirect_url for ad in ads],
+            widths=[ad.width for ad in ads],
+            heights=[ad.height for ad in ads],
         )
 
 
@@ -302,17 +331,21 @@ def _upsert_ads(conn: Any, campaign: Campaign) -> None:
     ids = [ad.id for ad in campaign.ads]
     if ids:
         updated = conn.run(
-            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url) "
+            "INSERT INTO ads (id, campaign_id, title, image_url, redirect_url, width, height) "
             "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
-            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[])) "
+            "CAST(:titles AS text[]), CAST(:images AS text[]), CAST(:redirects AS text[]), "
+            "CAST(:widths AS integer[]), CAST(:heights AS integer[])) "
             "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, "
             "image_url = EXCLUDED.image_url, redirect_url = EXCLUDED.redirect_url, "
+            "width = EXCLUDED.width, height = EXCLUDED.height, "
             "removed_at = NULL WHERE ads.campaign_id = EXCLUDED.campaign_id RETURNING id::text",
             ids=ids,
             campaigns=[campaign.id] * len(ids),
             titles=[ad.title for ad in campaign.ads],
             images=[ad.image_url for ad in campaign.ads],
             redirects=[ad.redirect_url for ad in campaign.ads],
+            widths=[ad.width for ad in campaign.ads],
+            heights=[ad.height for ad in campaign.ads],
         )
         foreign = set(ids) - {row[0] for row in updated}
         if foreign:
@@ -338,19 +371,29 @@ def _assemble(conn: Any, rows: list[list[Any]]) -> list[CampaignRecord]:
     ):
         rules[cid].append(TargetingRule(rule_type=rule_type, rule_value=value))
     ads: dict[str, list[Ad]] = {i: [] for i in ids}
-    for ad_id, cid, title, image, redirect in conn.run(
-        "SELECT id::text, campaign_id::text, title, image_url, redirect_url FROM ads "
+    for ad_id, cid, title, image, redirect, width, height in conn.run(
+        "SELECT id::text, campaign_id::text, title, image_url, redirect_url, width, height "
+        "FROM ads "
         "WHERE campaign_id = ANY(CAST(:ids AS uuid[])) AND removed_at IS NULL "
         "ORDER BY campaign_id, id",
         ids=ids,
     ):
         ads[cid].append(
-            Ad(id=ad_id, campaign_id=cid, title=title, image_url=image, redirect_url=redirect)
+            Ad(
+                id=ad_id,
+                campaign_id=cid,
+                title=title,
+                image_url=image,
+                redirect_url=redirect,
+                width=width,
+                height=height,
+            )
         )
     records = []
     for row in rows:
         cid, advertiser, name, status, cpm, daily, lifetime, created, updated = row[:9]
         pacing, zone, cap_count, cap_window = row[9:13]
+        tier, goal_count, goal_period, labels, daypart, kvs, no_kvs = row[13:20]
         cap = None
         if cap_count is not None:
             cap = FrequencyCap(impressions=cap_count, window_seconds=cap_window)
@@ -367,9 +410,36 @@ def _assemble(conn: Any, rows: list[list[Any]]) -> list[CampaignRecord]:
             pacing=pacing,
             time_zone=zone,
             frequency_cap=cap,
+            tier=tier,
+            goal=(
+                None
+                if goal_count is None
+                else SponsorshipGoal(impressions=goal_count, period=goal_period)
+            ),
+            exclusion_labels=tuple(json.loads(labels)),
+            daypart=None if daypart is None else Daypart.model_validate_json(daypart),
+            key_values=json.loads(kvs),
+            excluded_key_values=json.loads(no_kvs),
         )
         records.append(CampaignRecord(campaign, created, updated))
     return records
+
+
+def _decisioning_params(campaigns: Sequence[Campaign], *, single: bool = False) -> dict[str, Any]:
+    """The tier, goal, labels, daypart and key-value parameters of these campaigns (JSON text
+    for the JSONB columns); `single`: one campaign's values rather than arrays."""
+    params: dict[str, list[Any]] = {
+        "tier": [c.tier for c in campaigns],
+        "goal": [c.goal.impressions if c.goal else None for c in campaigns],
+        "goal_period": [c.goal.period if c.goal else None for c in campaigns],
+        "labels": [json.dumps(list(c.exclusion_labels)) for c in campaigns],
+        "daypart": [c.daypart.model_dump_json() if c.daypart else None for c in campaigns],
+        "kvs": [json.dumps(c.key_values) for c in campaigns],
+        "no_kvs": [json.dumps(c.excluded_key_values) for c in campaigns],
+    }
+    if single:
+        return {name: values[0] for name, values in params.items()}
+    return params
 
 
 def _optional_decimal(micros: Micros | None) -> Decimal | None:

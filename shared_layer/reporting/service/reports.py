@@ -138,6 +138,7 @@ class CampaignReports:
             "dailyBudget": to_json_number(campaign.daily_budget_micros),
             "spentToday": to_json_number(spent_today),
             "expectedSpendNow": to_json_number(expected_spend(campaign, now)),
+            "tier": campaign.tier,  # a house campaign's impressions are house impressions
         }
 
     def read(self, campaign_id: str, date_range: DateRange) -> ReportData:
