@@ -1,11 +1,9 @@
 """openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win, /bill.
 
-Thin on purpose: decoding and the mapping to our targeting live in
-shared_layer.openrtb.domain.openrtb, the auction (the same as bid's, charged by the same budget
-script) and the notices in shared_layer.openrtb.service.exchange. The charge happens on the bid; win
-(nurl) and billing (burl) notices are signed, recorded once per bid and move no money
-(docs/decisions.md). A malformed BidRequest is a 400 before anything is charged; a forged notice a
-400, an expired one a 410.
+Thin on purpose: decoding (gzip too) and the mapping to our targeting live in
+shared_layer.openrtb.domain.openrtb, the auction and the notices in
+shared_layer.openrtb.service.exchange. Notices are signed; a forged one is a 400, an expired one
+a 410.
 """
 
 from __future__ import annotations
@@ -23,7 +21,11 @@ from shared_layer.kernel.settings import env, load_settings, min_length, positiv
 from shared_layer.kernel.settings import settings_class as settings
 from shared_layer.openrtb import metrics
 from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
-from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
+from shared_layer.openrtb.service.exchange import (
+    NoticeConfig,
+    OpenRtbBidder,
+    public_notice_base_url,
+)
 from shared_layer.openrtb.store.notices import RedisNoticeLog
 
 
@@ -45,10 +47,11 @@ def build(settings: OpenRtbSettings | None = None, *, clock: Clock = utc_now) ->
     settings = settings or load_settings(OpenRtbSettings)
     runtime = start_bidder(settings, clock=clock)
     gateway = settings.gateway_url.rstrip("/")
+    click_base_url = settings.click_base_url or f"{gateway}/function/click"
     notices = NoticeConfig(
-        notice_base_url=settings.notice_base_url or f"{gateway}/function/openrtb",
+        notice_base_url=settings.notice_base_url or public_notice_base_url(click_base_url),
         notice_key=settings.notice_key,
-        click_base_url=settings.click_base_url or f"{gateway}/function/click",
+        click_base_url=click_base_url,
         click_key=settings.click_signing_key,
         notice_ttl_s=settings.notice_ttl_s,
     )
@@ -62,20 +65,23 @@ def serve_openrtb(exchange: OpenRtbBidder, ready: Callable[[], bool]) -> Handler
 
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
-        started = time.perf_counter()
+        started = request.started  # tmax counts from the request's arrival
         correlation = Correlation(request.request_id, request.traceparent)
+        encoding = request.header("content-encoding")
         try:
-            outcome = exchange.bid(request.body, correlation, started=started)
+            outcome = exchange.bid(request.body, correlation, started=started, encoding=encoding)
         except AdServerError as exc:
             metrics.OPENRTB_REQUESTS.labels("invalid" if exc.status < 500 else "error").inc()
             raise
         finally:
             metrics.OPENRTB_SECONDS.observe(time.perf_counter() - started)
         request.annotate(imps=outcome.slots, bids=outcome.bids)
-        if outcome.body is None:
+        if outcome.bids == 0:
             metrics.OPENRTB_REQUESTS.labels("no-bid").inc()
-            return no_content(request, _VERSION)
-        metrics.OPENRTB_REQUESTS.labels("bid").inc()
+            if outcome.body is None:
+                return no_content(request, _VERSION)
+        else:
+            metrics.OPENRTB_REQUESTS.labels("bid").inc()
         return json_response(200, outcome.body, request, _VERSION)
 
     @router.route("GET", "/win")

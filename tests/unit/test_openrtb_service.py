@@ -15,8 +15,12 @@ from shared_layer.bidding.domain.auction import Decision, Price
 from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult
 from shared_layer.bidding.service.bidder import BidOutcome
 from shared_layer.kernel.correlation import Correlation
-from shared_layer.kernel.errors import InvalidToken, UpstreamUnavailable, ValidationFailed
-from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
+from shared_layer.kernel.errors import InvalidToken, UpstreamUnavailable
+from shared_layer.openrtb.service.exchange import (
+    NoticeConfig,
+    OpenRtbBidder,
+    public_notice_base_url,
+)
 from tests.unit.auction_fixtures import make_campaign
 
 CAMPAIGN = make_campaign("c-1", cpm_micros=2_500_000)
@@ -81,15 +85,28 @@ def test_every_banner_imp_gets_a_bid_with_signed_notices_and_a_click_url():
     assert notices.seen[(bids[0]["id"], "win")] == 2_100_000
 
 
-def test_a_bad_second_imp_charges_nothing_for_the_first():
+def test_a_bad_second_imp_costs_its_own_bid_only():
     bidder = FakeBidder()
     bad = body(imps=2, site={})  # no tagid on the second imp, no site id
     bad = bad.replace(b'"tagid": "p-1", "banner": {"w": 300, "h": 250}}]', b'"banner": {}}]')
-    with pytest.raises(ValidationFailed, match="imp\\[1\\]"):
-        OpenRtbBidder(bidder, FakeNotices(), CONFIG).bid(
-            bad, CORRELATION, started=time.perf_counter()
-        )
-    assert bidder.requests == []
+    outcome = OpenRtbBidder(bidder, FakeNotices(), CONFIG).bid(
+        bad, CORRELATION, started=time.perf_counter()
+    )
+    assert outcome.bids == 1 and [b["impid"] for b in outcome.body["seatbid"][0]["bid"]] == ["0"]
+
+
+def test_no_time_left_is_a_no_bid_with_nbr_15_before_any_auction():
+    bidder = FakeBidder()
+    openrtb = OpenRtbBidder(bidder, FakeNotices(), CONFIG)
+    outcome = openrtb.bid(body(tmax=1), CORRELATION, started=time.perf_counter())
+    assert outcome.body == {"id": "r-1", "nbr": 15} and bidder.requests == []
+
+
+def test_notice_urls_sit_on_the_public_base_of_click_urls():
+    assert public_notice_base_url("https://ads.example/function/click/") == (
+        "https://ads.example/function/openrtb"
+    )
+    assert public_notice_base_url("https://click.example") == "https://click.example/openrtb"
 
 
 def test_tmax_stops_further_auctions():

@@ -37,16 +37,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
 
-from shared_layer.kernel.errors import ValidationFailed
+from shared_layer.kernel.errors import PayloadTooLarge, ValidationFailed
 from shared_layer.kernel.models import (
     MAX_LIST_ITEMS,
     MAX_REQUEST_AGE,
@@ -55,6 +55,7 @@ from shared_layer.kernel.models import (
     UserAttributes,
 )
 from shared_layer.kernel.money import MAX_MICROS, Micros, to_json_number
+from shared_layer.openrtb.domain.currency import usd_floor_micros
 
 __all__ = [
     "ALPHA3_TO_ALPHA2",
@@ -62,6 +63,11 @@ __all__ = [
     "DEVICE_TYPES_BY_ADCOM",
     "MAX_IMPS",
     "MAX_OPENRTB_REQUEST_BYTES",
+    "MTYPE_BANNER",
+    "NBR_INSUFFICIENT_TIME",
+    "NBR_INVALID_REQUEST",
+    "NBR_UNSUPPORTED_CURRENCY",
+    "AuctionPlan",
     "AuctionSlot",
     "OpenRtbBid",
     "OpenRtbRequest",
@@ -69,7 +75,9 @@ __all__ = [
     "bid_response",
     "decode_bid_request",
     "floor_micros",
-    "to_auction_requests",
+    "inflate",
+    "no_bid_response",
+    "plan_auctions",
 ]
 
 CURRENCY: Final = "USD"
@@ -345,10 +353,19 @@ DEVICE_TYPES_BY_ADCOM: Final[dict[int, DeviceType]] = {
 }
 
 _NO_CONTROL_CHARS: Final = r"^[^\x00-\x1F\x7F]+\Z"
+_ID_PATTERN: Final = re.compile(_NO_CONTROL_CHARS)
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_ID, pattern=_NO_CONTROL_CHARS)]
-_Size = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+# A zero size is what exchanges send for "any": not an error, but no size we can answer with.
+_Size = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 _Price = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
 _Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
+
+# OpenRTB 2.6 section 5.24 / AdCOM no-bid reasons we answer with (``nbr``); 500+ are ours.
+NBR_INVALID_REQUEST: Final = 2
+NBR_INSUFFICIENT_TIME: Final = 15
+NBR_UNSUPPORTED_CURRENCY: Final = 500
+# AdCOM 1.0 "Creative Subtype / mtype": what kind of markup a bid carries.
+MTYPE_BANNER: Final = 1
 
 
 class Format(msgspec.Struct, frozen=True):
@@ -357,7 +374,7 @@ class Format(msgspec.Struct, frozen=True):
 
 
 class Banner(msgspec.Struct, frozen=True):
-    format: tuple[Format, ...] = ()
+    format: tuple[Format, ...] | None = None
     w: _Size | None = None
     h: _Size | None = None
 
@@ -365,19 +382,19 @@ class Banner(msgspec.Struct, frozen=True):
 class Imp(msgspec.Struct, frozen=True):
     id: _Id
     banner: Banner | None = None
-    tagid: _Id | None = None
+    tagid: str | None = None
     bidfloor: _Price = 0.0
     bidfloorcur: _Currency = CURRENCY
 
 
 class Site(msgspec.Struct, frozen=True):
-    id: _Id | None = None
+    id: str | None = None
     domain: str | None = None
     page: str | None = None
 
 
 class App(msgspec.Struct, frozen=True):
-    id: _Id | None = None
+    id: str | None = None
     bundle: str | None = None
 
 
@@ -389,6 +406,15 @@ class Device(msgspec.Struct, frozen=True):
     devicetype: int | None = None
     geo: Geo | None = None
     ifa: str | None = None
+    lmt: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
+    dnt: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
+
+
+class UserExt(msgspec.Struct, frozen=True):
+    """OpenRTB 2.5's places (Prebid Server's default): ``user.ext.consent`` and ``.eids``."""
+
+    consent: str | None = None
+    eids: list[Any] | None = None
 
 
 class User(msgspec.Struct, frozen=True):
@@ -397,25 +423,63 @@ class User(msgspec.Struct, frozen=True):
     yob: int | None = None
     keywords: str | None = None
     kwarray: tuple[str, ...] | None = None
+    consent: str | None = None
+    eids: list[Any] | None = None
+    ext: UserExt | None = None
+
+
+class RegsExt(msgspec.Struct, frozen=True):
+    """OpenRTB 2.5's places: ``regs.ext.gdpr``, ``.us_privacy``, ``.gpp``, ``.gpp_sid``."""
+
+    gdpr: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
+    us_privacy: str | None = None
+    gpp: str | None = None
+    gpp_sid: list[int] | None = None
+
+
+class Regs(msgspec.Struct, frozen=True):
+    coppa: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
+    gdpr: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
+    us_privacy: str | None = None
+    gpp: str | None = None
+    gpp_sid: list[int] | None = None
+    ext: RegsExt | None = None
+
+
+class SourceExt(msgspec.Struct, frozen=True):
+    schain: dict[str, Any] | None = None
+
+
+class Source(msgspec.Struct, frozen=True):
+    schain: dict[str, Any] | None = None
+    ext: SourceExt | None = None
 
 
 class OpenRtbRequest(msgspec.Struct, frozen=True):
-    """The fields of an OpenRTB 2.6 BidRequest that we read; the rest is ignored."""
+    """The fields of an OpenRTB 2.6 (or 2.5) BidRequest that we read; the rest is ignored.
+
+    Each impression stays raw JSON until `plan_auctions` decodes it alone: one bad impression
+    costs its own bid, not the request's.
+    """
 
     id: _Id
-    imp: Annotated[tuple[Imp, ...], msgspec.Meta(min_length=1, max_length=MAX_IMPS)]
+    imp: Annotated[tuple[msgspec.Raw, ...], msgspec.Meta(min_length=1, max_length=MAX_IMPS)]
     site: Site | None = None
     app: App | None = None
     device: Device | None = None
     user: User | None = None
+    regs: Regs | None = None
+    source: Source | None = None
     tmax: Annotated[int, msgspec.Meta(ge=1)] | None = None
     cur: tuple[_Currency, ...] | None = None
     test: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
 
 
 _DECODER: Final = msgspec.json.Decoder(OpenRtbRequest)
+_IMP_DECODER: Final = msgspec.json.Decoder(Imp)
 AUCTION_PRICE_MACRO: Final = "${AUCTION_PRICE}"
 _PRICE_TEXT: Final = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+_MSGSPEC_ROOT: Final = re.compile(r"`\$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,13 +488,26 @@ class AuctionSlot:
 
     imp_id: str
     request: BidRequest
-    w: int | None
-    h: int | None
+    w: int
+    h: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionPlan:
+    """What a BidRequest asks our auction for: the slots to bid on, and why the others get none.
+
+    `problems` are impressions that break the specification (each named); `no_bid_reason` is
+    the ``nbr`` to answer with when no slot wins (None: a plain 204).
+    """
+
+    slots: tuple[AuctionSlot, ...]
+    problems: tuple[str, ...] = ()
+    no_bid_reason: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OpenRtbBid:
-    """A charged win for one impression, as the BidResponse carries it."""
+    """A bid for one impression, as the BidResponse carries it."""
 
     bid_id: str
     imp_id: str
@@ -446,7 +523,8 @@ class OpenRtbBid:
 
 
 def decode_bid_request(body: bytes) -> OpenRtbRequest:
-    """The BidRequest in `body`, checked as a whole; `ValidationFailed` (400) naming the field.
+    """The BidRequest in `body`, its request-wide fields checked; `ValidationFailed` (400) naming
+    the problem (any nesting depth included: a body nested too deeply is a 400, not a crash).
 
     >>> decode_bid_request(b'{"id":"r-1","imp":[{"id":"1","banner":{"w":300,"h":250}}]}').id
     'r-1'
@@ -454,41 +532,67 @@ def decode_bid_request(body: bytes) -> OpenRtbRequest:
     if len(body) > MAX_OPENRTB_REQUEST_BYTES:
         raise ValidationFailed(f"a BidRequest is at most {MAX_OPENRTB_REQUEST_BYTES} bytes")
     try:
-        request = _DECODER.decode(body)
+        return _DECODER.decode(body)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"invalid BidRequest: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ValidationFailed(f"the BidRequest is not valid JSON: {exc}") from exc
-    if len({imp.id for imp in request.imp}) != len(request.imp):
-        raise ValidationFailed("imp ids must be unique within the BidRequest", ["imp.id"])
-    if request.site is not None and request.app is not None:
-        raise ValidationFailed("a BidRequest has site or app, not both", ["site", "app"])
-    return request
+    except RecursionError as exc:
+        raise ValidationFailed(
+            "the BidRequest is nested too deeply to be an OpenRTB request"
+        ) from exc
 
 
-def to_auction_requests(request: OpenRtbRequest, *, now: datetime) -> Iterator[AuctionSlot]:
-    """Our auction's request for each impression we bid on (banner, USD); see the module doc.
+def plan_auctions(request: OpenRtbRequest, *, now: datetime) -> AuctionPlan:
+    """Our auction's request for each impression we bid on; see the module doc.
 
-    Every impression is mapped before the caller bids on any, so a bad field charges nothing:
-    call ``list(...)`` first.
+    Every impression is judged alone: one that breaks the specification is a problem and gets no
+    bid; the request is a `ValidationFailed` (400) only when every impression is one. Nothing is
+    charged before the plan is complete.
     """
-    if request.test or (request.cur is not None and CURRENCY not in request.cur):
-        return
+    if request.site is not None and request.app is not None:
+        # OpenRTB 2.6 3.2.13: a request "must not contain more than one of" site, app, dooh.
+        return AuctionPlan((), ("a BidRequest has site or app, not both",), NBR_INVALID_REQUEST)
+    if request.test:
+        return AuctionPlan(())
+    if request.cur is not None and CURRENCY not in request.cur:
+        return AuctionPlan((), (), NBR_UNSUPPORTED_CURRENCY)
     country, device_type = _device(request.device)
     user_id, attributes = _user(request, now)
-    for position, imp in enumerate(request.imp):
-        if imp.banner is None or imp.bidfloorcur != CURRENCY:
+    slots: list[AuctionSlot] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    currency_missing = False
+    for position, raw in enumerate(request.imp):
+        try:
+            imp = _decode_imp(raw, position)
+            if imp.id in seen:
+                raise ValidationFailed(f"imp[{position}].id: imp ids must be unique")
+            seen.add(imp.id)
+            placement = _placement(request, imp, position)
+            floor = _floor(imp, position)
+        except ValidationFailed as exc:
+            problems.append(str(exc))
             continue
-        w, h = _size(imp.banner)
+        size = None if imp.banner is None else _size(imp.banner)
+        if floor is None:
+            currency_missing = True
+        if size is None or floor is None:
+            continue
         ours = BidRequest(
             user_id=user_id,
-            placement_id=_placement(request, imp, position),
+            placement_id=placement,
             country_code=country,
             device_type=device_type,
             user_attributes=attributes,
-            floor_micros=floor_micros(imp.bidfloor),
+            floor_micros=floor,
         )
-        yield AuctionSlot(imp.id, ours, w, h)
+        slots.append(AuctionSlot(imp.id, ours, *size))
+    if len(problems) == len(request.imp):
+        raise ValidationFailed("; ".join(problems[:5]), ["imp"])
+    return AuctionPlan(
+        tuple(slots), tuple(problems), NBR_UNSUPPORTED_CURRENCY if currency_missing else None
+    )
 
 
 def floor_micros(cpm: float) -> Micros:
@@ -514,6 +618,11 @@ def bid_response(request: OpenRtbRequest, bids: list[OpenRtbBid], seat: str) -> 
         "cur": CURRENCY,
         "seatbid": [{"seat": seat, "bid": [_bid(bid) for bid in bids]}],
     }
+
+
+def no_bid_response(request_id: str, reason: int) -> dict[str, object]:
+    """An empty BidResponse that says why (``nbr``, OpenRTB 2.6 section 5.24)."""
+    return {"id": request_id, "nbr": reason}
 
 
 def auction_price_micros(text: str | None, *, cpm_micros: Micros) -> Micros:
@@ -550,10 +659,30 @@ def _bid(bid: OpenRtbBid) -> dict[str, object]:
         "adomain": [urlsplit(bid.redirect_url).hostname or ""],
         "cid": bid.campaign_id,
         "crid": bid.ad_id,
+        "mtype": MTYPE_BANNER,
     }
     if bid.w is not None and bid.h is not None:
         body["w"], body["h"] = bid.w, bid.h
     return body
+
+
+def _decode_imp(raw: msgspec.Raw, position: int) -> Imp:
+    try:
+        return _IMP_DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        # msgspec names the field from the imp's own root: `$.id` becomes `$.imp[0].id`.
+        where = _MSGSPEC_ROOT.sub(f"`$.imp[{position}]", str(exc))
+        raise ValidationFailed(f"imp[{position}]: {where}") from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ValidationFailed(f"imp[{position}] is not a valid impression") from exc
+
+
+def _floor(imp: Imp, position: int) -> Micros | None:
+    """The imp's floor in USD micros; None when its currency is not in our table."""
+    micros = usd_floor_micros(Decimal(repr(imp.bidfloor)), imp.bidfloorcur)
+    if micros is not None and micros > MAX_MICROS:
+        raise ValidationFailed(f"imp[{position}].bidfloor is above any CPM we accept")
+    return micros
 
 
 def _device(device: Device | None) -> tuple[str | None, DeviceType | None]:
@@ -595,18 +724,65 @@ def _interests(user: User) -> tuple[str, ...]:
 
 
 def _placement(request: OpenRtbRequest, imp: Imp, position: int) -> str:
-    inventory = request.site or request.app
-    placement = imp.tagid or (inventory.id if inventory is not None else None)
-    if placement is None:
+    """Our placement id: the first usable of ``imp.tagid``, ``site.id``/``app.id``, then the
+    inventory's own name: ``site.domain``, the host of ``site.page``, ``app.bundle``.
+
+    Prebid Server's requests often carry only a page or a domain. Deriving the placement from it
+    (rather than bidding untargeted) keeps a campaign that targets placements off inventory it
+    never chose, lets a floor be set per domain or app, and still lets every campaign without a
+    placement rule bid.
+    """
+    site, app = request.site, request.app
+    page_host = urlsplit(site.page).hostname if site is not None and site.page else None
+    for candidate in (
+        imp.tagid,
+        site.id if site is not None else None,
+        app.id if app is not None else None,
+        site.domain if site is not None else None,
+        page_host,
+        app.bundle if app is not None else None,
+    ):
+        if candidate and len(candidate) <= _MAX_ID and _ID_PATTERN.match(candidate):
+            return candidate
+    raise ValidationFailed(
+        f"imp[{position}] needs a tagid, or the request a site (id, domain or page) or an app"
+        " (id or bundle): our placement",
+        [f"imp[{position}].tagid"],
+    )
+
+
+def _size(banner: Banner) -> tuple[int, int] | None:
+    """The first non-zero size of ``format``, else ``w``/``h``; None: no size, so no bid."""
+    sizes = [(size.w, size.h) for size in banner.format or ()] + [(banner.w, banner.h)]
+    for w, h in sizes:
+        if w and h:
+            return w, h
+    return None
+
+
+def inflate(body: bytes, content_encoding: str) -> bytes:
+    """The BidRequest's bytes from a body sent with `content_encoding` (``gzip`` or none).
+
+    Decompressed at most `MAX_OPENRTB_REQUEST_BYTES` (and one byte more to know): a larger
+    request is a `PayloadTooLarge` (413) however small it was compressed; a broken gzip
+    stream a 400.
+    """
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
         raise ValidationFailed(
-            f"imp[{position}] needs a tagid, or the request a site.id or app.id (our placement)",
-            [f"imp[{position}].tagid"],
+            f"Content-Encoding {encoding[:20]!r} is not supported (gzip is)", ["Content-Encoding"]
         )
-    return placement
-
-
-def _size(banner: Banner) -> tuple[int | None, int | None]:
-    for size in banner.format:
-        if size.w is not None and size.h is not None:
-            return size.w, size.h
-    return banner.w, banner.h
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, MAX_OPENRTB_REQUEST_BYTES + 1)
+    except zlib.error as exc:
+        raise ValidationFailed(f"the gzip body is broken: {exc}", ["Content-Encoding"]) from exc
+    if len(out) > MAX_OPENRTB_REQUEST_BYTES:
+        raise PayloadTooLarge(
+            f"the BidRequest is larger than {MAX_OPENRTB_REQUEST_BYTES} bytes once decompressed"
+        )
+    if not inflater.eof:
+        raise ValidationFailed("the gzip body is truncated", ["Content-Encoding"])
+    return out
