@@ -291,3 +291,39 @@ def test_every_bid_carries_mtype():
     decoded = decode_bid_request(json.dumps(request()).encode())
     bid = OpenRtbBid("b", "1", 1, "ad", "c", "https://x.example", "", "n", "b", None, None)
     assert bid_response(decoded, [bid], "ads")["seatbid"][0]["bid"][0]["mtype"] == MTYPE_BANNER
+
+
+SCHAIN = {"complete": 1, "ver": "1.0", "nodes": [{"asi": "ex.com", "sid": "1", "hp": 1}]}
+EIDS = [{"source": "id5-sync.com", "uids": [{"id": "ID5-abc"}]}]
+SHAPE_26 = {
+    "regs": {"gdpr": 1, "us_privacy": "1YNN", "gpp": "DBABMA~CPXxRfA", "gpp_sid": [2], "coppa": 0},
+    "user": {"id": "user-1", "yob": 1990, "consent": "CPXxRfAPXxRfA", "eids": EIDS},
+    "source": {"schain": SCHAIN},
+}
+SHAPE_25 = {
+    "regs": {"coppa": 0, "ext": {"gdpr": 1, "us_privacy": "1YNN", "gpp": "DBABMA~CPXxRfA",
+                                 "gpp_sid": [2]}},
+    "user": {"id": "user-1", "yob": 1990, "ext": {"consent": "CPXxRfAPXxRfA", "eids": EIDS}},
+    "source": {"ext": {"schain": SCHAIN}},
+}  # fmt: skip
+
+
+def test_the_25_and_26_places_of_every_signal_give_the_same_plan():
+    newer, older = plan(request(**SHAPE_26)), plan(request(**SHAPE_25))
+    assert newer == older
+    found = newer.signals
+    assert (found.gdpr, found.consent, found.us_privacy) == (True, "CPXxRfAPXxRfA", "1YNN")
+    assert (found.gpp, found.gpp_sid, found.coppa) == ("DBABMA~CPXxRfA", (2,), False)
+    assert found.schain == SCHAIN and found.eids == tuple(EIDS)
+
+
+def test_the_26_place_wins_when_both_are_sent():
+    both = request(
+        regs={"gdpr": 0, "us_privacy": "1NNN", "ext": {"gdpr": 1, "us_privacy": "1YYN"}},
+        user={"id": "u", "consent": "NEW", "ext": {"consent": "OLD"}},
+        device={"lmt": 1, "dnt": 0},
+    )
+    found = plan(both).signals
+    assert (found.gdpr, found.us_privacy, found.consent) == (False, "1NNN", "NEW")
+    assert (found.lmt, found.dnt) == (True, False)
+    assert plan(request()).signals.gdpr is True  # the fixture's regs.gdpr

@@ -41,7 +41,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -71,6 +71,7 @@ __all__ = [
     "AuctionSlot",
     "OpenRtbBid",
     "OpenRtbRequest",
+    "Signals",
     "auction_price_micros",
     "bid_response",
     "decode_bid_request",
@@ -78,6 +79,7 @@ __all__ = [
     "inflate",
     "no_bid_response",
     "plan_auctions",
+    "signals",
 ]
 
 CURRENCY: Final = "USD"
@@ -480,6 +482,7 @@ _IMP_DECODER: Final = msgspec.json.Decoder(Imp)
 AUCTION_PRICE_MACRO: Final = "${AUCTION_PRICE}"
 _PRICE_TEXT: Final = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
 _MSGSPEC_ROOT: Final = re.compile(r"`\$")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +496,35 @@ class AuctionSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class Signals:
+    """The request's privacy and supply signals, each read from its OpenRTB 2.6 place or, when
+    that is absent, its 2.5 ``ext`` place (Prebid Server's default): the 2.6 place wins.
+
+    | signal       | 2.6                | 2.5 (``ext``)            |
+    |--------------|--------------------|--------------------------|
+    | `gdpr`       | ``regs.gdpr``      | ``regs.ext.gdpr``        |
+    | `consent`    | ``user.consent``   | ``user.ext.consent``     |
+    | `us_privacy` | ``regs.us_privacy``| ``regs.ext.us_privacy``  |
+    | `gpp`        | ``regs.gpp``       | ``regs.ext.gpp``         |
+    | `gpp_sid`    | ``regs.gpp_sid``   | ``regs.ext.gpp_sid``     |
+    | `coppa`      | ``regs.coppa``     | (none: 2.5 had it there) |
+    | `schain`     | ``source.schain``  | ``source.ext.schain``    |
+    | `eids`       | ``user.eids``      | ``user.ext.eids``        |
+    """
+
+    gdpr: bool | None = None
+    consent: str | None = None
+    us_privacy: str | None = None
+    gpp: str | None = None
+    gpp_sid: tuple[int, ...] = ()
+    coppa: bool = False
+    lmt: bool = False
+    dnt: bool = False
+    schain: dict[str, Any] | None = None
+    eids: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AuctionPlan:
     """What a BidRequest asks our auction for: the slots to bid on, and why the others get none.
 
@@ -503,6 +535,7 @@ class AuctionPlan:
     slots: tuple[AuctionSlot, ...]
     problems: tuple[str, ...] = ()
     no_bid_reason: int | None = None
+    signals: Signals = Signals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,13 +583,15 @@ def plan_auctions(request: OpenRtbRequest, *, now: datetime) -> AuctionPlan:
     bid; the request is a `ValidationFailed` (400) only when every impression is one. Nothing is
     charged before the plan is complete.
     """
+    found = signals(request)
     if request.site is not None and request.app is not None:
         # OpenRTB 2.6 3.2.13: a request "must not contain more than one of" site, app, dooh.
-        return AuctionPlan((), ("a BidRequest has site or app, not both",), NBR_INVALID_REQUEST)
+        problem = ("a BidRequest has site or app, not both",)
+        return AuctionPlan((), problem, NBR_INVALID_REQUEST, found)
     if request.test:
-        return AuctionPlan(())
+        return AuctionPlan((), signals=found)
     if request.cur is not None and CURRENCY not in request.cur:
-        return AuctionPlan((), (), NBR_UNSUPPORTED_CURRENCY)
+        return AuctionPlan((), (), NBR_UNSUPPORTED_CURRENCY, found)
     country, device_type = _device(request.device)
     user_id, attributes = _user(request, now)
     slots: list[AuctionSlot] = []
@@ -590,9 +625,32 @@ def plan_auctions(request: OpenRtbRequest, *, now: datetime) -> AuctionPlan:
         slots.append(AuctionSlot(imp.id, ours, *size))
     if len(problems) == len(request.imp):
         raise ValidationFailed("; ".join(problems[:5]), ["imp"])
-    return AuctionPlan(
-        tuple(slots), tuple(problems), NBR_UNSUPPORTED_CURRENCY if currency_missing else None
+    reason = NBR_UNSUPPORTED_CURRENCY if currency_missing else None
+    return AuctionPlan(tuple(slots), tuple(problems), reason, found)
+
+
+def signals(request: OpenRtbRequest) -> Signals:
+    """The request's signals from their 2.6 places, else their 2.5 ``ext`` places (`Signals`)."""
+    regs, user = request.regs or Regs(), request.user or User()
+    source, device = request.source or Source(), request.device or Device()
+    regs_ext, user_ext = regs.ext or RegsExt(), user.ext or UserExt()
+    gdpr = _first(regs.gdpr, regs_ext.gdpr)
+    return Signals(
+        gdpr=None if gdpr is None else gdpr == 1,
+        consent=_first(user.consent, user_ext.consent),
+        us_privacy=_first(regs.us_privacy, regs_ext.us_privacy),
+        gpp=_first(regs.gpp, regs_ext.gpp),
+        gpp_sid=tuple(_first(regs.gpp_sid, regs_ext.gpp_sid) or ()),
+        coppa=regs.coppa == 1,
+        lmt=device.lmt == 1,
+        dnt=device.dnt == 1,
+        schain=_first(source.schain, (source.ext or SourceExt()).schain),
+        eids=tuple(_first(user.eids, user_ext.eids) or ()),
     )
+
+
+def _first(newer: _T | None, older: _T | None) -> _T | None:
+    return newer if newer is not None else older
 
 
 def floor_micros(cpm: float) -> Micros:
