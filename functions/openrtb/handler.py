@@ -1,9 +1,7 @@
-"""openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win, /bill.
+"""openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win /bill /loss.
 
-Thin on purpose: decoding (gzip too) and the mapping to our targeting live in
-shared_layer.openrtb.domain.openrtb, the auction and the notices in
-shared_layer.openrtb.service.exchange. Notices are signed; a forged one is a 400, an expired one
-a 410.
+Thin on purpose: decoding and mapping in shared_layer.openrtb.domain.openrtb; the reserving
+auction and the notices that settle or release in shared_layer.openrtb.service.exchange.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
-from shared_layer.composition.bidder import BidderSettings, start_bidder
+from shared_layer.composition.bidder import BidderSettings, start_bidder, start_settlement
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
@@ -21,11 +19,8 @@ from shared_layer.kernel.settings import env, load_settings, min_length, positiv
 from shared_layer.kernel.settings import settings_class as settings
 from shared_layer.openrtb import metrics
 from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
-from shared_layer.openrtb.service.exchange import (
-    NoticeConfig,
-    OpenRtbBidder,
-    public_notice_base_url,
-)
+from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
+from shared_layer.openrtb.service.exchange import public_notice_base_url as public_base
 from shared_layer.openrtb.store.notices import RedisNoticeLog
 
 
@@ -35,6 +30,7 @@ class OpenRtbSettings(BidderSettings):
     click_base_url: str | None = env("CLICK_BASE_URL", default=None)
     notice_base_url: str | None = env("OPENRTB_NOTICE_BASE_URL", default=None)
     notice_ttl_s: int = env("OPENRTB_NOTICE_TTL_S", default=7 * 86_400, check=positive)
+    window_s: int = env("OPENRTB_RESERVATION_WINDOW_S", default=300, check=positive)
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
     notice_key: bytes = secret("openrtb-notice-key", check=min_length(MIN_KEY_BYTES))
 
@@ -49,13 +45,16 @@ def build(settings: OpenRtbSettings | None = None, *, clock: Clock = utc_now) ->
     gateway = settings.gateway_url.rstrip("/")
     click_base_url = settings.click_base_url or f"{gateway}/function/click"
     notices = NoticeConfig(
-        notice_base_url=settings.notice_base_url or public_notice_base_url(click_base_url),
+        notice_base_url=settings.notice_base_url or public_base(click_base_url),
         notice_key=settings.notice_key,
         click_base_url=click_base_url,
         click_key=settings.click_signing_key,
         notice_ttl_s=settings.notice_ttl_s,
+        window_s=settings.window_s,
     )
-    exchange = OpenRtbBidder(runtime.bidder, RedisNoticeLog(runtime.redis), notices, clock=clock)
+    settlement = start_settlement(runtime, clock=clock, sweep_every_s=min(5, settings.window_s))
+    log = RedisNoticeLog(runtime.redis)
+    exchange = OpenRtbBidder(runtime.bidder, log, notices, settlement, clock=clock)
     return serve_openrtb(exchange, ready=runtime.bidder.ready)
 
 
@@ -86,6 +85,7 @@ def serve_openrtb(exchange: OpenRtbBidder, ready: Callable[[], bool]) -> Handler
 
     @router.route("GET", "/win")
     @router.route("GET", "/bill")
+    @router.route("GET", "/loss")
     def notice(request: Request) -> dict:
         kind = request.path.strip("/")
         try:

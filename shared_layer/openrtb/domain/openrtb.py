@@ -553,6 +553,7 @@ class OpenRtbBid:
     burl: str
     w: int | None
     h: int | None
+    lurl: str = ""
 
 
 def decode_bid_request(body: bytes) -> OpenRtbRequest:
@@ -686,15 +687,18 @@ def no_bid_response(request_id: str, reason: int) -> dict[str, object]:
 def auction_price_micros(text: str | None, *, cpm_micros: Micros) -> Micros:
     """The clearing price a notice reports (CPM text, USD), in micros rounded down.
 
-    The exchange substitutes ``${AUCTION_PRICE}`` with the price it clears at: a price that is
-    missing, not plain decimal text (an unsubstituted macro, an encrypted price), or above what
-    we bid (`cpm_micros`, which a second-price exchange can never exceed) is a 400.
+    The exchange substitutes ``${AUCTION_PRICE}`` with the price it clears at. A notice whose
+    price is missing or still the macro (Prebid Server never substitutes it) is never refused:
+    it settles at our bid, `cpm_micros`. A price that is not plain decimal text (an encrypted
+    price) or above our bid (which a second-price exchange can never exceed) is a 400.
 
     >>> auction_price_micros("1.2345678", cpm_micros=2_000_000)
     1234567
+    >>> auction_price_micros("${AUCTION_PRICE}", cpm_micros=2_000_000)
+    2000000
     """
     if text is None or text == AUCTION_PRICE_MACRO:
-        raise ValidationFailed("price: the exchange did not substitute ${AUCTION_PRICE}", ["price"])
+        return cpm_micros
     if not _PRICE_TEXT.fullmatch(text):
         raise ValidationFailed("price: must be a plain decimal CPM such as 1.25", ["price"])
     micros = math.floor(Decimal(text).scaleb(6))
@@ -719,6 +723,8 @@ def _bid(bid: OpenRtbBid) -> dict[str, object]:
         "crid": bid.ad_id,
         "mtype": MTYPE_BANNER,
     }
+    if bid.lurl:
+        body["lurl"] = bid.lurl
     if bid.w is not None and bid.h is not None:
         body["w"], body["h"] = bid.w, bid.h
     return body

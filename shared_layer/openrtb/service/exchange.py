@@ -29,9 +29,11 @@ from urllib.parse import quote
 from shared_layer.bidding.domain.auction import Decision
 from shared_layer.bidding.service.bid_client import click_tracking_url
 from shared_layer.bidding.service.bidder import Bidder
+from shared_layer.bidding.service.settlement import DEFAULT_WINDOW_S, Settlement
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError, InvalidToken
+from shared_layer.kernel.money import impression_price
 from shared_layer.openrtb.domain import notice_token
 from shared_layer.openrtb.domain.openrtb import (
     AUCTION_PRICE_MACRO,
@@ -49,6 +51,7 @@ from shared_layer.openrtb.store.notices import NoticeKind, RedisNoticeLog
 
 __all__ = [
     "DEFAULT_TMAX_MS",
+    "DEFAULT_WINDOW_S",
     "MIN_DECISION_S",
     "NoticeConfig",
     "OpenRtbBidder",
@@ -74,6 +77,7 @@ class NoticeConfig:
     notice_ttl_s: int = 7 * 24 * 3600
     click_ttl_s: int = 86_400
     seat: str = "ads"
+    window_s: int = DEFAULT_WINDOW_S  # how long a bid's reservation waits for a notice
 
 
 def public_notice_base_url(click_base_url: str) -> str:
@@ -109,11 +113,13 @@ class OpenRtbBidder:
         bidder: Bidder,
         notices: RedisNoticeLog,
         config: NoticeConfig,
+        settlement: Settlement,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self._bidder = bidder
         self._notices = notices
+        self._settlement = settlement
         self._config = config
         self._clock = clock
 
@@ -139,13 +145,13 @@ class OpenRtbBidder:
         if plan.slots and time.perf_counter() + MIN_DECISION_S >= deadline:
             return _no_bid(request.id, len(plan.slots), NBR_INSUFFICIENT_TIME)
         bids: list[OpenRtbBid] = []
-        late = False
+        late, config = False, self._config
         for slot in plan.slots:
             if time.perf_counter() >= deadline:
                 late = True
                 break
             try:
-                outcome = self._bidder.bid(slot.request, correlation)
+                outcome = self._bidder.bid(slot.request, correlation, window_s=config.window_s)
             except AdServerError:
                 if bids:
                     break
@@ -159,12 +165,22 @@ class OpenRtbBidder:
         return _no_bid(request.id, len(plan.slots), reason)
 
     def notice(self, kind: NoticeKind, query: Mapping[str, str]) -> bool:
-        """Record a win (``nurl``) or billing (``burl``) notice; False if it was a repeat."""
+        """Settle (``burl``), note the win of (``nurl``) or release (``lurl``) the bid's
+        reservation, at most once whatever the order and repeats; False if the notice of this
+        kind was seen before. The price is the exchange's ``${AUCTION_PRICE}``, or our bid when
+        the macro was left in place."""
         token = query.get("t")
         if not token:
             raise InvalidToken("the notice has no token (t=): not a bid of ours")
         claims = notice_token.verify(self._config.notice_key, token, now=time.time())
         price = auction_price_micros(query.get("price"), cpm_micros=claims.cpm_micros)
+        charge = impression_price(price)
+        if kind == "bill":
+            self._settlement.settle(claims.campaign_id, claims.bid_id, charge)
+        elif kind == "win":
+            self._settlement.win(claims.campaign_id, claims.bid_id, charge)
+        else:
+            self._settlement.release(claims.campaign_id, claims.bid_id)
         return self._notices.record(kind, claims, auction_price_micros=price, at=self._clock())
 
     def _answer(self, slot: AuctionSlot, decision: Decision, bid_id: str) -> OpenRtbBid:
@@ -199,6 +215,7 @@ class OpenRtbBidder:
             adm=_markup(decision, click_url, slot),
             nurl=f"{base}/win?t={quote(token)}&price={AUCTION_PRICE_MACRO}",
             burl=f"{base}/bill?t={quote(token)}&price={AUCTION_PRICE_MACRO}",
+            lurl=f"{base}/loss?t={quote(token)}",
             w=slot.w,
             h=slot.h,
         )
