@@ -51,6 +51,7 @@ def build(settings: OpenRtbSettings | None = None, *, clock: Clock = utc_now) ->
         click_key=settings.click_signing_key,
         notice_ttl_s=settings.notice_ttl_s,
         window_s=settings.window_s,
+        vendor_id=settings.tcf_vendor_id,
     )
     settlement = start_settlement(runtime, clock=clock, sweep_every_s=min(5, settings.window_s))
     log = RedisNoticeLog(runtime.redis)

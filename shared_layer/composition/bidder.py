@@ -43,6 +43,8 @@ class BidderSettings(PostgresSettings, RedisSettings, KafkaSettings):
     snapshot_ttl_s: float = env("CAMPAIGN_SNAPSHOT_TTL_S", default=300.0, check=positive)
     ledger_timeout_s: float = env("BID_REDIS_TIMEOUT_S", default=0.25, check=positive)
     pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
+    # Our TCF v2 vendor id (kernel.privacy): without one no GDPR consent names us.
+    tcf_vendor_id: int | None = env("TCF_VENDOR_ID", default=None)
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,19 @@ def test_a_real_openrtb_client_gets_valid_bids_and_its_repeated_notices_charge_o
     )
     bids = [bid for result in results for bid in result["bids"]]
     assert [len(r["bids"]) for r in results] == [1, 2, 1]
-    # Each bid charged its impression once, at the bid; eight notices per bid moved nothing.
-    assert spent(campaign_id) == (before[0] + 4 * CHARGE, before[1] + 4 * CHARGE)
+    # Each bid reserved its price; the billing notices (each twice, with win notices) settled
+    # the first at its clearing price of 1200.5 and the two-imp ones at our bid (no clearing
+    # price given); the app bid, without notices, holds its reservation until its window ends.
+    held = 1_200_500 + 3 * CHARGE
+    assert spent(campaign_id) == (before[0] + held, before[1] + held)
     assert {bid["price"] for bid in bids} == {1500.0}
     notices = RedisNoticeLog(redis_client())
     first = bids[0]["id"]
     assert notices.read(first, "win")["auctionPriceMicros"] == 1_200_500_000
     assert notices.read(first, "bill")["chargeMicros"] == CHARGE
+    app_bid = results[2]["bids"][0]
+    assert requests.get(app_bid["lurl"], timeout=10).status_code == 204  # lost: released
+    assert spent(campaign_id) == (before[0] + held - CHARGE, before[1] + held - CHARGE)
     assert all(len(r["notices"]) == 4 * len(r["bids"]) for r in results if r["name"] != "app")
 
 
@@ -217,7 +223,6 @@ def test_forged_and_unusable_notices_are_refused_and_record_nothing(campaign):
         (win.replace("${AUCTION_PRICE}", "1"), None),  # sanity: the genuine one, last
         (win.replace(token, token[:-2] + ("AA" if not token.endswith("AA") else "BB")), 400),
         (win.replace("t=", "x="), 400),
-        (win, 400),  # ${AUCTION_PRICE} not substituted
         (win.replace("${AUCTION_PRICE}", "1600"), 400),  # above our bid of 1500
         (win.replace("${AUCTION_PRICE}", "1e3"), 400),
     ]
@@ -228,6 +233,9 @@ def test_forged_and_unusable_notices_are_refused_and_record_nothing(campaign):
     assert notices.read(bid["id"], "win") is None
     genuine = requests.get(refused[0][0], timeout=10)
     assert genuine.status_code == 204 and genuine.headers["X-Notice-Recorded"] == "true"
+    # A billing notice with ${AUCTION_PRICE} left in place is never refused: it settles the
+    # reservation at our bid, which is what it held.
+    assert requests.get(bid["burl"], timeout=10).status_code == 204
     assert spent(campaign_id) == after_bid
 
 

@@ -35,6 +35,8 @@ from shared_layer.openrtb.domain.openrtb import (
     inflate,
     plan_auctions,
 )
+from tests.unit import tcf_vectors as tcf
+from tests.unit.tcf_vectors import VENDOR
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 BANNER = {"w": 300, "h": 250}
@@ -58,7 +60,7 @@ def request(**changes) -> dict:
         "device": {"devicetype": 4, "geo": {"country": "DEU"}, "ua": "Mozilla/5.0"},
         "user": {"id": "user-1", "yob": 1990, "keywords": "tech,games"},
         "tmax": 120,
-        "regs": {"gdpr": 1},
+        "regs": {"gdpr": 0},
     }
     body.update(changes)
     return body
@@ -312,9 +314,9 @@ SHAPE_25 = {
 def test_the_25_and_26_places_of_every_signal_give_the_same_plan():
     newer, older = plan(request(**SHAPE_26)), plan(request(**SHAPE_25))
     assert newer == older
-    found = newer.signals
-    assert (found.gdpr, found.consent, found.us_privacy) == (True, "CPXxRfAPXxRfA", "1YNN")
-    assert (found.gpp, found.gpp_sid, found.coppa) == ("DBABMA~CPXxRfA", (2,), False)
+    found, privacy = newer.signals, newer.signals.privacy
+    assert (privacy.gdpr, privacy.consent, privacy.us_privacy) == (True, "CPXxRfAPXxRfA", "1YNN")
+    assert (privacy.gpp, privacy.gpp_sid, privacy.coppa) == ("DBABMA~CPXxRfA", (2,), False)
     assert found.schain == SCHAIN and found.eids == tuple(EIDS)
 
 
@@ -324,7 +326,51 @@ def test_the_26_place_wins_when_both_are_sent():
         user={"id": "u", "consent": "NEW", "ext": {"consent": "OLD"}},
         device={"lmt": 1, "dnt": 0},
     )
-    found = plan(both).signals
+    found = plan(both).signals.privacy
     assert (found.gdpr, found.us_privacy, found.consent) == (False, "1NNN", "NEW")
     assert (found.lmt, found.dnt) == (True, False)
-    assert plan(request()).signals.gdpr is True  # the fixture's regs.gdpr
+    assert plan(request()).signals.privacy.gdpr is False  # the fixture's regs.gdpr
+
+
+def privately(shape: dict, vendor_id: int | None = VENDOR):
+    body = json.dumps(request(**shape)).encode()
+    [slot] = plan_auctions(decode_bid_request(body), now=NOW, vendor_id=vendor_id).slots
+    return slot.request
+
+
+@pytest.mark.parametrize(
+    ("regs", "user", "device", "stored", "personal"),
+    [
+        ({"gdpr": 1}, {"consent": tcf.ALL}, {}, True, True),
+        ({"ext": {"gdpr": 1}}, {"ext": {"consent": tcf.ALL}}, {}, True, True),
+        ({"gdpr": 1}, {"consent": tcf.STORAGE_ONLY}, {}, True, False),
+        ({"gdpr": 1}, {"consent": tcf.PROFILE_ONLY}, {}, False, True),
+        ({"gdpr": 1}, {}, {}, False, False),
+        ({"ext": {"gdpr": 1}}, {"ext": {"consent": tcf.NOTHING}}, {}, False, False),
+        ({"coppa": 1}, {}, {}, False, False),
+        ({}, {}, {"lmt": 1}, False, True),
+        ({}, {}, {"dnt": 1}, False, True),
+        ({"us_privacy": "1YY-"}, {}, {}, False, False),
+        ({"ext": {"us_privacy": "1YY-"}}, {}, {}, False, False),
+        ({"us_privacy": "1YN-"}, {}, {}, True, True),
+    ],
+    ids=["tcf all", "tcf all 2.5", "purpose 1 only", "purposes 3 4 only", "gdpr no consent",
+         "nothing consented 2.5", "coppa", "lmt", "dnt", "usp opt-out", "usp opt-out 2.5",
+         "usp no opt-out"],
+)  # fmt: skip
+def test_privacy_signals_decide_what_the_auction_knows_of_the_user(
+    regs, user, device, stored, personal
+):
+    ours = privately(
+        {
+            "regs": regs,
+            "user": {"id": "user-1", "yob": 1990, "keywords": "tech", **user},
+            "device": {"devicetype": 4, "geo": {"country": "DEU"}, **device},
+        }
+    )
+    assert (ours.user_id == "user-1") is stored
+    assert ours.user_id in ("user-1", "anon:req-1")
+    assert (ours.age == 36 and ours.interests == {"tech"}) is personal
+    if not personal:
+        assert ours.age is None and ours.interests == frozenset()
+    assert ours.country_code == "DE" and ours.device_type == "mobile"  # contextual stays

@@ -79,6 +79,7 @@ from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.models import Ad, BidRequest, Campaign
 from shared_layer.kernel.money import Micros
+from shared_layer.kernel.privacy import is_anonymous
 from shared_layer.kernel.storage.lock import Lease
 from shared_layer.kernel.storage.lua import script
 from shared_layer.kernel.storage.outbox import (
@@ -249,7 +250,9 @@ class RedisBudgetLedger:
         day = campaign_day(campaign, now).day
         lifetime_budget = campaign.lifetime_budget_micros
         limit = pacing_limit(campaign, now, price_micros)
-        cap = campaign.frequency_cap if user_id is not None else None
+        # An anonymous user (no consent to store, kernel.privacy) gets no frequency cap entry.
+        capped = user_id is not None and not is_anonymous(user_id)
+        cap = campaign.frequency_cap if capped else None
         keys = list(self._charge_keys(campaign.id, day))
         if cap is not None or hold is not None:
             keys.append(frequency_key(campaign.id, user_id or "", self._shards))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from shared_layer.kernel import privacy
 from shared_layer.kernel.errors import PayloadTooLarge, ValidationFailed
 from shared_layer.kernel.models import (
     MAX_LIST_ITEMS,
@@ -500,26 +501,20 @@ class Signals:
     """The request's privacy and supply signals, each read from its OpenRTB 2.6 place or, when
     that is absent, its 2.5 ``ext`` place (Prebid Server's default): the 2.6 place wins.
 
-    | signal       | 2.6                | 2.5 (``ext``)            |
-    |--------------|--------------------|--------------------------|
-    | `gdpr`       | ``regs.gdpr``      | ``regs.ext.gdpr``        |
-    | `consent`    | ``user.consent``   | ``user.ext.consent``     |
-    | `us_privacy` | ``regs.us_privacy``| ``regs.ext.us_privacy``  |
-    | `gpp`        | ``regs.gpp``       | ``regs.ext.gpp``         |
-    | `gpp_sid`    | ``regs.gpp_sid``   | ``regs.ext.gpp_sid``     |
-    | `coppa`      | ``regs.coppa``     | (none: 2.5 had it there) |
-    | `schain`     | ``source.schain``  | ``source.ext.schain``    |
-    | `eids`       | ``user.eids``      | ``user.ext.eids``        |
+    | signal               | 2.6                  | 2.5 (``ext``)            |
+    |----------------------|----------------------|--------------------------|
+    | `privacy.gdpr`       | ``regs.gdpr``        | ``regs.ext.gdpr``        |
+    | `privacy.consent`    | ``user.consent``     | ``user.ext.consent``     |
+    | `privacy.us_privacy` | ``regs.us_privacy``  | ``regs.ext.us_privacy``  |
+    | `privacy.gpp`        | ``regs.gpp``         | ``regs.ext.gpp``         |
+    | `privacy.gpp_sid`    | ``regs.gpp_sid``     | ``regs.ext.gpp_sid``     |
+    | `privacy.coppa`      | ``regs.coppa``       | (2.5 had it there too)   |
+    | `privacy.lmt`, `dnt` | ``device.lmt/dnt``   | (the same)               |
+    | `schain`             | ``source.schain``    | ``source.ext.schain``    |
+    | `eids`               | ``user.eids``        | ``user.ext.eids``        |
     """
 
-    gdpr: bool | None = None
-    consent: str | None = None
-    us_privacy: str | None = None
-    gpp: str | None = None
-    gpp_sid: tuple[int, ...] = ()
-    coppa: bool = False
-    lmt: bool = False
-    dnt: bool = False
+    privacy: privacy.Signals = field(default_factory=privacy.Signals)
     schain: dict[str, Any] | None = None
     eids: tuple[Any, ...] = ()
 
@@ -577,8 +572,14 @@ def decode_bid_request(body: bytes) -> OpenRtbRequest:
         ) from exc
 
 
-def plan_auctions(request: OpenRtbRequest, *, now: datetime) -> AuctionPlan:
+def plan_auctions(
+    request: OpenRtbRequest, *, now: datetime, vendor_id: int | None = None
+) -> AuctionPlan:
     """Our auction's request for each impression we bid on; see the module doc.
+
+    The privacy signals decide what the auction may know of the user (`kernel.privacy.rules`,
+    with `vendor_id` our TCF vendor id): without storage the user is anonymous for this request
+    alone, without personalisation the ad is contextual (no interests, no age).
 
     Every impression is judged alone: one that breaks the specification is a problem and gets no
     bid; the request is a `ValidationFailed` (400) only when every impression is one. Nothing is
@@ -594,7 +595,7 @@ def plan_auctions(request: OpenRtbRequest, *, now: datetime) -> AuctionPlan:
     if request.cur is not None and CURRENCY not in request.cur:
         return AuctionPlan((), (), NBR_UNSUPPORTED_CURRENCY, found)
     country, device_type = _device(request.device)
-    user_id, attributes = _user(request, now)
+    user_id, attributes = _user(request, now, privacy.rules(found.privacy, vendor_id=vendor_id))
     slots: list[AuctionSlot] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -636,7 +637,7 @@ def signals(request: OpenRtbRequest) -> Signals:
     source, device = request.source or Source(), request.device or Device()
     regs_ext, user_ext = regs.ext or RegsExt(), user.ext or UserExt()
     gdpr = _first(regs.gdpr, regs_ext.gdpr)
-    return Signals(
+    found = privacy.Signals(
         gdpr=None if gdpr is None else gdpr == 1,
         consent=_first(user.consent, user_ext.consent),
         us_privacy=_first(regs.us_privacy, regs_ext.us_privacy),
@@ -645,6 +646,9 @@ def signals(request: OpenRtbRequest) -> Signals:
         coppa=regs.coppa == 1,
         lmt=device.lmt == 1,
         dnt=device.dnt == 1,
+    )
+    return Signals(
+        privacy=found,
         schain=_first(source.schain, (source.ext or SourceExt()).schain),
         eids=tuple(_first(user.eids, user_ext.eids) or ()),
     )
@@ -766,9 +770,15 @@ def _device(device: Device | None) -> tuple[str | None, DeviceType | None]:
     return country, device_type
 
 
-def _user(request: OpenRtbRequest, now: datetime) -> tuple[str, UserAttributes]:
+def _user(
+    request: OpenRtbRequest, now: datetime, allowed: privacy.Allowed
+) -> tuple[str, UserAttributes]:
     user = request.user or User()
-    user_id = user.id or user.buyeruid or f"anon:{request.id}"[:_MAX_ID]
+    user_id = user.id or user.buyeruid
+    if user_id is None or not allowed.store_user:
+        user_id = privacy.anonymous_user_id(request.id)
+    if not allowed.personalize:
+        return user_id, UserAttributes()
     age = None
     if user.yob is not None:
         age = now.year - user.yob

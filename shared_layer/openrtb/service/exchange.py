@@ -78,6 +78,7 @@ class NoticeConfig:
     click_ttl_s: int = 86_400
     seat: str = "ads"
     window_s: int = DEFAULT_WINDOW_S  # how long a bid's reservation waits for a notice
+    vendor_id: int | None = None  # our TCF v2 vendor id (kernel.privacy)
 
 
 def public_notice_base_url(click_base_url: str) -> str:
@@ -140,7 +141,7 @@ class OpenRtbBidder:
         away on the second impression) answers the wins already made.
         """
         request = decode_bid_request(inflate(body, encoding))
-        plan = plan_auctions(request, now=self._clock())
+        plan = plan_auctions(request, now=self._clock(), vendor_id=self._config.vendor_id)
         deadline = started + (request.tmax or DEFAULT_TMAX_MS) / 1000 * _TMAX_SHARE
         if plan.slots and time.perf_counter() + MIN_DECISION_S >= deadline:
             return _no_bid(request.id, len(plan.slots), NBR_INSUFFICIENT_TIME)
