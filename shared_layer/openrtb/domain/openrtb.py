@@ -2,35 +2,38 @@
 
 Why its own module: exchanges and header-bidding servers (Prebid Server) speak OpenRTB, not our
 the specification's JSON. A BidRequest is decoded once, here, into msgspec Structs (strict types;
-unknown fields and every ``ext`` ignored, as the specification asks of a bidder), checked as a
-whole, and each banner impression becomes one `kernel.models.BidRequest` for the same auction `bid`
-runs. Nothing here does I/O; `openrtb.service.exchange` charges and records, the `openrtb` function
-is the HTTP edge.
+unknown fields and every other ``ext`` ignored, as the specification asks of a bidder); each
+impression is then decoded and judged alone (`plan_auctions`), and each usable banner impression
+becomes one `kernel.models.BidRequest` for the same auction `bid` runs. The privacy signals
+(2.6 places, else 2.5 ``ext`` places, `Signals`) decide what the auction may know of the user
+(`kernel.privacy`). Nothing here does I/O; `openrtb.service.exchange` reserves and settles, the
+`openrtb` function is the HTTP edge.
 
-The mapping (README "OpenRTB" and docs/decisions.md say why):
+The mapping (docs/openrtb.md says why):
 
 | OpenRTB                                   | ours                                              |
 |-------------------------------------------|---------------------------------------------------|
-| ``imp.tagid``, else ``site.id``/``app.id``| ``placementId`` (one of them is required)         |
-| ``user.id``, else ``user.buyeruid``       | ``userId`` (neither: ``anon:<request id>``)       |
+| ``imp.tagid``, ``site.id``/``app.id``,    | ``placementId`` (`_placement`)                    |
+| ``site.domain``/``page``, ``app.bundle``  |                                                   |
+| ``user.id``, else ``user.buyeruid``       | ``userId`` (else, or without consent: anonymous)  |
 | ``device.geo.country`` (alpha-3)          | ``countryCode`` (alpha-2, `ALPHA3_TO_ALPHA2`)     |
 | ``device.devicetype`` (AdCOM DeviceType)  | ``deviceType`` (`DEVICE_TYPES_BY_ADCOM`)          |
 | ``user.yob``                              | ``userAttributes.age`` (the clock's year - yob)   |
 | ``user.kwarray``, else ``user.keywords``  | ``userAttributes.interests``                      |
-| ``imp.bidfloor`` (CPM, USD)               | ``floor_micros`` (rounded up to a whole micro)    |
-| ``imp.banner.format[0]``, else ``w``/``h``| the bid's ``w``/``h`` (our ads have no size)      |
+| ``imp.bidfloor`` (CPM, ``bidfloorcur``)   | ``floor_micros`` in USD (`currency`, rounded up)  |
+| first non-zero ``imp.banner.format``, else ``w``/``h`` | the bid's ``w``/``h``                |
 
-Only banner impressions are bid on; an impression without a banner, with a floor in another
-currency than USD, or a request whose ``cur`` excludes USD, or a test request (``test: 1``) gets
-no bid. A request that breaks the specification (no imp, duplicate imp ids, both site and app,
-a country that is not alpha-3, a year of birth in the future) is a `ValidationFailed` (400)
-naming the field, before anything is charged.
+An impression without a banner or a usable size, or with a floor in a currency we do not know,
+gets no bid; so does a test request (``test: 1``). An impression that breaks the specification
+is a problem of its own (no bid); the request is a `ValidationFailed` (400) only when every
+impression is one, or when a request-wide field is wrong (a country that is not alpha-3, a year
+of birth in the future).
 
 Example::
 
-    request = decode_bid_request(body)
-    for imp, ours in to_auction_requests(request, now=utc_now()):
-        ...                                     # bid on `ours`, answer with `imp.id`
+    request = decode_bid_request(inflate(body, "gzip"))
+    for slot in plan_auctions(request, now=utc_now(), vendor_id=1234).slots:
+        ...                                     # bid on `slot.request`, answer `slot.imp_id`
 """
 
 from __future__ import annotations
