@@ -4,6 +4,7 @@ request; openrtb.domain.notice_token: win and billing notices nobody can forge."
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from shared_layer.openrtb.domain.openrtb import (
     MTYPE_BANNER,
     NBR_INVALID_REQUEST,
     NBR_UNSUPPORTED_CURRENCY,
+    UNKNOWN_PLACEMENT,
     OpenRtbBid,
     auction_price_micros,
     bid_response,
@@ -114,6 +116,14 @@ def test_a_banner_impression_maps_every_field_to_our_targeting():
         ({"device": {"devicetype": 99}}, "device_type", None),
         ({"device": None}, "country_code", None),
         ({"device": {"geo": {"country": "XKX"}}}, "country_code", "XK"),
+        ({"device": {"geo": {"country": "US"}}}, "country_code", "US"),
+        ({"device": {"geo": {"country": "TST"}}}, "country_code", None),
+        ({"imp": [{"id": "1", "banner": BANNER}], "site": {}}, "placement_id", UNKNOWN_PLACEMENT),
+        (
+            {"user": {"id": "u" * 200}},
+            "user_id",
+            "sha256:" + hashlib.sha256(b"u" * 200).hexdigest(),
+        ),
         ({"user": {"id": "u", "kwarray": ["a", "b", "a", ""]}}, "interests", frozenset({"a", "b"})),
     ],
 )
@@ -154,9 +164,7 @@ BAD = [
     ("imp id a number", {"imp": [{"id": 1, "banner": {}}]}, "$.imp[0].id"),
     ("floor as text", {"imp": [{"id": "1", "banner": {}, "bidfloor": "1"}]}, "bidfloor"),
     ("negative floor", {"imp": [{"id": "1", "banner": {}, "bidfloor": -1}]}, "bidfloor"),
-    ("alpha-2 country", {"device": {"geo": {"country": "US"}}}, "alpha-3"),
     ("future yob", {"user": {"id": "u", "yob": 2030}}, "user.yob"),
-    ("no placement", {"imp": [{"id": "1", "banner": {}}], "site": {}}, "tagid"),
     ("devicetype text", {"device": {"devicetype": "4"}}, "devicetype"),
     ("tmax zero", {"tmax": 0}, "tmax"),
     ("banner width -1", {"imp": [{"id": "1", "banner": {"w": -1, "h": 5}}]}, "banner.w"),
@@ -374,3 +382,11 @@ def test_privacy_signals_decide_what_the_auction_knows_of_the_user(
     if not personal:
         assert ours.age is None and ours.interests == frozenset()
     assert ours.country_code == "DE" and ours.device_type == "mobile"  # contextual stays
+
+
+def test_an_ext_of_another_shape_is_ignored_but_unreadable_regulations_restrict():
+    odd = plan(request(source={"ext": "x"}, user={"id": "u", "ext": []}))
+    assert odd.signals.schain is None and odd.slots[0].request.user_id == "u"
+    unreadable = plan(request(regs={"ext": {"gdpr": "yes"}}, user={"id": "u", "yob": 1990}))
+    assert unreadable.signals.privacy.gdpr is True
+    assert unreadable.slots[0].request.user_id == "anon:req-1"

@@ -38,6 +38,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import zlib
@@ -71,6 +72,7 @@ __all__ = [
     "NBR_INSUFFICIENT_TIME",
     "NBR_INVALID_REQUEST",
     "NBR_UNSUPPORTED_CURRENCY",
+    "UNKNOWN_PLACEMENT",
     "AuctionPlan",
     "AuctionSlot",
     "OpenRtbBid",
@@ -346,6 +348,8 @@ ALPHA3_TO_ALPHA2: Final[dict[str, str]] = {
     "XKX": "XK",
 }
 
+_ALPHA2: Final = frozenset(ALPHA3_TO_ALPHA2.values())
+
 # AdCOM 1.0 "Device Type" (OpenRTB 2.6 device.devicetype) -> our device types. Codes with no
 # counterpart (6 connected device, 8 out-of-home) and codes AdCOM may add later map to none:
 # such a request matches only campaigns that do not target a device type.
@@ -372,6 +376,8 @@ NBR_INSUFFICIENT_TIME: Final = 15
 NBR_UNSUPPORTED_CURRENCY: Final = 500
 # AdCOM 1.0 "Creative Subtype / mtype": what kind of markup a bid carries.
 MTYPE_BANNER: Final = 1
+# The placement of an impression whose request names no inventory (no tagid, site or app).
+UNKNOWN_PLACEMENT: Final = "openrtb:unknown-inventory"
 
 
 class Format(msgspec.Struct, frozen=True):
@@ -424,14 +430,14 @@ class UserExt(msgspec.Struct, frozen=True):
 
 
 class User(msgspec.Struct, frozen=True):
-    id: _Id | None = None
-    buyeruid: _Id | None = None
+    id: str | None = None
+    buyeruid: str | None = None
     yob: int | None = None
     keywords: str | None = None
     kwarray: tuple[str, ...] | None = None
     consent: str | None = None
     eids: list[Any] | None = None
-    ext: UserExt | None = None
+    ext: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class RegsExt(msgspec.Struct, frozen=True):
@@ -449,7 +455,7 @@ class Regs(msgspec.Struct, frozen=True):
     us_privacy: str | None = None
     gpp: str | None = None
     gpp_sid: list[int] | None = None
-    ext: RegsExt | None = None
+    ext: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class SourceExt(msgspec.Struct, frozen=True):
@@ -458,7 +464,7 @@ class SourceExt(msgspec.Struct, frozen=True):
 
 class Source(msgspec.Struct, frozen=True):
     schain: dict[str, Any] | None = None
-    ext: SourceExt | None = None
+    ext: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class OpenRtbRequest(msgspec.Struct, frozen=True):
@@ -478,7 +484,7 @@ class OpenRtbRequest(msgspec.Struct, frozen=True):
     source: Source | None = None
     tmax: Annotated[int, msgspec.Meta(ge=1)] | None = None
     cur: tuple[_Currency, ...] | None = None
-    test: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
+    test: int = 0  # 0 live; anything else is treated as a test (never charged)
 
 
 _DECODER: Final = msgspec.json.Decoder(OpenRtbRequest)
@@ -638,7 +644,10 @@ def signals(request: OpenRtbRequest) -> Signals:
     """The request's signals from their 2.6 places, else their 2.5 ``ext`` places (`Signals`)."""
     regs, user = request.regs or Regs(), request.user or User()
     source, device = request.source or Source(), request.device or Device()
-    regs_ext, user_ext = regs.ext or RegsExt(), user.ext or UserExt()
+    # An ext of another shape than ours is ignored, as the specification asks, except the
+    # regulations': one we cannot read is taken as GDPR applying without consent.
+    regs_ext = _ext(regs.ext, RegsExt, RegsExt(gdpr=1))
+    user_ext = _ext(user.ext, UserExt, UserExt())
     gdpr = _first(regs.gdpr, regs_ext.gdpr)
     found = privacy.Signals(
         gdpr=None if gdpr is None else gdpr == 1,
@@ -652,9 +661,18 @@ def signals(request: OpenRtbRequest) -> Signals:
     )
     return Signals(
         privacy=found,
-        schain=_first(source.schain, (source.ext or SourceExt()).schain),
+        schain=_first(source.schain, _ext(source.ext, SourceExt, SourceExt()).schain),
         eids=tuple(_first(user.eids, user_ext.eids) or ()),
     )
+
+
+def _ext(raw: msgspec.Raw, shape: type[_T], unreadable: _T) -> _T:
+    if bytes(raw).strip() in (b"", b"null"):
+        return shape()
+    try:
+        return msgspec.json.decode(raw, type=shape)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return unreadable
 
 
 def _first(newer: _T | None, older: _T | None) -> _T | None:
@@ -761,12 +779,10 @@ def _device(device: Device | None) -> tuple[str | None, DeviceType | None]:
         return None, None
     country = None
     if device.geo is not None and device.geo.country is not None:
-        country = ALPHA3_TO_ALPHA2.get(device.geo.country)
-        if country is None:
-            raise ValidationFailed(
-                f"device.geo.country {device.geo.country[:8]!r} is not an ISO 3166-1 alpha-3 code",
-                ["device.geo.country"],
-            )
+        # Lenient: an alpha-2 code some exchanges send is taken as such; any other unknown code
+        # is no country (only campaigns without a country rule match), not an error.
+        code = device.geo.country.upper()
+        country = ALPHA3_TO_ALPHA2.get(code) or (code if code in _ALPHA2 else None)
     device_type = (
         None if device.devicetype is None else DEVICE_TYPES_BY_ADCOM.get(device.devicetype)
     )
@@ -777,7 +793,7 @@ def _user(
     request: OpenRtbRequest, now: datetime, allowed: privacy.Allowed
 ) -> tuple[str, UserAttributes]:
     user = request.user or User()
-    user_id = user.id or user.buyeruid
+    user_id = _user_id(user.id) or _user_id(user.buyeruid)
     if user_id is None or not allowed.store_user:
         user_id = privacy.anonymous_user_id(request.id)
     if not allowed.personalize:
@@ -791,6 +807,15 @@ def _user(
                 ["user.yob"],
             )
     return user_id, UserAttributes(age=age, interests=_interests(user))
+
+
+def _user_id(raw: str | None) -> str | None:
+    """The id as our models hold it: a long or unprintable one is replaced by its SHA-256."""
+    if not raw:
+        return None
+    if len(raw) <= _MAX_ID and _ID_PATTERN.match(raw):
+        return raw
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _interests(user: User) -> tuple[str, ...]:
@@ -807,7 +832,8 @@ def _placement(request: OpenRtbRequest, imp: Imp, position: int) -> str:
     Prebid Server's requests often carry only a page or a domain. Deriving the placement from it
     (rather than bidding untargeted) keeps a campaign that targets placements off inventory it
     never chose, lets a floor be set per domain or app, and still lets every campaign without a
-    placement rule bid.
+    placement rule bid. A request that names no inventory at all bids untargeted by placement,
+    as `UNKNOWN_PLACEMENT`, which no placement rule matches unless someone targets it.
     """
     site, app = request.site, request.app
     page_host = urlsplit(site.page).hostname if site is not None and site.page else None
@@ -821,11 +847,7 @@ def _placement(request: OpenRtbRequest, imp: Imp, position: int) -> str:
     ):
         if candidate and len(candidate) <= _MAX_ID and _ID_PATTERN.match(candidate):
             return candidate
-    raise ValidationFailed(
-        f"imp[{position}] needs a tagid, or the request a site (id, domain or page) or an app"
-        " (id or bundle): our placement",
-        [f"imp[{position}].tagid"],
-    )
+    return UNKNOWN_PLACEMENT
 
 
 def _size(banner: Banner) -> tuple[int, int] | None:
