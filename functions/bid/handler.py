@@ -22,6 +22,7 @@ from shared_layer.bidding.domain.deadline import (
     parse_deadline,
     passed,
 )
+from shared_layer.bidding.domain.privacy_params import with_privacy
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.clock import Clock, utc_now
@@ -34,18 +35,25 @@ from shared_layer.kernel.settings import load_settings
 
 def build(settings: BidderSettings | None = None, *, clock: Clock = utc_now) -> Handler:
     """Connect and start this replica's bidder (`clock` sets the days of budgets and pacing)."""
-    runtime = start_bidder(settings or load_settings(BidderSettings), clock=clock)
-    return serve_bids(runtime.bidder)
+    settings = settings or load_settings(BidderSettings)
+    runtime = start_bidder(settings, clock=clock)
+    return serve_bids(runtime.bidder, vendor_id=settings.tcf_vendor_id)
 
 
-def serve_bids(bidder: Bidder) -> Handler:
-    """POST / over `bidder`, ready once its campaign snapshot is."""
+def serve_bids(bidder: Bidder, *, vendor_id: int | None = None) -> Handler:
+    """POST / over `bidder`, ready once its campaign snapshot is; the privacy query parameters
+    (gdpr, gdpr_consent, us_privacy, coppa) apply the privacy rules with our TCF `vendor_id`."""
     router = Router()
 
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
         try:
-            bid_request = parse(BidRequest, request.body)
+            bid_request = with_privacy(
+                parse(BidRequest, request.body),
+                request.query,
+                vendor_id=vendor_id,
+                request_id=request.request_id,
+            )
             deadline = parse_deadline(request.header(DEADLINE_HEADER) or None)
         except AdServerError:
             metrics.BID_DECISIONS.labels("invalid").inc()

@@ -1,17 +1,17 @@
-"""serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
+"""serve: GET /?userId&placementId[&countryCode&deviceType&age&interests&gdpr...] -> ad or 204.
 
 Validates the query (400 with the specification's error body), asks bid through the gateway over a
 pooled keep-alive connection with a total deadline and a circuit breaker
 (`shared_layer.bidding.service.bid_client`), and signs the click-tracking URL. The impression event
 is not serve's to send: bid recorded it in the same atomic step as the charge
 (`kernel.storage.outbox`). When bid is slow, failing or the circuit is open, the answer is 204
-within the deadline with the reason in
-``X-No-Fill-Reason``: never a hang, never a 500.
+within the deadline with the reason in ``X-No-Fill-Reason``: never a hang, never a 500.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from shared_layer.bidding.metrics import SERVE_REQUESTS
 from shared_layer.bidding.service.bid_client import (
@@ -45,6 +45,7 @@ class ServeSettings:
     click_base_url: str | None = env("CLICK_BASE_URL", default=None)
     click_token_ttl_s: int = env("CLICK_TOKEN_TTL_S", default=86_400, check=positive)
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
+    tcf_vendor_id: int | None = env("TCF_VENDOR_ID", default=None)  # kernel.privacy
 
     @property
     def bid_function_url(self) -> str:
@@ -66,11 +67,12 @@ def build(settings: ServeSettings | None = None) -> Handler:
         reset_timeout_s=settings.breaker_reset_s,
     )
     router = Router()
+    parse_query = partial(bid_request_from_query, vendor_id=settings.tcf_vendor_id)
 
     @router.route("GET", "/")
     def serve(request: Request) -> dict:
         try:
-            bid_request = bid_request_from_query(request.query)
+            bid_request = parse_query(request.query, request_id=request.request_id)
         except AdServerError:
             SERVE_REQUESTS.labels("invalid").inc()
             raise

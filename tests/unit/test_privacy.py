@@ -60,3 +60,27 @@ def test_an_anonymous_user_is_unique_per_request_and_recognised():
     one, two = anonymous_user_id("req-1"), anonymous_user_id("req-2")
     assert one != two and is_anonymous(one) and not is_anonymous("user-1")
     assert len(anonymous_user_id("r" * 500)) == 128
+
+
+def test_serve_and_bid_parameters_apply_the_same_rules():
+    from shared_layer.bidding.service.bid_client import bid_request_from_query
+    from shared_layer.kernel.errors import ValidationFailed
+
+    base = {"userId": "user-1", "placementId": "p-1", "age": "30", "interests": "tech"}
+
+    def ask(**params):
+        query = {**base, **params}
+        return bid_request_from_query(query, vendor_id=VENDOR, request_id="req-9")
+
+    assert (ask().user_id, ask().age) == ("user-1", 30)
+    assert (ask(gdpr="1", gdpr_consent=ALL).user_id, ask(gdpr="1", gdpr_consent=ALL).age) == (
+        "user-1", 30
+    )  # fmt: skip
+    for restricted in (ask(gdpr="1"), ask(coppa="1"), ask(us_privacy="1YY-")):
+        assert restricted.user_id == "anon:req-9" and restricted.age is None
+        assert restricted.interests == frozenset()
+    storage_only = ask(gdpr="1", gdpr_consent=STORAGE_ONLY)
+    assert storage_only.user_id == "user-1" and storage_only.age is None
+    for bad in ({"gdpr": "2"}, {"coppa": "yes"}, {"us_privacy": "x" * 5000}):
+        with pytest.raises(ValidationFailed):
+            ask(**bad)
