@@ -177,6 +177,9 @@ class RedisReservations:
             for key in due:
                 name = key.decode() if isinstance(key, bytes) else key
                 state, price = self._state(name)
+                if not state:  # its record is gone (kept far longer than any window): drop it
+                    self._client.zrem(window_key(self._shards, shard), name)
+                    continue
                 if state == "won":
                     changed = self._move(name, "settle", price) == "settled"
                 else:
