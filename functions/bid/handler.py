@@ -22,6 +22,7 @@ from shared_layer.bidding.domain.deadline import (
     parse_deadline,
     passed,
 )
+from shared_layer.bidding.domain.privacy_params import with_privacy
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.bidding.service.slots import explained, slots_answer, wants_explanation
 from shared_layer.composition.bidder import BidderSettings, start_bidder
@@ -37,18 +38,29 @@ def build(settings: BidderSettings | None = None, *, clock: Clock = utc_now) -> 
     """Connect and start this replica's bidder (`clock` sets the days of budgets and pacing)."""
     settings = settings or load_settings(BidderSettings)
     runtime = start_bidder(settings, clock=clock)
-    return serve_bids(runtime.bidder, admin_token=settings.admin_token)
+    return serve_bids(
+        runtime.bidder, admin_token=settings.admin_token, vendor_id=settings.tcf_vendor_id
+    )
 
 
-def serve_bids(bidder: Bidder, *, admin_token: bytes | None = None) -> Handler:
-    """POST / over `bidder`, ready once its snapshot is; `admin_token` allows ``explain=1``."""
+def serve_bids(
+    bidder: Bidder, *, admin_token: bytes | None = None, vendor_id: int | None = None
+) -> Handler:
+    """POST / over `bidder`, ready once its snapshot is; `admin_token` allows ``explain=1``, and
+    the privacy query parameters (gdpr, gdpr_consent, us_privacy, coppa) apply the privacy
+    rules with our TCF `vendor_id`."""
     router = Router()
 
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
         try:
             several = is_slots_body(request.body)
-            bid_request = parse(SlotsRequest if several else BidRequest, request.body)
+            bid_request = with_privacy(
+                parse(SlotsRequest if several else BidRequest, request.body),
+                request.query,
+                vendor_id=vendor_id,
+                request_id=request.request_id,
+            )
             deadline = parse_deadline(request.header(DEADLINE_HEADER) or None)
         except AdServerError:
             metrics.BID_DECISIONS.labels("invalid").inc()

@@ -1,11 +1,7 @@
-"""openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win, /bill.
+"""openrtb: an OpenRTB 2.6 bidder. POST / BidRequest -> BidResponse or 204; GET /win /bill /loss.
 
-Thin on purpose: decoding and the mapping to our targeting live in
-shared_layer.openrtb.domain.openrtb, the auction (the same as bid's, charged by the same budget
-script) and the notices in shared_layer.openrtb.service.exchange. The charge happens on the bid; win
-(nurl) and billing (burl) notices are signed, recorded once per bid and move no money
-(docs/decisions.md). A malformed BidRequest is a 400 before anything is charged; a forged notice a
-400, an expired one a 410.
+Thin on purpose: decoding and mapping in shared_layer.openrtb.domain.openrtb; the reserving
+auction and the notices that settle or release in shared_layer.openrtb.service.exchange.
 """
 
 from __future__ import annotations
@@ -14,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
-from shared_layer.composition.bidder import BidderSettings, start_bidder
+from shared_layer.composition.bidder import BidderSettings, start_bidder, start_settlement
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError
@@ -24,6 +20,7 @@ from shared_layer.kernel.settings import settings_class as settings
 from shared_layer.openrtb import metrics
 from shared_layer.openrtb.domain.openrtb import MAX_OPENRTB_REQUEST_BYTES
 from shared_layer.openrtb.service.exchange import NoticeConfig, OpenRtbBidder
+from shared_layer.openrtb.service.exchange import public_notice_base_url as public_base
 from shared_layer.openrtb.store.notices import RedisNoticeLog
 
 
@@ -33,6 +30,7 @@ class OpenRtbSettings(BidderSettings):
     click_base_url: str | None = env("CLICK_BASE_URL", default=None)
     notice_base_url: str | None = env("OPENRTB_NOTICE_BASE_URL", default=None)
     notice_ttl_s: int = env("OPENRTB_NOTICE_TTL_S", default=7 * 86_400, check=positive)
+    window_s: int = env("OPENRTB_RESERVATION_WINDOW_S", default=300, check=positive)
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
     notice_key: bytes = secret("openrtb-notice-key", check=min_length(MIN_KEY_BYTES))
 
@@ -45,14 +43,19 @@ def build(settings: OpenRtbSettings | None = None, *, clock: Clock = utc_now) ->
     settings = settings or load_settings(OpenRtbSettings)
     runtime = start_bidder(settings, clock=clock)
     gateway = settings.gateway_url.rstrip("/")
+    click_base_url = settings.click_base_url or f"{gateway}/function/click"
     notices = NoticeConfig(
-        notice_base_url=settings.notice_base_url or f"{gateway}/function/openrtb",
+        notice_base_url=settings.notice_base_url or public_base(click_base_url),
         notice_key=settings.notice_key,
-        click_base_url=settings.click_base_url or f"{gateway}/function/click",
+        click_base_url=click_base_url,
         click_key=settings.click_signing_key,
         notice_ttl_s=settings.notice_ttl_s,
+        window_s=settings.window_s,
+        vendor_id=settings.tcf_vendor_id,
     )
-    exchange = OpenRtbBidder(runtime.bidder, RedisNoticeLog(runtime.redis), notices, clock=clock)
+    settlement = start_settlement(runtime, clock=clock, sweep_every_s=min(5, settings.window_s))
+    log = RedisNoticeLog(runtime.redis)
+    exchange = OpenRtbBidder(runtime.bidder, log, notices, settlement, clock=clock)
     return serve_openrtb(exchange, ready=runtime.bidder.ready)
 
 
@@ -62,24 +65,28 @@ def serve_openrtb(exchange: OpenRtbBidder, ready: Callable[[], bool]) -> Handler
 
     @router.route("POST", "/")
     def bid(request: Request) -> dict:
-        started = time.perf_counter()
+        started = request.started  # tmax counts from the request's arrival
         correlation = Correlation(request.request_id, request.traceparent)
+        encoding = request.header("content-encoding")
         try:
-            outcome = exchange.bid(request.body, correlation, started=started)
+            outcome = exchange.bid(request.body, correlation, started=started, encoding=encoding)
         except AdServerError as exc:
             metrics.OPENRTB_REQUESTS.labels("invalid" if exc.status < 500 else "error").inc()
             raise
         finally:
             metrics.OPENRTB_SECONDS.observe(time.perf_counter() - started)
         request.annotate(imps=outcome.slots, bids=outcome.bids)
-        if outcome.body is None:
+        if outcome.bids == 0:
             metrics.OPENRTB_REQUESTS.labels("no-bid").inc()
-            return no_content(request, _VERSION)
-        metrics.OPENRTB_REQUESTS.labels("bid").inc()
+            if outcome.body is None:
+                return no_content(request, _VERSION)
+        else:
+            metrics.OPENRTB_REQUESTS.labels("bid").inc()
         return json_response(200, outcome.body, request, _VERSION)
 
     @router.route("GET", "/win")
     @router.route("GET", "/bill")
+    @router.route("GET", "/loss")
     def notice(request: Request) -> dict:
         kind = request.path.strip("/")
         try:

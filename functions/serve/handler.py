@@ -1,4 +1,4 @@
-"""serve: GET /?userId&placementId[&countryCode&deviceType&age&interests] -> an ad, or 204.
+"""serve: GET /?userId&placementId[&countryCode&deviceType&age&interests&gdpr...] -> ad or 204.
 
 Several slots: GET /?userId&slot=name:placementId[:sizes[:count]]&slot=...&duplicates=..., or
 POST / with a several-slot /bid body; the answer is keyed by slot name (`bidding.service.slots`).
@@ -46,6 +46,7 @@ class ServeSettings:
     click_base_url: str | None = env("CLICK_BASE_URL", default=None)
     click_token_ttl_s: int = env("CLICK_TOKEN_TTL_S", default=86_400, check=positive)
     click_signing_key: bytes = secret("click-signing-key", check=min_length(MIN_KEY_BYTES))
+    tcf_vendor_id: int | None = env("TCF_VENDOR_ID", default=None)  # kernel.privacy
 
     @property
     def bid_function_url(self) -> str:
@@ -70,17 +71,20 @@ def build(settings: ServeSettings | None = None) -> Handler:
         settings.click_url, settings.click_signing_key, settings.click_token_ttl_s
     )
     router = Router()
+    vendor_id = settings.tcf_vendor_id
 
     @router.route("POST", "/")
     def serve_body(request: Request) -> dict:
-        return serve_slots(bids, read_slots(request), request, click_url)
+        return serve_slots(bids, read_slots(request, vendor_id=vendor_id), request, click_url)
 
     @router.route("GET", "/")
     def serve(request: Request) -> dict:
         if "slot" in request.query:
-            return serve_slots(bids, read_slots(request), request, click_url)
+            return serve_slots(bids, read_slots(request, vendor_id=vendor_id), request, click_url)
         try:
-            bid_request = bid_request_from_query(request.query)
+            bid_request = bid_request_from_query(
+                request.query, vendor_id=vendor_id, request_id=request.request_id
+            )
         except AdServerError:
             SERVE_REQUESTS.labels("invalid").inc()
             raise

@@ -18,20 +18,24 @@ from typing import Any
 
 from shared_layer.bidding.service.bidder import Bidder
 from shared_layer.bidding.service.budget_recovery import BudgetRecovery
+from shared_layer.bidding.service.settlement import Settlement
 from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.bidding.store.reservations import RedisReservations
 from shared_layer.campaigns.service.snapshot import CampaignSnapshot
 from shared_layer.campaigns.store.campaigns import CampaignStore
 from shared_layer.campaigns.store.floors import PlacementFloorStore
+from shared_layer.kernel.background import periodic
 from shared_layer.kernel.clock import Clock
 from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.log import get_logger
 from shared_layer.kernel.settings import env, positive, secret, settings_class
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
 from shared_layer.kernel.storage.settings import KafkaSettings, PostgresSettings, RedisSettings
+from shared_layer.kernel.storage.shards import SINGLE, Shards
 from shared_layer.pipeline.store.progress import KafkaPipelineProgress
 from shared_layer.pipeline.store.relay import start_relay
 
-__all__ = ["BidderRuntime", "BidderSettings", "start_bidder"]
+__all__ = ["BidderRuntime", "BidderSettings", "start_bidder", "start_settlement"]
 
 
 @settings_class
@@ -41,6 +45,8 @@ class BidderSettings(PostgresSettings, RedisSettings, KafkaSettings):
     pipeline_group: str = env("EVENTS_CONSUMER_GROUP", default="ads-kafka-connector")
     # The decision explainer answers only requests with this bearer token (none: never).
     admin_token: bytes | None = secret("campaigns-admin-token", default=None)
+    # Our TCF v2 vendor id (kernel.privacy): without one no GDPR consent names us.
+    tcf_vendor_id: int | None = env("TCF_VENDOR_ID", default=None)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class BidderRuntime:
     recovery: BudgetRecovery
     relay: Any
     redis: Any  # a client with retries, for anything but the charge
+    shards: Shards = SINGLE
 
 
 def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
@@ -86,4 +93,26 @@ def start_bidder(settings: BidderSettings, *, clock: Clock) -> BidderRuntime:
     snapshot.start()
     relay = start_relay(settings.redis_url, settings.kafka_brokers)
     bidder = Bidder(snapshot, ledger, recovery, clock=clock)
-    return BidderRuntime(bidder, ledger, snapshot, recovery, relay, redis_client)
+    return BidderRuntime(bidder, ledger, snapshot, recovery, relay, redis_client, shards)
+
+
+def start_settlement(runtime: BidderRuntime, *, clock: Clock, sweep_every_s: float) -> Settlement:
+    """The settlement of exchange bids, and its sweep of ended windows every `sweep_every_s`.
+
+    Its script is exactly once and idempotent, so its client may retry (unlike the charge's),
+    and every replica sweeps: a replica killed mid-sweep leaves nothing half-done.
+    """
+    settlement = Settlement(RedisReservations(runtime.redis, shards=runtime.shards), clock=clock)
+
+    def sweep() -> float:
+        settlement.sweep()
+        return sweep_every_s
+
+    periodic(
+        sweep,
+        name="reservation-sweep",
+        logger=get_logger("bidder"),
+        failure="reservation sweep failed; retrying",
+        retry_s=sweep_every_s,
+    )
+    return settlement

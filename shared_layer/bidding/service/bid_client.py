@@ -44,6 +44,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from shared_layer.bidding.domain.deadline import DEADLINE_HEADER, deadline_header
+from shared_layer.bidding.domain.privacy_params import PRIVACY_PARAMETERS, with_privacy
 from shared_layer.bidding.metrics import BID_CALL_SECONDS, BREAKER_STATE
 from shared_layer.clicks.domain.clicktoken import ClickClaims, sign
 from shared_layer.kernel.errors import ValidationFailed
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 SERVE_PARAMETERS: Final = (
-    "userId", "placementId", "countryCode", "deviceType", "age", "interests",
+    "userId", "placementId", "countryCode", "deviceType", "age", "interests", *PRIVACY_PARAMETERS,
 )  # fmt: skip
 """The query parameters of GET /serve; any other is refused (a misspelling is a 400)."""
 
@@ -199,12 +200,17 @@ class BidClient:
         return BidResult(no_fill=NoFillReason.BID_ERROR)
 
 
-def bid_request_from_query(query: Mapping[str, str]) -> BidRequest:
+def bid_request_from_query(
+    query: Mapping[str, str], *, vendor_id: int | None = None, request_id: str = ""
+) -> BidRequest:
     """The /bid request for GET /serve's query parameters, or `ValidationFailed` (400).
 
     userId and placementId are required; countryCode, deviceType, age (whole number) and
     interests (comma-separated, no spaces around the commas: each item is matched exactly) are
     optional; a parameter that is given must not be empty, and unknown parameters are refused.
+    The privacy parameters (gdpr, gdpr_consent, us_privacy, coppa) apply the privacy rules
+    (`bidding.domain.privacy_params.with_privacy`, our TCF vendor id `vendor_id`; `request_id`
+    names the anonymous user).
 
     >>> bid_request_from_query({"userId": "u-1", "placementId": "p-1", "age": "25",
     ...                         "interests": "tech,gaming"}).interests == {"tech", "gaming"}
@@ -223,7 +229,7 @@ def bid_request_from_query(query: Mapping[str, str]) -> BidRequest:
     for name in ("userId", "placementId"):
         if name not in query:
             problem(name, "is required")
-    for name in SERVE_PARAMETERS:
+    for name in SERVE_PARAMETERS[:6]:
         if name in query and not query[name]:
             problem(name, "must not be empty")
     if problems:
@@ -245,7 +251,7 @@ def bid_request_from_query(query: Mapping[str, str]) -> BidRequest:
     if attributes:
         data["userAttributes"] = attributes
     try:
-        return parse(BidRequest, data)
+        request = parse(BidRequest, data)
     except ValidationFailed as exc:
         message, names = exc.message, list(exc.fields)
         for inner, outer in _ATTRIBUTE_NAMES.items():
@@ -254,6 +260,7 @@ def bid_request_from_query(query: Mapping[str, str]) -> BidRequest:
         raise ValidationFailed(
             message.replace("invalid BidRequest", "invalid request"), names
         ) from exc
+    return with_privacy(request, query, vendor_id=vendor_id, request_id=request_id)
 
 
 def parse_bid_answer(body: bytes | str) -> tuple[BidResponse, str]:

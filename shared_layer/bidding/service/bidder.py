@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,7 +30,12 @@ from shared_layer.bidding.domain.auction import (
     decide_slots,
     effective_floor,
 )
-from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult, RefusalMemo
+from shared_layer.bidding.domain.budget import (
+    BudgetLedger,
+    ChargeOutcome,
+    ChargeResult,
+    RefusalMemo,
+)
 from shared_layer.bidding.domain.explain import explain
 from shared_layer.bidding.domain.pacing import PacingMemo
 from shared_layer.bidding.domain.targeting import ELIGIBILITY_CHECKS, daypart_check
@@ -39,6 +45,7 @@ from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     impression_recorder,
 )
+from shared_layer.bidding.store.reservations import Hold
 from shared_layer.campaigns.service.snapshot import CampaignSnapshot
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
@@ -170,10 +177,15 @@ class Bidder:
         correlation: Correlation | None = None,
         *,
         explain: bool = False,
+        window_s: int | None = None,
     ) -> BidOutcome:
         """The winner charged and its impression recorded (with `correlation`, the serve
         request's ids, for the Kafka record's headers), or no decision; errors go up.
-        `explain` adds why each candidate did not win (`bidding.domain.explain`)."""
+        `explain` adds why each candidate did not win (`bidding.domain.explain`).
+
+        With `window_s` (an exchange's bid, `openrtb`), the winner's price is reserved instead,
+        under the outcome's impression id, for that long at most (`bidding.store.reservations`):
+        its impression is recorded when the reservation settles."""
         if not self.snapshot.ready():
             raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
         refused: dict[str, ChargeOutcome] = {}
@@ -185,11 +197,14 @@ class Bidder:
 
         impression_id = str(uuid.uuid4())
         placement = self.snapshot.floors.get(request.placement_id, NO_FLOOR)
+        ledger: BudgetLedger = self.ledger
+        if window_s is not None:
+            ledger = _Reserving(self.ledger, Hold(impression_id, window_s=window_s))
         try:
             decision = decide(
                 self.snapshot.index,
                 request,
-                self.ledger,
+                ledger,
                 checks=self.checks,
                 on_refused=on_refused,
                 max_attempts=self._max_attempts,
@@ -235,3 +250,21 @@ class Bidder:
                 floor_micros=effective_floor(placement, request),
             ),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserving:
+    """The auction's ledger for an exchange's bid: each charge is a reservation under `hold`."""
+
+    ledger: RedisBudgetLedger
+    hold: Hold
+
+    def charge(
+        self,
+        campaign: Campaign,
+        price_micros: Micros,
+        record: Sequence[bytes] = (),
+        *,
+        user_id: str | None = None,
+    ) -> ChargeResult:
+        return self.ledger.reserve(campaign, price_micros, record, user_id=user_id, hold=self.hold)

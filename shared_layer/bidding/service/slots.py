@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from shared_layer.bidding.domain.auction import SlotWin
+from shared_layer.bidding.domain.privacy_params import with_privacy
 from shared_layer.bidding.metrics import SERVE_REQUESTS
 from shared_layer.bidding.service.bid_client import (
     BidClient,
@@ -51,13 +52,23 @@ ClickUrl = Callable[[BidResponse, str, str, str, str], str]
 """Signs an ad's click URL: (bid, impression id, placementId, userId, serve's request id)."""
 
 
-def read_slots(request: Request) -> SlotsRequest:
-    """serve's several-slot request, from GET's ``slot`` parameters or POST's JSON body; a
-    bad one is counted and raised (400)."""
+def read_slots(request: Request, *, vendor_id: int | None = None) -> SlotsRequest:
+    """serve's several-slot request, from GET's ``slot`` parameters or POST's JSON body, as the
+    privacy parameters allow (TCF `vendor_id`); a bad one is counted and raised (400)."""
     try:
         if request.method == "GET":
-            return slots_request_from_query(request.query, request.query_lists)
-        return parse(SlotsRequest, request.body)
+            return slots_request_from_query(
+                request.query,
+                request.query_lists,
+                vendor_id=vendor_id,
+                request_id=request.request_id,
+            )
+        return with_privacy(
+            parse(SlotsRequest, request.body),
+            request.query,
+            vendor_id=vendor_id,
+            request_id=request.request_id,
+        )
     except AdServerError:
         SERVE_REQUESTS.labels("invalid").inc()
         raise
@@ -84,13 +95,18 @@ def serve_slots(
 
 
 def slots_request_from_query(
-    query: Mapping[str, str], lists: Mapping[str, list[str]]
+    query: Mapping[str, str],
+    lists: Mapping[str, list[str]],
+    *,
+    vendor_id: int | None = None,
+    request_id: str = "",
 ) -> SlotsRequest:
     """The several-slot request of GET /serve, or `ValidationFailed` (400).
 
     Each ``slot`` is ``name:placementId[:sizes[:count]]``, sizes joined by ``|``
     (``top:p-1:728x90|970x250:1``); ``duplicates`` is none, campaign, advertiser or creative.
-    The user's parameters are as for one slot; placementId is not given (each slot has one).
+    The user's parameters, the privacy ones included (`vendor_id`, `request_id`: see
+    `bid_request_from_query`), are as for one slot; placementId is not given (each slot has one).
     """
     if "placementId" in query:
         raise ValidationFailed(
@@ -98,7 +114,9 @@ def slots_request_from_query(
             ["placementId"],
         )
     user_query = {k: v for k, v in query.items() if k not in SLOTS_PARAMETERS}
-    user = bid_request_from_query({**user_query, "placementId": "-"})
+    user = bid_request_from_query(
+        {**user_query, "placementId": "-"}, vendor_id=vendor_id, request_id=request_id
+    )
     slots = []
     for n, text in enumerate(lists.get("slot") or [query["slot"]]):
         parts = text.split(":")

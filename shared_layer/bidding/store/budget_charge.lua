@@ -7,6 +7,12 @@
 -- ARGV[6] frequency cap impressions (0: none), ARGV[7] its window (ms), ARGV[8] now (ms),
 -- ARGV[9] a member unique to this charge, ARGV[10..] the impression's outbox fields (none:
 -- nothing recorded).
+-- A reservation (openrtb: reserve at the bid, settle on the exchange's notice, reservations.py)
+-- instead: ARGV[10] 'reserve', ARGV[11] the window's end (ms), ARGV[12] the would-be
+-- impression's outbox fields (JSON), ARGV[13] the reservation record's TTL (s); KEYS[5] is
+-- then always given (the frequency key, untouched without a cap), KEYS[6] the reservation
+-- hash, KEYS[7] the shard's window ZSET, KEYS[8] the campaign-day tally hash. The spend keys
+-- hold the reserved amount until it is settled or released.
 -- Amounts stay below 2**53 (money.MAX_MICROS), so Lua's doubles hold them exactly.
 -- Returns {outcome, daily spent, lifetime spent}; outcome as in ChargeOutcome.
 if redis.call('EXISTS', KEYS[4]) == 0 then
@@ -43,7 +49,15 @@ if cap > 0 then
   redis.call('ZADD', KEYS[5], now, ARGV[9])
   redis.call('PEXPIRE', KEYS[5], ARGV[7])
 end
-if #ARGV > 9 then
+if ARGV[10] == 'reserve' then
+  redis.call('HSET', KEYS[6], 'state', 'reserved', 'amount', price, 'daily', KEYS[1],
+    'lifetime', KEYS[2], 'tally', KEYS[8], 'record', ARGV[12], 'until', ARGV[11])
+  redis.call('EXPIRE', KEYS[6], ARGV[13])
+  redis.call('ZADD', KEYS[7], ARGV[11], KEYS[6])
+  redis.call('HINCRBY', KEYS[8], 'reserved', 1)
+  redis.call('HINCRBY', KEYS[8], 'reservedMicros', price)
+  redis.call('EXPIRE', KEYS[8], ARGV[4])
+elseif #ARGV > 9 then
   redis.call('XADD', KEYS[3], '*', unpack(ARGV, 10))
 end
 return {0, daily, lifetime}

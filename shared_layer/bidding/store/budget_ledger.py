@@ -73,11 +73,13 @@ from typing import Any, Final
 from shared_layer.bidding.domain.auction import Price
 from shared_layer.bidding.domain.budget import ChargeOutcome, ChargeResult
 from shared_layer.bidding.domain.pacing import campaign_day, pacing_limit
+from shared_layer.bidding.store.reservations import Hold, encode_record, reservation_keys
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.models import Ad, BidRequest, Campaign
 from shared_layer.kernel.money import Micros
+from shared_layer.kernel.privacy import is_anonymous
 from shared_layer.kernel.storage.lock import Lease
 from shared_layer.kernel.storage.lua import script
 from shared_layer.kernel.storage.outbox import (
@@ -217,15 +219,42 @@ class RedisBudgetLedger:
         The campaign's pacing and (given the `user_id` the impression is for) its frequency cap
         are checked in that same step; a refusal charges and records nothing.
         """
+        return self._run(campaign, price_micros, record, user_id=user_id)
+
+    def reserve(
+        self,
+        campaign: Campaign,
+        price_micros: Micros,
+        record: Sequence[bytes],
+        *,
+        user_id: str | None,
+        hold: Hold,
+    ) -> ChargeResult:
+        """As `charge`, but the amount is held by reservation `hold.bid_id` until it is settled
+        or released (`bidding.store.reservations`), and `record` is kept with it, not sent: the
+        impression event leaves only when the reservation settles, at the settled price."""
+        return self._run(campaign, price_micros, record, user_id=user_id, hold=hold)
+
+    def _run(
+        self,
+        campaign: Campaign,
+        price_micros: Micros,
+        record: Sequence[bytes],
+        *,
+        user_id: str | None,
+        hold: Hold | None = None,
+    ) -> ChargeResult:
         if price_micros < 0 or (price_micros == 0 and campaign.tier != "house"):
             raise ValueError("a charge must be positive (zero only for a house ad)")
         now = self._clock()
         day = campaign_day(campaign, now).day
         lifetime_budget = campaign.lifetime_cap_micros
         limit = pacing_limit(campaign, now, price_micros)
-        cap = campaign.frequency_cap if user_id is not None else None
+        # An anonymous user (no consent to store, kernel.privacy) gets no frequency cap entry.
+        capped = user_id is not None and not is_anonymous(user_id)
+        cap = campaign.frequency_cap if capped else None
         keys = list(self._charge_keys(campaign.id, day))
-        if cap is not None:
+        if cap is not None or hold is not None:
             keys.append(frequency_key(campaign.id, user_id or "", self._shards))
         args = [
             price_micros,
@@ -237,8 +266,13 @@ class RedisBudgetLedger:
             0 if cap is None else cap.window_seconds * 1000,
             int(now.timestamp() * 1000),
             f"{_MEMBER_PREFIX}{next(_MEMBER_COUNTER)}" if cap is not None else "",
-            *record,
         ]
+        if hold is None:
+            args.extend(record)
+        else:
+            keys += reservation_keys(campaign.id, hold.bid_id, day, self._shards)
+            until_ms = int(now.timestamp() * 1000) + hold.window_s * 1000
+            args += ["reserve", until_ms, encode_record(record), hold.keep_s]
         try:
             outcome, daily, lifetime = self._script(keys=keys, args=args)
         except REDIS_ERRORS as exc:

@@ -30,7 +30,7 @@ from shared_layer.openrtb.domain.notice_token import NoticeClaims
 
 __all__ = ["NOTICE_TTL_SECONDS", "NoticeKind", "RedisNoticeLog", "notice_key"]
 
-NoticeKind = Literal["win", "bill"]
+NoticeKind = Literal["win", "bill", "loss"]
 NOTICE_TTL_SECONDS: Final = 30 * 24 * 3600  # longer than any notice token lives
 
 

@@ -71,11 +71,26 @@ def reconcile_day(
         notes.append("the live counters are being rebuilt: analytics serves today from PostgreSQL")
     figures = []
     found = []
+    # Exchange bids hold their price in the ledger until settled or released: the ledger's
+    # spend less what is still held is what events recorded; the tally itself must balance.
+    held = {}
+    for campaign, tally in sorted(records.reservations.items()):
+        held[campaign] = tally.open_micros
+        closed = tally.settled + tally.released
+        if tally.open_micros < 0 or closed > tally.reserved:
+            values = {"reserved": tally.reserved_micros, "settled": tally.settled_reserved_micros,
+                      "released": tally.released_micros}  # fmt: skip
+            found.append(Difference(campaign, "spend", values))
+        notes.append(
+            f"{campaign} reservations: {tally.reserved} made, {tally.settled} settled"
+            f" ({tally.settled_micros} micros), {tally.released} released,"
+            f" {tally.reserved - closed} open ({tally.open_micros} micros held in the ledger)"
+        )
     for campaign, (zone, own_spend) in sorted(own_day.items()):
         notes.append(f"{campaign} keeps its budget day in {zone}: ledger compared with its events")
-        ledger_value = records.ledger[campaign]
-        if ledger_ready and int(ledger_value or 0) != own_spend:
-            values_ = {"ledger": int(ledger_value or 0), f"events ({zone} day)": own_spend}
+        ledger_value = int(records.ledger[campaign] or 0) - held.get(campaign, 0)
+        if ledger_ready and ledger_value != own_spend:
+            values_ = {"ledger": ledger_value, f"events ({zone} day)": own_spend}
             found.append(Difference(campaign, "spend", values_))
     for campaign in campaigns:
         ledger = records.ledger[campaign]
@@ -92,7 +107,7 @@ def reconcile_day(
                 },
                 clicks={"daily_metrics": int(pg[1]), "live": live_values[1], "events": int(log[1])},
                 spend={
-                    "ledger": int(ledger or 0)
+                    "ledger": int(ledger or 0) - held.get(campaign, 0)
                     if ledger_ready and campaign not in own_day
                     else None,
                     "daily_metrics": from_decimal(pg[2]),

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from shared_layer.bidding.store.budget_ledger import (
     ledger_ready_key,
 )
 from shared_layer.bidding.store.recorded_spend import spend_between
+from shared_layer.bidding.store.reservations import RedisReservations, Tally
 from shared_layer.kernel.money import Micros
 from shared_layer.kernel.storage.postgres import Database
 from shared_layer.kernel.storage.redis_connection import read_many
@@ -67,6 +68,8 @@ class DayRecords:
     ledger_ready: bool
     ledger: dict[str, Any]  # campaign -> the ledger's daily spend key
     live: dict[str, list[Any]]  # campaign -> the live counters, in STAT_KINDS order
+    # campaign -> its exchange bids' reservation tally of the day (bidding.store.reservations)
+    reservations: dict[str, Tally] = field(default_factory=dict)
 
 
 def read_day(
@@ -105,4 +108,14 @@ def read_day(
         ledger_ready=all(v is not None for v in values[len(live_ready_keys) : first]),
         ledger={c: v[0] for c, v in per_campaign.items()},
         live={c: list(v[1:]) for c, v in per_campaign.items()},
+        reservations=_reservations(redis_client, campaigns, day, shards),
     )
+
+
+def _reservations(
+    redis_client: Any, campaigns: list[str], day: date, shards: Shards
+) -> dict[str, Tally]:
+    """Each campaign's reservation tally of `day` (only campaigns that reserved anything)."""
+    store = RedisReservations(redis_client, shards=shards)
+    tallies = {c: store.tally(c, day) for c in campaigns}
+    return {c: t for c, t in tallies.items() if t.reserved}
