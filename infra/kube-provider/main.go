@@ -13,11 +13,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"adserver/kubeprovider/internal/functions"
 	bootstrap "github.com/openfaas/faas-provider"
 	"github.com/openfaas/faas-provider/logs"
-	"github.com/openfaas/faas-provider/proxy"
 	"github.com/openfaas/faas-provider/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -82,9 +82,11 @@ func newHandlers(ctx context.Context, client kubernetes.Interface, cfg config) (
 	}
 	resolver := &functions.Resolver{Endpoints: endpoints.Lister().Endpoints(ns), Namespace: ns}
 	fn := functions.Handlers{Client: client, Options: cfg.Functions}
-	proxyConfig := types.FaaSConfig{ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
+	// Three replicas at most, each given 2 s to accept the connection (a live pod accepts at
+	// once; a pod on a lost node never answers).
+	invoke := &functions.Proxy{Resolver: resolver, Client: functions.NewProxyClient(2*time.Second, cfg.WriteTimeout), Attempts: 3}
 	return &types.FaaSHandlers{
-		FunctionProxy:  proxy.NewHandlerFunc(proxyConfig, resolver, false),
+		FunctionProxy:  invoke.ServeHTTP,
 		FunctionLister: fn.List,
 		DeployFunction: fn.Deploy,
 		UpdateFunction: fn.Update,
