@@ -21,7 +21,9 @@
 # Settings: KIND_CLUSTER (adserver), KIND_GATEWAY_PORT (8080), KIND_REGISTRY_PORT (5001),
 # KIND_BUILD_IMAGES (auto), ADS_K8S_STORES (plain or operators; default: plain where images are
 # built here, operators elsewhere), OPENFAAS_SOURCES_DIR (the chart's archive, where the chart
-# repository is refused).
+# repository is refused), KIND_PROVIDER (ads: our provider for Kubernetes, infra/kube-provider,
+# in faas-netes's place in the chart; faas-netes: OpenFaaS CE's own, which needs Internet access
+# for its licence check).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode="${1:-openfaas}"
@@ -74,6 +76,12 @@ node_image="$(docker inspect --format '{{.Config.Image}}' "$cluster-control-plan
 if [[ "$node_image" == ads-local/* || "${KIND_BUILD_IMAGES:-auto}" == always ]]; then built_here=1; else built_here=; fi
 stores="${ADS_K8S_STORES:-${built_here:+plain}}"
 stores="${stores:-operators}"
+provider="${KIND_PROVIDER:-ads}"
+case "$provider" in
+  ads | faas-netes) ;;
+  *) echo "FAILED: KIND_PROVIDER=$provider: want ads or faas-netes" >&2; exit 1 ;;
+esac
+KUBE_PROVIDER_IMAGE=ads-local/kube-provider:0.1.0
 
 # local_image IMAGE: the image to run for IMAGE; on the built-here path the stand-in built
 # from Debian's packages (infra/docker/local_images.py), else IMAGE itself.
@@ -126,8 +134,11 @@ if [ -n "$built_here" ]; then
   # the migrations and the stand-ins; Docker's layer cache makes an unchanged rebuild quick.
   PYTHONPATH="$PWD/infra/local" "$python" infra/docker/local_images.py all >"$state/images.log" \
     || { tail -n 20 "$state/images.log" >&2; exit 1; }
-  infra/kind/images.sh debian openfaas >/dev/null
-  for image in postgres:15 redis:7 apache/kafka:4 ghcr.io/openfaas/gateway:0 ghcr.io/openfaas/faas-netes:0 prom/prometheus:v3; do
+  # faas-netes only where it runs (KIND_PROVIDER=faas-netes).
+  chart_images=(ghcr.io/openfaas/gateway:0 prom/prometheus:v3) builds=(debian prometheus)
+  if [ "$provider" = faas-netes ]; then chart_images+=(ghcr.io/openfaas/faas-netes:0) builds+=(faas-netes); fi
+  infra/kind/images.sh "${builds[@]}" >/dev/null
+  for image in postgres:15 redis:7 apache/kafka:4 "${chart_images[@]}"; do
     images+=("$(local_image "$image")")
   done
 else
@@ -135,6 +146,12 @@ else
   docker build -f infra/sql/Dockerfile -t ads/migrations:0.1.0 .
   mkdir -p template && cp -r templates/. template/
   "$faas_cli" build -f stack.yml
+fi
+if [ "$provider" = ads ]; then
+  # Our provider on Debian 12: the locally built base here, Debian's published image elsewhere.
+  if [ -n "$built_here" ]; then base=ads-local/debian:bookworm; else base=debian:bookworm-slim; docker pull -q "$base" >/dev/null; fi
+  DEBIAN_IMAGE="$base" infra/kind/images.sh kube-provider >/dev/null
+  images+=("$KUBE_PROVIDER_IMAGE")
 fi
 step "images: the cluster's registry (infra/kind/registry.sh), pushed where changed"
 infra/kind/registry.sh up
@@ -241,13 +258,18 @@ fi
 overrides=()
 if [ -n "$built_here" ]; then
   overrides=(--set "gateway.image=$(pinned ghcr.io/openfaas/gateway:0)"
-    --set "faasnetes.image=$(pinned ghcr.io/openfaas/faas-netes:0)"
     --set "prometheus.image=$(pinned prom/prometheus:v3)")
+  if [ "$provider" = faas-netes ]; then overrides+=(--set "faasnetes.image=$(pinned ghcr.io/openfaas/faas-netes:0)"); fi
+fi
+if [ "$provider" = ads ]; then
+  # The chart's provider container (faas-netes's environment, port and Role) runs ours.
+  overrides+=(--set "faasnetes.image=$(pinned "$KUBE_PROVIDER_IMAGE")")
 fi
 # Upgraded only when the chart, our values or the images changed (a no-op upgrade would still
 # add a release revision).
 key="$({ echo "${chart[*]} ${overrides[*]}"; cat infra/k8s/openfaas/values.yaml
-  for image in gateway faas-netes prometheus; do docker image inspect --format '{{.Id}}' "$(local_image "ghcr.io/openfaas/$image:0")" 2>/dev/null || true; done; } \
+  for image in gateway faas-netes prometheus; do docker image inspect --format '{{.Id}}' "$(local_image "ghcr.io/openfaas/$image:0")" 2>/dev/null || true; done
+  [ "$provider" = faas-netes ] || docker image inspect --format '{{.Id}}' "$KUBE_PROVIDER_IMAGE"; } \
   | sha256sum | cut -c1-16)"
 if [ "$(kubectl -n openfaas get secret -l owner=helm,name=openfaas,status=deployed -o jsonpath='{.items[0].metadata.labels.ads/values}' 2>/dev/null)" != "$key" ]; then
   helm upgrade --install openfaas "${chart[@]}" --namespace openfaas \
@@ -262,9 +284,10 @@ for _ in $(seq 120); do
     && kubectl -n openfaas rollout status deployment/prometheus --timeout=1s >/dev/null 2>&1; then
     break
   fi
-  if kubectl -n openfaas logs deployment/gateway -c faas-netes --tail=3 2>/dev/null | grep -q 'offline environment'; then
+  if [ "$provider" = faas-netes ] \
+    && kubectl -n openfaas logs deployment/gateway -c faas-netes --tail=3 2>/dev/null | grep -q 'offline environment'; then
     echo "FAILED: faas-netes (OpenFaaS CE) stops at start: it needs HTTPS access to checkip.amazonaws.com" >&2
-    echo "(OpenFaaS CE's licence check; it cannot run on a machine without Internet access):" >&2
+    echo "(OpenFaaS CE's licence check; it cannot run on a machine without Internet access; KIND_PROVIDER=ads runs ours):" >&2
     kubectl -n openfaas logs deployment/gateway -c faas-netes --tail=1 >&2
     exit 1
   fi

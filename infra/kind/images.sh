@@ -5,8 +5,9 @@
 # Each image carries the hash of its inputs as a label and is rebuilt only when that changes.
 #
 #   infra/kind/images.sh        # prints the node image's name last (ads-local/kind-node:<version>)
-#   infra/kind/images.sh base   # only these steps (debian components base node; openfaas and
-#                               # registry, for make kind-deploy, only when named)
+#   infra/kind/images.sh base   # only these steps (debian components base node; openfaas (that
+#                               # is faas-netes and prometheus), kube-provider and registry, for
+#                               # make kind-deploy, only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -15,6 +16,7 @@ NODE_IMAGE="ads-local/kind-node:$KUBERNETES_VERSION"
 LABEL=ads.kind.inputs
 KIND_CONTAINER="ads-kind-node-build"
 FAAS_NETES_IMAGE="ads-local/faas-netes:$FAAS_NETES_VERSION"
+KUBE_PROVIDER_IMAGE="ads-local/kube-provider:0.1.0"
 REGISTRY_IMAGE="ads-local/registry:2.8"
 PROMETHEUS_IMAGE="ads-local/prometheus:$PROMETHEUS_VERSION"
 PODNET_IMAGE="$(sed -n 's/^ *image: \(ads-local\/kind-podnet:.*\)$/\1/p' "$KIND_HERE/pod-network.yaml")"
@@ -154,9 +156,24 @@ node() {
 # pinned source (tools.sh faas-netes), and Prometheus with Kubernetes discovery (tools.sh
 # prometheus). The gateway is the local platform's stand-in (infra/docker/local_images.py).
 openfaas() {
-    "$KIND_HERE/tools.sh" faas-netes prometheus
+    faas_netes
+    prometheus
+}
+faas_netes() {
+    "$KIND_HERE/tools.sh" faas-netes
     build "$FAAS_NETES_IMAGE" "$(context faas-netes "$KIND_BIN/faas-netes")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+}
+prometheus() {
+    "$KIND_HERE/tools.sh" prometheus
     build "$PROMETHEUS_IMAGE" "$(context prometheus "$KIND_BIN/prometheus")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+}
+
+# kube_provider: our provider for Kubernetes (infra/kube-provider), in faas-netes's place in the
+# chart (KIND_PROVIDER=ads). Also where images can be pulled: then DEBIAN_IMAGE may be any
+# Debian 12 image (deploy.sh gives debian:bookworm-slim).
+kube_provider() {
+    "$KIND_HERE/tools.sh" kube-provider
+    build "$KUBE_PROVIDER_IMAGE" "$(context kube-provider "$KIND_BIN/kube-provider")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 }
 
 # registry: the registry the nodes pull the product's images from (registry.sh).
@@ -166,6 +183,7 @@ registry() {
 
 command -v docker >/dev/null || fail "docker is not installed"
 steps=("${@:-debian}")
+steps=("${steps[@]//-/_}") # faas-netes and kube-provider name functions with _
 if (($# == 0)); then
     [[ -x "$KIND_BIN/kubeadm" ]] || fail "run infra/kind/tools.sh first"
     steps=(debian components base node)

@@ -4,8 +4,8 @@
 #
 #   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
 #   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
-#                                  # faas-netes prometheus local-path-provisioner metrics-server
-#                                  # netpol: these five only when named)
+#                                  # faas-netes kube-provider prometheus local-path-provisioner
+#                                  # metrics-server netpol: these six only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -71,6 +71,15 @@ faas_netes() {
         && rm -rf "$src"' _ "$archive" "$KIND_BIN/faas-netes" "$FAAS_NETES_VERSION" "$FAAS_NETES_COMMIT"
 }
 
+# kube_provider: our OpenFaaS provider for Kubernetes (infra/kube-provider), which the chart runs
+# in faas-netes's place (KIND_PROVIDER=ads); its inputs' hash is its version's commit.
+kube_provider() {
+    local src="$REPO_ROOT/infra/kube-provider" key
+    key="$(inputs_key "$src")"
+    build_once kube-provider "$key" bash -c 'cd "$1" && go build -trimpath -o "$2" \
+        -ldflags "-s -w -X main.version=0.1.0 -X main.commit=$3" .' _ "$src" "$KIND_BIN/kube-provider" "$key"
+}
+
 # prometheus: Prometheus with the Kubernetes service discovery only (its build tags), from a
 # copy of its module: `go install` refuses it for its replace directive.
 prometheus() {
@@ -96,6 +105,7 @@ if wants coredns; then go_install coredns "github.com/coredns/coredns@$COREDNS_V
 if wants helm; then go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; fi
 # The add-ons (addons.sh), built only when asked for.
 if [[ "$wanted" == *" faas-netes "* ]]; then faas_netes; fi
+if [[ "$wanted" == *" kube-provider "* ]]; then kube_provider; fi
 if [[ "$wanted" == *" prometheus "* ]]; then prometheus; fi
 if [[ "$wanted" == *" local-path-provisioner "* ]]; then
     go_install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"

@@ -9,57 +9,9 @@ network namespace).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from dataclasses import dataclass
+from .conftest import REPO_ROOT, Cluster, Run
 
-import pytest
-
-from .conftest import REPO_ROOT, Cluster
-
-DEPLOY = REPO_ROOT / "infra" / "k8s" / "deploy.sh"
-DEPLOY_TIMEOUT_S = 3600  # a cold run builds and pushes every image
 MIGRATIONS = sorted((REPO_ROOT / "infra" / "sql" / "migrations").glob("*.sql"))
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    output: str
-    seconds: float
-
-
-def _deploy(cluster: Cluster) -> Run:
-    instance = int(os.environ.get("ADS_TEST_INSTANCE", "0"))
-    env = {
-        **os.environ,
-        "KIND_CLUSTER": cluster.name,
-        "KIND_GATEWAY_PORT": str(cluster.gateway_port),
-        "KIND_PROMETHEUS_PORT": str(cluster.gateway_port + 1),
-        "KIND_REGISTRY_PORT": str(32003 + 10 * instance),
-    }
-    started = time.monotonic()
-    done = subprocess.run(
-        [str(DEPLOY), "openfaas"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=DEPLOY_TIMEOUT_S,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
-
-
-@pytest.fixture(scope="module")
-def deploys(cluster: Cluster) -> list[Run]:
-    """The first deploy and, when it succeeded, a second one."""
-    runs = [_deploy(cluster)]
-    print(f"kind-deploy: first run {runs[0].seconds:.0f} s, exit {runs[0].returncode}")
-    if runs[0].returncode == 0:
-        runs.append(_deploy(cluster))
-        print(f"kind-deploy: second run {runs[1].seconds:.0f} s")
-    return runs
 
 
 def test_postgres_runs_on_its_volume_with_every_migration(
