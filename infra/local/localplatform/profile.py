@@ -73,6 +73,9 @@ class Profile:
     redis_cluster: bool = False
     # How often the log-level export runs by itself; 0: only when asked (POST /run).
     export_interval_s: int = 60
+    # Our TCF v2 vendor id as the functions see it (TCF_VENDOR_ID, kernel/privacy.py); 0: none,
+    # so no GDPR consent names us. Only the tests set one (their consent strings name it).
+    tcf_vendor_id: str = "0"
     # Demo campaigns through the campaigns API when its table is empty after a start.
     demo_data: bool = True
 
@@ -128,6 +131,7 @@ class Profile:
             "CLICK_BASE_URL": f"{self.gateway_url}/function/click",
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
             "EXPORT_INTERVAL_S": str(self.export_interval_s),
+            "TCF_VENDOR_ID": self.tcf_vendor_id,
         }
 
     def host_env(self) -> dict[str, str]:
@@ -201,6 +205,8 @@ def test_profile(instance: str = "") -> Profile:
         export_interval_s=0,
         # The tests make their own data.
         demo_data=False,
+        # A made-up vendor id, named by the tests' TCF consent strings (tests/unit/tcf_vectors.py).
+        tcf_vendor_id="1234",
     )
 
 
