@@ -22,7 +22,7 @@ cap entry is written for it, and events and the export carry it instead of the u
 interests and age the ad is contextual: country, device and placement still target. GPP
 (``gpp``, ``gpp_sid``) is read and carried but not decoded yet: where it is the only signal, no
 rule applies (docs/openrtb.md says so). Our TCF vendor id is a setting (``TCF_VENDOR_ID``);
-without one, no GDPR consent can name us, so GDPR requests are never stored.
+without one (unset or 0), no GDPR consent can name us, so GDPR requests are never stored.
 
 TCF v2 strings are decoded by the ``iab-tcf-bitarray`` library (PyPI; a maintained fork of
 ``iab-tcf`` on ``bitarray``).
@@ -103,7 +103,7 @@ def _opted_out_of_sale(us_privacy: str | None) -> bool:
 
 def _tcf(consent: str | None, vendor_id: int | None) -> tuple[bool, bool]:
     """(store, personalize) under GDPR for a TCF v2 consent string."""
-    if not consent or vendor_id is None:
+    if not consent or not vendor_id:  # 0 or None: we have no vendor id
         return False, False
     try:
         decoded = iab_tcf.decode(consent)

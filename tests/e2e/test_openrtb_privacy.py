@@ -5,7 +5,9 @@ what the export carries.
 
 Each case bids for a campaign with a frequency cap (which would keep the user's impression time
 in Redis), wins, and is settled by its billing notice (which records the impression). With no
-signal, the user's id is in the frequency key and in events_log; with GDPR and no consent, with
+signal, or TCF v2 consent to purposes 1, 3 and 4 for our vendor (the test platform's
+TCF_VENDOR_ID), the user's id is in the frequency key and in events_log; with GDPR and no
+consent, with consent to purposes 3 and 4 only or for another vendor, with
 COPPA, with ``lmt`` and with a US privacy opt-out of sale, in the 2.6 and the 2.5 places, the
 user's id is in neither: we assert its absence, not only the decision.
 """
@@ -27,10 +29,15 @@ from tests.e2e.test_bid_support import (
     unique_placement,
 )
 from tests.support import wait_for
+from tests.unit import tcf_vectors as tcf
 
 OPENRTB = f"{GATEWAY}/function/openrtb"
 CASES = {
     "no signal": ({}, {}, {}),
+    "tcf purposes 1 3 4": ({"gdpr": 1}, {"consent": tcf.ALL}, {}),
+    "tcf purposes 1 3 4, 2.5": ({"ext": {"gdpr": 1}}, {"ext": {"consent": tcf.ALL}}, {}),
+    "tcf purposes 3 4 only": ({"gdpr": 1}, {"consent": tcf.PROFILE_ONLY}, {}),
+    "tcf another vendor": ({"gdpr": 1}, {"consent": tcf.NOT_OUR_VENDOR}, {}),
     "gdpr without consent": ({"gdpr": 1}, {}, {}),
     "gdpr without consent, 2.5": ({"ext": {"gdpr": 1}}, {"ext": {"consent": "garbage"}}, {}),
     "coppa": ({"coppa": 1}, {}, {}),
@@ -38,6 +45,9 @@ CASES = {
     "us privacy 1YY-": ({"us_privacy": "1YY-"}, {}, {}),
     "us privacy 1YY-, 2.5": ({"ext": {"us_privacy": "1YY-"}}, {}, {}),
 }
+
+
+STORED = {"no signal", "tcf purposes 1 3 4", "tcf purposes 1 3 4, 2.5"}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +91,7 @@ def test_redis_and_events_log_hold_no_user_id_without_the_right_to_store_it(camp
     assert wait_for(lambda: _impression_user(bid["id"]) is not None, timeout_s=30)
     stored_user = _impression_user(bid["id"])
     in_redis = [k for k in redis_client().scan_iter(match=f"frequency::*{user_id}*")]
-    if case == "no signal":
+    if case in STORED:
         assert stored_user == user_id and len(in_redis) == 1
     else:
         assert stored_user == f"anon:{body['id']}", stored_user

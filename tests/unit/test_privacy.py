@@ -54,6 +54,7 @@ def test_the_privacy_table(signals, expected):
 
 def test_without_a_vendor_id_no_gdpr_consent_names_us():
     assert rules(Signals(gdpr=True, consent=ALL), vendor_id=None) == NEITHER
+    assert rules(Signals(gdpr=True, consent=ALL), vendor_id=0) == NEITHER  # 0: none (stack.yml)
 
 
 def test_an_anonymous_user_is_unique_per_request_and_recognised():

@@ -74,6 +74,9 @@ class Profile:
     # How often the log-level export runs by itself; 0: only when asked (POST /run).
     export_interval_s: int = 60
     campaigns_writes_per_minute: int = 600  # per API key
+    # Our TCF v2 vendor id as the functions see it (TCF_VENDOR_ID, kernel/privacy.py); 0: none,
+    # so no GDPR consent names us. Only the tests set one (their consent strings name it).
+    tcf_vendor_id: str = "0"
     # Demo campaigns through the campaigns API when its table is empty after a start.
     demo_data: bool = True
 
@@ -130,6 +133,7 @@ class Profile:
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
             "EXPORT_INTERVAL_S": str(self.export_interval_s),
             "CAMPAIGNS_WRITES_PER_MINUTE": str(self.campaigns_writes_per_minute),
+            "TCF_VENDOR_ID": self.tcf_vendor_id,
         }
 
     def host_env(self) -> dict[str, str]:
@@ -204,6 +208,8 @@ def test_profile(instance: str = "") -> Profile:
         campaigns_writes_per_minute=60,  # a test reaches the limit in a second
         # The tests make their own data.
         demo_data=False,
+        # A made-up vendor id, named by the tests' TCF consent strings (tests/unit/tcf_vectors.py).
+        tcf_vendor_id="1234",
     )
 
 
