@@ -531,14 +531,16 @@ class SlotsRequest(_Model):
         return self
 
     def for_slot(self, slot: Slot) -> BidRequest:
-        """The one-slot /bid request of `slot` (what targeting and the impression see)."""
-        return BidRequest(
+        """The one-slot /bid request of `slot` (what targeting and the impression see); built
+        without validating again, from fields this request already validated."""
+        return BidRequest.model_construct(
             user_id=self.user_id,
             placement_id=slot.placement_id,
             country_code=self.country_code,
             device_type=self.device_type,
             user_attributes=self.user_attributes,
             key_values=self.key_values,
+            floor_micros=0,
         )
 
 

@@ -203,6 +203,11 @@ def test_key_values_any_of_and_none_of_through_bid() -> None:
     assert _winner(placement, keyValues={"section": ["news"]})[0] is None
     assert _winner(placement, keyValues={"section": ["sports"], "lang": ["de"]})[0] is None
     assert _winner(placement)[0] is None
+    query = {"userId": "u-kv", "placementId": placement}
+    served = requests.get(SERVE, params={**query, "keyValues": "section:news|sports"}, timeout=10)
+    assert served.status_code == 200 and served.json()["campaignId"] == sports
+    excluded = {**query, "keyValues": "section:sports,lang:de"}
+    assert requests.get(SERVE, params=excluded, timeout=10).status_code == 204
 
 
 def test_the_explainer_needs_the_admin_token_and_moves_the_same_money() -> None:

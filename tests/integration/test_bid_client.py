@@ -45,13 +45,14 @@ class FakeBid:
         self.mode = "win"
         self.delay_s = 0.0
         self.seen: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
         self.connections: set[int] = set()
         self.barrier: threading.Barrier | None = None  # every request waits for the others
         fake = self
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 fake.seen.append(dict(self.headers))
                 fake.connections.add(self.client_address[1])
                 if fake.delay_s:
@@ -98,6 +99,8 @@ def test_a_winning_bid_comes_back_with_ids_propagated_over_one_kept_alive_connec
         assert result.bid.campaign_id == "c-1" and result.bid.bid_cpm_micros == 2_500_000
     assert bid.seen[0]["X-Request-Id"] == "req-1" and bid.seen[0]["traceparent"] == TRACEPARENT
     assert json.loads(REQUEST.model_dump_json())["userId"] == "u-1"
+    # The one-slot body is the specification's: no empty keyValues for an older bid to refuse.
+    assert "keyValues" not in json.loads(bid.bodies[0])
     assert len(bid.connections) == 1, "each call opened a new connection: no keep-alive"
 
 

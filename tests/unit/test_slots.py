@@ -268,3 +268,16 @@ def test_bids_slots_answer_reads_back_exactly() -> None:
         ]
         for name, won in wins.items()
     }
+
+
+def test_serve_reads_key_values_from_the_query() -> None:
+    from shared_layer.bidding.service.bid_client import bid_request_from_query
+
+    query = {"userId": "u", "placementId": "p", "keyValues": "section:sports|news,lang:fr"}
+    assert bid_request_from_query(query).key_values == {
+        "section": ("sports", "news"),
+        "lang": ("fr",),
+    }
+    for bad in ("section", "section:", ":x", "a:b||c"):
+        with pytest.raises(ValidationFailed):
+            bid_request_from_query({"userId": "u", "placementId": "p", "keyValues": bad})

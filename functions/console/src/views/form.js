@@ -28,6 +28,10 @@ export function campaignForm(main, id) {
 
   const status = h("select", { id: "campaign-status", name: "status" }, h("option", { value: "active" }, "Active"), h("option", { value: "paused" }, "Paused"));
   controls.status = status;
+  const tier = h("select", { id: "campaign-tier", name: "tier" }, ["standard", "sponsorship", "house"].map((t) => h("option", { value: t }, t)));
+  controls.tier = tier;
+  const goalPeriod = h("select", { id: "campaign-goalPeriod", name: "goalPeriod" }, ["day", "lifetime"].map((p) => h("option", { value: p }, p)));
+  controls.goalPeriod = goalPeriod;
   const form = h("form", { novalidate: true, class: "card campaign-form", onsubmit: save },
     summary,
     input("name", "Name", { required: true, maxlength: 255 }),
@@ -37,6 +41,17 @@ export function campaignForm(main, id) {
       input("cpmBid", "CPM bid", { required: true, inputmode: "decimal" }, "Per thousand impressions, up to 4 decimals."),
       input("dailyBudget", "Daily budget", { required: true, inputmode: "decimal" }),
       input("lifetimeBudget", "Lifetime budget", { inputmode: "decimal" }, "Optional; not below the daily budget.")),
+    h("fieldset", {}, h("legend", {}, "Priority, dayparting and key-values"),
+      field("Tier", tier, { name: "tier" }),
+      h("div", { class: "grid" },
+        input("goal", "Sponsorship goal (impressions)", { inputmode: "numeric" }, "Sponsorship only."),
+        field("Goal period", goalPeriod, { name: "goalPeriod" })),
+      input("exclusionLabels", "Exclusion labels", {}, "Comma-separated; campaigns sharing one never fill two slots of a page."),
+      h("div", { class: "grid" },
+        input("days", "Days", {}, "Comma-separated, e.g. mon,tue; empty: every day."),
+        input("hours", "Hours", {}, "In its time zone, e.g. 9-16 or 9,10,11; empty: all day.")),
+      input("keyValues", "Key-values", {}, "Any of, e.g. section=sports|news; lang=fr"),
+      input("excludedKeyValues", "Excluded key-values", {}, "None of, e.g. section=politics")),
     h("fieldset", {}, h("legend", {}, "Targeting rules"), h("p", { class: "hint" }, "No rules: every request is eligible."), ruleList,
       h("button", { type: "button", id: "add-rule", onclick: () => addRule() }, "Add a rule")),
     h("fieldset", {}, h("legend", {}, "Ads"), adList,
@@ -82,6 +97,13 @@ export function campaignForm(main, id) {
     const lifetime = controls.lifetimeBudget.value.trim();
     data.lifetimeBudget = lifetime === "" ? null : number(lifetime);
     if (!id) data.status = status.value;
+    data.tier = tier.value;
+    data.goal = tier.value === "sponsorship" ? { impressions: number(controls.goal.value), period: goalPeriod.value } : null;
+    data.exclusionLabels = list(controls.exclusionLabels.value, ",");
+    const days = list(controls.days.value, ","), hours = hourList(controls.hours.value);
+    data.daypart = days.length || hours.length ? { days: days.length ? days : ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], hours: hours.length ? hours : [...Array(24).keys()] } : null;
+    data.keyValues = keyValues(controls.keyValues.value);
+    data.excludedKeyValues = keyValues(controls.excludedKeyValues.value);
     return data;
   }
 
@@ -138,6 +160,14 @@ export function campaignForm(main, id) {
       loaded = c;
       for (const key of ["name", "advertiserId", "cpmBid", "dailyBudget"]) controls[key].value = String(c[key]);
       controls.lifetimeBudget.value = c.lifetimeBudget === null ? "" : String(c.lifetimeBudget);
+      tier.value = c.tier || "standard";
+      controls.goal.value = c.goal ? String(c.goal.impressions) : "";
+      goalPeriod.value = c.goal ? c.goal.period : "day";
+      controls.exclusionLabels.value = (c.exclusionLabels || []).join(", ");
+      controls.days.value = c.daypart ? c.daypart.days.join(",") : "";
+      controls.hours.value = c.daypart ? c.daypart.hours.join(",") : "";
+      controls.keyValues.value = keyValuesText(c.keyValues);
+      controls.excludedKeyValues.value = keyValuesText(c.excludedKeyValues);
       c.targetingRules.forEach(addRule);
       c.ads.forEach(addAd);
     }).catch(showErrors);
@@ -158,6 +188,31 @@ function number(text) {
   const t = text.trim();
   if (t === "") return null;
   return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t;
+}
+
+function list(text, separator) {
+  return text.split(separator).map((v) => v.trim()).filter((v) => v !== "");
+}
+
+// "9-16" or "9,10,11" -> [9, ..., 16]; anything else goes as typed, so the API says why.
+function hourList(text) {
+  return list(text, ",").flatMap((part) => {
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    if (!range) return [number(part)];
+    return Array.from({ length: Math.max(0, range[2] - range[1] + 1) }, (_, k) => Number(range[1]) + k);
+  });
+}
+
+// "section=sports|news; lang=fr" -> {section: ["sports", "news"], lang: ["fr"]}
+function keyValues(text) {
+  return Object.fromEntries(list(text, ";").map((pair) => {
+    const [key, values = ""] = pair.split("=");
+    return [key.trim(), list(values, "|")];
+  }));
+}
+
+function keyValuesText(kv) {
+  return Object.entries(kv || {}).map(([key, values]) => `${key}=${values.join("|")}`).join("; ");
 }
 
 // A random UUID (v4) without crypto.randomUUID, which plain-HTTP pages other than localhost lack.
