@@ -16,6 +16,7 @@ exit meanwhile lose their share: keep the platform steady while measuring).
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -85,6 +86,19 @@ class CpuMeter:
             except OSError:
                 continue
         return totals
+
+    def idle(self, seconds: float) -> Counter[str]:
+        """CPU seconds per second by role over `seconds` in which the caller sends nothing."""
+        before, began = self.sample(), time.monotonic()
+        time.sleep(seconds)
+        used, elapsed = self.sample() - before, time.monotonic() - began
+        return Counter({role: spent / elapsed for role, spent in used.items()})
+
+    @staticmethod
+    def beyond_idle(used: Counter[str], idle: Counter[str], seconds: float) -> Counter[str]:
+        """What a load of `seconds` used beyond the idle platform's `idle` rates (a role may
+        come out slightly negative: noise)."""
+        return Counter({role: used[role] - idle[role] * seconds for role in used | idle})
 
     @staticmethod
     def report(used: Counter[str], *, per: int, unit: str) -> str:
