@@ -467,6 +467,28 @@ def test_an_advertisers_session_shows_none_of_another_advertisers_campaigns(brow
             admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")
 
 
+def test_a_failed_query_leaves_no_stale_rows_on_screen(browser):
+    made = admin("POST", CAMPAIGNS, json=campaign_body(cpm="1.00", daily="10", title="Stale"))
+    assert made.status_code == 201, made.text
+    try:
+        sign_in(browser)
+        wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr"),
+            what="rows in the list",
+        )
+        fill(browser, "filter-advertiser", "not-a-uuid")  # the API answers 400
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait(
+            browser,
+            lambda d: "Could not load" in text_of(d, "#main .alert"),
+            what="the error shown",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr") == []
+    finally:
+        admin("DELETE", f"{CAMPAIGNS}/{made.json()['id']}")
+
+
 def contrast(first: str, second: str) -> float:
     """WCAG contrast ratio of two CSS rgb() colours."""
 

@@ -54,7 +54,7 @@ export function campaignList(main) {
 
   async function load(fresh) {
     message.hidden = true;
-    if (fresh) { state.rows = []; state.cursor = null; }
+    if (fresh) { state.rows = []; state.cursor = null; render(); } // no old rows under a new query or its error
     try {
       const page = await api.listCampaigns({ status: state.filters.status, advertiserId: state.filters.advertiserId, cursor: state.cursor });
       if (!alive) return;
