@@ -2,9 +2,9 @@
 snapshot.
 
 The winner is the highest-CPM eligible campaign whose budget accepts the charge (one atomic Lua
-script in Redis, `bidding.store.budget_ledger`); the charge IS the impression: the same script
-appends the impression event to the outbox (`kernel.storage.outbox`), which this replica's relay
-(`pipeline.store.relay`) drains to Kafka, and the answer carries its impressionId. 204 when nothing
+script, `bidding.store.budget_ledger`), which also appends the impression event to the outbox
+(`kernel.storage.outbox`) for the relay to drain to Kafka; the answer carries its impressionId.
+Several slots: `bidding.service.slots`. 204 when nothing
 is eligible, every budget, pacing curve or frequency cap refuses, or every bid is below the
 placement's floor (the ``X-No-Bid-Reason`` header says which), and without an auction when serve's
 deadline (``X-Bid-Deadline``, `bidding.domain.deadline`) has passed; 400/413 for bad input
@@ -24,7 +24,7 @@ from shared_layer.bidding.domain.deadline import (
 )
 from shared_layer.bidding.domain.privacy_params import with_privacy
 from shared_layer.bidding.service.bidder import Bidder
-from shared_layer.bidding.service.slots import explained, slots_answer, wants_explanation
+from shared_layer.bidding.service.slots import bid_slots, explained, wants_explanation
 from shared_layer.composition.bidder import BidderSettings, start_bidder
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
@@ -69,7 +69,7 @@ def serve_bids(
             metrics.BID_DECISIONS.labels("late").inc()
             return no_content(request, {"X-No-Bid-Reason": NO_BID_REASON})
         if isinstance(bid_request, SlotsRequest):
-            return _bid_slots(bidder, bid_request, request)
+            return bid_slots(bidder, bid_request, request)
         started = time.perf_counter()
         try:
             outcome = bidder.bid(
@@ -93,20 +93,3 @@ def serve_bids(
         return json_response(200, body, request)
 
     return router.handler(service="bid", ready=bidder.ready)
-
-
-def _bid_slots(bidder: Bidder, slots: SlotsRequest, request: Request) -> dict:
-    """Several slots: 200 with every slot's winners by name, 204 when none filled."""
-    started = time.perf_counter()
-    try:
-        outcome = bidder.bid_slots(slots, Correlation(request.request_id, request.traceparent))
-    except AdServerError as exc:
-        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
-        raise
-    finally:
-        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
-    metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
-    if not outcome.filled:
-        return no_content(request, {"X-No-Bid-Reason": "no-candidate"})
-    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
-    return json_response(200, slots_answer(outcome.wins), request)

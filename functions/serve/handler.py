@@ -1,14 +1,10 @@
 """serve: GET /?userId&placementId[&countryCode&deviceType&age&interests&gdpr...] -> ad or 204.
 
-Several slots: GET /?userId&slot=name:placementId[:sizes[:count]]&slot=...&duplicates=..., or
-POST / with a several-slot /bid body; the answer is keyed by slot name (`bidding.service.slots`).
-
-Validates the query (400 with the specification's error body), asks bid through the gateway over a
-pooled keep-alive connection with a total deadline and a circuit breaker
-(`shared_layer.bidding.service.bid_client`), and signs the click-tracking URL. The impression event
-is not serve's to send: bid recorded it in the same atomic step as the charge
-(`kernel.storage.outbox`). When bid is slow, failing or the circuit is open, the answer is 204
-within the deadline with the reason in ``X-No-Fill-Reason``: never a hang, never a 500.
+Several slots: ``slot=name:placementId[:sizes[:count]]`` (repeated) or a POST body, answered by
+slot name (`bidding.service.slots`). Validates (400), asks bid at its own address or through the
+gateway with a deadline and a circuit breaker (`bidding.service.bid_client`), signs the click URL;
+bid recorded the impression with the charge (`kernel.storage.outbox`). Bid slow, failing or its
+circuit open: 204 within the deadline, the reason in ``X-No-Fill-Reason``; never a hang or a 500.
 """
 
 from __future__ import annotations

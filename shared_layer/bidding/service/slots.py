@@ -15,9 +15,11 @@ Example::
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from shared_layer.bidding import metrics
 from shared_layer.bidding.domain.auction import SlotWin
 from shared_layer.bidding.domain.privacy_params import with_privacy
 from shared_layer.bidding.metrics import SERVE_REQUESTS
@@ -27,7 +29,8 @@ from shared_layer.bidding.service.bid_client import (
     ad_response,
     bid_request_from_query,
 )
-from shared_layer.bidding.service.bidder import BidOutcome
+from shared_layer.bidding.service.bidder import Bidder, BidOutcome
+from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError, ValidationFailed
 from shared_layer.kernel.http import Request, json_response, no_content
 from shared_layer.kernel.models import BidResponse, SlotsRequest, parse
@@ -35,6 +38,7 @@ from shared_layer.kernel.models import BidResponse, SlotsRequest, parse
 __all__ = [
     "SLOTS_PARAMETERS",
     "ClickUrl",
+    "bid_slots",
     "explained",
     "read_slots",
     "serve_slots",
@@ -198,3 +202,21 @@ def serve_slots_answer(
             for name, placement in placements.items()
         }
     }
+
+
+def bid_slots(bidder: Bidder, slots: SlotsRequest, request: Request) -> dict[str, Any]:
+    """bid's answer to several slots: 200 with every slot's winners by name, 204 when none
+    filled; counted in bid's decision metrics as one request."""
+    started = time.perf_counter()
+    try:
+        outcome = bidder.bid_slots(slots, Correlation(request.request_id, request.traceparent))
+    except AdServerError as exc:
+        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+        raise
+    finally:
+        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+    metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
+    if not outcome.filled:
+        return no_content(request, {"X-No-Bid-Reason": "no-candidate"})
+    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
+    return json_response(200, slots_answer(outcome.wins), request)
