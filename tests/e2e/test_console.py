@@ -588,6 +588,74 @@ def test_the_list_sorts_and_searches_every_campaign_on_the_server(browser):
             admin("DELETE", f"{CAMPAIGNS}/{campaign_id}")
 
 
+def test_the_reports_page_charts_the_range_and_downloads_the_apis_csv(browser):
+    """The Reports page of an advertiser's key: a chart with axis titles, a table by the chosen
+    dimensions, and a CSV download byte for byte the API's CSV of the same query."""
+
+    def made(path: str, body: dict) -> dict:
+        r = admin("POST", f"{CAMPAIGNS}{path}", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    advertiser = made("/advertisers", {"name": f"Console reports {uuid.uuid4().hex[:6]}"})["id"]
+    key = made("/keys", {"role": "advertiser", "advertiserId": advertiser})["key"]
+    body = campaign_body(cpm="1.00", daily="10", rules=[("placement", unique_placement())])
+    campaign = made("", {**body, "advertiserId": advertiser, "status": "paused"})
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    conn = connect(PROFILE)
+    try:
+        for country, spend in (("US", Decimal("1.25")), ("DE", Decimal("0.5"))):
+            conn.run(
+                "INSERT INTO hourly_metrics (hour, campaign_id, ad_id, country, impressions,"
+                " clicks, spend) VALUES (:h, CAST(:c AS uuid), CAST(:a AS uuid), :k, 500, 4, :s)",
+                h=hour,
+                c=campaign["id"],
+                a=campaign["ads"][0]["id"],
+                k=country,
+                s=spend,
+            )
+    finally:
+        conn.close()
+    try:
+        sign_in(browser, key)
+        browser.get(CONSOLE + "#/reports")
+        wait(browser, lambda d: d.title == "Reports · Ad console", what="the page title")
+        browser.find_element(By.ID, "dim-country").click()
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#report-table tbody tr")) == 2,
+            what="a row per country",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#report-chart canvas")
+        titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#report-chart .u-label")]
+        assert "Impressions" in titles and "Spend" in titles, titles
+        button = browser.find_element(By.ID, "report-csv")
+        wait(browser, lambda d: button.is_enabled(), what="the CSV ready")
+        query = button.get_attribute("data-query")
+        for old in browser.downloads.glob("*"):
+            old.unlink()
+        button.click()
+        downloaded = wait(browser, lambda d: complete_download(browser.downloads), what="the CSV")
+        api = requests.get(
+            f"{ANALYTICS}/report?{query}&format=csv",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=15,
+        )
+        assert api.status_code == 200, api.text
+        assert downloaded.read_bytes() == api.content
+        assert api.text.count("\r\n") == 3 and ",US," in api.text and ",DE," in api.text
+    finally:
+        conn = connect(PROFILE)
+        try:
+            conn.run(
+                "DELETE FROM hourly_metrics WHERE campaign_id = CAST(:c AS uuid)", c=campaign["id"]
+            )
+        finally:
+            conn.close()
+        admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")
+
+
 def contrast(first: str, second: str) -> float:
     """WCAG contrast ratio of two CSS rgb() colours."""
 

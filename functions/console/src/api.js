@@ -42,7 +42,7 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, url, body) {
+async function call(method, url, body, { raw = false } = {}) {
   const headers = { Authorization: `Bearer ${session.token}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
@@ -53,6 +53,7 @@ async function call(method, url, body) {
     credentials: "omit",
   });
   const text = await response.text();
+  if (raw && response.ok) return text;
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -78,6 +79,9 @@ export const api = {
     }
     return call("GET", `${CAMPAIGNS}/?${query}`);
   },
+  /** GET /report with `params` (URLSearchParams): JSON, or the API's own CSV text. */
+  hourlyReport: (params) => call("GET", `${ANALYTICS}/report?${params}`),
+  hourlyReportCsv: (params) => call("GET", `${ANALYTICS}/report?${params}&format=csv`, undefined, { raw: true }),
   /** Impressions, clicks and spend of many campaigns over UTC days, in one request. */
   reportByCampaign(ids, startDate, endDate) {
     const query = new URLSearchParams({ startDate, endDate, granularity: "total", groupBy: "campaign", timeZone: "UTC", campaignId: ids.join(",") });
