@@ -404,10 +404,21 @@ def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(bro
             lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"),
             what="the form filled from the campaign",
         )
+        shown = {
+            name: browser.find_element(By.ID, f"campaign-{name}").get_attribute("value")
+            for name in ("pacing", "timeZone", "capImpressions", "capWindow")
+        }
+        assert shown == {
+            "pacing": "even",
+            "timeZone": "Europe/Paris",
+            "capImpressions": "3",
+            "capWindow": "86400",
+        }
         browser.find_element(By.ID, "save").click()
+        back = f"#/campaigns/{before['id']}"
         wait(
             browser,
-            lambda d: d.execute_script("return location.hash") == f"#/campaigns/{before['id']}",
+            lambda d: d.execute_script("return location.hash") == back,
             what="the campaign page after saving",
         )
         after = admin("GET", f"{CAMPAIGNS}/{before['id']}").json()
@@ -417,6 +428,36 @@ def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(bro
         ):  # fmt: skip
             assert after[kept] == before[kept], kept
         assert after["updatedAt"] >= before["updatedAt"]
+
+        # The form edits them too: front-loaded, New York's day, 5 an hour; then no cap.
+        browser.get(CONSOLE + f"#/campaigns/{before['id']}/edit")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-capImpressions").get_attribute("value"),
+            what="the form filled again",
+        )
+        Select(browser.find_element(By.ID, "campaign-pacing")).select_by_value("frontloaded")
+        fill(browser, "campaign-timeZone", "America/New_York")
+        fill(browser, "campaign-capImpressions", "5")
+        Select(browser.find_element(By.ID, "campaign-capWindow")).select_by_value("3600")
+        browser.find_element(By.ID, "save").click()
+        wait(browser, lambda d: d.execute_script("return location.hash") == back, what="saved")
+        edited = admin("GET", f"{CAMPAIGNS}/{before['id']}").json()
+        assert (edited["pacing"], edited["timeZone"], edited["frequencyCap"]) == (
+            "frontloaded",
+            "America/New_York",
+            {"impressions": 5, "windowSeconds": 3600},
+        )
+        browser.get(CONSOLE + f"#/campaigns/{before['id']}/edit")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-capImpressions").get_attribute("value"),
+            what="the form filled a third time",
+        )
+        fill(browser, "campaign-capImpressions", "")
+        browser.find_element(By.ID, "save").click()
+        wait(browser, lambda d: d.execute_script("return location.hash") == back, what="saved")
+        assert admin("GET", f"{CAMPAIGNS}/{before['id']}").json()["frequencyCap"] is None
     finally:
         admin("DELETE", f"{CAMPAIGNS}/{before['id']}")
 
