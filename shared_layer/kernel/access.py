@@ -39,8 +39,9 @@ Role = Literal["admin", "advertiser", "reporting"]
 ROLES: Final[tuple[str, ...]] = get_args(Role)
 Action = Literal["read", "write", "report", "admin"]
 BOOTSTRAP_KEY_ID: Final = "bootstrap"  # the deployment's admin token, from its secret file
-# The nil UUID: no advertiser has it, so a list scoped to it is empty.
-NOBODY: Final = "00000000-0000-0000-0000-000000000000"
+# Not a UUID: no campaign can carry it (an admin may give one the nil UUID), so a list or a
+# report scoped to it is empty.
+NOBODY: Final = "nobody"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +37,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from localplatform import secrets
+from localplatform.components.postgres import connect
 from tests.e2e.test_bid_support import GATEWAY, PROFILE, campaign_body, unique_placement
 from tests.support import wait_for
 
@@ -95,7 +98,8 @@ def browser(tmp_path_factory) -> Iterator[WebDriver]:
 
 def wait(driver: WebDriver, condition, timeout_s: float = 15, what: str = ""):
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition)
+        stale = (StaleElementReferenceException,)  # the page re-rendered under the condition
+        return WebDriverWait(driver, timeout_s, 0.2, ignored_exceptions=stale).until(condition)
     except TimeoutException:
         raise AssertionError(f"timed out waiting for {what or condition}") from None
 
@@ -400,10 +404,21 @@ def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(bro
             lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"),
             what="the form filled from the campaign",
         )
+        shown = {
+            name: browser.find_element(By.ID, f"campaign-{name}").get_attribute("value")
+            for name in ("pacing", "timeZone", "capImpressions", "capWindow")
+        }
+        assert shown == {
+            "pacing": "even",
+            "timeZone": "Europe/Paris",
+            "capImpressions": "3",
+            "capWindow": "86400",
+        }
         browser.find_element(By.ID, "save").click()
+        back = f"#/campaigns/{before['id']}"
         wait(
             browser,
-            lambda d: d.execute_script("return location.hash") == f"#/campaigns/{before['id']}",
+            lambda d: d.execute_script("return location.hash") == back,
             what="the campaign page after saving",
         )
         after = admin("GET", f"{CAMPAIGNS}/{before['id']}").json()
@@ -413,6 +428,36 @@ def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(bro
         ):  # fmt: skip
             assert after[kept] == before[kept], kept
         assert after["updatedAt"] >= before["updatedAt"]
+
+        # The form edits them too: front-loaded, New York's day, 5 an hour; then no cap.
+        browser.get(CONSOLE + f"#/campaigns/{before['id']}/edit")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-capImpressions").get_attribute("value"),
+            what="the form filled again",
+        )
+        Select(browser.find_element(By.ID, "campaign-pacing")).select_by_value("frontloaded")
+        fill(browser, "campaign-timeZone", "America/New_York")
+        fill(browser, "campaign-capImpressions", "5")
+        Select(browser.find_element(By.ID, "campaign-capWindow")).select_by_value("3600")
+        browser.find_element(By.ID, "save").click()
+        wait(browser, lambda d: d.execute_script("return location.hash") == back, what="saved")
+        edited = admin("GET", f"{CAMPAIGNS}/{before['id']}").json()
+        assert (edited["pacing"], edited["timeZone"], edited["frequencyCap"]) == (
+            "frontloaded",
+            "America/New_York",
+            {"impressions": 5, "windowSeconds": 3600},
+        )
+        browser.get(CONSOLE + f"#/campaigns/{before['id']}/edit")
+        wait(
+            browser,
+            lambda d: d.find_element(By.ID, "campaign-capImpressions").get_attribute("value"),
+            what="the form filled a third time",
+        )
+        fill(browser, "campaign-capImpressions", "")
+        browser.find_element(By.ID, "save").click()
+        wait(browser, lambda d: d.execute_script("return location.hash") == back, what="saved")
+        assert admin("GET", f"{CAMPAIGNS}/{before['id']}").json()["frequencyCap"] is None
     finally:
         admin("DELETE", f"{CAMPAIGNS}/{before['id']}")
 
@@ -487,6 +532,169 @@ def test_a_failed_query_leaves_no_stale_rows_on_screen(browser):
         assert browser.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr") == []
     finally:
         admin("DELETE", f"{CAMPAIGNS}/{made.json()['id']}")
+
+
+def test_the_list_sorts_and_searches_every_campaign_on_the_server(browser):
+    """Over more than a page of campaigns: sorting by spend shows the real top spender first and
+    a name search finds a campaign the first page does not hold; the numbers of a page come from
+    one analytics request."""
+
+    def made(path: str, body: dict) -> dict:
+        r = admin("POST", f"{CAMPAIGNS}{path}", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    advertiser = made(
+        "/advertisers", {"name": f"Console many {uuid.uuid4().hex[:6]}", "currency": "USD"}
+    )["id"]
+    key = made("/keys", {"role": "advertiser", "advertiserId": advertiser})["key"]
+    body = campaign_body(cpm="1.00", daily="500", rules=[("placement", unique_placement())])
+    needle = f"zz needle {uuid.uuid4().hex[:6]}"  # last by name: beyond the first page
+    names = [f"Many {n:02d}" for n in range(55)] + ["zz top spender", needle]
+    ids = [str(uuid.uuid4()) for _ in names]
+    campaigns = [
+        {**body, "id": i, "advertiserId": advertiser, "name": n, "status": "paused"}
+        for i, n in zip(ids, names, strict=True)
+    ]
+    made("/bulk", {"campaigns": campaigns})
+    top = ids[names.index("zz top spender")]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    spends = {i: Decimal(n % 5 + 1) for n, i in enumerate(ids)} | {top: Decimal(122)}
+    conn = connect(PROFILE)
+    try:
+        for campaign_id, spend in spends.items():
+            conn.run(
+                "INSERT INTO hourly_metrics (hour, campaign_id, ad_id, impressions, clicks, spend)"
+                " VALUES (:h, CAST(:c AS uuid), CAST(:a AS uuid), 1000, 3, :s)",
+                h=hour,
+                c=campaign_id,
+                a=str(uuid.uuid4()),
+                s=spend,
+            )
+    finally:
+        conn.close()
+    try:
+        sign_in(browser, key)
+        rows = "#campaigns tbody tr"
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 50, what="a page")
+        assert top not in browser.find_element(By.ID, "campaigns").get_attribute("innerHTML")
+        wait(browser, lambda d: "…" not in text_of(d, "#campaigns tbody"), what="the numbers")
+        browser.get_log("performance")  # from here on: the requests of the sorted list
+        spend = browser.find_element(By.XPATH, "//th/button[normalize-space()='Spend']")
+        spend.click()
+        first = f"{rows}:first-child"
+        wait(
+            browser,
+            lambda d: (
+                d.find_elements(By.CSS_SELECTOR, first)
+                and d.find_element(By.CSS_SELECTOR, first).get_attribute("data-campaign-id") == top
+                and text_of(d, f"{first} td.spend") == "$122.00"
+            ),
+            what="the real top spender first, with its spend",
+        )
+        assert (
+            browser.find_element(By.XPATH, "//th[button='Spend']").get_attribute("aria-sort")
+            == "descending"
+        )
+        second = browser.find_elements(By.CSS_SELECTOR, rows)[1].get_attribute("data-campaign-id")
+        assert spends[second] == 5
+        requested = [
+            m["params"]["request"]["url"]
+            for m in (json.loads(e["message"])["message"] for e in browser.get_log("performance"))
+            if m["method"] == "Network.requestWillBeSent"
+        ]
+        assert len([u for u in requested if u.startswith(ANALYTICS)]) == 1, requested
+
+        fill(browser, "filter-text", "NEEDLE")
+        wait(
+            browser,
+            lambda d: (
+                [
+                    r.get_attribute("data-campaign-id")
+                    for r in d.find_elements(By.CSS_SELECTOR, rows)
+                ]
+                == [ids[names.index(needle)]]
+            ),
+            what="the one campaign whose name matches, found on the server",
+        )
+    finally:
+        conn = connect(PROFILE)
+        try:
+            conn.run(
+                "DELETE FROM hourly_metrics WHERE campaign_id = ANY(CAST(:c AS uuid[]))", c=ids
+            )
+        finally:
+            conn.close()
+        for campaign_id in ids:
+            admin("DELETE", f"{CAMPAIGNS}/{campaign_id}")
+
+
+def test_the_reports_page_charts_the_range_and_downloads_the_apis_csv(browser):
+    """The Reports page of an advertiser's key: a chart with axis titles, a table by the chosen
+    dimensions, and a CSV download byte for byte the API's CSV of the same query."""
+
+    def made(path: str, body: dict) -> dict:
+        r = admin("POST", f"{CAMPAIGNS}{path}", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    advertiser = made("/advertisers", {"name": f"Console reports {uuid.uuid4().hex[:6]}"})["id"]
+    key = made("/keys", {"role": "advertiser", "advertiserId": advertiser})["key"]
+    body = campaign_body(cpm="1.00", daily="10", rules=[("placement", unique_placement())])
+    campaign = made("", {**body, "advertiserId": advertiser, "status": "paused"})
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    conn = connect(PROFILE)
+    try:
+        for country, spend in (("US", Decimal("1.25")), ("DE", Decimal("0.5"))):
+            conn.run(
+                "INSERT INTO hourly_metrics (hour, campaign_id, ad_id, country, impressions,"
+                " clicks, spend) VALUES (:h, CAST(:c AS uuid), CAST(:a AS uuid), :k, 500, 4, :s)",
+                h=hour,
+                c=campaign["id"],
+                a=campaign["ads"][0]["id"],
+                k=country,
+                s=spend,
+            )
+    finally:
+        conn.close()
+    try:
+        sign_in(browser, key)
+        browser.get(CONSOLE + "#/reports")
+        wait(browser, lambda d: d.title == "Reports · Ad console", what="the page title")
+        browser.find_element(By.ID, "dim-country").click()
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#report-table tbody tr")) == 2,
+            what="a row per country",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#report-chart canvas")
+        titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#report-chart .u-label")]
+        assert "Impressions" in titles and "Spend" in titles, titles
+        button = browser.find_element(By.ID, "report-csv")
+        wait(browser, lambda d: button.is_enabled(), what="the CSV ready")
+        query = button.get_attribute("data-query")
+        for old in browser.downloads.glob("*"):
+            old.unlink()
+        button.click()
+        downloaded = wait(browser, lambda d: complete_download(browser.downloads), what="the CSV")
+        api = requests.get(
+            f"{ANALYTICS}/report?{query}&format=csv",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=15,
+        )
+        assert api.status_code == 200, api.text
+        assert downloaded.read_bytes() == api.content
+        assert api.text.count("\r\n") == 3 and ",US," in api.text and ",DE," in api.text
+    finally:
+        conn = connect(PROFILE)
+        try:
+            conn.run(
+                "DELETE FROM hourly_metrics WHERE campaign_id = CAST(:c AS uuid)", c=campaign["id"]
+            )
+        finally:
+            conn.close()
+        admin("DELETE", f"{CAMPAIGNS}/{campaign['id']}")
 
 
 def contrast(first: str, second: str) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 import pytest
 
 from shared_layer.campaigns.store.campaigns import CampaignStore
@@ -163,6 +166,45 @@ def test_pages_cover_every_campaign_once_filtered_by_advertiser_and_status(store
         store.list(limit=101)
     with pytest.raises(ValidationFailed):
         store.list(cursor="bm90IGEgY3Vyc29y")
+
+
+def test_a_sorted_list_orders_every_campaign_by_name_or_range_spend_and_searches_names(store, db):
+    advertiser = new_id()
+    made = [campaign(advertiser, name=f"Spend {n} {'Needle' if n == 4 else ''}") for n in range(7)]
+    store.bulk_import(made)
+    spend = {c.id: n * 10 for n, c in enumerate(made)} | {made[2].id: 500}
+    today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    for campaign_id, amount in spend.items():
+        for hour, share in ((today, amount), (today - timedelta(days=3), 1000 - amount)):
+            db.run(
+                "INSERT INTO hourly_metrics (hour, campaign_id, ad_id, spend)"
+                " VALUES (:h, CAST(:c AS uuid), CAST(:a AS uuid), :s)",
+                h=hour,
+                c=campaign_id,
+                a=new_id(),
+                s=Decimal(share),
+            )
+
+    def listed(**kwargs) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = store.list(advertiser_id=advertiser, limit=3, cursor=cursor, **kwargs)
+            seen += [r.campaign.id for r in page.items]
+            if (cursor := page.next_cursor) is None:
+                return seen
+
+    try:
+        by_today = sorted(spend, key=lambda i: (-spend[i], i))
+        assert listed(sort="spend", descending=True) == by_today  # today, paged by offset
+        days = (today.date() - timedelta(days=3), today.date() - timedelta(days=3))
+        assert listed(sort="spend", spend_days=days) == sorted(spend, key=lambda i: (-spend[i], i))
+        assert listed(sort="name", descending=True) == [c.id for c in reversed(made)]
+        assert listed(text="needle") == [made[4].id]
+        assert listed(sort="name", text="SPEND 1") == [made[1].id]
+    finally:
+        db.run(
+            "DELETE FROM hourly_metrics WHERE campaign_id = ANY(CAST(:c AS uuid[]))", c=list(spend)
+        )
 
 
 def test_bulk_import_is_all_or_nothing_when_one_campaign_conflicts(store):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -53,6 +54,9 @@ def test_a_list_is_scoped_to_the_keys_advertiser_whatever_it_asks():
     assert advertiser_scope(ADVERTISER_A, None) == A
     assert advertiser_scope(ADVERTISER_A, A) == A
     assert advertiser_scope(ADVERTISER_A, B) == NOBODY
+    # No campaign can carry it: an admin may give one the nil UUID, which must not show then.
+    with pytest.raises(ValueError):
+        uuid.UUID(NOBODY)
 
 
 def test_a_minted_key_names_its_id_and_nothing_else_parses():

@@ -4,7 +4,7 @@ database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 
@@ -14,7 +14,9 @@ from shared_layer.campaigns.domain.requests import (
     LiveSpend,
     campaign_json,
     decode_cursor,
+    decode_offset_cursor,
     encode_cursor,
+    encode_offset_cursor,
     parse_bulk,
     parse_campaign,
     parse_floor,
@@ -227,6 +229,15 @@ def test_database_url_parsing():
         {"advertiserId": "adv-1"},
         {"cursor": ""},
         {"cursor": "garbage"},
+        {"sort": "spend", "cursor": encode_cursor("00000000-0000-4000-8000-0000000000ff")},
+        {"cursor": encode_offset_cursor(50)},
+        {"sort": "budget"},
+        {"sort": "name", "order": "down"},
+        {"q": "x" * 201},
+        {"q": "a\x00b"},
+        {"startDate": "2026-12-1"},
+        {"endDate": "20261201"},
+        {"startDate": "2026-12-02", "endDate": "2026-12-01"},
     ],
 )
 def test_bad_list_parameters_are_refused(query):
@@ -236,12 +247,28 @@ def test_bad_list_parameters_are_refused(query):
 
 def test_list_parameters_become_store_arguments():
     cursor = encode_cursor("00000000-0000-4000-8000-0000000000ff")
+    unsorted = {"text": None, "sort": None, "descending": False, "spend_days": (None, None)}
     assert parse_list_query({}) == {
         "status": None,
         "advertiser_id": None,
         "limit": 50,
         "cursor": None,
+        **unsorted,
     }
     assert parse_list_query(
         {"status": "paused", "advertiserId": ADVERTISER, "limit": "7", "cursor": cursor}
-    ) == {"status": "paused", "advertiser_id": ADVERTISER, "limit": 7, "cursor": cursor}
+    ) == {"status": "paused", "advertiser_id": ADVERTISER, "limit": 7, "cursor": cursor, **unsorted}
+    offset = encode_offset_cursor(50)
+    assert decode_offset_cursor(offset) == 50
+    query = {"q": "Sale", "sort": "spend", "order": "desc", "cursor": offset}
+    query |= {"startDate": "2026-12-01", "endDate": "2026-12-07"}
+    assert parse_list_query(query) == {
+        "status": None,
+        "advertiser_id": None,
+        "limit": 50,
+        "cursor": offset,
+        "text": "Sale",
+        "sort": "spend",
+        "descending": True,
+        "spend_days": (date(2026, 12, 1), date(2026, 12, 7)),
+    }

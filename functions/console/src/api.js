@@ -42,7 +42,7 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, url, body) {
+async function call(method, url, body, { raw = false } = {}) {
   const headers = { Authorization: `Bearer ${session.token}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
@@ -53,6 +53,7 @@ async function call(method, url, body) {
     credentials: "omit",
   });
   const text = await response.text();
+  if (raw && response.ok) return text;
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -70,12 +71,21 @@ async function call(method, url, body) {
 }
 
 export const api = {
-  listCampaigns({ status, advertiserId, cursor, limit = 50 } = {}) {
+  /** A page of the list, sorted (name, createdAt, spend of startDate..endDate) and searched (q) by the API. */
+  listCampaigns({ limit = 50, ...options } = {}) {
     const query = new URLSearchParams({ limit: String(limit) });
-    if (status) query.set("status", status);
-    if (advertiserId) query.set("advertiserId", advertiserId);
-    if (cursor) query.set("cursor", cursor);
+    for (const name of ["status", "advertiserId", "q", "sort", "order", "startDate", "endDate", "cursor"]) {
+      if (options[name]) query.set(name, options[name]);
+    }
     return call("GET", `${CAMPAIGNS}/?${query}`);
+  },
+  /** GET /report with `params` (URLSearchParams): JSON, or the API's own CSV text. */
+  hourlyReport: (params) => call("GET", `${ANALYTICS}/report?${params}`),
+  hourlyReportCsv: (params) => call("GET", `${ANALYTICS}/report?${params}&format=csv`, undefined, { raw: true }),
+  /** Impressions, clicks and spend of many campaigns over UTC days, in one request. */
+  reportByCampaign(ids, startDate, endDate) {
+    const query = new URLSearchParams({ startDate, endDate, granularity: "total", groupBy: "campaign", timeZone: "UTC", campaignId: ids.join(",") });
+    return call("GET", `${ANALYTICS}/report?${query}`);
   },
   me: () => call("GET", `${CAMPAIGNS}/me`),
   campaign: (id) => call("GET", `${CAMPAIGNS}/${encodeURIComponent(id)}`),
@@ -88,12 +98,3 @@ export const api = {
     return call("GET", `${ANALYTICS}/campaign/${encodeURIComponent(id)}?${query}`);
   },
 };
-
-/** Run `work(item)` for every item with at most `limit` in flight (the browser's per-host cap). */
-export async function eachLimited(items, limit, work) {
-  const queue = [...items];
-  const runners = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    while (queue.length) await work(queue.shift());
-  });
-  await Promise.all(runners);
-}

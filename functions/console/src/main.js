@@ -8,6 +8,7 @@ import { useCurrency } from "./format.js";
 import { campaignPage } from "./views/campaign.js";
 import { campaignForm } from "./views/form.js";
 import { campaignList } from "./views/list.js";
+import { reportsPage } from "./views/reports.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -30,6 +31,7 @@ const ROUTES = [
   [/^#\/campaigns\/new$/, () => campaignForm(main, null), "New campaign"],
   [/^#\/campaigns\/([0-9a-fA-F-]{36})\/edit$/, (id) => campaignForm(main, id), "Edit campaign"],
   [/^#\/campaigns\/([0-9a-fA-F-]{36})$/, (id) => campaignPage(main, id), "Campaign"],
+  [/^#\/reports$/, () => reportsPage(main), "Reports"],
 ];
 const titled = (page) => { document.title = `${page} · Ad console`; };
 

@@ -76,7 +76,9 @@ __all__ = [
     "campaign_json",
     "check_storable",
     "decode_cursor",
+    "decode_offset_cursor",
     "encode_cursor",
+    "encode_offset_cursor",
     "floor_json",
     "is_uuid",
     "parse_bulk",
@@ -335,9 +337,13 @@ def parse_bulk(body: bytes | str, *, max_bytes: int = 16 * 1024 * 1024) -> BulkR
 
 
 def parse_list_query(query: Mapping[str, str]) -> dict[str, Any]:
-    """GET /?status=&advertiserId=&limit=&cursor= as keyword arguments for `CampaignStore.list`.
+    """GET /?status=&advertiserId=&q=&sort=&order=&startDate=&endDate=&limit=&cursor= as keyword
+    arguments for `CampaignStore.list`.
 
     A parameter that is present must be valid (an empty ``status=`` is a 400, not "any").
+    ``q``: name contains, any case. ``sort``: name, createdAt or spend (the spend of the UTC
+    days startDate..endDate, today when absent), ``order`` asc (default) or desc; a sorted list
+    pages by offset, an unsorted one by id.
     """
     status = query.get("status")
     if status is not None and status not in ("active", "paused", "ended"):
@@ -348,10 +354,47 @@ def parse_list_query(query: Mapping[str, str]) -> dict[str, Any]:
     advertiser = query.get("advertiserId")
     if advertiser is not None and not is_uuid(advertiser):
         raise ValidationFailed("advertiserId: must be a UUID", ["advertiserId"])
+    text = query.get("q")
+    if text is not None and (len(text) > _MAX_SEARCH_CHARS or "\x00" in text):
+        raise ValidationFailed(f"q: at most {_MAX_SEARCH_CHARS} characters, no NUL", ["q"])
+    sort = query.get("sort")
+    if sort is not None and sort not in LIST_SORTS:
+        raise ValidationFailed(f"sort: must be {', '.join(LIST_SORTS)}", ["sort"])
+    order = query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ValidationFailed("order: must be asc or desc", ["order"])
+    days = [_list_day(query, name) for name in ("startDate", "endDate")]
+    if days[0] and days[1] and days[0] > days[1]:
+        raise ValidationFailed("startDate: must not be after endDate", ["startDate"])
     cursor = query.get("cursor")
     if cursor is not None:
-        decode_cursor(cursor)
-    return {"status": status, "advertiser_id": advertiser, "limit": int(limit), "cursor": cursor}
+        (decode_offset_cursor if sort else decode_cursor)(cursor)
+    return {
+        "status": status,
+        "advertiser_id": advertiser,
+        "limit": int(limit),
+        "cursor": cursor,
+        "text": text or None,
+        "sort": sort,
+        "descending": order == "desc",
+        "spend_days": (days[0], days[1]),
+    }
+
+
+LIST_SORTS: Final = ("name", "createdAt", "spend")
+_MAX_SEARCH_CHARS: Final = 200
+
+
+def _list_day(query: Mapping[str, str], name: str) -> date | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != 10 or not raw.isascii():
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name}: must be a date YYYY-MM-DD", [name]) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,16 +496,37 @@ def is_uuid(value: str) -> bool:
 
 def encode_cursor(last_id: str) -> str:
     """The opaque keyset cursor of a page that ended at `last_id`."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+    return _encode_cursor("after", last_id)
 
 
 def decode_cursor(cursor: str) -> str:
     """The id a cursor from `encode_cursor` points after; a 400 for anything else."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as exc:
-        raise ValidationFailed("cursor: not a cursor this API returned", ["cursor"]) from exc
+    after = _cursor_field(cursor, "after")
     if not isinstance(after, str) or not is_uuid(after):
         raise ValidationFailed("cursor: not a cursor this API returned", ["cursor"])
     return after
+
+
+def encode_offset_cursor(offset: int) -> str:
+    """The opaque cursor of a sorted list's page that ends before row `offset`."""
+    return _encode_cursor("offset", offset)
+
+
+def decode_offset_cursor(cursor: str) -> int:
+    """The row a cursor from `encode_offset_cursor` points at; a 400 for anything else."""
+    offset = _cursor_field(cursor, "offset")
+    if type(offset) is not int or not 0 < offset <= 10_000_000:
+        raise ValidationFailed("cursor: not a cursor this API returned", ["cursor"])
+    return offset
+
+
+def _encode_cursor(field: str, value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps({field: value}).encode()).decode().rstrip("=")
+
+
+def _cursor_field(cursor: str, field: str) -> object:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))[field]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise ValidationFailed("cursor: not a cursor this API returned", ["cursor"]) from exc

@@ -31,6 +31,7 @@ import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final, Literal
 
@@ -41,7 +42,9 @@ from shared_layer.campaigns.domain.requests import (
     CampaignRecord,
     check_storable,
     decode_cursor,
+    decode_offset_cursor,
     encode_cursor,
+    encode_offset_cursor,
     is_uuid,
 )
 from shared_layer.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -66,6 +69,19 @@ class Page:
     next_cursor: str | None
 
 
+_SORT_COLUMNS: Final = {
+    "name": "lower(name)",
+    "createdAt": "created_at",
+    "spend": "COALESCE(s.spend, 0)",
+}
+# A sorted list's spend: hourly_metrics (migration 0012) over the UTC days :first..:last.
+_SPEND_JOIN: Final = (
+    " LEFT JOIN (SELECT campaign_id, sum(spend) AS spend FROM hourly_metrics"
+    " WHERE hour >= CAST(COALESCE(CAST(:first AS date), CAST(now() AT TIME ZONE 'UTC' AS date))"
+    " AS timestamp) AND hour < CAST(COALESCE(CAST(:last AS date),"
+    " CAST(now() AT TIME ZONE 'UTC' AS date)) AS timestamp) + interval '1 day'"
+    " GROUP BY campaign_id) s ON s.campaign_id = campaigns.id"
+)
 _COLUMNS: Final = (
     "id::text, advertiser_id::text, name, status, cpm_bid, daily_budget, lifetime_budget, "
     "created_at, updated_at, pacing, time_zone, frequency_cap_impressions, "
@@ -127,8 +143,17 @@ class CampaignStore:
         advertiser_id: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
+        text: str | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        spend_days: tuple[date | None, date | None] = (None, None),
     ) -> Page:
-        """One page, ordered by id; `cursor` is the previous page's `next_cursor` (opaque)."""
+        """One page; `cursor` is the previous page's `next_cursor` (opaque).
+
+        Unsorted: ordered by id, keyset-paginated. Sorted (`sort` name, createdAt or spend, the
+        spend of hourly_metrics over the UTC days `spend_days`, today when absent): ties by id,
+        paginated by offset. `text`: the name contains it, any case.
+        """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationFailed(f"limit: must be between 1 and {MAX_PAGE_SIZE}", ["limit"])
         conditions: builtins.list[str] = []
@@ -141,16 +166,41 @@ class CampaignStore:
                 return Page([], None)
             conditions.append("advertiser_id = CAST(:advertiser AS uuid)")
             params["advertiser"] = advertiser_id
-        if cursor is not None:
+        if text is not None:
+            conditions.append("strpos(lower(name), lower(:text)) > 0")
+            params["text"] = text
+        offset = 0
+        if sort is not None:
+            offset = decode_offset_cursor(cursor) if cursor is not None else 0
+        elif cursor is not None:
             conditions.append("id > CAST(:after AS uuid)")
             params["after"] = decode_cursor(cursor)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        join, order = "", "id"
+        if sort is not None:
+            direction = "DESC" if descending else "ASC"
+            order = f"{_SORT_COLUMNS[sort]} {direction}, id {direction}"
+            params["offset"] = offset
+        if sort == "spend":
+            start, end = spend_days
+            join = _SPEND_JOIN
+            params["first"], params["last"] = start, end
+        paging = " OFFSET :offset" if sort is not None else ""
         # Only fixed fragments are joined into the statement; every value is a parameter.
-        sql = f"SELECT {_COLUMNS} FROM campaigns {where} ORDER BY id LIMIT :limit"  # noqa: S608
+        sql = (
+            f"SELECT {_COLUMNS} FROM campaigns{join} {where} "  # noqa: S608
+            f"ORDER BY {order} LIMIT :limit{paging}"
+        )
         with self._db.transaction(read_only=True) as conn:
             rows = conn.run(sql, **params)
             records = _assemble(conn, rows[:limit])
-        next_cursor = encode_cursor(records[-1].campaign.id) if len(rows) > limit else None
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = (
+                encode_offset_cursor(offset + limit)
+                if sort is not None
+                else encode_cursor(records[-1].campaign.id)
+            )
         return Page(records, next_cursor)
 
     def replace(self, campaign: Campaign, *, keep_status: bool) -> CampaignRecord:

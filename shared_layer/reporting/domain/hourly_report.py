@@ -39,6 +39,7 @@ __all__ = [
     "DIMENSIONS",
     "ReportQuery",
     "ReportRow",
+    "is_uuid",
     "parse_report_query",
     "report_csv",
     "report_json",
@@ -126,11 +127,11 @@ def parse_report_query(query: Mapping[str, str], *, default_time_zone: str) -> R
         fields.append("timeZone")
     for name in ("campaign", "ad"):
         parameter = DIMENSIONS[name][0]
-        if not all(_is_uuid(v) for v in filters.get(name, ())):
+        if not all(is_uuid(v) for v in filters.get(name, ())):
             problems.append(f"{parameter}: UUIDs only")
             fields.append(parameter)
     advertiser = query.get("advertiserId")
-    if advertiser is not None and not _is_uuid(advertiser):
+    if advertiser is not None and not is_uuid(advertiser):
         problems.append("advertiserId: must be a UUID")
         fields.append("advertiserId")
     output = query.get("format", "json")
@@ -152,7 +153,7 @@ def parse_report_query(query: Mapping[str, str], *, default_time_zone: str) -> R
     )
 
 
-def _is_uuid(text: str) -> bool:
+def is_uuid(text: str) -> bool:
     try:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:

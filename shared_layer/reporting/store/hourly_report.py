@@ -24,6 +24,7 @@ from shared_layer.reporting.domain.hourly_report import (
     DIMENSIONS,
     ReportQuery,
     ReportRow,
+    is_uuid,
     period_of,
 )
 
@@ -43,6 +44,8 @@ class HourlyReportStore:
 
     def rows(self, query: ReportQuery, *, advertiser_id: str | None) -> list[ReportRow]:
         """The report's rows, ordered by period then dimensions."""
+        if advertiser_id is not None and not is_uuid(advertiser_id):
+            return []  # kernel.access.NOBODY: another advertiser's scope
         start, end = query.utc_bounds
         bucket = _PERIOD[query.granularity]
         columns = [f"h.{DIMENSIONS[d][1]}::text" for d in query.group_by]

@@ -9,6 +9,11 @@ const RULE_TYPES = ["country", "device_type", "interest", "age_range", "placemen
 // fields). Everything else the campaign had goes back as it was, shown in the form or not.
 const READ_ONLY = new Set(["id", "status", "spentToday", "expectedSpendNow", "createdAt", "updatedAt"]);
 
+const PACINGS = [["asap", "As soon as possible"], ["even", "Even"], ["frontloaded", "Front-loaded"]];
+const CAP_WINDOWS = [[3600, "per hour"], [86_400, "per day"], [604_800, "per week"]];
+const TIME_ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
+  "America/Los_Angeles", "America/Sao_Paulo", "Asia/Tokyo", "Asia/Singapore", "Australia/Sydney"];
+
 export function campaignForm(main, id) {
   let alive = true;
   const controls = {};
@@ -26,6 +31,12 @@ export function campaignForm(main, id) {
     return field(label, control, { hint, name });
   }
 
+  // Delivery: pacing, the campaign's own day (time zone) and a frequency cap (empty: none).
+  const pacing = h("select", { id: "campaign-pacing", name: "pacing" },
+    PACINGS.map(([value, label]) => h("option", { value, selected: value === "asap" }, label)));
+  controls.pacing = pacing;
+  const capWindow = h("select", { id: "campaign-capWindow", name: "capWindow" },
+    CAP_WINDOWS.map(([value, label]) => h("option", { value: String(value), selected: value === 86_400 }, label)));
   const status = h("select", { id: "campaign-status", name: "status" }, h("option", { value: "active" }, "Active"), h("option", { value: "paused" }, "Paused"));
   controls.status = status;
   const tier = h("select", { id: "campaign-tier", name: "tier" }, ["standard", "sponsorship", "house"].map((t) => h("option", { value: t }, t)));
@@ -41,6 +52,12 @@ export function campaignForm(main, id) {
       input("cpmBid", "CPM bid", { required: true, inputmode: "decimal" }, "Per thousand impressions, up to 4 decimals."),
       input("dailyBudget", "Daily budget", { required: true, inputmode: "decimal" }),
       input("lifetimeBudget", "Lifetime budget", { inputmode: "decimal" }, "Optional; not below the daily budget.")),
+    h("fieldset", { id: "delivery" }, h("legend", {}, "Delivery"), h("div", { class: "grid" },
+      field("Pacing", pacing, { name: "pacing", hint: "As soon as possible, evenly over the day, or more early in the day." }),
+      input("timeZone", "Time zone", { value: "UTC", list: "time-zones" }, "IANA, e.g. Europe/Paris: the day of the daily budget and pacing."),
+      input("capImpressions", "Frequency cap", { inputmode: "numeric" }, "Impressions per user; empty: no cap."),
+      field("Cap window", capWindow, { name: "capWindow" })),
+      h("datalist", { id: "time-zones" }, TIME_ZONES.map((z) => h("option", { value: z })))),
     h("fieldset", {}, h("legend", {}, "Priority, dayparting and key-values"),
       field("Tier", tier, { name: "tier" }),
       h("div", { class: "grid" },
@@ -94,6 +111,10 @@ export function campaignForm(main, id) {
       targetingRules: rules.map((r) => ({ ruleType: r.type.value, ruleValue: r.value.value.trim() })),
       ads: ads.map((a) => ({ ...(a.id ? { id: a.id } : {}), title: a.controls.title.value.trim(), imageUrl: a.controls.imageUrl.value.trim(), redirectUrl: a.controls.redirectUrl.value.trim() })),
     };
+    data.pacing = pacing.value;
+    data.timeZone = controls.timeZone.value.trim();
+    const cap = controls.capImpressions.value.trim();
+    data.frequencyCap = cap === "" ? null : { impressions: number(cap), windowSeconds: Number(capWindow.value) };
     const lifetime = controls.lifetimeBudget.value.trim();
     data.lifetimeBudget = lifetime === "" ? null : number(lifetime);
     if (!id) data.status = status.value;
@@ -112,6 +133,7 @@ export function campaignForm(main, id) {
     const [head, index, leaf] = path.split(".");
     if (head === "targetingRules" && rules[index]) return leaf === "ruleType" ? rules[index].type : rules[index].value;
     if (head === "ads" && ads[index]) return ads[index].controls[leaf] || ads[index].controls.title;
+    if (head === "frequencyCap") return index === "windowSeconds" ? capWindow : controls.capImpressions;
     return controls[head] || null;
   }
 
@@ -160,6 +182,14 @@ export function campaignForm(main, id) {
       loaded = c;
       for (const key of ["name", "advertiserId", "cpmBid", "dailyBudget"]) controls[key].value = String(c[key]);
       controls.lifetimeBudget.value = c.lifetimeBudget === null ? "" : String(c.lifetimeBudget);
+      pacing.value = c.pacing;
+      controls.timeZone.value = c.timeZone;
+      if (c.frequencyCap) {
+        const seconds = String(c.frequencyCap.windowSeconds);
+        if (![...capWindow.options].some((o) => o.value === seconds)) capWindow.append(h("option", { value: seconds }, `per ${seconds} seconds`));
+        capWindow.value = seconds;
+        controls.capImpressions.value = String(c.frequencyCap.impressions);
+      }
       tier.value = c.tier || "standard";
       controls.goal.value = c.goal ? String(c.goal.impressions) : "";
       goalPeriod.value = c.goal ? c.goal.period : "day";
