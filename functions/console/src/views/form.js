@@ -100,6 +100,12 @@ export function campaignForm(main, id) {
     adList.append(el);
   }
 
+  // An ad's size, which the form does not show, kept as it was read (an edit loses nothing).
+  function adSize(adId) {
+    const before = (loaded.ads || []).find((ad) => ad.id === adId);
+    return before && before.width ? { width: before.width, height: before.height } : {};
+  }
+
   function body() {
     const kept = Object.fromEntries(Object.entries(loaded).filter(([key]) => !READ_ONLY.has(key)));
     const data = {
@@ -109,7 +115,7 @@ export function campaignForm(main, id) {
       cpmBid: number(controls.cpmBid.value),
       dailyBudget: number(controls.dailyBudget.value),
       targetingRules: rules.map((r) => ({ ruleType: r.type.value, ruleValue: r.value.value.trim() })),
-      ads: ads.map((a) => ({ ...(a.id ? { id: a.id } : {}), title: a.controls.title.value.trim(), imageUrl: a.controls.imageUrl.value.trim(), redirectUrl: a.controls.redirectUrl.value.trim() })),
+      ads: ads.map((a) => ({ ...(a.id ? { id: a.id, ...adSize(a.id) } : {}), title: a.controls.title.value.trim(), imageUrl: a.controls.imageUrl.value.trim(), redirectUrl: a.controls.redirectUrl.value.trim() })),
     };
     data.pacing = pacing.value;
     data.timeZone = controls.timeZone.value.trim();
