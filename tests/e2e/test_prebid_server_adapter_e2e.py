@@ -140,8 +140,9 @@ def test_a_no_bid_from_our_function_is_no_bid_and_no_error(probe, placement):
 
 
 def test_a_request_our_function_refuses_is_the_adapters_bad_input_error(probe, placement):
-    twice = [banner("1", placement), banner("1", placement)]  # duplicate imp ids
-    [result] = run_probe(probe, bid_request("pbs-e2e-3", twice))
+    # A birth year in the future: each imp is judged alone, but a bad user is the whole request's.
+    future = {"id": "pbs-user-1", "yob": 3000}
+    [result] = run_probe(probe, bid_request("pbs-e2e-3", [banner("1", placement)], user=future))
     [call] = result["calls"]
     assert call["status"] == 400, call["answer"]
     assert result["bids"] == []

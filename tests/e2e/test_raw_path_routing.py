@@ -111,7 +111,7 @@ def test_an_encoded_hash_in_an_id_creates_nothing(platform, token):
         ("/function/campaigns", "GET, HEAD, OPTIONS, POST"),
         ("/function/campaigns/bulk", "OPTIONS, POST"),
         ("/function/analytics/campaign/1", "GET, HEAD, OPTIONS"),
-        ("/function/serve", "GET, HEAD, OPTIONS"),
+        ("/function/serve", "GET, HEAD, OPTIONS, POST"),  # POST: several slots
         ("/function/click", "GET, HEAD, OPTIONS, POST"),
         ("/function/console/", "GET, HEAD, OPTIONS"),
         ("/function/export/run", "OPTIONS, POST"),
