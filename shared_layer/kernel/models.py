@@ -258,6 +258,12 @@ class PlacementFloor(_Model):
 Pixels = Annotated[StrictInt, Field(ge=1, le=MAX_AD_PIXELS)]
 
 
+def require_whole_size(width: int | None, height: int | None) -> None:
+    """An ad's size is both `width` and `height`, or neither (the API's input and the stored ad)."""
+    if (width is None) != (height is None):
+        raise ValueError("width and height: give both or neither")
+
+
 class Ad(_Model):
     """A creative of a campaign; `redirect_url` is the only place a click may send a user.
 
@@ -275,8 +281,7 @@ class Ad(_Model):
 
     @model_validator(mode="after")
     def _whole_size(self) -> Ad:
-        if (self.width is None) != (self.height is None):
-            raise ValueError("width and height: give both or neither")
+        require_whole_size(self.width, self.height)
         return self
 
     @property

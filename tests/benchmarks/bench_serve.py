@@ -214,7 +214,8 @@ def main() -> str | None:
             for share in LOADS:
                 rate = max(START_RATE / 2, rated[label] * share)
                 before, began = meter.sample(), time.monotonic()
-                result = open_loop(url, rate=rate, duration_s=MEASURE_S, cpu=LOADGEN_CPU)
+                with meter.polling():  # a replica scaled in mid-load keeps its share
+                    result = open_loop(url, rate=rate, duration_s=MEASURE_S, cpu=LOADGEN_CPU)
                 cpu, spent_s = meter.sample() - before, time.monotonic() - began
                 added = CpuMeter.beyond_idle(cpu, idle, spent_s)
                 print(f"  {label:<6} {share:.0%} {result.line()}", flush=True)

@@ -4,20 +4,26 @@
 their working directory (PostgreSQL backends, Kafka, Redis, Prometheus, gateway, provider,
 autoscaler and connector all run in the profile's state directory), function replicas by the
 ``OPENFAAS_NAME`` and ``TMPDIR`` their provider gives them. The benchmark process itself is its
-own line. Two samples subtracted give CPU seconds per role over an interval (processes that
-exit meanwhile lose their share: keep the platform steady while measuring).
+own line. Two samples subtracted give CPU seconds per role over an interval, process by process:
+a replica started meanwhile counts from zero, and one that exited counts up to the last sample
+that saw it. Under autoscaling, poll while measuring (`with meter.polling():`) so that a replica
+scaled in mid-load loses at most one interval's share, not the whole role's figure.
 
     meter = CpuMeter(current())
     before = meter.sample()
-    ...  # the load
+    with meter.polling():
+        ...  # the load
     print(meter.report(meter.sample() - before, per=events, unit="event"))
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from localplatform.profile import Profile
@@ -34,11 +40,24 @@ _SERVICES = {  # process name -> role
 }
 
 
-def _cpu_seconds(pid: str) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+_Process = tuple[str, int]  # pid and start time: a pid the kernel reuses is another process
+
+
+def _stat(pid: str) -> tuple[int, float]:
+    """A process's start time (clock ticks since boot) and utime + stime of all its threads."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return int(fields[19]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuSample(dict[_Process, tuple[str, float]]):
+    """Each process seen so far: its role and its CPU seconds when last seen."""
+
+    def __sub__(self, before: CpuSample) -> Counter[str]:
+        used: dict[str, float] = {}
+        for process, (role, seconds) in self.items():
+            used[role] = used.get(role, 0.0) + seconds - before.get(process, (role, 0.0))[1]
+        return Counter(used)
 
 
 def _environ(pid: str) -> dict[str, str]:
@@ -54,6 +73,9 @@ class CpuMeter:
     def __init__(self, profile: Profile) -> None:
         self._root = str(profile.state_dir.resolve())
         self._self = str(os.getpid())
+        self._roles: dict[_Process, str | None] = {}
+        self._seen = CpuSample()  # every process of the platform seen, as last seen
+        self._lock = threading.Lock()
 
     def _role(self, pid: str) -> str | None:
         if pid == self._self:
@@ -73,24 +95,49 @@ class CpuMeter:
             return env["OPENFAAS_NAME"]
         return None
 
-    def sample(self) -> Counter[str]:
-        totals: Counter[str] = Counter()
+    def sample(self) -> CpuSample:
+        """Every process of the platform now, and those gone since as they were last seen."""
+        now = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
-            role = self._role(pid)
-            if role is None:
-                continue
             try:
-                totals[role] += _cpu_seconds(pid)
-            except OSError:
+                started, seconds = _stat(pid)
+            except OSError:  # gone meanwhile
                 continue
-        return totals
+            process = (pid, started)
+            if process not in self._roles:
+                self._roles[process] = self._role(pid)
+            role = self._roles[process]
+            if role is not None:
+                now[process] = (role, seconds)
+        with self._lock:
+            self._seen.update(now)
+            return CpuSample(self._seen)
+
+    @contextmanager
+    def polling(self, every_s: float = 0.5) -> Iterator[None]:
+        """Sample every `every_s` in the background, so a process that exits meanwhile keeps
+        its share up to its last poll."""
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(every_s):
+                self.sample()
+
+        poller = threading.Thread(target=poll, name="cpu-meter", daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join()
 
     def idle(self, seconds: float) -> Counter[str]:
         """CPU seconds per second by role over `seconds` in which the caller sends nothing."""
         before, began = self.sample(), time.monotonic()
-        time.sleep(seconds)
+        with self.polling():
+            time.sleep(seconds)
         used, elapsed = self.sample() - before, time.monotonic() - began
         return Counter({role: spent / elapsed for role, spent in used.items()})
 

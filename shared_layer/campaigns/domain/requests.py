@@ -61,6 +61,7 @@ from shared_layer.kernel.models import (
     TimeZoneName,
     Title,
     parse,
+    require_whole_size,
 )
 from shared_layer.kernel.money import MAX_MICROS, Micros, parse_micros, to_decimal, to_json_number
 
@@ -151,8 +152,7 @@ class AdRequest(_Request):
 
     @model_validator(mode="after")
     def _whole_size(self) -> AdRequest:
-        if (self.width is None) != (self.height is None):
-            raise ValueError("width and height: give both or neither")
+        require_whole_size(self.width, self.height)
         return self
 
 
