@@ -93,8 +93,8 @@ def serve_reports(
             owner = reports.advertiser_of(canonical) or NOBODY
             require_owner(caller, owner, f"campaign {canonical}")
         data = reports.read(canonical, date_range)
-        body = report_body(canonical, date_range, data.counts, data.missing, data.source)
-        body["pacing"] = reports.pacing(canonical)
+        pacing = reports.pacing(canonical)  # with the tier: house impressions are counted apart
+        body = report_body(canonical, date_range, data.counts, data.missing, data.source, pacing)
         return json_response(200, body, request, {"Cache-Control": "no-store"})
 
     return router.handler(service="analytics")

@@ -68,14 +68,13 @@ def serve_bids(
         if passed(deadline, now_s=time.time()):  # serve has stopped waiting: charge nothing
             metrics.BID_DECISIONS.labels("late").inc()
             return no_content(request, {"X-No-Bid-Reason": NO_BID_REASON})
+        explain = wants_explanation(request, admin_token)
         if isinstance(bid_request, SlotsRequest):
-            return bid_slots(bidder, bid_request, request)
+            return bid_slots(bidder, bid_request, request, explain=explain)
         started = time.perf_counter()
         try:
             outcome = bidder.bid(
-                bid_request,
-                Correlation(request.request_id, request.traceparent),
-                explain=wants_explanation(request, admin_token),
+                bid_request, Correlation(request.request_id, request.traceparent), explain=explain
             )
         except AdServerError as exc:
             metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()

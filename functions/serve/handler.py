@@ -5,21 +5,18 @@ slot name (`bidding.service.slots`). Validates (400), asks bid at its own addres
 gateway with a deadline and a circuit breaker (`bidding.service.bid_client`), signs the click URL;
 bid recorded the impression with the charge (`kernel.storage.outbox`). Bid slow, failing or its
 circuit open: 204 within the deadline, the reason in ``X-No-Fill-Reason``; never a hang or a 500.
+``explain=1`` (or ``X-Explain: 1``) with the admin token is passed on to bid, whose explainer
+comes back in ``explain``.
 """
 
 from __future__ import annotations
 
 from shared_layer.bidding.metrics import SERVE_REQUESTS
-from shared_layer.bidding.service.bid_client import (
-    BidClient,
-    ClickSigner,
-    ad_response,
-    bid_request_from_query,
-)
-from shared_layer.bidding.service.slots import read_slots, serve_slots
+from shared_layer.bidding.service.bid_client import BidClient, ClickSigner, bid_request_from_query
+from shared_layer.bidding.service.slots import read_slots, serve_ad, serve_slots
 from shared_layer.clicks.domain.clicktoken import MIN_KEY_BYTES
 from shared_layer.kernel.errors import AdServerError
-from shared_layer.kernel.http import Handler, Request, Router, json_response, no_content
+from shared_layer.kernel.http import Handler, Request, Router
 from shared_layer.kernel.settings import (
     env,
     load_settings,
@@ -84,17 +81,6 @@ def build(settings: ServeSettings | None = None) -> Handler:
         except AdServerError:
             SERVE_REQUESTS.labels("invalid").inc()
             raise
-        result = bids.call(
-            bid_request, request_id=request.request_id, traceparent=request.traceparent
-        )
-        if result.bid is None:
-            reason = str(result.no_fill)
-            SERVE_REQUESTS.labels(reason).inc()
-            return no_content(request, {"X-No-Fill-Reason": reason})
-        # The ad's correlation id (serve's request id) is carried into the click.
-        ids = (result.impression_id, bid_request.placement_id, bid_request.user_id)
-        url = click_url(result.bid, *ids, request.request_id)
-        SERVE_REQUESTS.labels("filled").inc()
-        return json_response(200, ad_response(result.bid, result.impression_id, url), request)
+        return serve_ad(bids, bid_request, request, click_url)
 
     return router.handler(service="serve")

@@ -242,17 +242,23 @@ class FrequencyCap(_Model):
     ]
 
 
+DuplicateMode: TypeAlias = Literal["none", "campaign", "advertiser", "creative"]
+
+
 class PlacementFloor(_Model):
     """A placement's floor price (a CPM in micros) and how its auction clears.
 
     A bid below the effective floor (this one or the request's, whichever is higher) does not
     win. ``second-price``: the winner pays max(the next eligible bid, the floor) + 1 micro of
-    CPM, never more than its own bid (`bidding.domain.auction.clearing_price`).
+    CPM, never more than its own bid (`bidding.domain.auction.clearing_price`). ``duplicates``
+    is the placement's duplicate level for several-slot requests that set none
+    (`bidding.domain.auction.duplicate_level`).
     """
 
     placement_id: Label
     floor_cpm_micros: Annotated[StrictInt, Field(ge=0, le=MAX_MICROS)] = 0
     clearing: Clearing = "first-price"
+    duplicates: DuplicateMode = "none"
 
 
 Pixels = Annotated[StrictInt, Field(ge=1, le=MAX_AD_PIXELS)]
@@ -484,7 +490,6 @@ class BidRequest(_Model):
         return self.user_attributes.age
 
 
-DuplicateMode: TypeAlias = Literal["none", "campaign", "advertiser", "creative"]
 MAX_SLOTS: Final = 15
 MAX_SLOT_COUNT: Final = 5
 _SIZE = re.compile(r"([1-9][0-9]{0,4})x([1-9][0-9]{0,4})")
@@ -514,7 +519,8 @@ class Slot(_Model):
 class SlotsRequest(_Model):
     """A request for several slots at once: the /bid request's user fields, ``slots`` in
     place of ``placementId``, and the level at which one request's winners must differ:
-    ``none``, ``campaign``, ``advertiser`` or ``creative`` (an ad). Slot names are unique.
+    ``none``, ``campaign``, ``advertiser`` or ``creative`` (an ad); without it, the strictest
+    level set on the slots' placements (`PlacementFloor.duplicates`). Slot names are unique.
 
     Campaigns sharing an exclusion label never fill two slots of one request, whatever the
     level.
@@ -522,7 +528,7 @@ class SlotsRequest(_Model):
 
     user_id: Id
     slots: tuple[Slot, ...] = Field(min_length=1, max_length=MAX_SLOTS)
-    duplicates: DuplicateMode = "none"
+    duplicates: DuplicateMode | None = None
     country_code: CountryCode | None = None
     device_type: DeviceType | None = None
     user_attributes: UserAttributes = Field(default_factory=UserAttributes)

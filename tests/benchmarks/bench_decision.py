@@ -265,13 +265,14 @@ def _with_every_feature(campaign: Campaign, n: int, rng: random.Random) -> Campa
     return campaign.model_copy(update=update)
 
 
-def bench_features(size: int = PACED_SIZE) -> None:
-    """1-slot and 3-slot decisions at `size` campaigns with every decisioning feature on."""
+def bench_features(size: int = PACED_SIZE) -> str:
+    """1-slot and 3-slot decisions at `size` campaigns with every decisioning feature on, next
+    to today's decision (the same campaigns and requests without those features: one slot,
+    standard tier, no dayparts, key-values, labels or sizes); returns the three p99s."""
     rng = random.Random(SEED + size + 2)
-    campaigns = [
-        _with_every_feature(c, n, rng)
-        for n, c in enumerate(make_campaigns(size, rng, WORKLOADS["broad"]))
-    ]
+    plain = make_campaigns(size, rng, WORKLOADS["broad"])
+    today_index = build_index(plain)
+    campaigns = [_with_every_feature(c, n, rng) for n, c in enumerate(plain)]
     index = build_index(campaigns)
     now = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
     clock = lambda: now  # noqa: E731
@@ -300,6 +301,9 @@ def bench_features(size: int = PACED_SIZE) -> None:
     ]
     no_record = lambda _request: ("imp", None)  # noqa: E731
 
+    def today(request: BidRequest) -> object:
+        return decide(today_index, request, ledger, checks=plain_checks, on_refused=remember)
+
     def one(request: BidRequest) -> object:
         return decide(index, request, ledger, checks=checks, on_refused=refusals.remember)
 
@@ -309,16 +313,30 @@ def bench_features(size: int = PACED_SIZE) -> None:
             on_refused=refusals.remember,
         )  # fmt: skip
 
-    for label, run, batch in (("1-slot", one, requests), ("3-slot", three, slot_requests)):
+    plain_refusals = RefusalMemo(clock=clock)
+    remember = plain_refusals.remember
+    plain_checks = (*ELIGIBILITY_CHECKS, plain_refusals.eligible, paced.eligible)
+    plain_requests = [r.model_copy(update={"key_values": {}}) for r in requests]
+    p99s = []
+    for label, run, batch, what in (
+        ("today", today, plain_requests, "today's decision: none of them; charge prepared"),
+        ("1-slot", one, requests, "tiers, dayparts, key-values, labels, sizes on"),
+        ("3-slot", three, slot_requests, "the same, 3 slots at level advertiser"),
+    ):
         p50, p99 = _percentiles(_time_each(run, batch))
+        p99s.append(p99)
         print(
             f"{label:>9} {size:>7} campaigns: decision p50 {p50:6.1f} us  p99 {p99:6.1f} us"
-            "  | tiers, dayparts, key-values, labels, sizes on; charge prepared (no Redis)",
+            f"  | {what} (no Redis)",
             flush=True,
         )
+    return (
+        f"decision p99 at {size // 1000}k campaigns: today {p99s[0]:.0f} us, every feature on"
+        f" 1 slot {p99s[1]:.0f} us, 3 slots {p99s[2]:.0f} us"
+    )
 
 
-def main(argv: Sequence[str] = ()) -> None:
+def main(argv: Sequence[str] = ()) -> str:
     sizes = [int(arg) for arg in argv] or list(SIZES)
     print(
         f"{REQUESTS} requests per size ({BASELINE_REQUESTS} for the scan), each timed alone;"
@@ -329,7 +347,7 @@ def main(argv: Sequence[str] = ()) -> None:
         for size in sizes:
             bench(size, workload)
     bench_paced()
-    bench_features()
+    return bench_features()
 
 
 if __name__ == "__main__":

@@ -707,3 +707,44 @@ def contrast(first: str, second: str) -> float:
 
     high, low = sorted((luminance(first), luminance(second)), reverse=True)
     return (high + 0.05) / (low + 0.05)
+
+
+def test_a_campaigns_page_tests_a_request_with_the_decision_explainer(browser):
+    """The campaign page's "Test a request": the admin's request goes through serve with the
+    explainer, and the page says who won at what price and why this campaign did not."""
+    placement = unique_placement("console-explain")
+    made = [
+        admin(
+            "POST",
+            CAMPAIGNS,
+            json=campaign_body(cpm=cpm, daily="100", rules=[("placement", placement)]),
+        )
+        for cpm in ("5", "1")
+    ]
+    assert all(r.status_code == 201 for r in made), [r.text for r in made]
+    winner, mine = (r.json()["id"] for r in made)
+    try:
+        assert wait_for(lambda: served(placement), 10), "bid never saw the campaigns"
+        sign_in(browser)
+        console_errors(browser)  # from here on: this page's
+        browser.get(CONSOLE + f"#/campaigns/{mine}")
+        wait(browser, lambda d: d.find_elements(By.ID, "test-send"), what="the test form")
+        assert browser.find_element(By.ID, "test-placementId").get_attribute("value") == placement
+        assert text_of(browser, "#campaign-tier") == "standard"
+        browser.find_element(By.ID, "test-send").click()
+        wait(
+            browser, lambda d: "higher bid" in text_of(d, "#test-this-campaign"), what="the answer"
+        )
+        assert winner in text_of(browser, "#test-winner")
+        reasons = {
+            row.find_element(By.TAG_NAME, "th").text: row.find_element(
+                By.CSS_SELECTOR, "td[data-reason]"
+            ).get_attribute("data-reason")
+            for row in browser.find_elements(By.CSS_SELECTOR, "#test-candidates tbody tr")
+        }
+        assert reasons == {winner: "won", mine: "lower-bid"}
+        assert browser.find_element(By.CSS_SELECTOR, "#test-candidates tr.this th").text == mine
+        assert not console_errors(browser)
+    finally:
+        for campaign_id in (winner, mine):
+            admin("DELETE", f"{CAMPAIGNS}/{campaign_id}")

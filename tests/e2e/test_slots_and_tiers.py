@@ -5,18 +5,23 @@ tiers (sponsorship, standard, house) and key-values, against the real Redis ledg
 from __future__ import annotations
 
 import multiprocessing
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import requests
 
+from shared_layer.campaigns.store.cache import VERSION_KEY
 from tests.e2e.test_bid_support import (
     GATEWAY,
     Campaigns,
     campaign_body,
+    redis_client,
     spent,
     unique_placement,
+    wait_for_snapshots,
 )
 
 BID = f"{GATEWAY}/function/bid"
@@ -236,3 +241,134 @@ def test_the_explainer_needs_the_admin_token_and_moves_the_same_money() -> None:
     header = requests.post(BID, json=body, headers={**admin, "X-Explain": "1"}, timeout=10)
     assert "explain" in header.json()
     assert spent(winner) == (4 * 5_000, 4 * 5_000)
+
+
+def test_the_explainer_on_several_slots_through_bid_and_serve_moves_the_same_money() -> None:
+    campaigns = Campaigns()
+    placement = unique_placement("explain-slots")
+    shared = str(uuid.uuid4())
+    a_high = campaigns.create(
+        _campaign(placement, "9", advertiserId=shared, exclusionLabels=["auto"])
+    )
+    a_next = campaigns.create(_campaign(placement, "8", advertiserId=shared))
+    rival = campaigns.create(
+        _campaign(placement, "7.5", advertiserId=str(uuid.uuid4()), exclusionLabels=["auto"])
+    )
+    other = campaigns.create(_campaign(placement, "7", advertiserId=str(uuid.uuid4())))
+    admin = {"Authorization": f"Bearer {campaigns._token()}"}
+    body = {
+        "userId": "u-explain-slots",
+        "duplicates": "advertiser",
+        "slots": [{"name": n, "placementId": placement} for n in ("top", "side")],
+    }
+
+    plain = requests.post(BID, json=body, timeout=10)
+    explained = requests.post(f"{BID}?explain=1", json=body, headers=admin, timeout=10)
+    assert plain.status_code == explained.status_code == 200, explained.text
+    assert "explain" not in plain.json()
+    assert _campaigns_of(plain.json()) == _campaigns_of(explained.json())
+    slots = explained.json()["explain"]["slots"]
+    reasons = {
+        name: {row["campaignId"]: row["reason"] for row in slot["candidates"]}
+        for name, slot in slots.items()
+    }
+    assert reasons == {
+        "top": {a_high: "won", a_next: "lower-bid", rival: "lower-bid", other: "lower-bid"},
+        "side": {a_high: "duplicate", a_next: "duplicate", rival: "duplicate", other: "won"},
+    }
+    assert slots["top"]["winners"] == [{"campaignId": a_high, "priceMicros": 9_000}]
+    assert slots["side"]["winners"] == [{"campaignId": other, "priceMicros": 7_000}]
+    # The explained request charged exactly as the plain one.
+    assert spent(a_high) == (2 * 9_000, 2 * 9_000) and spent(other) == (2 * 7_000, 2 * 7_000)
+    assert spent(a_next) == spent(rival) == (0, 0)
+
+    # serve passes explain on to bid: POST, GET with slots, and one slot; ignored without the token.
+    posted = requests.post(f"{SERVE}?explain=1", json=body, headers=admin, timeout=10)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["slots"]["side"][0]["campaignId"] == other
+    assert posted.json()["explain"]["slots"]["side"]["winners"][0]["campaignId"] == other
+    query = [
+        ("userId", "u-explain-get"),
+        ("duplicates", "advertiser"),
+        ("slot", f"top:{placement}"),
+        ("slot", f"side:{placement}"),
+    ]
+    got = requests.get(SERVE, params=query, headers={**admin, "X-Explain": "1"}, timeout=10)
+    assert got.status_code == 200 and "explain" in got.json(), got.text
+    wrong = {"Authorization": "Bearer wrong"}
+    ignored = requests.get(SERVE, params=[*query, ("explain", "1")], headers=wrong, timeout=10)
+    assert ignored.status_code == 200 and "explain" not in ignored.json()
+    one = requests.get(
+        SERVE,
+        params={"userId": "u-1", "placementId": placement, "explain": "1"},
+        headers=admin,
+        timeout=10,
+    )
+    assert one.status_code == 200 and one.json()["campaignId"] == a_high, one.text
+    assert one.json()["explain"]["winner"] == {"campaignId": a_high, "priceMicros": 9_000}
+    assert spent(a_high) == (6 * 9_000, 6 * 9_000) and spent(other) == (5 * 7_000, 5 * 7_000)
+
+
+def _campaigns_of(answer: dict) -> dict[str, list[str]]:
+    return {name: [ad["campaignId"] for ad in ads] for name, ads in answer["slots"].items()}
+
+
+def test_a_placements_duplicate_level_applies_when_the_request_sets_none() -> None:
+    campaigns = Campaigns()
+    placement = unique_placement("placement-level")
+    shared = str(uuid.uuid4())
+    best = campaigns.create(_campaign(placement, "9", advertiserId=shared))
+    campaigns.create(_campaign(placement, "8", advertiserId=shared))
+    other = campaigns.create(_campaign(placement, "7", advertiserId=str(uuid.uuid4())))
+    put = campaigns._api(
+        "PUT", f"/floors/{placement}", json={"floorCpm": 0, "duplicates": "advertiser"}
+    )
+    assert put.status_code == 200 and put.json()["duplicates"] == "advertiser", put.text
+    wait_for_snapshots(int(redis_client().get(VERSION_KEY) or 0))
+    try:
+        body = _three_slots(placement)
+        del body["duplicates"]
+        body["slots"] = body["slots"][:2]
+        r = requests.post(BID, json=body, timeout=10)
+        assert r.status_code == 200 and _campaigns_of(r.json()) == {"top": [best], "side": [other]}
+        # The request's own level wins over the placement's.
+        r = requests.post(BID, json={**body, "duplicates": "none"}, timeout=10)
+        assert r.status_code == 200 and _campaigns_of(r.json()) == {"top": [best], "side": [best]}
+    finally:
+        assert campaigns._api("DELETE", f"/floors/{placement}").status_code == 204
+
+
+def test_a_house_impression_is_counted_apart_in_analytics_through_the_pipeline() -> None:
+    campaigns = Campaigns()
+    placement = unique_placement("house")
+    house = campaigns.create(_campaign(placement, "50", daily="0", tier="house"))
+    paid_placement = unique_placement("paid")
+    standard = campaigns.create(_campaign(paid_placement, "2"))
+    for where, winner in ((placement, house), (paid_placement, standard)):
+        served = requests.get(SERVE, params={"userId": "u-house", "placementId": where}, timeout=10)
+        assert served.status_code == 200 and served.json()["campaignId"] == winner, served.text
+
+    house_report = _report_once_counted(campaigns, house)
+    assert house_report["summary"]["houseImpressions"] == 1
+    assert house_report["summary"]["totalSpendMicros"] == 0
+    assert house_report["pacing"]["tier"] == "house"
+    standard_report = _report_once_counted(campaigns, standard)
+    assert standard_report["summary"]["houseImpressions"] == 0
+    assert standard_report["summary"]["totalSpendMicros"] == 2_000
+
+
+def _report_once_counted(campaigns: Campaigns, campaign_id: str) -> dict:
+    """Today's report of the campaign once the pipeline counted its one impression."""
+    day = datetime.now(UTC).date().isoformat()
+    deadline = time.monotonic() + 60
+    while True:
+        report = requests.get(
+            f"{GATEWAY}/function/analytics/campaign/{campaign_id}",
+            params={"startDate": day, "endDate": day},
+            headers={"Authorization": f"Bearer {campaigns._token()}"},
+            timeout=10,
+        ).json()
+        if report["summary"]["totalImpressions"] >= 1 or time.monotonic() > deadline:
+            assert report["summary"]["totalImpressions"] == 1, report
+            return report
+        time.sleep(0.5)

@@ -271,6 +271,7 @@ def test_every_day_appears_in_order_with_zeros_and_exact_money() -> None:
         "spendMicros": 0,
         "cpc": None,
         "cpm": None,
+        "houseImpressions": 0,
     }
     assert first == {
         "date": "2025-11-28",
@@ -281,10 +282,12 @@ def test_every_day_appears_in_order_with_zeros_and_exact_money() -> None:
         "spendMicros": 100_000,
         "cpc": 0.1,
         "cpm": 33.333333,
+        "houseImpressions": 0,
     }
     assert (second["ctr"], second["cpc"], second["cpm"]) == (0.0, None, 28.571429)
     assert body["summary"] == {
         "totalImpressions": 10,
+        "houseImpressions": 0,
         "totalClicks": 1,
         "ctr": 10.0,
         "totalSpend": 0.3,
@@ -298,6 +301,14 @@ def test_every_day_appears_in_order_with_zeros_and_exact_money() -> None:
     assert '"totalSpend": 0.3,' in text and '"cpm": 33.333333' in text
 
 
+def test_a_house_campaigns_impressions_are_counted_as_house_impressions() -> None:
+    counts = {D(2025, 11, 28): DayCounts(3, 1, 0), D(2025, 11, 29): DayCounts(2, 0, 0)}
+    body = report_body("c-1", RANGE, counts, pacing={"tier": "house"})
+    assert body["summary"]["houseImpressions"] == body["summary"]["totalImpressions"] == 5
+    assert [d["houseImpressions"] for d in body["dailyMetrics"]] == [0, 3, 2, 0]
+    assert body["summary"]["totalSpendMicros"] == 0
+
+
 def test_the_seed_example_gives_the_seeds_numbers() -> None:
     day = D(2025, 11, 29)
     body = report_body(
@@ -305,6 +316,7 @@ def test_the_seed_example_gives_the_seeds_numbers() -> None:
     )
     assert body["summary"] == {
         "totalImpressions": 1_250_000,
+        "houseImpressions": 0,
         "totalClicks": 31_250,
         "ctr": 2.5,
         "totalSpend": 3125.0,

@@ -38,6 +38,9 @@ RELEASED = {
         "43c2364941969ee91c615a58aaf638c502d7ce5718c3a2d4e2c2fe48df752eaa"
     ),
     "0012_hourly_metrics.sql": "15dd456424d7f82a6f371e8cf6ed21ca33ce98c0c00c45d7d77d83b553c06327",
+    "0013_placement_duplicate_level.sql": (
+        "a877fcf0da0bab149349c2b1ac66de506c82d2ef63cb4f117356e6fcb7441772"
+    ),
 }
 
 

@@ -109,7 +109,7 @@ def test_the_request_sent_to_bid_is_the_seed_body():
     assert body["userAttributes"]["age"] == 30 and body["userAttributes"]["interests"] == ["a"]
     assert set(SERVE_PARAMETERS) == {
         "userId", "placementId", "countryCode", "deviceType", "age", "interests", "keyValues",
-        "gdpr", "gdpr_consent", "us_privacy", "coppa",
+        "gdpr", "gdpr_consent", "us_privacy", "coppa", "explain",
     }  # fmt: skip
 
 

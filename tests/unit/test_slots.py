@@ -10,9 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_layer.bidding.domain.auction import build_index, decide_slots
+from shared_layer.bidding.domain.auction import (
+    NO_FLOOR,
+    build_index,
+    decide_slots,
+    duplicate_level,
+)
+from shared_layer.bidding.domain.explain import explain
 from shared_layer.kernel.errors import ValidationFailed
-from shared_layer.kernel.models import Ad, Campaign, SlotsRequest, parse
+from shared_layer.kernel.models import Ad, Campaign, PlacementFloor, SlotsRequest, parse
 from tests.unit.auction_fixtures import (
     PLACEMENTS,
     InMemoryLedger,
@@ -39,7 +45,12 @@ def slots_request(slots: list[dict[str, Any]], duplicates: str = "none") -> Slot
     return parse(SlotsRequest, {"userId": "u-1", "slots": slots, "duplicates": duplicates})
 
 
-def run(campaigns: list[Campaign], request: SlotsRequest, ledger: InMemoryLedger | None = None):
+def run(
+    campaigns: list[Campaign],
+    request: SlotsRequest,
+    ledger: InMemoryLedger | None = None,
+    **more: Any,
+):
     ledger = ledger or InMemoryLedger()
     ids = (f"imp-{n}" for n in itertools.count())
     wins = decide_slots(
@@ -47,6 +58,7 @@ def run(campaigns: list[Campaign], request: SlotsRequest, ledger: InMemoryLedger
         request,
         ledger,
         new_impression=lambda _r: (next(ids), lambda c, a, p: [c.id.encode()]),
+        **more,
     )
     return wins, ledger
 
@@ -101,6 +113,69 @@ def test_campaigns_sharing_an_exclusion_label_never_fill_two_slots():
     ]
     wins, _ = run(campaigns, slots_request(THREE_SLOTS, "campaign"))
     assert [w.decision.campaign.id for won in wins.values() for w in won] == ["ford", "air"]
+
+
+SAME_ADVERTISER = [
+    make_campaign("a1", advertiser_id="adv-a", cpm_micros=9_000_000),
+    make_campaign("a2", advertiser_id="adv-a", cpm_micros=8_000_000),
+    make_campaign("b1", advertiser_id="adv-b", cpm_micros=7_000_000),
+]
+
+
+def test_a_placements_duplicate_level_applies_when_the_request_sets_none():
+    floors = {"p-1": PlacementFloor(placement_id="p-1", duplicates="advertiser")}.get
+    unset = parse(SlotsRequest, {"userId": "u-1", "slots": THREE_SLOTS[:2]})
+    wins, _ = run(SAME_ADVERTISER, unset, floors=lambda p: floors(p) or NO_FLOOR)
+    assert [w.decision.campaign.id for won in wins.values() for w in won] == ["a1", "b1"]
+    # The request's own level wins over the placement's, "none" included.
+    wins, _ = run(
+        SAME_ADVERTISER, slots_request(THREE_SLOTS[:2]), floors=lambda p: floors(p) or NO_FLOOR
+    )
+    assert [w.decision.campaign.id for won in wins.values() for w in won] == ["a1", "a1"]
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [
+        ((), "none"),
+        (("creative", "none"), "creative"),
+        (("creative", "campaign"), "campaign"),
+        (("advertiser", "campaign", "creative"), "advertiser"),
+    ],
+)
+def test_the_strictest_placement_level_wins(levels: tuple[str, ...], expected: str) -> None:
+    slots = [{"name": f"s{n}", "placementId": f"p-{n}"} for n in range(max(len(levels), 1))]
+    floors = {
+        f"p-{n}": PlacementFloor(placement_id=f"p-{n}", duplicates=level)
+        for n, level in enumerate(levels)
+    }
+    request = parse(SlotsRequest, {"userId": "u-1", "slots": slots})
+    assert duplicate_level(request, lambda p: floors.get(p, NO_FLOOR)) == expected
+
+
+def test_the_explainer_names_a_duplicate_per_slot():
+    seen: list = []
+    request = slots_request(THREE_SLOTS[:2], "advertiser")
+    wins, _ = run(SAME_ADVERTISER, request, on_slot=lambda *observed: seen.append(observed))
+    index = build_index(SAME_ADVERTISER)
+    reasons = {}
+    for slot, slot_request, duplicate in seen:
+        explained = explain(
+            index,
+            slot_request,
+            winners=[w.decision.campaign.id for w in wins[slot.name]],
+            refused={},
+            daypart=lambda c, r: True,
+            budget_memo=lambda c, r: True,
+            pacing_memo=lambda c, r: True,
+            floor_micros=0,
+            duplicate=duplicate,
+        )
+        reasons[slot.name] = {row["campaignId"]: row["reason"] for row in explained["candidates"]}
+    assert reasons == {
+        "top": {"a1": "won", "a2": "lower-bid", "b1": "lower-bid"},
+        "side": {"a1": "duplicate", "a2": "duplicate", "b1": "won"},
+    }
 
 
 def test_sizes_and_counts():

@@ -93,6 +93,8 @@ export const api = {
   replace: (id, body) => call("PUT", `${CAMPAIGNS}/${encodeURIComponent(id)}`, body),
   pause: (id) => call("POST", `${CAMPAIGNS}/${encodeURIComponent(id)}/pause`),
   resume: (id) => call("POST", `${CAMPAIGNS}/${encodeURIComponent(id)}/resume`),
+  /** GET /serve with the explainer (`params`: URLSearchParams); null when serve answers 204. */
+  testRequest: (params) => call("GET", `/function/serve?${params}`),
   report(id, startDate, endDate) {
     const query = new URLSearchParams({ startDate, endDate });
     return call("GET", `${ANALYTICS}/campaign/${encodeURIComponent(id)}?${query}`);

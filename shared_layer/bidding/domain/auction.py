@@ -47,6 +47,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import heapq
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -81,12 +82,14 @@ __all__ = [
     "Price",
     "PricingStep",
     "Recorder",
+    "SlotObserver",
     "SlotWin",
     "build_index",
     "choose_ad",
     "clearing_price",
     "decide",
     "decide_slots",
+    "duplicate_level",
     "effective_floor",
     "first_price",
     "fitting_ads",
@@ -416,6 +419,29 @@ def fitting_ads(campaign: Campaign, slot: Slot) -> tuple[Ad, ...]:
     return tuple(ad for ad in campaign.ads if ad.size in slot.sizes)
 
 
+_STRICTNESS: Final[Mapping[DuplicateMode, int]] = {
+    "none": 0,
+    "creative": 1,  # two campaigns never share an ad: campaign implies creative
+    "campaign": 2,
+    "advertiser": 3,  # an advertiser's campaigns differ: advertiser implies campaign
+}
+
+
+def duplicate_level(
+    request: SlotsRequest, floors: Callable[[str], PlacementFloor] = lambda _p: NO_FLOOR
+) -> DuplicateMode:
+    """The level at which a request's winners must differ: the request's own when it sets one
+    (the page knows its layout), else the strictest set on its slots' placements.
+
+    >>> duplicate_level(request_without_level, floors={"p-1": by_advertiser}.get)  # doctest: +SKIP
+    'advertiser'
+    """
+    if request.duplicates is not None:
+        return request.duplicates
+    levels = (floors(slot.placement_id).duplicates for slot in request.slots)
+    return max(levels, key=_STRICTNESS.__getitem__)
+
+
 class _Shown:
     """What one request's slots show so far, against which later winners must differ."""
 
@@ -444,12 +470,31 @@ class _Shown:
             ads = tuple(ad for ad in ads if ad.id not in self.creatives)
         return ads
 
+    def copy(self) -> _Shown:
+        shown = _Shown(self.mode)
+        shown.campaigns, shown.advertisers = set(self.campaigns), set(self.advertisers)
+        shown.creatives = set(self.creatives)
+        shown.labels = {label: set(ids) for label, ids in self.labels.items()}
+        return shown
+
+    def kept_out(self, campaign: Campaign, *, slot: Slot) -> bool:
+        """Whether a duplicate or an exclusion label kept the campaign out of `slot` (an ad
+        that fits the slot's sizes, but every one already shown at level creative, counts)."""
+        return self.blocks(campaign) or (
+            bool(fitting_ads(campaign, slot)) and not self.ads(campaign, slot)
+        )
+
     def add(self, decision: Decision) -> None:
         self.campaigns.add(decision.campaign.id)
         self.advertisers.add(decision.campaign.advertiser_id)
         self.creatives.add(decision.ad.id)
         for label in decision.campaign.exclusion_labels:
             self.labels.setdefault(label, set()).add(decision.campaign.id)
+
+
+SlotObserver = Callable[[Slot, BidRequest, Callable[[Campaign], bool]], None]
+"""Told after each slot: the slot, its one-slot request, and whether a campaign was kept out of
+the slot's last attempt as a duplicate or by an exclusion label."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,24 +513,26 @@ def decide_slots(
     new_impression: Callable[[BidRequest], tuple[str, Recorder | None]],
     checks: Sequence[EligibilityCheck] = ELIGIBILITY_CHECKS,
     floors: Callable[[str], PlacementFloor] = lambda _placement: NO_FLOOR,
+    on_slot: SlotObserver | None = None,
     **auction: Any,
 ) -> dict[str, list[SlotWin]]:
     """Fill a request's slots in order, each winner through `decide`: charged once, recorded
-    once, and differing from the winners before it at the request's duplicate level and in
-    exclusion labels.
+    once, and differing from the winners before it at the request's duplicate level
+    (`duplicate_level`) and in exclusion labels.
 
     Slot by slot, and up to its `count` times per slot, `decide` runs over the slot's one-slot
     request with two more checks: the campaign does not duplicate a winner so far, and it has
     an ad that fits the slot (its sizes; a creative not shown yet at level ``creative``). So
     every winner is eligible exactly as a one-slot winner would be. `new_impression` gives the
     impression id and recorder of the next charge; `floors` a placement's floor; `auction` goes
-    to `decide` (on_refused, max_attempts, on_below_floor, pricing).
+    to `decide` (on_refused, max_attempts, on_below_floor, pricing). `on_slot` learns, after
+    each slot, what kept a campaign out of its last attempt as a duplicate (the explainer).
 
     >>> wins = decide_slots(index, slots_request, ledger, new_impression=...)  # doctest: +SKIP
     >>> {name: [w.decision.campaign.id for w in won] for name, won in wins.items()}
     {'top': ['c-1'], 'side': ['c-7', 'c-3']}
     """
-    shown = _Shown(request.duplicates)
+    shown = _Shown(duplicate_level(request, floors))
     wins: dict[str, list[SlotWin]] = {}
     for slot in request.slots:
         slot_request = request.for_slot(slot)
@@ -499,7 +546,10 @@ def decide_slots(
             return shown.ads(campaign, slot)
 
         slot_checks = (*checks, differs)
+        before = shown
         for _ in range(slot.count):
+            if on_slot is not None:
+                before = shown.copy()
             impression_id, record = new_impression(slot_request)
             decision = decide(
                 index,
@@ -515,6 +565,8 @@ def decide_slots(
                 break
             shown.add(decision)
             won.append(SlotWin(decision, impression_id))
+        if on_slot is not None:
+            on_slot(slot, slot_request, functools.partial(before.kept_out, slot=slot))
     return wins
 
 

@@ -9,7 +9,8 @@ request moves exactly the money an unexplained one does.
 Reasons, in the order they are looked for: ``targeting`` (a targeting rule or key-value),
 ``daypart``, ``budget``, ``pacing``, ``frequency-cap``, ``floor``, ``duplicate`` (a winner of an
 earlier slot at the duplicate level, or a shared exclusion label), ``lower-bid``; the winner is
-``won``. Only campaigns whose placement rules allow the request's placement are listed (the
+``won``. On a several-slot request each slot is explained on its own (a slot's sizes count as
+targeting). Only campaigns whose placement rules allow the request's placement are listed (the
 others could never appear there), at most `MAX_EXPLAINED`, best ranked first.
 
 Example::
@@ -61,8 +62,11 @@ def explain(
     pacing_memo: EligibilityCheck,
     floor_micros: Micros,
     duplicate: Callable[[Campaign], bool] = lambda _campaign: False,
+    targeting: Sequence[EligibilityCheck] = (),
 ) -> dict[str, Any]:
-    """The first reason each campaign that could appear on the placement did not win."""
+    """The first reason each campaign that could appear on the placement did not win;
+    `targeting` adds checks that count as targeting (a slot's sizes)."""
+    rules = (*_TARGETING, *targeting)
     rows: list[dict[str, str]] = []
     truncated = 0
     for campaign in index.campaigns:
@@ -78,6 +82,7 @@ def explain(
                 "reason": _first_reason(
                     campaign,
                     request,
+                    rules,
                     winners,
                     refused,
                     daypart,
@@ -94,6 +99,7 @@ def explain(
 def _first_reason(
     campaign: Campaign,
     request: BidRequest,
+    rules: Sequence[EligibilityCheck],
     winners: Sequence[str],
     refused: Mapping[str, ChargeOutcome],
     daypart: EligibilityCheck,
@@ -104,7 +110,7 @@ def _first_reason(
 ) -> str:
     if campaign.id in winners:
         return "won"
-    if not all(check(campaign, request) for check in _TARGETING):
+    if not all(check(campaign, request) for check in rules):
         return "targeting"
     if not daypart(campaign, request):
         return "daypart"

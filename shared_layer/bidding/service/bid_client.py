@@ -61,15 +61,17 @@ __all__ = [
     "ad_response",
     "bid_request_from_query",
     "click_tracking_url",
+    "explain_headers",
     "parse_bid_answer",
     "parse_slots_answer",
 ]
 
 SERVE_PARAMETERS: Final = (
     "userId", "placementId", "countryCode", "deviceType", "age", "interests", "keyValues",
-    *PRIVACY_PARAMETERS,
+    *PRIVACY_PARAMETERS, "explain",
 )  # fmt: skip
-"""The query parameters of GET /serve; any other is refused (a misspelling is a 400)."""
+"""The query parameters of GET /serve; any other is refused (a misspelling is a 400). explain
+is passed on to bid (`explain_headers`)."""
 
 _AGE = re.compile(r"[0-9]{1,3}")
 _IMPRESSION_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
@@ -92,6 +94,7 @@ class BidResult:
     bid: BidResponse | None = None
     impression_id: str = ""
     no_fill: NoFillReason | None = None
+    explanation: dict[str, Any] | None = None  # bid's explainer, for an admin's explain=1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class SlotsResult:
 
     slots: dict[str, list[tuple[BidResponse, str]]]
     no_fill: NoFillReason | None = None
+    explanation: dict[str, Any] | None = None  # bid's explainer, for an admin's explain=1
 
 
 class _BidFailed(Exception):
@@ -141,33 +145,54 @@ class BidClient:
             listeners=[_BreakerStateMetric()],
         )
 
-    def call(self, request: BidRequest, *, request_id: str, traceparent: str) -> BidResult:
-        """Ask bid for an ad; never raises for bid's failures, never waits past the deadline."""
+    def call(
+        self,
+        request: BidRequest,
+        *,
+        request_id: str,
+        traceparent: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> BidResult:
+        """Ask bid for an ad; never raises for bid's failures, never waits past the deadline.
+        `headers` are passed on (`explain_headers`)."""
         # Without key-values the body is the specification's, byte for byte (an older bid takes it).
         unsaid = None if request.key_values else {"key_values"}
         return self._exchange(
             request.model_dump_json(exclude_none=True, exclude=unsaid).encode(),
             request_id,
             traceparent,
-            lambda data: BidResult(*parse_bid_answer(data)),
+            _read_bid,
+            headers,
         )
 
     def call_slots(
-        self, request: SlotsRequest, *, request_id: str, traceparent: str
+        self,
+        request: SlotsRequest,
+        *,
+        request_id: str,
+        traceparent: str,
+        headers: Mapping[str, str] | None = None,
     ) -> SlotsResult:
         """Ask bid for several slots' ads, with the same deadline and breaker as `call`."""
         result = self._exchange(
             request.model_dump_json(exclude_none=True).encode(),
             request_id,
             traceparent,
-            lambda data: SlotsResult(parse_slots_answer(data)),
+            _read_slots,
+            headers,
         )
         return result if isinstance(result, SlotsResult) else SlotsResult({}, result.no_fill)
 
     def _exchange(
-        self, body: bytes, request_id: str, traceparent: str, read: Callable[[bytes], Any]
+        self,
+        body: bytes,
+        request_id: str,
+        traceparent: str,
+        read: Callable[[bytes], Any],
+        more_headers: Mapping[str, str] | None,
     ) -> Any:
         headers = {
+            **(more_headers or {}),
             "Content-Type": "application/json",
             "X-Request-Id": request_id,
             "traceparent": traceparent,
@@ -281,13 +306,48 @@ def _key_values(text: str) -> dict[str, list[str]]:
     return pairs
 
 
+def explain_headers(query: Mapping[str, str], header: Callable[[str], str]) -> dict[str, str]:
+    """What serve passes on to bid when a request asks for the explainer (``explain=1`` or
+    ``X-Explain: 1``, with a bearer token): bid checks the token and explains, or ignores it."""
+    if query.get("explain") != "1" and header("x-explain") != "1":
+        return {}
+    authorization = header("authorization")
+    return {"X-Explain": "1", "Authorization": authorization} if authorization else {}
+
+
 def parse_bid_answer(body: bytes | str) -> tuple[BidResponse, str]:
     """bid's 200 body as (BidResponse, impressionId), money read exactly; or ValidationFailed."""
+    return _bid_answer(_json(body))
+
+
+def _json(body: bytes | str) -> Any:
     try:
-        data = json.loads(body, parse_float=Decimal)
+        return json.loads(body, parse_float=Decimal)
     except ValueError as exc:
         raise ValidationFailed("bid response is not valid JSON", ["body"]) from exc
-    return _bid_answer(data)
+
+
+def _explanation(data: Any) -> dict[str, Any] | None:
+    """Takes bid's ``explain`` object out of its answer (None when there is none)."""
+    explanation = data.pop("explain", None) if isinstance(data, dict) else None
+    if explanation is not None and not isinstance(explanation, dict):
+        raise ValidationFailed("bid response's explain must be an object", ["explain"])
+    return explanation
+
+
+def _read_bid(body: bytes) -> BidResult:
+    """bid's 200 answer to one slot; explained, it may hold no ad (then no fill, explained)."""
+    data = _json(body)
+    explanation = _explanation(data)
+    if explanation is not None and "bidPrice" not in data:
+        return BidResult(no_fill=NoFillReason.NO_BID, explanation=explanation)
+    return BidResult(*_bid_answer(data), explanation=explanation)
+
+
+def _read_slots(body: bytes) -> SlotsResult:
+    data = _json(body)
+    explanation = _explanation(data)
+    return SlotsResult(_slots_answer(data), explanation=explanation)
 
 
 def _bid_answer(data: Any) -> tuple[BidResponse, str]:
@@ -305,10 +365,10 @@ def _bid_answer(data: Any) -> tuple[BidResponse, str]:
 
 def parse_slots_answer(body: bytes | str) -> dict[str, list[tuple[BidResponse, str]]]:
     """bid's 200 body for several slots, each winner read as by `parse_bid_answer`."""
-    try:
-        data = json.loads(body, parse_float=Decimal)
-    except ValueError as exc:
-        raise ValidationFailed("bid response is not valid JSON", ["body"]) from exc
+    return _slots_answer(_json(body))
+
+
+def _slots_answer(data: Any) -> dict[str, list[tuple[BidResponse, str]]]:
     slots = data.get("slots") if isinstance(data, dict) else None
     if not isinstance(slots, dict) or not all(isinstance(v, list) for v in slots.values()):
         raise ValidationFailed("bid response must be an object with slots", ["body"])

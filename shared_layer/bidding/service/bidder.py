@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from shared_layer.bidding.domain.auction import (
     decide,
     decide_slots,
     effective_floor,
+    fitting_ads,
 )
 from shared_layer.bidding.domain.budget import (
     BudgetLedger,
@@ -50,7 +51,7 @@ from shared_layer.campaigns.service.snapshot import CampaignSnapshot
 from shared_layer.kernel.clock import Clock, utc_now
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import UpstreamUnavailable
-from shared_layer.kernel.models import BidRequest, Campaign, PlacementFloor, SlotsRequest
+from shared_layer.kernel.models import BidRequest, Campaign, PlacementFloor, Slot, SlotsRequest
 from shared_layer.kernel.money import Micros, format_micros
 
 __all__ = ["MAX_CHARGE_ATTEMPTS", "BidOutcome", "Bidder", "SlotsOutcome"]
@@ -92,6 +93,7 @@ class SlotsOutcome:
     """The winners of a several-slot request, by slot name (a slot nothing filled: [])."""
 
     wins: dict[str, list[SlotWin]]
+    explanation: dict[str, Any] | None = None  # with explain: each slot's winners and reasons
 
     @property
     def filled(self) -> int:
@@ -139,14 +141,21 @@ class Bidder:
             self.refusals.remember(campaign, charge)
 
     def bid_slots(
-        self, request: SlotsRequest, correlation: Correlation | None = None
+        self,
+        request: SlotsRequest,
+        correlation: Correlation | None = None,
+        *,
+        explain: bool = False,
     ) -> SlotsOutcome:
         """Every slot's winners, each charged once with its own impression recorded in the same
-        step (`auction.decide_slots`); errors go up as for `bid`."""
+        step (`auction.decide_slots`); errors go up as for `bid`. `explain` adds, per slot, its
+        winners with their prices and why each other candidate did not win."""
         if not self.snapshot.ready():
             raise UpstreamUnavailable("the campaign snapshot is not loaded yet")
         at = self._clock()
         floors = self.snapshot.floors
+        refused: dict[str, ChargeOutcome] = {}
+        seen: list[tuple[Slot, BidRequest, Callable[[Campaign], bool]]] = []
 
         def new_impression(slot_request: BidRequest) -> tuple[str, Any]:
             impression_id = str(uuid.uuid4())
@@ -154,6 +163,10 @@ class Bidder:
                 slot_request, impression_id, at=at, correlation=correlation
             )
             return impression_id, recorder
+
+        def on_refused(campaign: Campaign, charge: ChargeResult) -> None:
+            refused[campaign.id] = charge.outcome
+            self._on_refused(campaign, charge)
 
         try:
             wins = decide_slots(
@@ -163,13 +176,29 @@ class Bidder:
                 new_impression=new_impression,
                 checks=self.checks,
                 floors=lambda placement: floors.get(placement, NO_FLOOR),
-                on_refused=self._on_refused,
+                on_refused=on_refused,
                 max_attempts=self._max_attempts,
+                on_slot=(lambda *observed: seen.append(observed)) if explain else None,
             )
         except LedgerNotReady:
             self._recovery.ensure()
             raise
-        return SlotsOutcome(wins)
+        explanation = None
+        if explain:  # after the auction, from what it saw: nothing more is charged
+            explanation = {
+                "slots": {
+                    slot.name: self._explain(
+                        slot_request,
+                        [w.decision for w in wins[slot.name]],
+                        refused,
+                        floors.get(slot.placement_id, NO_FLOOR),
+                        duplicate=duplicate,
+                        targeting=(lambda c, _r, slot=slot: bool(fitting_ads(c, slot)),),
+                    )
+                    for slot, slot_request, duplicate in seen
+                }
+            }
+        return SlotsOutcome(wins, explanation)
 
     def bid(
         self,
@@ -219,7 +248,9 @@ class Bidder:
             raise
         explanation = None
         if explain:  # after the auction, from what it saw: nothing more is charged
-            explanation = self._explain(request, decision, refused, placement)
+            won = [decision] if decision is not None else []
+            explanation = self._explain(request, won, refused, placement)
+            explanation["winner"] = explanation.pop("winners")[0] if won else None
         return BidOutcome(
             decision, impression_id, tuple(refused), below[0] if below else None, explanation
         )
@@ -227,27 +258,27 @@ class Bidder:
     def _explain(
         self,
         request: BidRequest,
-        decision: Decision | None,
+        won: Sequence[Decision],
         refused: dict[str, ChargeOutcome],
         placement: PlacementFloor,
+        **more: Any,
     ) -> dict[str, Any]:
-        winner = None
-        if decision is not None:
-            winner = {
-                "campaignId": decision.campaign.id,
-                "priceMicros": decision.price.charge_micros,
-            }
+        """The winners with their prices, then each candidate's first reason; `more` goes to
+        `explain` (a slot's duplicate check and sizes)."""
         return {
-            "winner": winner,
+            "winners": [
+                {"campaignId": d.campaign.id, "priceMicros": d.price.charge_micros} for d in won
+            ],
             **explain(
                 self.snapshot.index,
                 request,
-                winners=[decision.campaign.id] if decision is not None else [],
+                winners=[d.campaign.id for d in won],
                 refused=refused,
                 daypart=self._daypart,
                 budget_memo=self.refusals.eligible,
                 pacing_memo=self.paced.eligible,
                 floor_micros=effective_floor(placement, request),
+                **more,
             ),
         }
 

@@ -28,12 +28,13 @@ from shared_layer.bidding.service.bid_client import (
     NoFillReason,
     ad_response,
     bid_request_from_query,
+    explain_headers,
 )
 from shared_layer.bidding.service.bidder import Bidder, BidOutcome
 from shared_layer.kernel.correlation import Correlation
 from shared_layer.kernel.errors import AdServerError, ValidationFailed
 from shared_layer.kernel.http import Request, json_response, no_content
-from shared_layer.kernel.models import BidResponse, SlotsRequest, parse
+from shared_layer.kernel.models import BidRequest, BidResponse, SlotsRequest, parse
 
 __all__ = [
     "SLOTS_PARAMETERS",
@@ -41,6 +42,7 @@ __all__ = [
     "bid_slots",
     "explained",
     "read_slots",
+    "serve_ad",
     "serve_slots",
     "serve_slots_answer",
     "slots_answer",
@@ -78,12 +80,44 @@ def read_slots(request: Request, *, vendor_id: int | None = None) -> SlotsReques
         raise
 
 
+def serve_ad(
+    bids: BidClient, bid_request: BidRequest, request: Request, click_url: ClickUrl
+) -> dict[str, Any]:
+    """serve's answer to one slot: the ad (200) or 204 with the reason; an admin's explained
+    request (`explain_headers`) gets 200 with bid's ``explain``, with the ad when one won."""
+    result = bids.call(
+        bid_request,
+        request_id=request.request_id,
+        traceparent=request.traceparent,
+        headers=explain_headers(request.query, request.header),
+    )
+    body: dict[str, Any] = {}
+    if result.bid is not None:
+        # The ad's correlation id (serve's request id) is carried into the click.
+        ids = (result.impression_id, bid_request.placement_id, bid_request.user_id)
+        url = click_url(result.bid, *ids, request.request_id)
+        body = ad_response(result.bid, result.impression_id, url)
+    SERVE_REQUESTS.labels("filled" if body else str(result.no_fill)).inc()
+    if result.explanation is not None:
+        return json_response(200, {**body, "explain": result.explanation}, request)
+    if not body:
+        return no_content(request, {"X-No-Fill-Reason": str(result.no_fill)})
+    return json_response(200, body, request)
+
+
 def serve_slots(
     bids: BidClient, slots: SlotsRequest, request: Request, click_url: ClickUrl
 ) -> dict[str, Any]:
-    """serve's answer to several slots: 200 keyed by slot name, or 204 when bid filled none."""
-    result = bids.call_slots(slots, request_id=request.request_id, traceparent=request.traceparent)
-    if not any(result.slots.values()):
+    """serve's answer to several slots: 200 keyed by slot name, or 204 when bid filled none;
+    an admin's explained request also gets bid's ``explain``, and 200 even when none filled."""
+    result = bids.call_slots(
+        slots,
+        request_id=request.request_id,
+        traceparent=request.traceparent,
+        headers=explain_headers(request.query, request.header),
+    )
+    explanation = {} if result.explanation is None else {"explain": result.explanation}
+    if not any(result.slots.values()) and not explanation:
         reason = str(result.no_fill or NoFillReason.NO_BID)
         SERVE_REQUESTS.labels(reason).inc()
         return no_content(request, {"X-No-Fill-Reason": reason})
@@ -95,7 +129,7 @@ def serve_slots(
             bid, imp, placement, slots.user_id, request.request_id
         ),
     )
-    return json_response(200, body, request)
+    return json_response(200, {**body, **explanation}, request)
 
 
 def slots_request_from_query(
@@ -204,19 +238,27 @@ def serve_slots_answer(
     }
 
 
-def bid_slots(bidder: Bidder, slots: SlotsRequest, request: Request) -> dict[str, Any]:
+def bid_slots(
+    bidder: Bidder, slots: SlotsRequest, request: Request, *, explain: bool = False
+) -> dict[str, Any]:
     """bid's answer to several slots: 200 with every slot's winners by name, 204 when none
-    filled; counted in bid's decision metrics as one request."""
+    filled; counted in bid's decision metrics as one request. `explain` (an admin's question,
+    `wants_explanation`) adds ``explain`` per slot and answers 200 even when none filled."""
     started = time.perf_counter()
     try:
-        outcome = bidder.bid_slots(slots, Correlation(request.request_id, request.traceparent))
+        outcome = bidder.bid_slots(
+            slots, Correlation(request.request_id, request.traceparent), explain=explain
+        )
     except AdServerError as exc:
         metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
         raise
     finally:
         metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
     metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
+    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
+    body = slots_answer(outcome.wins)
+    if outcome.explanation is not None:
+        return json_response(200, {**body, "explain": outcome.explanation}, request)
     if not outcome.filled:
         return no_content(request, {"X-No-Bid-Reason": "no-candidate"})
-    metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
-    return json_response(200, slots_answer(outcome.wins), request)
+    return json_response(200, body, request)

@@ -48,6 +48,7 @@ from shared_layer.kernel.models import (
     CampaignStatus,
     Clearing,
     Daypart,
+    DuplicateMode,
     FrequencyCap,
     HttpUrl,
     KeyValuesInput,
@@ -250,15 +251,20 @@ class FloorRequest(_Request):
     """PUT /floors/{placementId}: ``{"floorCpm": 1.50, "clearing": "second-price"}``.
 
     ``floorCpm`` is a CPM like ``cpmBid`` (at most 4 decimals, 0 allowed); ``clearing``
-    defaults to first-price.
+    defaults to first-price; ``duplicates`` (none by default) is the placement's duplicate level
+    for several-slot requests that set none.
     """
 
     floor_cpm: FloorCpm
     clearing: Clearing = "first-price"
+    duplicates: DuplicateMode = "none"
 
     def to_floor(self, placement_id: str) -> PlacementFloor:
         return PlacementFloor(
-            placement_id=placement_id, floor_cpm_micros=self.floor_cpm, clearing=self.clearing
+            placement_id=placement_id,
+            floor_cpm_micros=self.floor_cpm,
+            clearing=self.clearing,
+            duplicates=self.duplicates,
         )
 
 
@@ -285,6 +291,7 @@ def floor_json(floor: PlacementFloor, updated_at: datetime) -> dict[str, Any]:
         "placementId": floor.placement_id,
         "floorCpm": to_json_number(floor.floor_cpm_micros),
         "clearing": floor.clearing,
+        "duplicates": floor.duplicates,
         "updatedAt": _iso(updated_at),
     }
 

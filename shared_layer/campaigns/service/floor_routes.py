@@ -5,9 +5,11 @@ Registered on the campaigns function's router by `add_floor_routes`, before the 
 campaign id). Every route needs an admin key. Writes go through
 `campaigns.service.admin.CampaignWriteThrough` (PostgreSQL, then every bid replica).
 
-    GET    /floors                 {"items": [{placementId, floorCpm, clearing, updatedAt}]}
+    GET    /floors                 {"items": [{placementId, floorCpm, clearing, duplicates,
+                                              updatedAt}]}
     GET    /floors/{placementId}   one floor, 404 when the placement has none
-    PUT    /floors/{placementId}   {"floorCpm": 1.5, "clearing": "second-price"} -> 200, the floor
+    PUT    /floors/{placementId}   {"floorCpm": 1.5, "clearing": "second-price",
+                                    "duplicates": "advertiser"} -> 200, the floor
     DELETE /floors/{placementId}   204, 404 when the placement had none
 """
 

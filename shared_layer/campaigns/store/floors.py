@@ -1,9 +1,11 @@
-"""Floor prices per placement in PostgreSQL (table ``placement_floors``, migration 0006).
+"""Floor prices per placement in PostgreSQL (table ``placement_floors``, migrations 0006 and
+0013).
 
 `PlacementFloorStore`: list, get, put (insert or replace), delete. A floor is a CPM in micros
-(DECIMAL(10, 4) in the table, as campaigns' cpm_bid) and a clearing rule (first-price or
-second-price). The admin API writes here, then announces the change so every bid replica's
-snapshot reloads its floors (campaigns.service.admin); the snapshot reads them with `all`.
+(DECIMAL(10, 4) in the table, as campaigns' cpm_bid), a clearing rule (first-price or
+second-price) and the placement's duplicate level for several-slot requests. The admin API
+writes here, then announces the change so every bid replica's snapshot reloads its floors
+(campaigns.service.admin); the snapshot reads them with `all`.
 
 Example::
 
@@ -24,7 +26,9 @@ from shared_layer.kernel.storage.postgres import Database
 
 __all__ = ["FloorRecord", "PlacementFloorStore"]
 
-_SELECT: Final = "SELECT placement_id, floor_cpm, clearing, updated_at FROM placement_floors"
+_SELECT: Final = (
+    "SELECT placement_id, floor_cpm, clearing, duplicates, updated_at FROM placement_floors"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +60,16 @@ class PlacementFloorStore:
     def put(self, floor: PlacementFloor) -> FloorRecord:
         """Insert or replace the placement's floor; returns it as stored."""
         rows = self._db.run(
-            "INSERT INTO placement_floors (placement_id, floor_cpm, clearing) "
-            "VALUES (:id, :cpm, :clearing) ON CONFLICT (placement_id) DO UPDATE SET "
+            "INSERT INTO placement_floors (placement_id, floor_cpm, clearing, duplicates) "
+            "VALUES (:id, :cpm, :clearing, :duplicates) "
+            "ON CONFLICT (placement_id) DO UPDATE SET "
             "floor_cpm = EXCLUDED.floor_cpm, clearing = EXCLUDED.clearing, "
-            "updated_at = now() AT TIME ZONE 'UTC' "
-            "RETURNING placement_id, floor_cpm, clearing, updated_at",
+            "duplicates = EXCLUDED.duplicates, updated_at = now() AT TIME ZONE 'UTC' "
+            "RETURNING placement_id, floor_cpm, clearing, duplicates, updated_at",
             id=floor.placement_id,
             cpm=to_decimal(floor.floor_cpm_micros),
             clearing=floor.clearing,
+            duplicates=floor.duplicates,
         )
         return _record(rows[0])
 
@@ -77,10 +83,11 @@ class PlacementFloorStore:
 
 
 def _record(row: list[object]) -> FloorRecord:
-    placement_id, cpm, clearing, updated_at = row
+    placement_id, cpm, clearing, duplicates, updated_at = row
     floor = PlacementFloor(
         placement_id=str(placement_id),
         floor_cpm_micros=parse_micros(cpm),  # type: ignore[arg-type]
         clearing=clearing,  # type: ignore[arg-type]
+        duplicates=duplicates,  # type: ignore[arg-type]
     )
     return FloorRecord(floor, updated_at)  # type: ignore[arg-type]

@@ -307,9 +307,14 @@ def report_body(
     counts: Mapping[date, DayCounts],
     missing: Collection[date] = (),
     source: str = "postgres",
+    pacing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The response: every day of the range (zeros where `counts` has none) except `missing`;
-    `source` says where today's numbers came from ("live" counters or "postgres")."""
+    `source` says where today's numbers came from ("live" counters or "postgres"); `pacing`,
+    the campaign's pacing now with its tier (`CampaignReports.pacing`), is shown as such.
+    ``houseImpressions`` counts apart the impressions a house campaign filled (charged 0, never
+    bought): all of its impressions, and none of any other tier's."""
+    house = pacing is not None and pacing.get("tier") == "house"
     skipped = set(missing)
     daily = []
     total = ZERO
@@ -318,13 +323,16 @@ def report_body(
             continue
         day_counts = counts.get(day, ZERO)
         total = total + day_counts
-        daily.append(_day_json(day, day_counts))
+        daily.append(
+            {**_day_json(day, day_counts), "houseImpressions": day_counts.impressions * house}
+        )
     ratios = _ratios(total)
     return {
         "campaignId": campaign_id,
         "dateRange": {"start": date_range.start.isoformat(), "end": date_range.end.isoformat()},
         "summary": {
             "totalImpressions": total.impressions,
+            "houseImpressions": total.impressions * house,
             "totalClicks": total.clicks,
             "ctr": ratios["ctr"],
             "totalSpend": _money(total.spend_micros),
@@ -336,4 +344,5 @@ def report_body(
         "partial": bool(skipped),
         "missingDates": sorted(d.isoformat() for d in skipped),
         "source": source,
+        "pacing": None if pacing is None else dict(pacing),
     }

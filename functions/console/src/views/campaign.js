@@ -5,6 +5,7 @@ import { api } from "../api.js";
 import { METRICS, renderCharts } from "../charts.js";
 import { h, mount } from "../dom.js";
 import { addDays, dayElapsed, fmt, reportCsv, utcToday } from "../format.js";
+import { testRequestCard } from "./explain.js";
 
 const LIVE_EVERY_MS = 3000;
 
@@ -27,6 +28,7 @@ export function campaignPage(main, id) {
   const charts = h("div", { class: "charts", id: "charts" });
   const table = h("table", { id: "report-table" });
   const csv = h("button", { type: "button", id: "download-csv", onclick: download, disabled: true }, "Download CSV");
+  const tester = h("div", { id: "test-request" });
 
   mount(main, h("p", {}, h("a", { href: "#/" }, "← Campaigns")), header, message,
     h("section", { class: "card", "aria-labelledby": "live-title" },
@@ -39,7 +41,7 @@ export function campaignPage(main, id) {
         h("button", { type: "submit", class: "primary" }, "Show"), csv),
       rangeError,
       h("div", { class: "report" }, charts, h("div", { class: "table-wrap" }, table))),
-    details);
+    details, tester);
   start.setAttribute("aria-describedby", rangeError.id);
   end.setAttribute("aria-describedby", rangeError.id);
 
@@ -54,6 +56,7 @@ export function campaignPage(main, id) {
     if (!alive) return;
     renderHeader();
     renderDetails();
+    mount(tester, testRequestCard(campaign));
   }
 
   function renderHeader() {
@@ -76,7 +79,8 @@ export function campaignPage(main, id) {
     const c = campaign;
     mount(details, h("h2", { id: "details-title" }, "Settings"),
       h("dl", { class: "pairs" },
-        pair("Advertiser", c.advertiserId), pair("CPM bid", fmt.price(c.cpmBid)),
+        pair("Advertiser", c.advertiserId), pair("Tier", h("span", { id: "campaign-tier" }, c.tier || "standard")),
+        pair("CPM bid", fmt.price(c.cpmBid)),
         pair("Daily budget", fmt.money(c.dailyBudget)),
         pair("Lifetime budget", c.lifetimeBudget === null ? "none" : fmt.money(c.lifetimeBudget)),
         pair("Targeting", c.targetingRules.length ? c.targetingRules.map((r) => `${r.ruleType} = ${r.ruleValue}`).join("; ") : "everyone")),
@@ -95,7 +99,9 @@ export function campaignPage(main, id) {
       const key = JSON.stringify(s);
       const share = campaign && campaign.dailyBudget > 0 ? s.totalSpendMicros / 1e6 / campaign.dailyBudget : null;
       mount(live,
-        stat("impressions", "Impressions", fmt.count(s.totalImpressions)), stat("clicks", "Clicks", fmt.count(s.totalClicks)),
+        stat("impressions", "Impressions", fmt.count(s.totalImpressions)),
+        campaign && campaign.tier === "house" ? stat("house", "House impressions", fmt.count(s.houseImpressions), "charged 0") : null,
+        stat("clicks", "Clicks", fmt.count(s.totalClicks)),
         stat("ctr", "CTR", fmt.percent(s.ctr)), stat("spend", "Spend", fmt.money(s.totalSpend)),
         stat("cpc", "CPC", fmt.price(s.cpc)), stat("cpm", "CPM", fmt.price(s.cpm)),
         stat("pacing", "Pacing", share === null ? "–" : fmt.percent(share * 100),
