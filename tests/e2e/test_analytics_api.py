@@ -165,6 +165,7 @@ def test_a_report_has_the_seeds_shape_and_exact_numbers(analytics, campaigns, rd
     assert body["dateRange"] == {"start": start.isoformat(), "end": end.isoformat()}
     assert body["summary"] == {
         "totalImpressions": 1043,
+        "houseImpressions": 0,  # a standard campaign's
         "totalClicks": 27,
         "ctr": Decimal("2.5887"),  # 27 / 1043, in percent, half up
         "totalSpend": Decimal("2.607501"),
@@ -184,6 +185,7 @@ def test_a_report_has_the_seeds_shape_and_exact_numbers(analytics, campaigns, rd
         "spendMicros": 2_500_000,
         "cpc": Decimal("0.1"),
         "cpm": Decimal("2.5"),
+        "houseImpressions": 0,
     }
     quiet = daily[(day - timedelta(2)).isoformat()]
     assert (quiet["impressions"], quiet["clicks"], quiet["spendMicros"]) == (0, 0, 0)

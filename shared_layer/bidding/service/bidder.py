@@ -250,7 +250,8 @@ class Bidder:
         if explain:  # after the auction, from what it saw: nothing more is charged
             won = [decision] if decision is not None else []
             explanation = self._explain(request, won, refused, placement)
-            explanation["winner"] = explanation.pop("winners")[0] if won else None
+            winners = explanation.pop("winners")
+            explanation["winner"] = winners[0] if winners else None
         return BidOutcome(
             decision, impression_id, tuple(refused), below[0] if below else None, explanation
         )
