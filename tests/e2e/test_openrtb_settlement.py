@@ -7,15 +7,12 @@ released reservations returned to the budget, and reconcile prints no difference
 
 from __future__ import annotations
 
-import multiprocessing
-import random
 import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import requests
 
 from shared_layer.bidding.store.reservations import RedisReservations
 from shared_layer.reporting.service.reconciliation import reconcile_day
@@ -33,62 +30,14 @@ from tests.e2e.test_bid_support import (
 from tests.e2e.test_event_source import connect_db, kill_replica
 from tests.integration.campaign_support import database
 from tests.support import wait_for
+from tests.workers import Workers
+
+from .openrtb_exchange_support import exchange
 
 OPENRTB = f"{GATEWAY}/function/openrtb"
 CPM = 1300  # per the isolation rule of test_bid_support
 PRICE = CPM * 1000  # micros reserved per bid: CPM / 1000 of a unit
 DAILY = Decimal("5.9")  # four reservations fit, and a remainder that fits none
-
-
-def _get(url: str) -> None:
-    """A notice, retried as exchanges retry: a killed replica's 5xx or reset is not the end."""
-    for _ in range(20):
-        try:
-            if requests.get(url, timeout=5).status_code == 204:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"notice never accepted: {url}")
-
-
-def exchange(placements: list[str], seed: int, requests_each: int, start, results) -> None:
-    rng = random.Random(seed)
-    start.wait()
-    with requests.Session() as session:
-        for n in range(requests_each):
-            placement = rng.choice(placements)
-            body = {
-                "id": f"settle-{seed}-{n}",
-                "imp": [{"id": "1", "tagid": placement, "banner": {"w": 300, "h": 250}}],
-                "site": {"id": "site-settle"},
-                "user": {"id": f"settle-user-{seed}"},
-                "tmax": 1000,
-            }
-            try:
-                answer = session.post(OPENRTB, json=body, timeout=5)
-            except requests.RequestException:
-                results.put(("error", "", "", 0))
-                continue
-            if answer.status_code != 200 or "seatbid" not in answer.json():
-                results.put(("error" if answer.status_code >= 500 else "nobid", "", "", 0))
-                continue
-            [bid] = answer.json()["seatbid"][0]["bid"]
-            if rng.random() < 0.5:
-                clearing = rng.randint(1_000, CPM * 1_000_000)  # CPM micros, below the bid
-                price = f"{Decimal(clearing).scaleb(-6):f}"
-                burl = bid["burl"].replace("${AUCTION_PRICE}", price)
-                notices = [burl] * rng.randint(1, 3)
-                notices.insert(rng.randint(0, len(notices)), bid["nurl"].replace(
-                    "${AUCTION_PRICE}", price))  # fmt: skip
-                for url in [*notices, bid["lurl"]]:
-                    _get(url)
-                results.put(("won", bid["cid"], bid["id"], clearing // 1000))
-            else:
-                for _ in range(rng.randint(1, 2)):
-                    _get(bid["lurl"])
-                results.put(("lost", bid["cid"], bid["id"], 0))
-    results.put(None)
 
 
 @pytest.fixture
@@ -121,15 +70,6 @@ def test_eight_exchanges_and_a_killed_replica_settle_exactly_and_never_overspend
         campaigns.create(campaign_body(cpm=str(CPM), daily=str(DAILY), rules=[("placement", p)]))
         for p in placements
     ]
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(8 + 1, timeout=60)
-    results = context.Queue()
-    workers = [
-        context.Process(target=exchange, args=(placements, seed, 40, start, results))
-        for seed in range(8)
-    ]
-    for worker in workers:
-        worker.start()
     overspent: list[tuple] = []
     stop = threading.Event()
 
@@ -140,22 +80,28 @@ def test_eight_exchanges_and_a_killed_replica_settle_exactly_and_never_overspend
                     overspent.append((campaign_id, spent(campaign_id)))
             time.sleep(0.01)
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    start.wait()
-    outcomes, done, killed = [], 0, False
-    while done < 8:
-        item = results.get(timeout=300)
-        if item is None:
-            done += 1
-            continue
-        outcomes.append(item)
+    outcomes: list[tuple] = []
+    killed = False
+
+    def on_outcome(_: str, outcome: tuple) -> None:
+        nonlocal killed
+        outcomes.append(outcome)
         if not killed and len(outcomes) >= 40:
             killed = kill_replica(namespaces("openrtb")[0]) > 0  # between reserve and settle
-    for worker in workers:
-        worker.join(timeout=60)
-    stop.set()
-    watcher.join()
+
+    watcher = threading.Thread(target=watch)
+    with Workers() as workers:
+        start = workers.context.Barrier(8 + 1)
+        for seed in range(8):
+            workers.start(f"exchange-{seed}", exchange, OPENRTB, CPM, placements, seed, 40, start)
+        watcher.start()
+        try:
+            workers.ready(timeout_s=300)  # a spawned process may take a minute to import
+            workers.meet(start)
+            workers.gather(timeout_s=300, on_item=on_outcome)
+        finally:
+            stop.set()
+            watcher.join()
     fates = [o[0] for o in outcomes]
     print(f"\nexchange outcomes: { {f: fates.count(f) for f in set(fates)} }")
     assert killed and overspent == []

@@ -61,6 +61,17 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
+        """Start, and make sure the server answering on the port is this one: between
+        `free_port` and the bind, another process of a shared machine may take the port, and
+        then our redis-server exits while the other answers our PINGs (and is stopped or
+        emptied by its owner in the middle of our test). Then: again, on a new port."""
+        for _ in range(5):
+            if self._start_once(timeout_s):
+                return
+            self.port = free_port()
+        raise RuntimeError(f"redis-server found its port taken five times: see {self.log()}")
+
+    def _start_once(self, timeout_s: float) -> bool:
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,
@@ -78,15 +89,23 @@ class RedisServer:
         )  # fmt: skip
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.exceptions.ConnectionError:  # refused, or LOADING the AOF
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start: see {self.log()}") from None
-                time.sleep(0.02)
-        client.close()
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        break
+                except redis.exceptions.ConnectionError:  # refused, or LOADING the AOF
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"redis-server did not start: see {self.log()}"
+                        ) from None
+                    time.sleep(0.02)
+            if int(client.info("server")["process_id"]) == self.process.pid:
+                return True
+        finally:
+            client.close()
+        self.kill()  # another server has the port; ours cannot bind and exits, or is stopped
+        return False
 
     def shutdown(self) -> None:
         """SHUTDOWN as an operator would: Redis flushes the AOF, then exits."""

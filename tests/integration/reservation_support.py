@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
@@ -55,25 +57,18 @@ def reserve(ledger: RedisBudgetLedger, campaign: Campaign, window_s: int) -> str
 
 
 def exchange_worker(port: int, campaigns_json: list[str], seed: int, bids: int, start: Any,
-                    results: Any, hold_forever: bool = False) -> None:  # fmt: skip
+                    put: Callable[[Any], None]) -> None:  # fmt: skip
     """Bid `bids` times; for each reservation, as an exchange: a random half win at a random
     clearing price (billing notice 1-3 times, a win notice before or after, a late loss notice
     that must change nothing), the others lose (a loss notice, or none: the window's sweep).
-    Puts (campaign id, bid id, "won" | "lost", clearing micros) on `results` per bid, then None.
-    With `hold_forever`, reserves and then waits to be killed before any notice."""
-    campaigns = [Campaign.model_validate_json(raw) for raw in campaigns_json]
-    client = ledger_client(port)
-    ledger = RedisBudgetLedger(client, FixedClock(NOW))
-    reservations = RedisReservations(client)
+    Calls `put((campaign id, bid id, "won" | "lost", clearing micros))` per bid."""
+    campaigns, ledger, reservations = _bidder(port, campaigns_json)
     rng = random.Random(seed)
     start.wait()
     for _ in range(bids):
         campaign = rng.choice(campaigns)
         bid_id = reserve(ledger, campaign, window_s=1)
         if bid_id is None:
-            continue
-        if hold_forever:
-            results.put((campaign.id, bid_id, "held", 0))
             continue
         if rng.random() < 0.5:
             amount = campaign.cpm_micros // 1000
@@ -83,15 +78,34 @@ def exchange_worker(port: int, campaigns_json: list[str], seed: int, bids: int, 
             moves.append(("release", 0))
             for move, price in moves:
                 _send(reservations, move, campaign.id, bid_id, price)
-            results.put((campaign.id, bid_id, "won", clearing))
+            put((campaign.id, bid_id, "won", clearing))
         else:
             if rng.random() < 0.7:
                 for _ in range(rng.randint(1, 2)):
                     reservations.release(campaign.id, bid_id)
-            results.put((campaign.id, bid_id, "lost", 0))
-    if hold_forever:
-        time.sleep(600)
-    results.put(None)
+            put((campaign.id, bid_id, "lost", 0))
+
+
+def holding_worker(port: int, campaigns_json: list[str], bids: int, start: Any,
+                   channel: Connection) -> None:  # fmt: skip
+    """A replica that reserves and is killed before any notice: sends each bid id it holds on
+    `channel`, its own Pipe (a process killed while writing to a shared queue would silence the
+    queue's other writers), then waits to be killed."""
+    campaigns, ledger, _ = _bidder(port, campaigns_json)
+    rng = random.Random(-1)
+    start.wait()
+    for _ in range(bids):
+        bid_id = reserve(ledger, rng.choice(campaigns), window_s=1)
+        if bid_id is not None:
+            channel.send(bid_id)
+    time.sleep(600)
+
+
+def _bidder(port: int, campaigns_json: list[str]) -> tuple[
+        list[Campaign], RedisBudgetLedger, RedisReservations]:  # fmt: skip
+    client = ledger_client(port)
+    campaigns = [Campaign.model_validate_json(raw) for raw in campaigns_json]
+    return campaigns, RedisBudgetLedger(client, FixedClock(NOW)), RedisReservations(client)
 
 
 def _send(reservations: RedisReservations, move: str, campaign_id: str, bid_id: str,

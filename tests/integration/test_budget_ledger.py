@@ -297,3 +297,22 @@ def test_a_restart_mid_load_loses_no_acknowledged_charge(
         # Acknowledged charges are all there; the only extra ones are calls that failed during
         # the restart with an unknown outcome (the script ran, the reply was lost).
         assert charged[c.id] * 1_000 <= daily <= (charged[c.id] + ambiguous[c.id]) * 1_000, c.id
+
+
+def test_a_test_redis_server_starts_on_a_port_of_its_own_when_another_holds_the_port(tmp_path):
+    """Another process of a shared machine took the port between `free_port` and the bind:
+    the fixture's server must not silently use that other server (whose owner may stop or
+    empty it in the middle of our test)."""
+    (tmp_path / "theirs").mkdir(), (tmp_path / "ours").mkdir()
+    theirs = RedisServer(tmp_path / "theirs")
+    theirs.start()
+    ours = RedisServer(tmp_path / "ours", port=theirs.port)
+    try:
+        ours.start()
+        with redis.Redis(host="127.0.0.1", port=ours.port) as answering_client:
+            answering = answering_client.info("server")["process_id"]
+        assert ours.port != theirs.port and ours.process is not None
+        assert int(answering) == ours.process.pid
+    finally:
+        ours.kill()
+        theirs.kill()

@@ -12,9 +12,6 @@ that reconciliation reads balance.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-import signal
 import threading
 import time
 import uuid
@@ -35,9 +32,10 @@ from shared_layer.bidding.store.budget_ledger import (
 from shared_layer.bidding.store.reservations import RedisReservations
 from shared_layer.kernel.storage.outbox import outbox_stream
 from shared_layer.kernel.storage.shards import SINGLE
+from tests.workers import Workers
 
 from .budget_ledger_support import FixedClock, RedisServer, ledger_client
-from .reservation_support import NOW, campaign, exchange_worker, reserve
+from .reservation_support import NOW, campaign, exchange_worker, holding_worker, reserve
 
 DAY = NOW.date()
 C1, C2, C3 = (str(uuid.UUID(int=n)) for n in (1, 2, 3))
@@ -136,51 +134,40 @@ def test_eight_exchanges_and_a_killed_replica_never_overspend_and_settle_exactly
     campaigns = [campaign(n + 10, 1_000_000 + 7_919 * n, 3_500 + 911 * n)
                  for n in range(6)]  # fmt: skip
     budgets = {c.id: c.daily_budget_micros for c in campaigns}
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(9 + 1, timeout=60)
-    results = context.Queue()
     as_json = [c.model_dump_json() for c in campaigns]
-    workers = [
-        context.Process(
-            target=exchange_worker,
-            args=(redis_server.port, as_json, seed, 120, start, results, seed == 8),
-        )
-        for seed in range(9)
-    ]
-    for worker in workers:
-        worker.start()
     overspent: list[str] = []
+    watch_failed: list[str] = []
     stop = threading.Event()
 
     def watch() -> None:  # spend never passes a budget, at any moment we look
-        while not stop.is_set():
-            for c in campaigns:
-                if max(spent(client, c.id)) > budgets[c.id]:
-                    overspent.append(c.id)
-            time.sleep(0.005)
+        try:
+            while not stop.is_set():
+                for c in campaigns:
+                    if max(spent(client, c.id)) > budgets[c.id]:
+                        overspent.append(c.id)
+                time.sleep(0.005)
+        except Exception as exc:  # said by the test's failure, not as a thread warning
+            watch_failed.append(repr(exc))
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    start.wait()
     outcomes: list[tuple[str, str, str, int]] = []
-    done, held = 0, 0
-    deadline = time.monotonic() + 120
-    while done < 8 and time.monotonic() < deadline:
-        item = results.get(timeout=120)
-        if item is None:
-            done += 1
-        elif item[2] == "held":
-            held += 1
-            if held == 1:  # the replica dies between reservation and settlement
-                os.kill(workers[8].pid, signal.SIGKILL)
-        else:
-            outcomes.append(item)
-    for worker in workers:
-        worker.join(timeout=30)
-    stop.set()
-    watcher.join()
-    assert done == 8 and held >= 1 and workers[8].exitcode == -signal.SIGKILL
-    assert overspent == []
+    watcher = threading.Thread(target=watch)
+    with Workers() as workers:
+        start = workers.context.Barrier(9 + 1)
+        for seed in range(8):
+            workers.start(f"exchange-{seed}", exchange_worker, redis_server.port, as_json, seed,
+                          120, start)  # fmt: skip
+        workers.doomed("replica", holding_worker, redis_server.port, as_json, 120, start)
+        watcher.start()
+        try:
+            workers.ready(timeout_s=300)  # a spawned process may take a minute to import
+            workers.meet(start)
+            workers.receive("replica", timeout_s=60)  # its first reservation
+            workers.kill("replica")  # the replica dies between reservation and settlement
+            workers.gather(timeout_s=120, on_item=lambda _, outcome: outcomes.append(outcome))
+        finally:
+            stop.set()
+            watcher.join()
+    assert watch_failed == [] and overspent == []
 
     reservations = RedisReservations(client)
     reservations.sweep(now_ms=FAR_FUTURE_MS)  # every window has ended
