@@ -5,7 +5,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
 .PHONY: build-args prerequisites prerequisites-test typecheck test-cluster up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
-	deploy-tools kind-up kind-deploy knative-deploy kind-down compose-up compose-down cluster-tools
+	deploy-tools kind-up kind-deploy kind-reconcile knative-deploy kind-down compose-up compose-down cluster-tools
 
 ## What the platform needs from the system: Debian packages installed (as root) or named in one line.
 prerequisites:
@@ -125,7 +125,7 @@ deploy-tools: venv
 	$(PY) -m localplatform.deploy_tools
 
 # ---- Kubernetes (kind) and Docker Compose: need Docker, which the local platform does not ----
-KIND_CLUSTER := adserver
+KIND_CLUSTER ?= adserver
 export KIND_CLUSTER
 # $(call need,tool,where to get it): fail with a clear message when a tool is missing.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "FAILED: $(1) is not installed: $(2)" >&2; exit 1; }
@@ -150,7 +150,7 @@ kind-up: venv
 KIND_REGISTRY_PORT ?= 5001
 export KIND_REGISTRY_PORT
 # kind, kubectl and helm as `make kind-up` built them (pinned), where it built them.
-cluster-tools kind-deploy knative-deploy: export PATH := $(CURDIR)/.local/kind/bin:$(PATH)
+cluster-tools kind-deploy kind-reconcile knative-deploy: export PATH := $(CURDIR)/.local/kind/bin:$(PATH)
 
 # What deploying to the kind cluster needs on this machine.
 cluster-tools:
@@ -166,6 +166,11 @@ cluster-tools:
 kind-deploy: cluster-tools deploy-tools
 	@echo "==> deploying to kind cluster $(KIND_CLUSTER) with OpenFaaS (infra/k8s/deploy.sh openfaas)"
 	infra/k8s/deploy.sh openfaas
+
+## `make reconcile` against the kind cluster's PostgreSQL and Redis (kubectl port-forward;
+## infra/k8s/reconcile.sh): today's numbers, or DATE=yyyy-mm-dd; exit 1 on a difference.
+kind-reconcile: cluster-tools venv
+	infra/k8s/reconcile.sh $(if $(DATE),--date $(DATE))
 
 ## The fully open-source path instead: Knative Serving and Eventing (docs/kubernetes.md).
 knative-deploy: cluster-tools deploy-tools

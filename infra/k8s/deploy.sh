@@ -35,6 +35,10 @@ state=.local/k8s
 mkdir -p "$state"
 # The pinned kind, kubectl and helm that `make kind-up` built, where it built them.
 if [ -d .local/kind/bin ]; then PATH="$PWD/.local/kind/bin:$PATH"; fi
+# helm pinned as `make kind-up` pins its tools, where none is installed (a fresh checkout here).
+if ! command -v helm >/dev/null && command -v go >/dev/null; then
+  infra/kind/tools.sh helm && PATH="$PWD/.local/kind/bin:$PATH"
+fi
 started=$SECONDS
 
 # Operator and platform versions, pinned. The CRD schemas the tests validate against come from

@@ -4,7 +4,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cluster="${KIND_CLUSTER:-adserver}"
-if [[ -x "$KIND_BIN/kind" ]]; then
+# kind: the pinned one, as up.sh builds it (also in a fresh checkout), else the one on PATH.
+if command -v go >/dev/null; then
+    "$KIND_HERE/tools.sh" kind
     kind="$KIND_BIN/kind"
 else
     kind="$(command -v kind)" || fail "kind is not installed"

@@ -14,7 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DEBIAN_IMAGE="${DEBIAN_IMAGE:-ads-local/debian:bookworm}"
 NODE_IMAGE="ads-local/kind-node:$KUBERNETES_VERSION"
 LABEL=ads.kind.inputs
-KIND_CONTAINER="ads-kind-node-build"
+# Per run, so that two checkouts assembling at once do not remove each other's container.
+KIND_CONTAINER="ads-kind-node-build-$$"
 FAAS_NETES_IMAGE="ads-local/faas-netes:$FAAS_NETES_VERSION"
 KUBE_PROVIDER_IMAGE="ads-local/kube-provider:0.1.0"
 REGISTRY_IMAGE="ads-local/registry:2.8"
@@ -121,7 +122,7 @@ node() {
         docker image inspect "$image" >/dev/null 2>&1 || fail "kubeadm needs $image, which was not built"
     done
     key="$({ image_id "ads-local/kind-base:$KIND_VERSION"; for image in "${images[@]}"; do image_id "$image"; done
-        sha256sum "$KIND_BIN"/{kubelet,kubeadm,kubectl} "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
+        cat "$KIND_BIN"/{kubelet,kubeadm,kubectl} | sha256sum; declare -f node; } | sha256sum | cut -c1-16)"
     if [[ "$(label_of "$NODE_IMAGE")" == "$key" ]]; then
         return
     fi

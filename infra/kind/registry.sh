@@ -9,15 +9,19 @@
 #   infra/kind/registry.sh up            # start it (if not running) and point every node at it
 #   infra/kind/registry.sh push IMAGE... # push what the registry does not hold yet (by image id)
 #   infra/kind/registry.sh digest IMAGE  # IMAGE@sha256:<its digest there>
-#   infra/kind/registry.sh down          # remove it and its storage
+#   infra/kind/registry.sh down          # remove it (its storage stays, as a cache)
 #
-# Settings: KIND_CLUSTER (adserver), KIND_REGISTRY_PORT (5001, the host port on 127.0.0.1).
+# Settings: KIND_CLUSTER (adserver), KIND_REGISTRY_PORT (5001, the host port on 127.0.0.1),
+# KIND_REGISTRY_CACHE (where the registry keeps its blobs between clusters, so that the next
+# cluster's `push` sends only what changed: ~/.cache/adserver/kind-registry/<cluster>; `rm -rf`
+# it to reclaim the space).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cluster="${KIND_CLUSTER:-adserver}"
 port="${KIND_REGISTRY_PORT:-5001}"
 name="$cluster-registry"
+storage="${KIND_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/adserver/kind-registry/$cluster}"
 published=registry:2.8.3
 kind="$KIND_BIN/kind"
 [[ -x "$kind" ]] || kind="$(command -v kind)"
@@ -31,8 +35,9 @@ up() {
             image=ads-local/registry:2.8
         fi
         progress "registry $name ($image) on 127.0.0.1:$port"
+        mkdir -p "$storage"
         docker run -d --name "$name" --restart=always --network kind --label "ads.kind.registry=$cluster" \
-            -p "127.0.0.1:$port:5000" "$image" >/dev/null
+            -v "$storage:/var/lib/registry" -p "127.0.0.1:$port:5000" "$image" >/dev/null
     fi
     local node
     for node in $("$kind" get nodes --name "$cluster"); do

@@ -9,16 +9,44 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Each tool built is also kept outside the checkout, by name and inputs' key, so that another
+# checkout of the same pins (CI's fresh clone) copies it instead of building it again.
+KIND_TOOLS_CACHE="${KIND_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/adserver/kind-tools}"
+
+# from_cache NAME KEY FILE...: the FILEs NAME built with KEY, copied from the cache into
+# .local/kind/bin; false when the cache lacks one.
+from_cache() {
+    local dir="$KIND_TOOLS_CACHE/$1/$2" file
+    for file in "${@:3}"; do [[ -x "$dir/$file" ]] || return 1; done
+    for file in "${@:3}"; do
+        cp "$dir/$file" "$KIND_BIN/.$file.$$" && mv -f "$KIND_BIN/.$file.$$" "$KIND_BIN/$file"
+    done
+    progress "$1 from $dir"
+}
+
+# to_cache NAME KEY FILE...: keeps the FILEs of .local/kind/bin in the cache (written whole,
+# then renamed, so a checkout reading it at the same time never sees half of it).
+to_cache() {
+    local dir="$KIND_TOOLS_CACHE/$1/$2" file
+    [[ -d "$dir" ]] && return
+    mkdir -p "$dir.$$"
+    for file in "${@:3}"; do cp "$KIND_BIN/$file" "$dir.$$/"; done
+    mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
+}
+
 # build_once NAME KEY COMMAND...: runs COMMAND, which builds .local/kind/bin/NAME, unless NAME was
-# last built from inputs with this KEY.
+# last built from inputs with this KEY (here or, kept in the cache, in another checkout).
 build_once() {
     local name="$1" key="$2"
     shift 2
     if cached "$name" "$key" && [[ -x "$KIND_BIN/$name" ]]; then
         return
     fi
-    progress "building $name"
-    timed "$name" "$@"
+    if ! from_cache "$name" "$key" "$name"; then
+        progress "building $name"
+        timed "$name" "$@"
+        to_cache "$name" "$key" "$name"
+    fi
     mark_built "$name" "$key"
 }
 
@@ -37,6 +65,10 @@ kubernetes() {
     if cached kubernetes "$key" && [[ -x "$KIND_BIN/kubeadm" ]]; then
         return
     fi
+    if from_cache kubernetes "$key" "${commands[@]}"; then
+        mark_built kubernetes "$key"
+        return
+    fi
     minor="${KUBERNETES_VERSION#v1.}"
     minor="${minor%%.*}"
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -48,6 +80,7 @@ kubernetes() {
         "$mod" "-s -w ${flags[*]}" "$KIND_BIN" "${commands[@]/#/k8s.io/kubernetes/cmd/}"
     "$KIND_BIN/kubeadm" version -o short | grep -qx "$KUBERNETES_VERSION" \
         || fail "kubeadm reports $("$KIND_BIN/kubeadm" version -o short), not $KUBERNETES_VERSION"
+    to_cache kubernetes "$key" "${commands[@]}"
     mark_built kubernetes "$key"
 }
 

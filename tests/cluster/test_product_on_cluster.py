@@ -1,6 +1,7 @@
 """The product on the kind cluster, through the cluster's gateway (our provider for Kubernetes in
 faas-netes's place): an ad and its click, the campaigns API, events through Kafka and the
-connector to exact analytics, and faas-cli against the cluster.
+connector to exact analytics, `make kind-reconcile` (the cluster's daily_metrics, live counters,
+events_log and ledger) finding no difference, and faas-cli against the cluster.
 
 Runs on the host (`make test-cluster`): the cluster's gateway is on 127.0.0.1."""
 
@@ -97,7 +98,7 @@ def _analytics(gateway: str, campaign_id: str) -> dict:
 
 
 def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
-    gateway: str, campaign: tuple[str, str]
+    gateway: str, campaign: tuple[str, str], cluster: Cluster
 ) -> None:
     campaign_id, placement = campaign
     first = _until("an ad of the new campaign", lambda: _serve(gateway, placement).ok and True)
@@ -119,6 +120,32 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
         return summary if counts == (served, clicked, served * CPM * 1000 // 1000) else None
 
     _until(f"analytics of {served} impressions and {clicked} clicks", exact, timeout_s=120)
+
+    # `make kind-reconcile`: daily_metrics (the daily-metrics function), the live counters
+    # (live-counters), events_log and the budget ledger agree for every campaign of the day.
+    reports: list[str] = []
+    agreed = _until(
+        "make kind-reconcile without a difference",
+        lambda: _reconcile(cluster, reports),
+        timeout_s=90,
+    )
+    assert agreed, reports[-1:]
+    assert campaign_id in reports[-1], reports[-1]
+
+
+def _reconcile(cluster: Cluster, reports: list[str]) -> bool:
+    """infra/k8s/reconcile.sh found no difference; its report is appended to `reports`."""
+    done = subprocess.run(
+        [str(REPO_ROOT / "infra" / "k8s" / "reconcile.sh")],
+        env={**os.environ, "KIND_CLUSTER": cluster.name},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode in (0, 1), f"reconcile.sh failed:\n{done.stdout}{done.stderr}"
+    reports.append(done.stdout)
+    return done.returncode == 0
 
 
 def test_a_paused_campaign_is_no_longer_served(gateway: str, campaign: tuple[str, str]) -> None:

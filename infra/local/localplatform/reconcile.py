@@ -2,6 +2,12 @@
 difference (shared_layer.reporting.service.reconciliation). Exit code 1 when there is one.
 
     python -m localplatform --profile dev reconcile [--date 2026-12-03]
+
+The same check against any platform's stores, given their addresses (the kind cluster's through
+kubectl port-forward: infra/k8s/reconcile.sh, `make kind-reconcile`):
+
+    python -m localplatform.reconcile --database-url URL --redis-url URL \
+        --postgres-password-file FILE [--date 2026-12-03]
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Collection
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -33,10 +40,29 @@ _SOURCES = {
 
 
 def run(profile: Profile, argv: list[str]) -> int:
-    options = argparse.ArgumentParser(prog="localplatform reconcile")
-    options.add_argument("--date", type=date.fromisoformat, default=None, help="UTC day (today)")
+    options = _options("localplatform reconcile")
     day = options.parse_args(argv).date
-    report = check(profile, day)
+    return _printed(check(profile, day))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The check against the stores at the given addresses; exit 1 on a difference."""
+    options = _options("python -m localplatform.reconcile")
+    options.add_argument("--database-url", required=True, help="postgresql://user@host:port/db")
+    options.add_argument("--redis-url", required=True, help="redis://host:port/0")
+    options.add_argument("--postgres-password-file", required=True, type=Path)
+    args = options.parse_args(argv)
+    password = args.postgres_password_file.read_text().strip()
+    return _printed(check_stores(args.database_url, password, args.redis_url, args.date))
+
+
+def _options(prog: str) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(prog=prog)
+    options.add_argument("--date", type=date.fromisoformat, default=None, help="UTC day (today)")
+    return options
+
+
+def _printed(report: DayReconciliation) -> int:
     # A pipe or a CI log is not a terminal: give the table room instead of rich's 80 columns.
     print_report(report, Console(width=None if sys.stdout.isatty() else 160))
     return 1 if report.differences else 0
@@ -48,12 +74,21 @@ def check(
     """Reconcile `day` (default today, UTC) on the profile's platform (host-side addresses),
     every campaign or those in `only`."""
     env = profile.host_env()
+    password = secrets.read(profile, "postgres-password")
+    return check_stores(env["DATABASE_URL"], password, env["REDIS_URL"], day, only)
+
+
+def check_stores(
+    database_url: str,
+    postgres_password: str,
+    redis_url: str,
+    day: date | None = None,
+    only: Collection[str] | None = None,
+) -> DayReconciliation:
+    """Reconcile `day` (default today, UTC) on the stores at these addresses."""
     today = datetime.now(UTC).date()
-    database = Database.from_url(
-        env["DATABASE_URL"], password=secrets.read(profile, "postgres-password"), size=1
-    )
-    url = env["REDIS_URL"]
-    client = connect(url, timeout_s=10, retries=1)
+    database = Database.from_url(database_url, password=postgres_password, size=1)
+    client = connect(redis_url, timeout_s=10, retries=1)
     try:
         return reconcile_day(
             client,
@@ -61,8 +96,8 @@ def check(
             day or today,
             today=today,
             only=only,
-            shards=key_layout(url),
-            counter_keys=CounterKeys.for_url(url),
+            shards=key_layout(redis_url),
+            counter_keys=CounterKeys.for_url(redis_url),
         )
     finally:
         database.close()
@@ -99,3 +134,7 @@ def print_report(report: DayReconciliation, console: Console) -> None:
     console.print(f"[bold red]{len(report.differences)} differences:[/]")
     for difference in report.differences:
         console.print(f"  {difference}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
