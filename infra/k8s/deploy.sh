@@ -216,6 +216,11 @@ if [ "$stores" = plain ]; then
 else
   wait_for condition=Ready 600s -n ads kafka/ads-kafka
 fi
+if [ -n "$built_here" ]; then
+  # kindnet enforces them on the published path; our pod network does not (infra/kind/README.md).
+  step "NetworkPolicy enforcement: kube-router's network policy controller (infra/kind/addons.sh)"
+  KIND_CLUSTER="$cluster" infra/kind/addons.sh netpol
+fi
 step "NetworkPolicies (infra/k8s/network-policies)"
 apply -f infra/k8s/network-policies/
 

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Add-ons of a kind cluster whose images were built here: local-path-provisioner (volumes for
 # PersistentVolumeClaims, as kind's published node image has it), metrics-server (the HPAs' CPU
-# figures) and kube-network-policies (NetworkPolicy enforcement, which kindnet brings on the published
-# path). Each is built from the Go module proxy at versions.env's pin, its image loaded into the
-# nodes, and the upstream manifest from the same module applied with that image.
+# figures) and kube-router's network policy controller (NetworkPolicy enforcement, which kindnet
+# brings on the published path). Each is built from the Go module proxy at versions.env's pin, its
+# image loaded into the nodes; the first two get the upstream manifest from the same module with
+# that image, kube-router network-policy-controller.yaml.
 #
 #   KIND_CLUSTER=adserver infra/kind/addons.sh [storage] [metrics-server] [netpol]   # all by default
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cluster="${KIND_CLUSTER:-adserver}"
 metrics_image="registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION"
-netpol_image="registry.k8s.io/networking/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION"
+netpol_image="ads-local/kube-router:$KUBE_ROUTER_VERSION"
 storage_image="rancher/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 helper_image="${DEBIAN_IMAGE:-ads-local/debian:bookworm}"
 
 addons=("$@")
 if (($# == 0)); then addons=(storage metrics-server netpol); fi
-"$KIND_HERE/tools.sh" kind kubernetes "${addons[@]/#storage/local-path-provisioner}"
+tools=("${addons[@]/#storage/local-path-provisioner}")
+"$KIND_HERE/tools.sh" kind kubernetes "${tools[@]/#netpol/kube-router}"
 kubectl() { docker exec -i "$cluster-control-plane" kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
 
 # load NAME IMAGE: images/NAME with the binary NAME, built and loaded into every node.
@@ -65,13 +67,15 @@ metrics-server() {
     kubectl -n kube-system rollout status deployment/metrics-server --timeout=300s >/dev/null
 }
 
+# netpol: kube-router's network policy controller (iptables and ipsets, which this kernel has;
+# kube-network-policies needs nftables' queue statement, which it lacks).
 netpol() {
-    load netpol "$netpol_image"
-    progress "kube-network-policies $KUBE_NETWORK_POLICIES_VERSION (its install.yaml)"
-    sed -e "s#image: registry.k8s.io/networking/kube-network-policies:.*#image: $netpol_image#" \
-        "$(module_dir "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION")/install.yaml" \
+    "$KIND_HERE/images.sh" kube-router >/dev/null
+    kind_load "$netpol_image"
+    progress "kube-router $KUBE_ROUTER_VERSION's network policy controller (network-policy-controller.yaml)"
+    sed -e "s#image: ads-local/kube-router:.*#image: $netpol_image#" "$KIND_HERE/network-policy-controller.yaml" \
         | kubectl apply -f - >/dev/null
-    kubectl -n kube-system rollout status daemonset/kube-network-policies --timeout=300s >/dev/null
+    kubectl -n kube-system rollout status daemonset/kube-router --timeout=300s >/dev/null
 }
 
 for addon in "${addons[@]}"; do

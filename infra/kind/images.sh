@@ -6,8 +6,8 @@
 #
 #   infra/kind/images.sh        # prints the node image's name last (ads-local/kind-node:<version>)
 #   infra/kind/images.sh base   # only these steps (debian components base node; openfaas (that
-#                               # is faas-netes and prometheus), kube-provider and registry, for
-#                               # make kind-deploy, only when named)
+#                               # is faas-netes and prometheus), kube-provider, kube-router and
+#                               # registry, for make kind-deploy, only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -20,6 +20,7 @@ FAAS_NETES_IMAGE="ads-local/faas-netes:$FAAS_NETES_VERSION"
 KUBE_PROVIDER_IMAGE="ads-local/kube-provider:0.1.0"
 REGISTRY_IMAGE="ads-local/registry:2.8"
 PROMETHEUS_IMAGE="ads-local/prometheus:$PROMETHEUS_VERSION"
+KUBE_ROUTER_IMAGE="ads-local/kube-router:$KUBE_ROUTER_VERSION"
 PODNET_IMAGE="$(sed -n 's/^ *image: \(ads-local\/kind-podnet:.*\)$/\1/p' "$KIND_HERE/pod-network.yaml")"
 
 label_of() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
@@ -175,6 +176,14 @@ prometheus() {
 kube_provider() {
     "$KIND_HERE/tools.sh" kube-provider
     build "$KUBE_PROVIDER_IMAGE" "$(context kube-provider "$KIND_BIN/kube-provider")" "DEBIAN_IMAGE=$DEBIAN_IMAGE"
+}
+
+# kube_router: NetworkPolicy enforcement for our pod network (addons.sh netpol), on the
+# kube-proxy image built above.
+kube_router() {
+    "$KIND_HERE/tools.sh" kube-router
+    build "$KUBE_ROUTER_IMAGE" "$(context kube-router "$KIND_BIN/kube-router")" \
+        "KUBE_PROXY_IMAGE=registry.k8s.io/kube-proxy:$KUBERNETES_VERSION"
 }
 
 # registry: the registry the nodes pull the product's images from (registry.sh).

@@ -4,6 +4,8 @@ KIND_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$KIND_HERE/../.." && pwd)"
 # shellcheck source=versions.env
 source "$KIND_HERE/versions.env"
+# shellcheck source=addons.env
+source "$KIND_HERE/addons.env"
 KIND_STATE="${KIND_STATE:-$REPO_ROOT/.local/kind}"
 KIND_BIN="$KIND_STATE/bin"
 KIND_STAMPS="$KIND_STATE/stamps"

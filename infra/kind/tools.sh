@@ -5,7 +5,7 @@
 #   infra/kind/tools.sh          # kind, the Kubernetes commands, crictl, etcd, CoreDNS, pause, helm
 #   infra/kind/tools.sh kind helm  # only these (names: kind crictl pause etcd kubernetes coredns helm
 #                                  # faas-netes kube-provider prometheus local-path-provisioner
-#                                  # metrics-server netpol: these six only when named)
+#                                  # metrics-server kube-router: these six only when named)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -146,11 +146,7 @@ fi
 if [[ "$wanted" == *" metrics-server "* ]]; then
     go_install metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 fi
-if [[ "$wanted" == *" netpol "* ]]; then
-    # kube-network-policies' command is its module's cmd package; installed as netpol.
-    target="sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION"
-    build_once netpol "$(echo "$target" | sha256sum | cut -c1-16)" bash -c \
-        'gobin="$(mktemp -d)" && GOBIN="$gobin" go install "$1" && mv "$gobin/cmd" "$2/netpol" && rmdir "$gobin"' \
-        _ "$target" "$KIND_BIN"
+if [[ "$wanted" == *" kube-router "* ]]; then
+    go_install kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 fi
 if [[ "$wanted" == " all " ]]; then progress "tools ready in $KIND_BIN ($((SECONDS - started)) s)"; fi
