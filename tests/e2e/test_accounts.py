@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from localplatform import demo_data, secrets
+from localplatform.components.postgres import connect
 
 CALLERS = ("admin", "a", "b", "a_reporting", "revoked", "none")
 
@@ -88,10 +89,25 @@ def world(platform) -> Iterator[World]:
     keys["revoked"] = revoked["key"]
     campaign_a = post("/", campaign(advertisers["a"]), {"Authorization": f"Bearer {keys['a']}"})
     campaign_b = post("/", campaign(advertisers["b"]))
-    world = World(platform.gateway, keys, advertisers, campaign_a["id"], campaign_b["id"])
-    yield world
-    for campaign_id in (campaign_a["id"], campaign_b["id"]):
-        requests.delete(f"{base}/{campaign_id}", headers=auth, timeout=30)
+    ids = [campaign_a["id"], campaign_b["id"]]
+    # Each has figures this hour, so that a report that leaked another's rows would show them.
+    conn = connect(platform.profile)
+    try:
+        for made in (campaign_a, campaign_b):
+            conn.run(
+                "INSERT INTO hourly_metrics (hour, campaign_id, ad_id, placement_id, impressions,"
+                " clicks, spend) VALUES (date_trunc('hour', now() AT TIME ZONE 'UTC'),"
+                " CAST(:c AS uuid), CAST(:a AS uuid), 'accounts-e2e', 10, 1, 0.02)",
+                c=made["id"],
+                a=made["ads"][0]["id"],
+            )
+        world = World(platform.gateway, keys, advertisers, campaign_a["id"], campaign_b["id"])
+        yield world
+    finally:
+        conn.run("DELETE FROM hourly_metrics WHERE campaign_id = ANY(CAST(:c AS uuid[]))", c=ids)
+        conn.close()
+        for campaign_id in ids:
+            requests.delete(f"{base}/{campaign_id}", headers=auth, timeout=30)
 
 
 def expect(statuses: str) -> dict[str, int]:
@@ -101,23 +117,34 @@ def expect(statuses: str) -> dict[str, int]:
 
 # (method, path, body, expected per caller: admin a b a_reporting revoked none). {A} is
 # advertiser A's campaign; bodies name advertiser A. A's key owns {A}; B's key must get 404.
+# {placement} has a floor and {key} is a fresh key, both made by the admin for the one call.
+# DELETE /campaigns/{id} has its own test below (each call needs a campaign of its own).
 MATRIX = [
     ("GET", "/campaigns/me", None, "200 200 200 200 401 401"),
+    ("GET", "/campaigns", "list", "200 200 200 200 401 401"),
     ("GET", "/campaigns/{A}", None, "200 200 404 200 401 401"),
+    ("GET", "/campaigns/{B}", None, "200 404 200 404 401 401"),
     ("PUT", "/campaigns/{A}", "A", "200 200 404 403 401 401"),
+    ("PUT", "/campaigns/{B}", "B", "200 404 200 403 401 401"),
     ("POST", "/campaigns/{A}/pause", None, "200 200 404 403 401 401"),
     ("POST", "/campaigns/{A}/resume", None, "200 200 404 403 401 401"),
+    ("POST", "/campaigns/{B}/pause", None, "200 404 200 403 401 401"),
+    ("POST", "/campaigns/{B}/resume", None, "200 404 200 403 401 401"),
     ("POST", "/campaigns", "A", "201 201 403 403 401 401"),
     ("POST", "/campaigns/bulk", "bulk A", "201 201 403 403 401 401"),
     ("GET", "/campaigns/floors", None, "200 403 403 403 401 401"),
+    ("GET", "/campaigns/floors/{placement}", None, "200 403 403 403 401 401"),
     ("PUT", "/campaigns/floors/{placement}", "floor", "200 403 403 403 401 401"),
+    ("DELETE", "/campaigns/floors/{placement}", None, "204 403 403 403 401 401"),
     ("GET", "/campaigns/keys", None, "200 403 403 403 401 401"),
     ("POST", "/campaigns/keys", "key", "201 403 403 403 401 401"),
+    ("DELETE", "/campaigns/keys/{key}", None, "204 403 403 403 401 401"),
     ("GET", "/campaigns/advertisers", None, "200 403 403 403 401 401"),
     ("POST", "/campaigns/advertisers", "advertiser", "201 403 403 403 401 401"),
     ("GET", "/analytics/campaign/{A}", "dates", "200 200 404 200 401 401"),
     ("GET", "/analytics/campaign/{B}", "dates", "200 404 200 404 401 401"),
     ("GET", "/analytics/report", "report", "200 200 200 200 401 401"),
+    ("GET", "/analytics/report", "report csv", "200 200 200 200 401 401"),
 ]
 
 
@@ -125,13 +152,16 @@ def body_for(kind: str | None, world: World) -> dict[str, Any]:
     a = world.advertisers["a"]
     return {
         None: {},
+        "list": {"params": {"limit": "5"}},
         "A": {"json": campaign(a)},
+        "B": {"json": campaign(world.advertisers["b"])},
         "bulk A": {"json": {"campaigns": [campaign(a)]}},
         "floor": {"json": {"floorCpm": 0.5}},
         "key": {"json": {"role": "reporting", "advertiserId": a}},
         "advertiser": {"json": {"name": "made in the matrix"}},
         "dates": {"params": {"startDate": today(), "endDate": today()}},
         "report": {"params": {"startDate": today(), "endDate": today(), "groupBy": "campaign"}},
+        "report csv": {"params": {"startDate": today(), "endDate": today(), "format": "csv"}},
     }[kind]
 
 
@@ -145,7 +175,15 @@ def test_every_route_answers_each_caller_as_its_role_and_advertiser_allow(
     world, caller, method, path, body, statuses
 ):
     placement = f"accounts-floor-{uuid.uuid4().hex[:8]}"
-    target = path.format(A=world.campaign_a, B=world.campaign_b, placement=placement)
+    floor = f"/campaigns/floors/{placement}"
+    if "{placement}" in path:
+        assert world.call("admin", "PUT", floor, json={"floorCpm": 0.25}).status_code == 200
+    key = ""
+    if "{key}" in path:
+        made = world.call("admin", "POST", "/campaigns/keys", json={"role": "reporting",
+                          "advertiserId": world.advertisers["a"]})  # fmt: skip
+        key = made.json()["id"]
+    target = path.format(A=world.campaign_a, B=world.campaign_b, placement=placement, key=key)
     r = world.call(caller, method, target, **body_for(body, world))
     assert r.status_code == expect(statuses)[caller], (caller, method, target, r.text[:300])
     if r.status_code >= 400:
@@ -153,8 +191,10 @@ def test_every_route_answers_each_caller_as_its_role_and_advertiser_allow(
     if r.status_code == 201 and path in ("/campaigns", "/campaigns/bulk"):
         for made in r.json().get("ids", [r.json().get("id")]):
             world.call("admin", "DELETE", f"/campaigns/{made}")
-    if r.status_code == 200 and "floors" in path and method == "PUT":
-        world.call("admin", "DELETE", target)
+    if "floors/" in path:
+        world.call("admin", "DELETE", floor)
+    if key:
+        world.call("admin", "DELETE", f"/campaigns/keys/{key}")
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -257,19 +297,34 @@ def test_writes_past_the_keys_rate_are_429_with_retry_after(world, platform):
 
 
 def test_a_report_holds_only_the_keys_own_rows_and_its_csv_equals_its_json(world):
+    """Both campaigns have figures this hour; each key's report, JSON or CSV, shows its own."""
+    a, b = world.advertisers["a"], world.advertisers["b"]
     params = {"startDate": today(), "endDate": today(), "groupBy": "campaign,placement"}
-    for caller, other in (("a", world.campaign_b), ("b", world.campaign_a)):
+    callers = [
+        ("a", world.campaign_a, world.campaign_b, b),
+        ("a_reporting", world.campaign_a, world.campaign_b, b),
+        ("b", world.campaign_b, world.campaign_a, a),
+    ]
+    for caller, own, other, other_advertiser in callers:
         r = world.call(caller, "GET", "/analytics/report", params=params)
         assert r.status_code == 200, r.text
-        assert other not in r.text
+        assert [(x["campaignId"], x["impressions"]) for x in r.json()["rows"]] == [(own, 10)]
         as_csv = world.call(caller, "GET", "/analytics/report", params={**params, "format": "csv"})
         assert as_csv.headers["Content-Type"].startswith("text/csv")
         lines = as_csv.text.splitlines()
-        assert lines[0].split(",")[:3] == ["day", "campaignId", "placementId"]
-        assert len(lines) == 1 + len(r.json()["rows"])
-    scoped = world.call("a", "GET", "/analytics/report",
-                        params={**params, "advertiserId": world.advertisers["b"]})  # fmt: skip
-    assert scoped.status_code == 200 and scoped.json()["rows"] == []
+        assert lines[0].split(",")[:4] == ["day", "campaignId", "placementId", "impressions"]
+        assert [line.split(",")[1:4] for line in lines[1:]] == [[own, "accounts-e2e", "10"]]
+        # Asking for the other advertiser's campaign or account by filter: nothing of it.
+        for asked in ({"campaignId": other}, {"advertiserId": other_advertiser}):
+            for output in ("json", "csv"):
+                query = {**params, **asked, "format": output}
+                scoped = world.call(caller, "GET", "/analytics/report", params=query)
+                assert scoped.status_code == 200, scoped.text
+                assert other not in scoped.text
+    both = {world.campaign_a, world.campaign_b}
+    query = {**params, "campaignId": ",".join(sorted(both))}
+    everyone = world.call("admin", "GET", "/analytics/report", params=query)
+    assert {x["campaignId"] for x in everyone.json()["rows"]} == both
     bad = world.call("a", "GET", "/analytics/report", params={**params, "groupBy": "user"})
     assert bad.status_code == 400 and bad.json()["error"] == "INVALID_REQUEST"
 

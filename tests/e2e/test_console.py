@@ -31,6 +31,7 @@ from selenium.common.exceptions import (
     TimeoutException,
 )
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -49,6 +50,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = PROFILE.state_dir / "artifacts"
 MARKUP_NAME = "<img src=x onerror=alert(1)>"
+# uPlot draws axis titles on the canvas: the page's text drawing is recorded (and still done).
+RECORD_CANVAS_TEXT = """
+if (!window.__drawn) {
+  window.__drawn = [];
+  const draw = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    window.__drawn.push(String(text));
+    return draw.call(this, text, ...rest);
+  };
+}
+window.__drawn.length = 0;
+"""
 
 
 def token() -> str:
@@ -119,6 +132,7 @@ def sign_in(driver: WebDriver, key: str | None = None) -> None:
     driver.get(CONSOLE + "#/")
     driver.refresh()
     field = wait(driver, lambda d: d.find_element(By.ID, "token"), what="the sign-in form")
+    assert driver.title == "Sign in · Ad console"
     field.send_keys(key or token(), Keys.ENTER)  # the keyboard is enough
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody"), what="the list")
 
@@ -307,6 +321,25 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
     assert len(days) == len(report(campaign_id, start, end)["dailyMetrics"])
     assert len(driver.find_elements(By.CSS_SELECTOR, "#charts canvas")) == 6
 
+    # Each chart titles its axes, and shows the hovered day with its value.
+    driver.execute_script(RECORD_CANVAS_TEXT)
+    driver.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    titles = {"Day (UTC)", "Impressions", "Clicks", "CTR (%)", "Spend", "CPC", "CPM"}
+    wait(
+        driver,
+        lambda d: titles <= set(d.execute_script("return window.__drawn")),
+        what=f"the axis titles {titles} drawn",
+    )
+    hover_right_edge(driver, "#charts figure:first-child .u-over")
+    legend = "#charts figure:first-child .u-legend"
+    wait(
+        driver,
+        lambda d: (
+            [e.text for e in d.find_elements(By.CSS_SELECTOR, f"{legend} .u-value")] == [end, "2"]
+        ),
+        what="the last day and its 2 impressions under the hovered chart",
+    )
+
     # The CSV download holds the same days and totals.
     driver.find_element(By.ID, "download-csv").click()
     csv_file = wait_for(lambda: complete_download(driver.downloads), 10)
@@ -358,6 +391,12 @@ def test_an_advertiser_runs_a_campaign_in_the_console(browser):
         admin("DELETE", f"{CAMPAIGNS}/{cid}")
 
 
+def hover_right_edge(driver: WebDriver, css: str) -> None:
+    """The pointer over a plot, just inside its right edge (the range's last day)."""
+    plot = driver.find_element(By.CSS_SELECTOR, css)
+    ActionChains(driver).move_to_element_with_offset(plot, plot.size["width"] // 2 - 2, 0).perform()
+
+
 def console_errors(driver: WebDriver) -> list[dict]:
     """Errors the page's console recorded since the last call (script errors, CSP violations,
     failed requests)."""
@@ -404,6 +443,7 @@ def test_saving_an_edit_unchanged_keeps_every_setting_the_form_does_not_show(bro
             lambda d: d.find_element(By.ID, "campaign-name").get_attribute("value"),
             what="the form filled from the campaign",
         )
+        assert browser.title == "Edit campaign · Ad console"
         shown = {
             name: browser.find_element(By.ID, f"campaign-{name}").get_attribute("value")
             for name in ("pacing", "timeZone", "capImpressions", "capWindow")
@@ -522,6 +562,7 @@ def test_a_failed_query_leaves_no_stale_rows_on_screen(browser):
             lambda d: d.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr"),
             what="rows in the list",
         )
+        assert browser.title == "Campaigns · Ad console"
         fill(browser, "filter-advertiser", "not-a-uuid")  # the API answers 400
         browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
         wait(
@@ -530,6 +571,28 @@ def test_a_failed_query_leaves_no_stale_rows_on_screen(browser):
             what="the error shown",
         )
         assert browser.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr") == []
+
+        # A campaign's report for a range the API refuses: its message, no charts, no rows.
+        browser.get(CONSOLE + f"#/campaigns/{made.json()['id']}")
+        wait(
+            browser,
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#charts canvas")) == 6
+                and d.find_elements(By.CSS_SELECTOR, "#report-table tbody tr")
+            ),
+            what="the report's charts and rows",
+        )
+        browser.execute_script(
+            "const end = document.getElementById('report-end').value;"
+            "const after = new Date(end + 'T00:00:00Z');"
+            "after.setUTCDate(after.getUTCDate() + 1);"
+            "document.getElementById('report-start').value = after.toISOString().slice(0, 10);"
+        )
+        browser.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+        wait(browser, lambda d: text_of(d, "#report-range-error"), what="the API's 400 shown")
+        assert browser.find_elements(By.CSS_SELECTOR, "#charts canvas, #charts figure") == []
+        assert browser.find_elements(By.CSS_SELECTOR, "#report-table tr") == []
+        assert not browser.find_element(By.ID, "download-csv").is_enabled()
     finally:
         admin("DELETE", f"{CAMPAIGNS}/{made.json()['id']}")
 
@@ -661,6 +724,7 @@ def test_the_reports_page_charts_the_range_and_downloads_the_apis_csv(browser):
         sign_in(browser, key)
         browser.get(CONSOLE + "#/reports")
         wait(browser, lambda d: d.title == "Reports · Ad console", what="the page title")
+        browser.execute_script(RECORD_CANVAS_TEXT)
         browser.find_element(By.ID, "dim-country").click()
         browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
         wait(
@@ -670,7 +734,19 @@ def test_the_reports_page_charts_the_range_and_downloads_the_apis_csv(browser):
         )
         assert browser.find_elements(By.CSS_SELECTOR, "#report-chart canvas")
         titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#report-chart .u-label")]
-        assert "Impressions" in titles and "Spend" in titles, titles
+        assert "Impressions" in titles and "Spend" in titles, titles  # the legend's series
+        drawn = browser.execute_script("return window.__drawn")
+        assert {"Day (UTC)", "Impressions", "Spend"} <= set(drawn), drawn  # the axis titles
+        hover_right_edge(browser, "#report-chart .u-over")
+        today = hour.date().isoformat()
+        wait(
+            browser,
+            lambda d: (
+                [e.text for e in d.find_elements(By.CSS_SELECTOR, "#report-chart .u-value")]
+                == [today, "1,000", "$1.75"]
+            ),
+            what="today's impressions and spend under the hovered chart",
+        )
         button = browser.find_element(By.ID, "report-csv")
         wait(browser, lambda d: button.is_enabled(), what="the CSV ready")
         query = button.get_attribute("data-query")
@@ -686,6 +762,14 @@ def test_the_reports_page_charts_the_range_and_downloads_the_apis_csv(browser):
         assert api.status_code == 200, api.text
         assert downloaded.read_bytes() == api.content
         assert api.text.count("\r\n") == 3 and ",US," in api.text and ",DE," in api.text
+
+        # The network fails under the next query: its message, and no chart or row of before.
+        browser.execute_script("window.fetch = () => Promise.reject(new TypeError('network down'))")
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait(browser, lambda d: "network down" in text_of(d, "#main .alert"), what="the error")
+        assert browser.find_elements(By.CSS_SELECTOR, "#report-chart canvas") == []
+        assert browser.find_elements(By.CSS_SELECTOR, "#report-table tr") == []
+        assert not browser.find_element(By.ID, "report-csv").is_enabled()
     finally:
         conn = connect(PROFILE)
         try:

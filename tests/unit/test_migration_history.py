@@ -41,6 +41,9 @@ RELEASED = {
     "0013_placement_duplicate_level.sql": (
         "a877fcf0da0bab149349c2b1ac66de506c82d2ef63cb4f117356e6fcb7441772"
     ),
+    "0014_hourly_metrics_statistics.sql": (
+        "e100080abc55a1c87ae75e3b16e71b60eb0cea0df3bb9c941525adfc7484d08b"
+    ),
 }
 
 

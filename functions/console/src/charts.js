@@ -1,5 +1,6 @@
 // Daily charts of a report with uPlot: one small chart per metric, its total in the caption
-// (computed from the very series it plots, so a reader can check it against the table).
+// (computed from the very series it plots, so a reader can check it against the table), axis
+// titles, and the hovered day's value in the legend under the plot.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h } from "./dom.js";
@@ -42,15 +43,15 @@ export function renderCharts(container, report) {
     const plot = new uPlot(
       {
         width: Math.max(240, target.clientWidth || 300),
-        height: 160,
+        height: 190,
         tzDate: utc,
-        legend: { show: false },
+        legend: { show: true, live: true }, // the hovered day and its value, under the plot
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, 1)] } },
-        axes: [{ stroke: "#333" }, { stroke: "#333", size: 64 }],
+        axes: [{ label: "Day (UTC)", stroke: "#333" }, { label: metric.label, stroke: "#333", size: 64 }],
         series: [
-          {},
-          { label: metric.label, stroke: metric.color, width: 2, fill: `${metric.color}22`, spanGaps: false, points: { show: days.length <= 31 } },
+          { label: "Day", value: (u, ts) => fmt.day(ts) },
+          { label: metric.label, stroke: metric.color, width: 2, fill: `${metric.color}22`, spanGaps: false, points: { show: days.length <= 31 }, value: (u, v) => metric.format(v) },
         ],
       },
       [xs, ys],
@@ -67,7 +68,7 @@ export function renderCharts(container, report) {
       pending = false;
       for (const { plot, target } of plots) {
         const width = Math.max(240, target.clientWidth);
-        if (width !== plot.width) plot.setSize({ width, height: 160 });
+        if (width !== plot.width) plot.setSize({ width, height: 190 });
       }
     });
   };

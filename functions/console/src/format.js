@@ -10,6 +10,8 @@ export const fmt = {
   price: (v) => (v === null || v === undefined ? "–" : precise.format(v)),
   count: (v) => (v === null || v === undefined ? "–" : count.format(v)),
   percent: (v) => (v === null || v === undefined ? "–" : `${precise.format(v)} %`),
+  /** A chart's x value (seconds at a day's 00:00 UTC) as that day, YYYY-MM-DD. */
+  day: (ts) => (ts === null || ts === undefined ? "–" : new Date(ts * 1e3).toISOString().slice(0, 10)),
 };
 
 /** Money in the signed-in advertiser's currency ("€1,234.50"); plain numbers without one (an

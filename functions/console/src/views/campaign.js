@@ -35,7 +35,7 @@ export function campaignPage(main, id) {
       h("h2", { id: "live-title" }, "Today (UTC), live"), live, updated),
     h("section", { class: "card", "aria-labelledby": "report-title" },
       h("h2", { id: "report-title" }, "Daily report"),
-      h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); loadReport(); } },
+      h("form", { class: "filters", id: "report-form", onsubmit: (e) => { e.preventDefault(); loadReport(); } },
         h("div", { class: "field" }, h("label", { for: start.id }, "From"), start),
         h("div", { class: "field" }, h("label", { for: end.id }, "To"), end),
         h("button", { type: "submit", class: "primary" }, "Show"), csv),
@@ -125,6 +125,14 @@ export function campaignPage(main, id) {
       renderTable();
       csv.disabled = false;
     } catch (error) {
+      if (!alive) return;
+      // No charts or rows of another range beside the error.
+      report = null;
+      if (removeCharts) removeCharts();
+      removeCharts = null;
+      charts.replaceChildren();
+      mount(table);
+      csv.disabled = true;
       if (error.status === 400) rangeError.textContent = error.message;
       else fail(error);
     }

@@ -87,7 +87,7 @@ export function reportsPage(main) {
         { label: "Spend", stroke: "#146c2e", scale: "spend", side: 1, size: 64 },
       ],
       series: [
-        { label: "Day" },
+        { label: "Day", value: (u, ts) => fmt.day(ts) },
         { label: "Impressions", stroke: "#1f5fbf", width: 2, scale: "y", value: (u, v) => fmt.count(v) },
         { label: "Spend", stroke: "#146c2e", width: 2, scale: "spend", value: (u, v) => fmt.money(v) },
       ],
