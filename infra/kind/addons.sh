@@ -57,14 +57,31 @@ storage() {
     kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=300s >/dev/null
 }
 
+# metrics-server: its APIService is registered only once the Service answers. Registered
+# with the rest, the API server may connect to the Service's address before kube-proxy rewrites
+# it, and that connection then never reaches metrics-server; the API server keeps it open and
+# the metrics API stays unavailable (FailedDiscoveryCheck), so the HPAs never scale.
 metrics-server() {
     load metrics-server "$metrics_image"
     progress "metrics-server $METRICS_SERVER_VERSION (its manifests/base; kind's kubelet certificates are self-signed)"
-    "$KIND_BIN/kubectl" kustomize "$(module_dir "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION")/manifests/base" 2>/dev/null \
+    local manifest
+    manifest="$("$KIND_BIN/kubectl" kustomize "$(module_dir "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION")/manifests/base" 2>/dev/null \
         | sed -e "s#image: .*metrics-server:.*#image: $metrics_image#" \
-            -e 's#- --cert-dir=/tmp#- --cert-dir=/tmp\n        - --kubelet-insecure-tls#' \
-        | kubectl apply -f - >/dev/null
+            -e 's#- --cert-dir=/tmp#- --cert-dir=/tmp\n        - --kubelet-insecure-tls#')"
+    documents "$manifest" '!APIService' | kubectl apply -f - >/dev/null
     kubectl -n kube-system rollout status deployment/metrics-server --timeout=300s >/dev/null
+    documents "$manifest" APIService | kubectl apply -f - >/dev/null
+    kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=120s >/dev/null
+}
+
+# documents YAML KIND: the documents of YAML whose kind is KIND; `documents YAML !KIND`: the others.
+documents() {
+    awk -v kind="${2#!}" -v others="${2:0:1}" '
+        function flush() { if (doc != "" && (others == "!") != found) printf "%s---\n", doc; doc = ""; found = 0 }
+        /^---$/ { flush(); next }
+        $0 == "kind: " kind { found = 1 }
+        { doc = doc $0 "\n" }
+        END { flush() }' <<<"$1"
 }
 
 # netpol: kube-router's network policy controller (iptables and ipsets, which this kernel has;

@@ -3,11 +3,13 @@
 Every BidRequest (one banner imp, site, device with geo and devicetype, user with yob, tmax
 100) asks for a placement that a benchmark campaign (created through the campaigns API, a
 budget it cannot spend, ended afterwards) targets, so each request runs the whole path: msgspec
-decoding and the mapping, the auction, the Redis charge with its outbox record, the signed
-nurl/burl/click URLs, the BidResponse. Rounds alternate openrtb and the no-op at the same fixed
-rate (5 s each, 3 rounds), and the medians of the rounds are printed with every round, so the
-machine's load shows as spread rather than as a bias. Runs against the dev platform (`make bench`
-runs `make up` first); `ADS_PROFILE=test` points it at a running test platform instead.
+decoding, the privacy signals and the mapping, the auction, the Redis reservation (the bid's
+price held, its impression record kept for the settlement; no notice is sent, so the window
+releases it), the signed nurl/burl/lurl/click URLs, the BidResponse. Rounds alternate openrtb
+and the no-op at the same fixed rate (5 s each, 3 rounds), and the medians of the rounds are
+printed with every round, so the machine's load shows as spread rather than as a bias. Runs
+against the dev platform (`make bench` runs `make up` first); `ADS_PROFILE=test` points it at a
+running test platform instead.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ def test_generated_manifests_are_up_to_date(generator: ModuleType) -> None:
 def _flatten(values: dict, prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and not path.endswith("resources"):
+        if isinstance(value, dict) and not path.endswith(("resources", "affinity")):
             yield from _flatten(value, f"{path}.")
         else:
             yield path, value

@@ -119,6 +119,10 @@ func TestDeployCreatesDeploymentAndServiceLikeFaasNetes(t *testing.T) {
 	if pod.Spec.NodeSelector["kubernetes.io/os"] != "linux" {
 		t.Errorf("node selector %v", pod.Spec.NodeSelector)
 	}
+	if spread := pod.Spec.TopologySpreadConstraints; len(spread) != 1 || spread[0].TopologyKey != "kubernetes.io/hostname" ||
+		spread[0].WhenUnsatisfiable != corev1.ScheduleAnyway || spread[0].LabelSelector.MatchLabels[FunctionLabel] != "serve" {
+		t.Errorf("topology spread %+v", spread)
+	}
 	if *pod.Spec.TerminationGracePeriodSeconds != 62 {
 		t.Errorf("grace %d, want write_timeout + 2 s", *pod.Spec.TerminationGracePeriodSeconds)
 	}

@@ -190,6 +190,7 @@ func (o Options) Deployment(req types.FunctionDeployment, replicas int32) (*apps
 					Containers:                    []corev1.Container{container},
 					Volumes:                       volumes,
 					NodeSelector:                  nodeSelector,
+					TopologySpreadConstraints:     spreadOverNodes(req.Service),
 					EnableServiceLinks:            &falseValue,
 					AutomountServiceAccountToken:  &falseValue,
 					TerminationGracePeriodSeconds: &grace,
@@ -197,6 +198,18 @@ func (o Options) Deployment(req types.FunctionDeployment, replicas int32) (*apps
 			},
 		},
 	}, nil
+}
+
+// spreadOverNodes asks the scheduler to put a function's replicas on different nodes where it
+// can (a preference, never a reason to leave one pending), so that losing a node leaves
+// replicas elsewhere serving while the lost ones are replaced.
+func spreadOverNodes(function string) []corev1.TopologySpreadConstraint {
+	return []corev1.TopologySpreadConstraint{{
+		MaxSkew:           1,
+		TopologyKey:       "kubernetes.io/hostname",
+		WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{FunctionLabel: function}},
+	}}
 }
 
 func (o Options) container(req types.FunctionDeployment) (corev1.Container, error) {
