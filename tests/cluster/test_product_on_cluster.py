@@ -93,6 +93,7 @@ def _analytics(gateway: str, campaign_id: str) -> dict:
     r = requests.get(
         f"{gateway}/function/analytics/campaign/{campaign_id}",
         params={"startDate": today, "endDate": today},
+        headers={"Authorization": f"Bearer {_secret('campaigns-admin-token')}"},
         timeout=15,
     )
     assert r.status_code == 200, (r.status_code, r.text)
