@@ -19,9 +19,11 @@ progress "deleting cluster $cluster"
 rm -f "$KIND_STATE/$cluster.yaml"
 # The cluster's registry (registry.sh), with its storage.
 KIND_CLUSTER="$cluster" "$KIND_HERE/registry.sh" down
-# kind leaves its network for the next cluster; remove it when no other cluster is left.
-if [[ -z "$("$kind" get clusters 2>/dev/null)" ]] && docker network inspect kind >/dev/null 2>&1; then
-    docker network rm kind >/dev/null
+# kind leaves its network for the next cluster; remove it when no other cluster is left and
+# nothing uses it (another checkout's registry, or a cluster being created at this moment).
+if [[ -z "$("$kind" get clusters 2>/dev/null)" ]] \
+    && [[ "$(docker network inspect kind --format '{{len .Containers}}' 2>/dev/null)" == 0 ]]; then
+    docker network rm kind >/dev/null 2>&1 || progress "network kind is in use again: left to its user"
 fi
 
 left="$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$cluster"; docker ps -aq --filter "label=ads.kind.registry=$cluster")"

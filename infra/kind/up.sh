@@ -46,7 +46,8 @@ if ! (( (16#$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status) >> 24) & 1 )
 fi
 
 for port in "$gateway_port" "$prometheus_port" "$grafana_port"; do
-    if "$python" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
+    # SO_REUSEADDR as Docker's proxy binds: a just-deleted cluster's port in TIME_WAIT is free.
+    if "$python" -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
         continue
     fi
     fail "127.0.0.1:$port is in use (make up holds 8080, 9090 and 3000): give others with KIND_GATEWAY_PORT, KIND_PROMETHEUS_PORT, KIND_GRAFANA_PORT"

@@ -24,6 +24,8 @@ SECRETS = REPO_ROOT / ".local" / "k8s" / "secrets"
 FAAS_CLI = REPO_ROOT / ".local" / "bin" / "faas-cli"
 ADVERTISER = "6f1c2a0e-8e4b-4c1e-9a57-3f1f2b8d9c10"
 CPM = 2500  # 2.50 per thousand: 2,500 micros an impression
+# serve's 204 when bid did not answer in time (or recently did not): shed load, not a wrong answer.
+LATE_BID = {"bid-timeout", "circuit-open"}
 
 
 def _secret(name: str) -> str:
@@ -91,6 +93,7 @@ def _analytics(gateway: str, campaign_id: str) -> dict:
     r = requests.get(
         f"{gateway}/function/analytics/campaign/{campaign_id}",
         params={"startDate": today, "endDate": today},
+        headers={"Authorization": f"Bearer {_secret('campaigns-admin-token')}"},
         timeout=15,
     )
     assert r.status_code == 200, (r.status_code, r.text)
@@ -101,10 +104,22 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
     gateway: str, campaign: tuple[str, str], cluster: Cluster
 ) -> None:
     campaign_id, placement = campaign
-    first = _until("an ad of the new campaign", lambda: _serve(gateway, placement).ok and True)
-    assert first
-    ads = [_serve(gateway, placement) for _ in range(4)]
-    assert all(r.status_code == 200 for r in ads), [(r.status_code, r.text) for r in ads]
+    _until("an ad of the new campaign", lambda: _serve(gateway, placement).ok and True)
+    # serve gives bid BID_TIMEOUT_MS (80 ms): on a loaded machine some answers are its designed
+    # no-fill, a 204 that says bid was late. Every other answer is an ad of the campaign. A late
+    # bid has charged and recorded its impression all the same, so analytics may count more
+    # impressions than the ads served; the ledger and every record must still agree (reconcile).
+    ads: list[requests.Response] = []
+    for _ in range(60):
+        r = _serve(gateway, placement)
+        if r.status_code == 204:
+            assert r.headers.get("X-No-Fill-Reason") in LATE_BID, (r.headers, r.text)
+            continue
+        assert r.status_code == 200, (r.status_code, r.text)
+        ads.append(r)
+        if len(ads) == 4:
+            break
+    assert len(ads) == 4, f"only {len(ads)} ads of 60 requests"
     assert {r.json()["campaignId"] for r in ads} == {campaign_id}
     served = 1 + len(ads)
     clicked = 0
@@ -116,8 +131,9 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
 
     def exact() -> dict | None:
         summary = _analytics(gateway, campaign_id)
-        counts = (summary["totalImpressions"], summary["totalClicks"], summary["totalSpendMicros"])
-        return summary if counts == (served, clicked, served * CPM * 1000 // 1000) else None
+        impressions, clicks = summary["totalImpressions"], summary["totalClicks"]
+        priced = summary["totalSpendMicros"] == impressions * CPM
+        return summary if impressions >= served and clicks == clicked and priced else None
 
     _until(f"analytics of {served} impressions and {clicked} clicks", exact, timeout_s=120)
 
@@ -131,6 +147,7 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
     )
     assert agreed, reports[-1:]
     assert campaign_id in reports[-1], reports[-1]
+    assert exact(), "analytics after reconcile: every impression at the campaign's price"
 
 
 def _reconcile(cluster: Cluster, reports: list[str]) -> bool:
@@ -152,7 +169,12 @@ def test_a_paused_campaign_is_no_longer_served(gateway: str, campaign: tuple[str
     campaign_id, placement = campaign
     r = _campaigns(gateway, "POST", f"/{campaign_id}/pause")
     assert r.status_code == 200, r.text
-    _until("no fill after the pause", lambda: _serve(gateway, placement).status_code == 204, 30)
+    # bid's own no-bid, not a late bid's no-fill.
+    _until(
+        "no bid after the pause",
+        lambda: _serve(gateway, placement).headers.get("X-No-Fill-Reason") == "no-bid",
+        timeout_s=60,
+    )
 
 
 def _faas_cli(gateway: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
