@@ -138,7 +138,10 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
         priced = summary["totalSpendMicros"] == impressions * CPM
         return summary if impressions >= served and clicks == clicked and priced else None
 
-    _until(f"analytics of {served} impressions and {clicked} clicks {summaries}", exact, 120)
+    try:
+        _until(f"analytics of {served} impressions and {clicked} clicks", exact, timeout_s=120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last analytics summary: {summaries}") from exc
 
     # `make kind-reconcile`: daily_metrics (the daily-metrics function), the live counters
     # (live-counters), events_log and the budget ledger agree for every campaign of the day.
