@@ -129,13 +129,19 @@ def test_serve_returns_an_ad_and_its_click_redirects_and_analytics_is_exact(
         assert click.headers["Location"] == "https://example.com/cluster"
         clicked += 1
 
+    summaries: list[dict] = []
+
     def exact() -> dict | None:
         summary = _analytics(gateway, campaign_id)
+        summaries[:] = [summary]  # the last one, for the failure message
         impressions, clicks = summary["totalImpressions"], summary["totalClicks"]
         priced = summary["totalSpendMicros"] == impressions * CPM
         return summary if impressions >= served and clicks == clicked and priced else None
 
-    _until(f"analytics of {served} impressions and {clicked} clicks", exact, timeout_s=120)
+    try:
+        _until(f"analytics of {served} impressions and {clicked} clicks", exact, timeout_s=120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last analytics summary: {summaries}") from exc
 
     # `make kind-reconcile`: daily_metrics (the daily-metrics function), the live counters
     # (live-counters), events_log and the budget ledger agree for every campaign of the day.
