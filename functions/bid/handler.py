@@ -71,16 +71,10 @@ def serve_bids(
         explain = wants_explanation(request, admin_token)
         if isinstance(bid_request, SlotsRequest):
             return bid_slots(bidder, bid_request, request, explain=explain)
-        started = time.perf_counter()
-        try:
+        with metrics.deciding():
             outcome = bidder.bid(
                 bid_request, Correlation(request.request_id, request.traceparent), explain=explain
             )
-        except AdServerError as exc:
-            metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
-            raise
-        finally:
-            metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
         metrics.BID_DECISIONS.labels(outcome.label).inc()
         if outcome.decision is not None:
             metrics.BID_SPEND_MICROS.inc(outcome.decision.price.charge_micros)

@@ -11,8 +11,12 @@ Example::
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
+from shared_layer.kernel.errors import AdServerError
 from shared_layer.kernel.metrics import FAST_BUCKETS, counter, enum, histogram
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "BREAKER_STATE",
     "SERVE_OUTCOMES",
     "SERVE_REQUESTS",
+    "deciding",
 ]
 
 BID_OUTCOMES: Final = (
@@ -42,6 +47,22 @@ BID_DECISION_SECONDS = histogram(
     "Time in the auction (ranking and Redis charges) per bid request",
     buckets=FAST_BUCKETS,
 )
+
+
+@contextmanager
+def deciding() -> Iterator[None]:
+    """Times one bid decision (one or several slots) into BID_DECISION_SECONDS, and counts it
+    as invalid or error when it raises; the caller counts the outcome of one that returns."""
+    started = time.perf_counter()
+    try:
+        yield
+    except AdServerError as exc:
+        BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
+        raise
+    finally:
+        BID_DECISION_SECONDS.observe(time.perf_counter() - started)
+
+
 BID_SPEND_MICROS = counter(
     "bid_spend_micros_total",
     "Money charged to budgets by winning bids, in micros (spend per minute on the dashboards)",

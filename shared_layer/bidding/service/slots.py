@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -244,16 +243,10 @@ def bid_slots(
     """bid's answer to several slots: 200 with every slot's winners by name, 204 when none
     filled; counted in bid's decision metrics as one request. `explain` (an admin's question,
     `wants_explanation`) adds ``explain`` per slot and answers 200 even when none filled."""
-    started = time.perf_counter()
-    try:
+    with metrics.deciding():
         outcome = bidder.bid_slots(
             slots, Correlation(request.request_id, request.traceparent), explain=explain
         )
-    except AdServerError as exc:
-        metrics.BID_DECISIONS.labels("invalid" if exc.status < 500 else "error").inc()
-        raise
-    finally:
-        metrics.BID_DECISION_SECONDS.observe(time.perf_counter() - started)
     metrics.BID_DECISIONS.labels("bid" if outcome.filled else "no-candidate").inc()
     metrics.BID_SPEND_MICROS.inc(outcome.spend_micros)
     body = slots_answer(outcome.wins)
