@@ -24,10 +24,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger
+from shared_layer.bidding.store.budget_ledger import RedisBudgetLedger, ledger_ready_key
 from shared_layer.kernel.errors import UpstreamFailed, UpstreamUnavailable
 from shared_layer.kernel.models import Ad, Campaign
 from shared_layer.kernel.storage.redis_connection import connect, key_layout
+from shared_layer.kernel.storage.shards import SINGLE
 from tests.support import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -122,6 +123,17 @@ class RedisServer:
 
     def log(self) -> Path:
         return self.directory / "redis.log"
+
+
+def empty_ledger(server: RedisServer) -> redis.Redis:
+    """A ledger client on `server`, started again if a previous test stopped it, emptied and
+    marked complete (see test_budget_recovery.py), as each budget test begins."""
+    if server.process is None or server.process.poll() is not None:
+        server.start()
+    connection = ledger_client(server.port)
+    connection.flushall()
+    connection.set(ledger_ready_key(SINGLE, 0), "test")
+    return connection
 
 
 class FixedClock:

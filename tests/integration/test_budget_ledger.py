@@ -25,12 +25,10 @@ from shared_layer.bidding.store.budget_ledger import (
     DAILY_KEY_TTL_SECONDS,
     RedisBudgetLedger,
     daily_spent_key,
-    ledger_ready_key,
     lifetime_spent_key,
 )
 from shared_layer.kernel.errors import UpstreamUnavailable
 from shared_layer.kernel.models import Campaign
-from shared_layer.kernel.storage.shards import SINGLE
 
 from .budget_ledger_support import (
     FixedClock,
@@ -38,6 +36,7 @@ from .budget_ledger_support import (
     RedisServer,
     charge_from_processes,
     charge_until_refused,
+    empty_ledger,
     free_port,
     ledger_campaign,
     ledger_client,
@@ -52,13 +51,7 @@ LIFETIME = ChargeOutcome.LIFETIME_BUDGET_EXHAUSTED
 
 @pytest.fixture
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    if redis_server.process is None or redis_server.process.poll() is not None:
-        redis_server.start()  # a previous test stopped it
-    connection = ledger_client(redis_server.port)
-    connection.flushall()
-    connection.set(
-        ledger_ready_key(SINGLE, 0), "test"
-    )  # a complete ledger (see test_budget_recovery.py)
+    connection = empty_ledger(redis_server)
     yield connection
     connection.close()
 

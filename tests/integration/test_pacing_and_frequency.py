@@ -41,6 +41,7 @@ from shared_layer.kernel.storage.shards import SINGLE, Shards
 from .budget_ledger_support import (
     FixedClock,
     RedisServer,
+    empty_ledger,
     frequency_worker,
     ledger_campaign,
     ledger_client,
@@ -54,9 +55,7 @@ REQUEST_EVERY_S = 5
 
 @pytest.fixture
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = ledger_client(redis_server.port)
-    connection.flushall()
-    connection.set(ledger_ready_key(SINGLE, 0), "test")
+    connection = empty_ledger(redis_server)
     yield connection
     connection.close()
 

@@ -26,7 +26,6 @@ from shared_layer.bidding.service.settlement import Settlement
 from shared_layer.bidding.store.budget_ledger import (
     RedisBudgetLedger,
     daily_spent_key,
-    ledger_ready_key,
     lifetime_spent_key,
 )
 from shared_layer.bidding.store.reservations import RedisReservations
@@ -34,7 +33,7 @@ from shared_layer.kernel.storage.outbox import outbox_stream
 from shared_layer.kernel.storage.shards import SINGLE
 from tests.workers import Workers
 
-from .budget_ledger_support import FixedClock, RedisServer, ledger_client
+from .budget_ledger_support import FixedClock, RedisServer, empty_ledger
 from .reservation_support import NOW, campaign, exchange_worker, holding_worker, reserve
 
 DAY = NOW.date()
@@ -45,9 +44,7 @@ FAR_FUTURE_MS = int(NOW.timestamp() * 1000) + 10 * 86_400_000
 
 @pytest.fixture
 def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = ledger_client(redis_server.port)
-    connection.flushall()
-    connection.set(ledger_ready_key(SINGLE, 0), "test")
+    connection = empty_ledger(redis_server)
     yield connection
     connection.close()
 
