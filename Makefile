@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/infra/local
 PLATFORM := $(PY) -m localplatform
 
-.PHONY: build-args prerequisites prerequisites-test typecheck test-cluster up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
+.PHONY: bench-cluster build-args prerequisites prerequisites-test typecheck test-cluster up down status export-status clean distclean test lint lint-go bench venv seed reconcile lock dashboard dashboards \
 	deploy-tools kind-up kind-deploy kind-reconcile knative-deploy kind-down compose-up compose-down cluster-tools
 
 ## What the platform needs from the system: Debian packages installed (as root) or named in one line.
@@ -58,7 +58,8 @@ clean: venv
 distclean: clean
 	rm -rf .local .venv build template
 
-## The whole test suite against real services started for it in their own namespace.
+## The whole test suite against real services started for it in their own namespace, then the
+## product on a real kind cluster (test-cluster).
 test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	infra/docker/start-dockerd.sh  # function images and compose are built and run in the tests
 	$(PY) infra/docker/local_images.py all  # base images built here where none can be pulled
@@ -71,13 +72,15 @@ test: prerequisites-test venv deploy-tools lint lint-go typecheck
 	$(PY) infra/prebid-server/pbs_tree.py >/dev/null  # Prebid Server's tree and modules, before the netns
 	cd tests/deploy/kind_config && go mod download  # kind's config types, for checking kind-cluster.yaml
 	infra/kind/openfaas-chart.sh >/dev/null  # helm and the OpenFaaS chart, before the netns
+	infra/kind/prebuild.sh start  # the cluster's Go builds, at idle priority beside the suite
 	$(PLATFORM) test -q -p no:cacheprovider --ignore=tests/cluster tests
+	$(MAKE) --no-print-directory test-cluster
 
-## The kind cluster's tests (tests/cluster): a cluster of this test instance is created, the
-## product deployed on it (infra/k8s/deploy.sh), checked and deleted. Not yet part of `make test`:
-## a cold run (Kubernetes built from source, about 55 min here under load) exceeds its budget.
+## The kind cluster's tests (tests/cluster), `make test`'s last stage: a cluster of this test
+## instance is created, the product deployed on it (infra/k8s/deploy.sh), checked and deleted.
 test-cluster: venv deploy-tools
 	infra/docker/start-dockerd.sh
+	infra/kind/prebuild.sh wait
 	$(PY) -m pytest -q -p no:cacheprovider tests/cluster
 
 ## A Prometheus graph link for every dashboard panel's query (Grafana does not run here).
@@ -115,6 +118,11 @@ lint-go:
 ## here (where no registry is reachable): faas-cli up --skip-push -f hello.yml $$(make -s build-args)
 build-args: venv
 	@$(PY) infra/docker/local_images.py build-args
+
+## serve against the no-op on the kind cluster (after kind-up kind-deploy), and the idle
+## cluster's CPU and memory: tests/benchmarks/kind_serve.py. Prints figures, asserts nothing.
+bench-cluster: venv
+	$(PY) -m tests.benchmarks.kind_serve
 
 ## Benchmarks: print figures, assert nothing.
 bench: up

@@ -87,9 +87,9 @@ def admin(method: str, path: str, profile: Profile = DEV, **kwargs) -> requests.
     )
 
 
-def create_campaign(placement: str = PLACEMENT, profile: Profile = DEV) -> str | None:
-    """A campaign only the benchmark's placement sees, with a budget it cannot spend."""
-    body = {
+def campaign_body(placement: str) -> dict:
+    """A campaign only `placement` sees, with a budget a benchmark cannot spend."""
+    return {
         "advertiserId": "00000000-0000-4000-8000-00000000be9c",
         "name": f"benchmark {placement}",
         "cpmBid": 5000,
@@ -103,8 +103,12 @@ def create_campaign(placement: str = PLACEMENT, profile: Profile = DEV) -> str |
             }
         ],
     }
+
+
+def create_campaign(placement: str = PLACEMENT, profile: Profile = DEV) -> str | None:
+    """A campaign only the benchmark's placement sees, with a budget it cannot spend."""
     try:
-        r = admin("POST", "/", profile, json=body)
+        r = admin("POST", "/", profile, json=campaign_body(placement))
     except (OSError, requests.RequestException) as exc:
         print(f"  (no benchmark campaign: {exc}; serve fills from whatever is active)")
         return None

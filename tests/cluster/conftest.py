@@ -29,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: creates and deletes a real kind cluster")
 
 
+# The tests that disturb the cluster run last, in this order: a load step, then a lost worker.
+_LAST = {"test_cluster_autoscaling.py": 1, "test_lost_worker.py": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _LAST.get(item.path.name, 0))
+
+
 @dataclass(frozen=True)
 class Cluster:
     name: str
@@ -49,6 +57,27 @@ class Cluster:
 
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def sql(self, query: str, **variables: str) -> str:
+        """A query's rows as psql prints them, on the cluster's PostgreSQL (diagnostics); the
+        query names each variable as :'name'."""
+        argv = ["-n", "ads", "exec", "-i", "ads-postgres-0", "--", "psql", "-U", "adserver"]
+        argv += ["-d", "adserver", *(f"-v{name}={value}" for name, value in variables.items())]
+        return self.kubectl(*argv, stdin=query, check=False)
+
+    def diagnostics(self, *selectors: str, since: str = "10m") -> str:
+        """For a failure message: pods by node, then the recent log lines of each pod of the
+        `ads` namespace matching a selector (`app.kubernetes.io/name=kafka-connector`, ...)
+        that say more than an access line."""
+        parts = [self.kubectl("-n", "ads", "get", "pods", "-o", "wide", check=False)]
+        for selector in selectors:
+            pods = self.kubectl_json("-n", "ads", "get", "pods", "-l", selector)["items"]
+            for pod in pods:
+                name = pod["metadata"]["name"]
+                log = self.kubectl("-n", "ads", "logs", name, f"--since={since}", check=False)
+                lines = [ln for ln in log.splitlines() if '"path"' not in ln][-40:]
+                parts.append(f"--- {name}:\n" + "\n".join(lines))
+        return "\n".join(parts)
 
 
 def _loop_devices() -> set[str]:

@@ -113,7 +113,8 @@ func TestDeployCreatesDeploymentAndServiceLikeFaasNetes(t *testing.T) {
 	if mounts["temp"] != "/tmp" || mounts["secrets"] != "/var/openfaas/secrets" {
 		t.Errorf("mounts %v", mounts)
 	}
-	if c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/_/health" || c.ReadinessProbe.PeriodSeconds != 2 {
+	if c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/_/ready" ||
+		c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/_/health" || c.ReadinessProbe.PeriodSeconds != 2 {
 		t.Errorf("readiness probe %+v", c.ReadinessProbe)
 	}
 	if pod.Spec.NodeSelector["kubernetes.io/os"] != "linux" {

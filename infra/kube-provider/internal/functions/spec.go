@@ -240,8 +240,8 @@ func (o Options) container(req types.FunctionDeployment) (corev1.Container, erro
 		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: WatchdogPort, Protocol: corev1.ProtocolTCP}},
 		Env:             env,
 		Resources:       corev1.ResourceRequirements{Limits: limits, Requests: requests},
-		ReadinessProbe:  o.probe(o.Readiness),
-		LivenessProbe:   o.probe(o.Liveness),
+		ReadinessProbe:  o.probe(o.Readiness, readyPath),
+		LivenessProbe:   o.probe(o.Liveness, healthPath),
 		SecurityContext: &corev1.SecurityContext{
 			ReadOnlyRootFilesystem:   &req.ReadOnlyRootFilesystem,
 			AllowPrivilegeEscalation: ptr(false),
@@ -259,13 +259,22 @@ func (o Options) container(req types.FunctionDeployment) (corev1.Container, erro
 	return c, nil
 }
 
-// probe checks of-watchdog's /_/health (200 once its lock file exists), over HTTP or, without
-// http_probe, by the lock file itself, as faas-netes does.
-func (o Options) probe(p Probe) *corev1.Probe {
+// of-watchdog's endpoints: /_/health answers 200 once its lock file exists (the process is
+// alive); /_/ready asks the function's own ready_path when the image sets one (ours wait for
+// their stores and, in bid, the campaign snapshot), so a replica gets traffic only when it can
+// serve. The local provider probes /_/ready the same way.
+const (
+	healthPath = "/_/health"
+	readyPath  = "/_/ready"
+)
+
+// probe checks one of of-watchdog's endpoints over HTTP or, without http_probe, the lock file
+// itself, as faas-netes does.
+func (o Options) probe(p Probe, path string) *corev1.Probe {
 	handler := corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/.lock"}}}
 	if o.HTTPProbe {
 		handler = corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/_/health", Port: intstr.FromInt32(WatchdogPort), Scheme: corev1.URISchemeHTTP,
+			Path: path, Port: intstr.FromInt32(WatchdogPort), Scheme: corev1.URISchemeHTTP,
 		}}
 	}
 	return &corev1.Probe{

@@ -1,12 +1,4 @@
-"""NOT COLLECTED YET (named *_check.py, so pytest skips the file): red on the cluster on
-7 December 2026. With bid's HPA judged against 30m, bid scaled out 42 s into the load step (HPA
-and metrics-server work), but 63 of 855 answers during the scale-out were 503 (42) or 500 (21),
-at a load average of about 100: bid's 503s were UPSTREAM_UNAVAILABLE (its ledger's Redis calls
-time out at BID_REDIS_TIMEOUT_S, 0.25 s). Also open: the provider's readiness probe is
-of-watchdog's /_/health, not the template's /_/ready (bid's snapshot loaded). Rename to
-test_cluster_autoscaling.py once it passes twice in a row.
-
-Autoscaling on the cluster: bid's HorizontalPodAutoscaler (infra/k8s/autoscaling, from
+"""Autoscaling on the cluster: bid's HorizontalPodAutoscaler (infra/k8s/autoscaling, from
 stack.yml's scale labels, CPU from metrics-server) scales it out under a bounded load step
 through the gateway, every answer meanwhile a 2xx, and back in once the load is over.
 
