@@ -150,6 +150,9 @@ def main() -> str | None:
         serve_rates.append(serve_rate)
     ratio, rated = statistics.median(ratios), statistics.median(serve_rates)
 
+    if not rated:
+        print("  serve held p95 < 100 ms at no rate tried: no CPU per ad at 80% of it")
+        return f"kind cluster: serve not rated, idle {sum(idle.values()):.2f} cores"
     rate = 0.8 * rated
     before, started = _cpu_s(nodes), time.monotonic()
     result = open_loop(serve, rate=rate, duration_s=MEASURE_S, cpu=LOADGEN_CPU)
