@@ -1,7 +1,7 @@
 """serve against the no-op on the kind cluster, side by side, and the idle cluster's CPU and memory.
 
 `make bench-cluster` (after `make kind-up kind-deploy`; not part of `make bench`, whose own
-platform would share the cores): through the cluster's gateway on 127.0.0.1, the no-op
+platform would share the cores): through the cluster's gateway at its NodePort, the no-op
 (stack.baseline.yml's, its image pushed to the cluster's registry and deployed with faas-cli)
 and serve, asking for a placement a benchmark campaign targets, are rated open loop as
 `make bench` rates them on `make up`'s platform (bench_serve.rated_rate: the highest rate with
@@ -62,17 +62,13 @@ def _secret(name: str) -> str:
 
 
 def _nodes() -> dict[str, str]:
-    """The cluster's node containers (and its registry): name -> container id."""
+    """The cluster's node containers (and its registry): name -> full container id."""
     out = subprocess.run(
-        ["docker", "ps", "--filter", f"name=^{CLUSTER}-", "--format", "{{.Names}} {{.ID}}"],
+        ["docker", "ps", "--no-trunc", "--filter", f"name=^{CLUSTER}-",
+         "--format", "{{.Names}} {{.ID}}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    names = [line.split()[0] for line in out.splitlines()]
-    inspected = subprocess.run(
-        ["docker", "inspect", "--format", "{{.Name}} {{.Id}}", *names],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return {n.lstrip("/"): i for n, i in (line.split() for line in inspected.splitlines())}
+    return dict(line.split() for line in out.splitlines())
 
 
 def _cpu_s(nodes: dict[str, str]) -> dict[str, float]:
